@@ -1,0 +1,131 @@
+"""Assets, their renditions and playback ids: tables and API schemas."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+from sqlalchemy import JSON, BigInteger, DateTime, Float, ForeignKey, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from streamstack.db.base import Base, Timestamped
+
+AssetStatus = Literal["waiting", "preparing", "ready", "errored"]
+PlaybackPolicy = Literal["public", "signed"]
+Mp4Support = Literal["none", "standard", "capped-1080p"]
+
+
+class Asset(Timestamped, Base):
+    __tablename__ = "assets"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    status: Mapped[str] = mapped_column(String(16), default="waiting", index=True)
+    progress: Mapped[float] = mapped_column(Float, default=0.0)
+    duration: Mapped[float | None] = mapped_column(Float)
+    max_width: Mapped[int | None] = mapped_column(Integer)
+    max_height: Mapped[int | None] = mapped_column(Integer)
+    max_frame_rate: Mapped[float | None] = mapped_column(Float)
+    aspect_ratio: Mapped[str | None] = mapped_column(String(16))
+    has_audio: Mapped[bool | None] = mapped_column()
+    mp4_support: Mapped[str] = mapped_column(String(16), default="none")
+    passthrough: Mapped[str | None] = mapped_column(String(255))
+    input_url: Mapped[str | None] = mapped_column(Text)
+    source_key: Mapped[str | None] = mapped_column(String(255))
+    source_size: Mapped[int | None] = mapped_column(BigInteger)
+    job_id: Mapped[str | None] = mapped_column(String(64))
+    errors: Mapped[list[str]] = mapped_column(JSON, default=list)
+    images: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    static_renditions: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    encoding_started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    playable_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    ready_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    renditions: Mapped[list[Rendition]] = relationship(
+        back_populates="asset", cascade="all, delete-orphan", order_by="Rendition.height.desc()"
+    )
+    playback_ids: Mapped[list[PlaybackId]] = relationship(
+        back_populates="asset", cascade="all, delete-orphan", order_by="PlaybackId.created_at"
+    )
+
+
+class Rendition(Base):
+    __tablename__ = "renditions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    asset_id: Mapped[str] = mapped_column(ForeignKey("assets.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(32))
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+    frame_rate: Mapped[float | None] = mapped_column(Float)
+    bitrate: Mapped[int] = mapped_column(Integer)
+    average_bitrate: Mapped[int | None] = mapped_column(Integer)
+    codecs: Mapped[str] = mapped_column(String(64))
+    playlist_key: Mapped[str] = mapped_column(String(255))
+    size_bytes: Mapped[int | None] = mapped_column(BigInteger)
+
+    asset: Mapped[Asset] = relationship(back_populates="renditions")
+
+
+class PlaybackId(Timestamped, Base):
+    __tablename__ = "playback_ids"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    asset_id: Mapped[str | None] = mapped_column(ForeignKey("assets.id", ondelete="CASCADE"), index=True)
+    policy: Mapped[str] = mapped_column(String(8), default="public")
+
+    asset: Mapped[Asset | None] = relationship(back_populates="playback_ids")
+
+
+class NewAssetSettings(BaseModel):
+    """Mux's names, so integrators' habits carry over."""
+
+    playback_policy: list[PlaybackPolicy] = Field(default_factory=lambda: ["public"], max_length=2)
+    mp4_support: Mp4Support = "none"
+    passthrough: str | None = Field(None, max_length=255)
+
+
+class AssetCreate(NewAssetSettings):
+    input: str = Field(..., description="http(s) URL to import the source from.", max_length=4096)
+
+
+class PlaybackIdOut(BaseModel):
+    id: str
+    policy: PlaybackPolicy
+    url: str
+
+
+class RenditionOut(BaseModel):
+    name: str
+    width: int
+    height: int
+    frame_rate: float | None
+    bitrate: int
+    average_bitrate: int | None
+    codecs: str
+    size_bytes: int | None
+
+
+class AssetOut(BaseModel):
+    id: str
+    status: AssetStatus
+    progress: float
+    duration: float | None
+    max_width: int | None
+    max_height: int | None
+    max_frame_rate: float | None
+    aspect_ratio: str | None
+    mp4_support: Mp4Support
+    passthrough: str | None
+    errors: list[str]
+    renditions: list[RenditionOut]
+    playback_ids: list[PlaybackIdOut]
+    static_renditions: list[dict[str, Any]]
+    created_at: datetime
+    playable_at: datetime | None
+    ready_at: datetime | None
+
+
+class AssetList(BaseModel):
+    data: list[AssetOut]
+    next_cursor: str | None

@@ -1,0 +1,1 @@
+"""Catalog: SQLAlchemy engine and sessions, declarative base, Alembic migrations."""

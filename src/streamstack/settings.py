@@ -1,0 +1,120 @@
+"""One Settings object: every knob of the platform, read from STREAMSTACK_* environment variables."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Every setting has an embedded default; the AWS shape overrides them through the environment."""
+
+    model_config = SettingsConfigDict(env_prefix="STREAMSTACK_", extra="ignore")
+
+    profile: Literal["embedded", "aws"] = Field(
+        "embedded", description="Selects every adapter at once: embedded (SQLite, folder, local queue) or aws."
+    )
+    data_dir: Path = Field(Path(".streamstack"), description="Where the embedded shape keeps catalog, objects, queue.")
+    database_url: str | None = Field(
+        None, description="SQLAlchemy URL of the catalog; defaults to SQLite in data_dir. postgresql://... for RDS."
+    )
+    auto_migrate: bool = Field(
+        True, description="Apply Alembic migrations on start. Off in the aws shape: run `streamstack db upgrade`."
+    )
+
+    api_host: str = Field("127.0.0.1", description="Interface the API and console listen on.")
+    api_port: int = Field(8000, description="Port of the API and web console.")
+    edge_port: int = Field(8001, description="Port of the edge (HLS delivery).")
+    public_api_url: str | None = Field(None, description="Base URL clients use for the API; default http://host:api_port.")
+    public_edge_url: str | None = Field(
+        None, description="Base URL players use for playback (CloudFront domain in aws); default http://host:edge_port."
+    )
+
+    storage_backend: Literal["local", "s3"] | None = Field(None, description="Object store adapter; follows profile.")
+    s3_bucket: str = Field("streamstack-media", description="Bucket name (also the bucket name in local S3 events).")
+    aws_region: str = Field("us-east-1", description="AWS region for boto3 clients.")
+    aws_endpoint_url: str | None = Field(None, description="Override AWS endpoints (moto, LocalStack).")
+
+    queue_backend: Literal["sqlite", "sqs"] | None = Field(None, description="Queue adapter; follows profile.")
+    encode_queue: str = Field("encode", description="Queue of S3 ObjectCreated events that start encodes.")
+    events_queue: str = Field("events", description="Queue of MediaConvert-style job state change events.")
+    queue_visibility_timeout: float = Field(900.0, description="Seconds a received message stays invisible.")
+    queue_max_receive_count: int = Field(5, description="Receives before a message is redriven to its DLQ.")
+    worker_concurrency: int = Field(1, description="Encode jobs a worker process runs at once.")
+
+    api_key_bootstrap: bool = Field(True, description="`up` creates and prints an admin key on first run.")
+    max_upload_bytes: int = Field(10 * 1024**3, description="Largest accepted upload or import, in bytes.")
+    import_allow_cidrs: list[str] = Field(
+        default_factory=list, description="CIDRs an import URL may resolve into despite being private (tests: loopback)."
+    )
+    import_timeout_seconds: float = Field(30.0, description="Connect/read timeout of URL imports.")
+    idempotency_ttl_seconds: int = Field(24 * 3600, description="How long an Idempotency-Key is remembered.")
+
+    encoder: Literal["ffmpeg", "mediaconvert", "none"] = Field("ffmpeg", description="Encoding backend.")
+    segment_seconds: float = Field(4.0, description="HLS segment duration.")
+    keyframe_seconds: float = Field(2.0, description="GOP length; aligned across renditions.")
+    max_resolution: int | None = Field(None, description="Cap on the ladder's tallest rendition (e.g. 720).")
+    max_frame_rate: float = Field(60.0, description="Frame-rate cap of every rendition.")
+    x264_preset: str = Field("veryfast", description="libx264 preset of the ffmpeg encoder.")
+    job_timeout_seconds: float = Field(3600.0, description="Wall-clock limit of one encode job.")
+    job_max_output_bytes: int = Field(20 * 1024**3, description="Output-size limit of one encode job.")
+    thumbnail_fraction: float = Field(0.1, description="Poster time as a fraction of the duration.")
+    storyboard_interval_seconds: float = Field(5.0, description="Seconds between storyboard tiles.")
+    mediaconvert_role_arn: str | None = Field(None, description="IAM role MediaConvert assumes (encoder=mediaconvert).")
+    mediaconvert_endpoint_url: str | None = Field(None, description="Account MediaConvert endpoint.")
+
+    playback_token_ttl_seconds: int = Field(3600, description="Default lifetime of signed playback URLs/cookies.")
+    edge_cache_bytes: int = Field(256 * 1024**2, description="Byte budget of the edge's in-memory LRU cache.")
+
+    webhook_timeout_seconds: float = Field(5.0, description="Timeout of one webhook delivery attempt.")
+    webhook_max_age_seconds: int = Field(24 * 3600, description="Retry a webhook with backoff for this long.")
+
+    secrets_backend: Literal["env", "aws"] = Field("env", description="Where secrets come from.")
+    secrets_refresh_seconds: int = Field(300, description="Cache lifetime of secrets read from Secrets Manager.")
+
+    log_level: str = Field("INFO", description="Root log level.")
+    log_json: bool = Field(True, description="Structured JSON logs.")
+    metrics_enabled: bool = Field(True, description="Expose Prometheus /metrics and record metrics.")
+    tracing_enabled: bool = Field(False, description="OpenTelemetry tracing.")
+
+    @property
+    def resolved_database_url(self) -> str:
+        """SQLite in data_dir unless a URL is given; psycopg 3 for postgresql:// URLs."""
+        url = self.database_url or f"sqlite:///{(self.data_dir / 'catalog.db').resolve()}"
+        if url.startswith("postgresql://"):
+            url = "postgresql+psycopg://" + url[len("postgresql://") :]
+        return url
+
+    @property
+    def resolved_storage_backend(self) -> str:
+        return self.storage_backend or ("s3" if self.profile == "aws" else "local")
+
+    @property
+    def resolved_queue_backend(self) -> str:
+        return self.queue_backend or ("sqs" if self.profile == "aws" else "sqlite")
+
+    @property
+    def objects_dir(self) -> Path:
+        return self.data_dir / "objects"
+
+    @property
+    def queue_path(self) -> Path:
+        return self.data_dir / "queue.db"
+
+    @property
+    def api_base_url(self) -> str:
+        return (self.public_api_url or f"http://{self.api_host}:{self.api_port}").rstrip("/")
+
+    @property
+    def edge_base_url(self) -> str:
+        return (self.public_edge_url or f"http://{self.api_host}:{self.edge_port}").rstrip("/")
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """Settings are read once per process."""
+    return Settings()

@@ -1,0 +1,88 @@
+"""The ObjectStore protocol every adapter (local folder, S3) implements, and key validation."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO, Protocol, runtime_checkable
+
+
+class ObjectNotFound(KeyError):
+    """The key does not exist."""
+
+
+class InvalidKey(ValueError):
+    """The key could escape the store or is malformed."""
+
+
+class StorageUnavailable(RuntimeError):
+    """The backend failed; the caller should answer 503 and write nothing else."""
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    key: str
+    size: int
+    etag: str
+    last_modified: float
+    content_type: str | None = None
+
+
+_KEY_RE = re.compile(r"^[A-Za-z0-9._\-/=+@]+$")
+
+
+def validate_key(key: str) -> str:
+    """Reject keys that could leave the store: '..', absolute paths, empty parts, odd characters."""
+    if not key or len(key) > 1024 or key.startswith("/") or "\\" in key or not _KEY_RE.match(key):
+        raise InvalidKey(f"invalid object key: {key!r}")
+    parts = key.split("/")
+    if any(part in ("", ".", "..") for part in parts):
+        raise InvalidKey(f"invalid object key: {key!r}")
+    return key
+
+
+@runtime_checkable
+class ObjectStore(Protocol):
+    """Streaming object storage with S3 semantics; writes are atomic (readers never see half an object)."""
+
+    bucket: str
+
+    def put(self, key: str, chunks: Iterable[bytes], *, content_type: str | None = None) -> ObjectInfo:
+        """Store an object from an iterable of chunks, never holding it all in memory."""
+        ...
+
+    def put_file(self, key: str, path: Path, *, content_type: str | None = None) -> ObjectInfo:
+        """Store a local file (moved or streamed by the adapter)."""
+        ...
+
+    def get(self, key: str, *, start: int = 0, end: int | None = None, chunk_size: int = 1 << 20) -> Iterator[bytes]:
+        """Stream bytes [start, end] inclusive, like an HTTP Range."""
+        ...
+
+    def head(self, key: str) -> ObjectInfo:
+        ...
+
+    def delete(self, key: str) -> None:
+        """Delete; deleting a missing key is not an error (as in S3)."""
+        ...
+
+    def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
+        ...
+
+    def local_path(self, key: str) -> Path | None:
+        """The file behind a key when the store is a local folder (for sendfile), else None."""
+        ...
+
+    def ping(self) -> None:
+        """Raise StorageUnavailable when the backend cannot serve requests."""
+        ...
+
+
+def delete_prefix(store: ObjectStore, prefix: str) -> int:
+    """Delete every object under a prefix; returns how many went."""
+    keys = [info.key for info in store.list(prefix)]
+    for key in keys:
+        store.delete(key)
+    return len(keys)

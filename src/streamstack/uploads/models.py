@@ -1,0 +1,36 @@
+"""Direct uploads (tus 1.0 resources that become assets): table and API schemas."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, Field
+from sqlalchemy import JSON, BigInteger, DateTime, ForeignKey, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from streamstack.assets.models import NewAssetSettings
+from streamstack.db.base import Base, Timestamped
+
+
+class Upload(Timestamped, Base):
+    __tablename__ = "uploads"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    asset_id: Mapped[str] = mapped_column(ForeignKey("assets.id", ondelete="CASCADE"), index=True)
+    status: Mapped[str] = mapped_column(String(16), default="waiting")
+    length: Mapped[int | None] = mapped_column(BigInteger)
+    offset: Mapped[int] = mapped_column(BigInteger, default=0)
+    tus_metadata: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class UploadCreate(BaseModel):
+    new_asset_settings: NewAssetSettings = Field(default_factory=NewAssetSettings)
+
+
+class UploadOut(BaseModel):
+    id: str
+    asset_id: str
+    url: str
+    status: str
