@@ -1,1 +1,28 @@
-"""observability domain."""
+"""Observability: Prometheus and CloudWatch EMF metrics, JSON logs, optional tracing, wired in one call."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from streamstack.observability import logging as structured_logging
+from streamstack.observability import metrics, tracing
+
+if TYPE_CHECKING:
+    from streamstack.settings import Settings
+
+
+def setup_process(*, service: str, settings: Settings | None = None) -> None:
+    """First call of every process (api, edge, worker, lambda): logs, metrics switches, tracing."""
+    structured_logging.configure_logging(settings, service=service)
+    metrics.configure_metrics(service=service, settings=settings)
+    tracing.configure_tracing(settings, service=service)
+
+
+def instrument_app(app: Any, *, service: str, settings: Settings | None = None) -> None:
+    """One line after creating the API or edge app: request ids, metrics middleware and `/metrics`, spans."""
+    app.add_middleware(structured_logging.RequestContextMiddleware)
+    metrics.instrument_app(app, service=service, settings=settings)
+    tracing.instrument_app(app)
+
+
+__all__ = ["instrument_app", "metrics", "setup_process", "structured_logging", "tracing"]
