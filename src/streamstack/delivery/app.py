@@ -1,0 +1,518 @@
+"""The edge: HLS from the object store with CDN semantics and CloudFront-compatible signed access.
+
+A raw ASGI app (no framework) because every segment request runs through it: routing, auth and the
+cache lookup stay a few dictionary operations on the hot path.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import os
+import re
+import time
+from collections.abc import Awaitable, Callable, MutableMapping
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any, TypeVar
+from urllib.parse import parse_qs
+
+from sqlalchemy import select
+
+from streamstack.assets.models import Asset, PlaybackId
+from streamstack.delivery import playlists
+from streamstack.delivery.cache import CoalescingLRU, Loaded
+from streamstack.delivery.http import (
+    MAX_AGE_IMMUTABLE,
+    RangeNotSatisfiable,
+    cache_control,
+    etag_matches,
+    http_date,
+    parse_cookies,
+    parse_range,
+)
+from streamstack.delivery.signing import (
+    SignedCredentials,
+    credentials_from_cookies,
+    split_signed_query,
+    verify,
+)
+from streamstack.keys.signing import active_public_keys
+from streamstack.platform import Platform
+from streamstack.settings import Settings
+from streamstack.storage.base import InvalidKey, ObjectNotFound, ObjectStore, StorageUnavailable, validate_key
+from streamstack.storage.local import guess_content_type
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+R = TypeVar("R")
+
+_PATH = re.compile(r"^/([A-Za-z0-9_-]{1,64})(?:(\.m3u8)|/(.+))$")
+ZEROCOPY = "http.response.zerocopysend"
+PATHSEND = "http.response.pathsend"
+STATS_PATH = "/_edge/stats"
+STREAM_CHUNK = 256 * 1024
+IMAGE_MAX_AGE = 3600
+FINAL_PLAYLIST_MAX_AGE = 3600
+READY_MASTER_MAX_AGE = 300
+CHANGING_MAX_AGE = 2
+NEGATIVE_TTL = 1.0
+_DONE = object()
+CORS_ALLOW_HEADERS = b"Range, If-None-Match, If-Range, Content-Type"
+CORS_EXPOSE_HEADERS = b"Content-Length, Content-Range, ETag, Accept-Ranges, Cache-Control"
+
+
+@dataclass(frozen=True)
+class Playback:
+    """What the edge needs to know about a playback id, cached briefly so segments never hit the catalog."""
+
+    asset_id: str
+    signed: bool
+    ready: bool
+
+
+@dataclass
+class EdgeObject:
+    """An origin object as the edge serves it; body is None when it is too large to keep in memory."""
+
+    key: str
+    size: int
+    etag: str
+    content_type: bytes
+    last_modified: bytes
+    body: bytes | None
+    max_age: int
+    immutable: bool
+    rendered: dict[tuple[str, int | None], tuple[bytes, str]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Reply:
+    status: int
+    headers: list[tuple[bytes, bytes]]
+    body: bytes = b""
+
+
+def _edge_policy(key: str, body: bytes | None, ready: bool) -> tuple[int, bool]:
+    """Browser max-age and immutability: segments forever, playlists by whether they can still change."""
+    if not key.endswith(".m3u8"):
+        return (
+            (IMAGE_MAX_AGE, False)
+            if key.endswith((".jpg", ".vtt", ".png", ".webp"))
+            else (MAX_AGE_IMMUTABLE, True)
+        )
+    if body is None:
+        return CHANGING_MAX_AGE, False
+    if playlists.is_master(body):
+        return (READY_MASTER_MAX_AGE if ready else CHANGING_MAX_AGE), False
+    if playlists.is_final(body):
+        return FINAL_PLAYLIST_MAX_AGE, False
+    return max(1, int((playlists.target_duration(body) or 2) / 2)), False
+
+
+def _etag_of(body: bytes) -> str:
+    return '"' + hashlib.md5(body, usedforsecurity=False).hexdigest() + '"'
+
+
+class EdgeApp:
+    """ASGI app; `objects` and `playbacks` are the caches, their `.stats` the hit/miss/coalesced counters."""
+
+    def __init__(
+        self,
+        platform: Platform,
+        *,
+        catalog_ttl: float = 2.0,
+        max_object_bytes: int | None = None,
+        clock: Callable[[], float] = time.time,
+    ):
+        self.platform = platform
+        self.settings: Settings = platform.settings
+        self.store: ObjectStore = platform.store
+        self.catalog_ttl = catalog_ttl
+        self.clock = clock
+        budget = self.settings.edge_cache_bytes
+        self.max_object_bytes = max_object_bytes if max_object_bytes is not None else max(budget // 16, 1)
+        self.objects: CoalescingLRU[EdgeObject] = CoalescingLRU(
+            budget, weigh=lambda obj: obj.size, max_item_weight=self.max_object_bytes
+        )
+        self.playbacks: CoalescingLRU[Playback | None] = CoalescingLRU(100_000, weigh=lambda _: 1)
+        self.keys: CoalescingLRU[dict[str, str]] = CoalescingLRU(1, weigh=lambda _: 1)
+        self.edge_base = self.settings.edge_base_url
+
+    # --- ASGI -------------------------------------------------------------------------------------
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            await self._http(scope, send)
+        elif scope["type"] == "lifespan":
+            await _lifespan(receive, send)
+
+    async def _http(self, scope: Scope, send: Send) -> None:
+        headers = _headers(scope)
+        try:
+            await self._serve(scope, headers, send)
+        except StorageUnavailable:
+            await _send_reply(send, _error(503, "Service Unavailable", headers), scope)
+
+    async def _serve(self, scope: Scope, headers: dict[bytes, bytes], send: Send) -> None:
+        method, path = scope["method"], scope["path"]
+        if path == STATS_PATH:
+            await _send_reply(send, self._stats_reply(headers), scope)
+            return
+        match = _PATH.match(path)
+        if match is None:
+            await _send_reply(send, _error(404, "Not Found", headers), scope)
+            return
+        if method == "OPTIONS":
+            await _send_reply(send, _preflight(headers), scope)
+            return
+        if method not in ("GET", "HEAD"):
+            await _send_reply(
+                send, _error(405, "Method Not Allowed", headers, [(b"allow", b"GET, HEAD, OPTIONS")]), scope
+            )
+            return
+        playback_id, is_master, rest = match.group(1), match.group(2) is not None, match.group(3)
+        playback = await self._playback(playback_id)
+        if playback is None:
+            await _send_reply(send, _error(404, "Not Found", headers), scope)
+            return
+        credentials = None
+        if playback.signed:
+            allowed, credentials = await self._authorize(scope, headers)
+            if not allowed:
+                await _send_reply(send, _error(403, "Forbidden", headers), scope)
+                return
+        try:
+            key = validate_key(f"assets/{playback.asset_id}/{'master.m3u8' if is_master else rest}")
+            obj = await self._object(key, playback)
+        except (ObjectNotFound, InvalidKey):
+            await _send_reply(send, _error(404, "Not Found", headers), scope)
+            return
+        await self._respond(scope, headers, send, obj, playback_id, is_master, playback.signed, credentials)
+
+    # --- catalog ----------------------------------------------------------------------------------
+    async def _playback(self, playback_id: str) -> Playback | None:
+        return await self.playbacks.get(playback_id, partial(self._offload, self._read_playback, playback_id))
+
+    def _read_playback(self, playback_id: str) -> Loaded[Playback | None]:
+        with self.platform.sessions() as session:
+            row = session.execute(
+                select(PlaybackId.asset_id, PlaybackId.policy, Asset.status)
+                .join(Asset, Asset.id == PlaybackId.asset_id)
+                .where(PlaybackId.id == playback_id)
+            ).first()
+        if row is None:
+            return Loaded(None, NEGATIVE_TTL)
+        return Loaded(Playback(row.asset_id, row.policy == "signed", row.status == "ready"), self.catalog_ttl)
+
+    async def _public_keys(self) -> dict[str, str]:
+        return await self.keys.get("keys", partial(self._offload, self._read_keys))
+
+    def _read_keys(self) -> Loaded[dict[str, str]]:
+        with self.platform.sessions() as session:
+            return Loaded(active_public_keys(db_session=session), self.catalog_ttl)
+
+    async def _offload(self, fn: Callable[..., R], *args: Any) -> R:
+        """Catalog and origin calls are blocking; they run in the default thread pool."""
+        return await asyncio.get_running_loop().run_in_executor(None, fn, *args)
+
+    # --- signed access ----------------------------------------------------------------------------
+    async def _authorize(
+        self, scope: Scope, headers: dict[bytes, bytes]
+    ) -> tuple[bool, SignedCredentials | None]:
+        """A signed query wins over cookies (as in CloudFront); the policy must allow the unsigned URL."""
+        query_credentials, rest = split_signed_query(scope["query_string"].decode("latin-1"))
+        credentials = query_credentials or credentials_from_cookies(
+            parse_cookies(headers.get(b"cookie", b"").decode("latin-1"))
+        )
+        if credentials is None:
+            return False, None
+        keys = await self._public_keys()
+        client = scope.get("client")
+        allowed = verify(
+            credentials,
+            urls=self._request_urls(scope, headers, rest),
+            public_key=keys.get,
+            now=self.clock(),
+            client_ip=client[0] if client else None,
+        )
+        return allowed, query_credentials
+
+    def _request_urls(self, scope: Scope, headers: dict[bytes, bytes], query: str) -> list[str]:
+        """The URL as the viewer addressed this edge, and as the configured public base names it."""
+        raw_path = scope.get("raw_path")
+        path = raw_path.decode("latin-1") if raw_path else scope["path"]
+        suffix = path + (f"?{query}" if query else "")
+        urls = [self.edge_base + suffix]
+        host = headers.get(b"host")
+        if host:
+            own = f"{scope.get('scheme', 'http')}://{host.decode('latin-1')}{suffix}"
+            if own != urls[0]:
+                urls.append(own)
+        return urls
+
+    # --- origin and cache -------------------------------------------------------------------------
+    async def _object(self, key: str, playback: Playback) -> EdgeObject:
+        return await self.objects.get(key, partial(self._offload, self._read_object, key, playback.ready))
+
+    def _read_object(self, key: str, ready: bool) -> Loaded[EdgeObject]:
+        info = self.store.head(key)
+        body = b"".join(self.store.get(key)) if info.size <= self.max_object_bytes else None
+        max_age, immutable = _edge_policy(key, body, ready)
+        obj = EdgeObject(
+            key=key,
+            size=info.size if body is None else len(body),
+            etag=f'"{info.etag}"',
+            content_type=(info.content_type or guess_content_type(key)).encode(),
+            last_modified=http_date(info.last_modified).encode(),
+            body=body,
+            max_age=max_age,
+            immutable=immutable,
+        )
+        return Loaded(obj, None if immutable else float(max_age))
+
+    # --- responses --------------------------------------------------------------------------------
+    async def _respond(
+        self,
+        scope: Scope,
+        headers: dict[bytes, bytes],
+        send: Send,
+        obj: EdgeObject,
+        playback_id: str,
+        is_master: bool,
+        signed: bool,
+        credentials: SignedCredentials | None,
+    ) -> None:
+        body, etag, private = obj.body, obj.etag, signed
+        if obj.key.endswith(".m3u8") and body is not None:
+            try:
+                body, etag, private = self._playlist_body(
+                    scope, obj, playback_id, is_master, signed, credentials
+                )
+            except ValueError as exc:
+                await _send_reply(send, _error(400, str(exc), headers), scope)
+                return
+        base = [
+            (b"content-type", obj.content_type),
+            (b"etag", etag.encode()),
+            (b"last-modified", obj.last_modified),
+            (b"cache-control", cache_control(obj.max_age, private=private, immutable=obj.immutable).encode()),
+            (b"accept-ranges", b"bytes"),
+            *_cors(headers),
+        ]
+        size = obj.size if body is None else len(body)
+        inm = headers.get(b"if-none-match")
+        if inm is not None and etag_matches(inm.decode("latin-1"), etag):
+            await _send_reply(send, Reply(304, base), scope)
+            return
+        try:
+            byte_range = self._range(headers, size, etag)
+        except RangeNotSatisfiable:
+            base.append((b"content-range", f"bytes */{size}".encode()))
+            await _send_reply(send, Reply(416, [*base, (b"content-length", b"0")]), scope)
+            return
+        start, end = byte_range or (0, size - 1)
+        status = 206 if byte_range else 200
+        base.append((b"content-length", str(end - start + 1).encode()))
+        if byte_range:
+            base.append((b"content-range", f"bytes {start}-{end}/{size}".encode()))
+        if scope["method"] == "HEAD":
+            await send({"type": "http.response.start", "status": status, "headers": base})
+            await send({"type": "http.response.body", "body": b""})
+        elif body is not None:
+            chunk = body if byte_range is None else body[start : end + 1]
+            await send({"type": "http.response.start", "status": status, "headers": base})
+            await send({"type": "http.response.body", "body": chunk})
+        else:
+            await self._send_large(scope, send, obj.key, status, base, start, end)
+
+    def _range(self, headers: dict[bytes, bytes], size: int, etag: str) -> tuple[int, int] | None:
+        """Honour Range only when If-Range (if any) still names this representation."""
+        header = headers.get(b"range")
+        if header is None:
+            return None
+        if_range = headers.get(b"if-range")
+        if if_range is not None and if_range.decode("latin-1").strip() != etag:
+            return None
+        return parse_range(header.decode("latin-1"), size)
+
+    def _playlist_body(
+        self,
+        scope: Scope,
+        obj: EdgeObject,
+        playback_id: str,
+        is_master: bool,
+        signed: bool,
+        credentials: SignedCredentials | None,
+    ) -> tuple[bytes, str, bool]:
+        """Master URIs need the playback prefix; a custom-policy signed query is handed to child URIs."""
+        assert obj.body is not None
+        max_resolution = None
+        if is_master:
+            values = parse_qs(scope["query_string"].decode("latin-1")).get("max_resolution")
+            max_resolution = playlists.parse_max_resolution(values[0]) if values else None
+        prefix = f"{playback_id}/" if is_master else ""
+        signed_query = (
+            credentials.as_query() if credentials is not None and credentials.kind == "custom" else ""
+        )
+        if not prefix and not signed_query and max_resolution is None:
+            return obj.body, obj.etag, signed
+        if signed_query:
+            body = playlists.render_playlist(
+                obj.body, prefix=prefix, max_resolution=max_resolution, signed_query=signed_query
+            )
+            return body, _etag_of(body), True
+        memo_key = (prefix, max_resolution)
+        rendered = obj.rendered.get(memo_key)
+        if rendered is None:
+            body = playlists.render_playlist(obj.body, prefix=prefix, max_resolution=max_resolution)
+            rendered = obj.rendered[memo_key] = (body, _etag_of(body))
+        return rendered[0], rendered[1], signed
+
+    async def _send_large(
+        self,
+        scope: Scope,
+        send: Send,
+        key: str,
+        status: int,
+        headers: list[tuple[bytes, bytes]],
+        start: int,
+        end: int,
+    ) -> None:
+        """Zero-copy when the server offers it for a local file; otherwise stream from the origin."""
+        extensions = scope.get("extensions") or {}
+        path = self.store.local_path(key)
+        if path is not None and ZEROCOPY in extensions:
+            fd = os.open(path, os.O_RDONLY)
+            try:
+                await send({"type": "http.response.start", "status": status, "headers": headers})
+                await send({"type": ZEROCOPY, "file": fd, "offset": start, "count": end - start + 1})
+            finally:
+                os.close(fd)
+            return
+        if path is not None and PATHSEND in extensions and status == 200:
+            await send({"type": "http.response.start", "status": status, "headers": headers})
+            await send({"type": PATHSEND, "path": str(path)})
+            return
+        chunks = await self._offload(partial(self.store.get, key, start=start, end=end, chunk_size=STREAM_CHUNK))
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        while (chunk := await self._offload(next, chunks, _DONE)) is not _DONE:
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        await send({"type": "http.response.body", "body": b""})
+
+    def _stats_reply(self, headers: dict[bytes, bytes]) -> Reply:
+        body = json.dumps(
+            {
+                "objects": {
+                    **self.objects.stats.as_dict(),
+                    "entries": len(self.objects),
+                    "bytes": self.objects.weight,
+                    "budget_bytes": self.objects.max_weight,
+                },
+                "playbacks": {**self.playbacks.stats.as_dict(), "entries": len(self.playbacks)},
+            }
+        ).encode()
+        return Reply(
+            200,
+            [(b"content-type", b"application/json"), (b"cache-control", b"no-store"), *_cors(headers)],
+            body,
+        )
+
+
+def _headers(scope: Scope) -> dict[bytes, bytes]:
+    """Lower-cased request headers; repeated Cookie headers are joined as HTTP/2 allows."""
+    headers: dict[bytes, bytes] = {}
+    for name, value in scope["headers"]:
+        if name == b"cookie" and name in headers:
+            headers[name] += b"; " + value
+        else:
+            headers[name] = value
+    return headers
+
+
+def _cors(headers: dict[bytes, bytes]) -> list[tuple[bytes, bytes]]:
+    """Echo the Origin with credentials allowed, so browser players can send signed cookies cross-origin."""
+    origin = headers.get(b"origin")
+    if origin is None:
+        return [
+            (b"access-control-allow-origin", b"*"),
+            (b"access-control-expose-headers", CORS_EXPOSE_HEADERS),
+        ]
+    return [
+        (b"access-control-allow-origin", origin),
+        (b"access-control-allow-credentials", b"true"),
+        (b"access-control-expose-headers", CORS_EXPOSE_HEADERS),
+        (b"vary", b"Origin"),
+    ]
+
+
+def _preflight(headers: dict[bytes, bytes]) -> Reply:
+    requested = headers.get(b"access-control-request-headers", CORS_ALLOW_HEADERS)
+    return Reply(
+        204,
+        [
+            *_cors(headers),
+            (b"access-control-allow-methods", b"GET, HEAD, OPTIONS"),
+            (b"access-control-allow-headers", requested),
+            (b"access-control-max-age", b"86400"),
+        ],
+    )
+
+
+def _error(
+    status: int, text: str, headers: dict[bytes, bytes], extra: list[tuple[bytes, bytes]] | None = None
+) -> Reply:
+    """Errors carry only their status text: a 403 never says which check failed."""
+    body = f"{text}\n".encode()
+    return Reply(
+        status,
+        [
+            (b"content-type", b"text/plain; charset=utf-8"),
+            (b"cache-control", b"no-store"),
+            *_cors(headers),
+            *(extra or []),
+        ],
+        body,
+    )
+
+
+async def _send_reply(send: Send, reply: Reply, scope: Scope) -> None:
+    body = b"" if scope["method"] == "HEAD" else reply.body
+    headers = reply.headers
+    if reply.status not in (204, 304) and not any(name == b"content-length" for name, _ in headers):
+        headers = [*headers, (b"content-length", str(len(reply.body)).encode())]
+    await send({"type": "http.response.start", "status": reply.status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def _lifespan(receive: Receive, send: Send) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+
+
+def create_edge_app(platform: Platform, **options: Any) -> EdgeApp:
+    """The edge over the catalog and object store (options: catalog_ttl, max_object_bytes, clock)."""
+    return EdgeApp(platform, **options)
+
+
+def build_edge_platform(settings: Settings) -> Platform:
+    """Catalog and store only: the edge needs no queues, so it starts without a queue backend."""
+    from streamstack.db.session import open_catalog
+    from streamstack.storage.factory import open_store
+
+    engine, sessions = open_catalog(settings)
+    return Platform(settings=settings, engine=engine, sessions=sessions, store=open_store(settings))
+
+
+def edge_app_from_settings() -> EdgeApp:
+    """Factory for `uvicorn --factory streamstack.delivery.app:edge_app_from_settings` (its own process)."""
+    from streamstack.settings import get_settings
+
+    return create_edge_app(build_edge_platform(get_settings()))

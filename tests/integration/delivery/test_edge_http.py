@@ -1,0 +1,189 @@
+"""HTTP semantics of the edge for a public playback id: types, caching, validators, ranges, HEAD, CORS."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+
+import httpx
+import pytest
+
+from streamstack.delivery.app import create_edge_app
+
+from .conftest import EDGE, SEGMENT
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.mark.parametrize(
+    ("path", "content_type"),
+    [
+        (".m3u8", "application/vnd.apple.mpegurl"),
+        ("/720p/index.m3u8", "application/vnd.apple.mpegurl"),
+        ("/720p/init.mp4", "video/mp4"),
+        ("/720p/seg_00000.m4s", "video/iso.segment"),
+        ("/thumbnail.jpg", "image/jpeg"),
+        ("/storyboard.vtt", "text/vtt"),
+    ],
+)
+async def test_content_types(client, media, path, content_type):
+    response = await client.get(f"/{media.public_id}{path}")
+    assert response.status_code == 200
+    assert response.headers["content-type"] == content_type
+
+
+async def test_cache_control_follows_what_can_still_change(client, media):
+    async def cache_control(path: str) -> str:
+        return (await client.get(path)).headers["cache-control"]
+
+    assert await cache_control(f"/{media.public_id}/720p/seg_00000.m4s") == "public, max-age=31536000, immutable"
+    assert await cache_control(f"/{media.public_id}/720p/init.mp4") == "public, max-age=31536000, immutable"
+    assert await cache_control(f"/{media.public_id}/720p/index.m3u8") == "public, max-age=3600"
+    assert await cache_control(f"/{media.public_id}.m3u8") == "public, max-age=300"
+    assert await cache_control(f"/{media.event_public_id}/720p/index.m3u8") == "public, max-age=2"
+    assert await cache_control(f"/{media.event_public_id}.m3u8") == "public, max-age=2"
+    assert await cache_control(f"/{media.public_id}/thumbnail.jpg") == "public, max-age=3600"
+
+
+async def test_master_child_uris_are_rewritten_under_the_playback_id(client, media):
+    text = (await client.get(f"/{media.public_id}.m3u8")).text
+    assert f"\n{media.public_id}/720p/index.m3u8\n" in text
+    assert f'URI="{media.public_id}/audio/index.m3u8"' in text
+    child = httpx.URL(f"{EDGE}/{media.public_id}.m3u8").join(f"{media.public_id}/720p/index.m3u8")
+    assert (await client.get(child)).status_code == 200
+
+
+async def test_max_resolution_filters_master_variants(client, media):
+    text = (await client.get(f"/{media.public_id}.m3u8?max_resolution=720p")).text
+    assert "720p/index.m3u8" in text and "360p/index.m3u8" in text
+    assert "1080p" not in text and "1920x1080" not in text
+    lowest = (await client.get(f"/{media.public_id}.m3u8?max_resolution=240p")).text
+    assert lowest.count("#EXT-X-STREAM-INF") == 1 and "360p/index.m3u8" in lowest
+    assert (await client.get(f"/{media.public_id}.m3u8?max_resolution=big")).status_code == 400
+
+
+async def test_etag_and_if_none_match(client, media):
+    for path in (f"/{media.public_id}/720p/seg_00000.m4s", f"/{media.public_id}.m3u8"):
+        first = await client.get(path)
+        etag = first.headers["etag"]
+        assert etag.startswith('"') and first.headers["last-modified"].endswith("GMT")
+        again = await client.get(path, headers={"If-None-Match": etag})
+        assert again.status_code == 304 and again.content == b""
+        assert again.headers["etag"] == etag and "cache-control" in again.headers
+        assert (await client.get(path, headers={"If-None-Match": '"other"'})).status_code == 200
+    filtered = await client.get(f"/{media.public_id}.m3u8?max_resolution=360p")
+    assert filtered.headers["etag"] != (await client.get(f"/{media.public_id}.m3u8")).headers["etag"]
+
+
+@pytest.mark.parametrize(
+    ("header", "start", "end"),
+    [
+        ("bytes=0-99", 0, 99),
+        ("bytes=10000-", 10000, len(SEGMENT) - 1),
+        ("bytes=-40", len(SEGMENT) - 40, len(SEGMENT) - 1),
+        ("bytes=100-999999", 100, len(SEGMENT) - 1),
+    ],
+)
+async def test_range_requests(client, media, header, start, end):
+    response = await client.get(f"/{media.public_id}/720p/seg_00000.m4s", headers={"Range": header})
+    assert response.status_code == 206
+    assert response.headers["content-range"] == f"bytes {start}-{end}/{len(SEGMENT)}"
+    assert response.content == SEGMENT[start : end + 1]
+    assert response.headers["content-length"] == str(end - start + 1)
+
+
+async def test_unsatisfiable_and_ignored_ranges(client, media):
+    path = f"/{media.public_id}/720p/seg_00000.m4s"
+    response = await client.get(path, headers={"Range": f"bytes={len(SEGMENT)}-"})
+    assert response.status_code == 416 and response.headers["content-range"] == f"bytes */{len(SEGMENT)}"
+    assert (await client.get(path, headers={"Range": "bytes=0-1,5-6"})).status_code == 200
+    assert (await client.get(path, headers={"Range": "bytes=0-1", "If-Range": '"stale"'})).status_code == 200
+
+
+async def test_head_has_headers_and_no_body(client, media):
+    response = await client.head(f"/{media.public_id}/720p/seg_00000.m4s")
+    assert response.status_code == 200 and response.content == b""
+    assert response.headers["content-length"] == str(len(SEGMENT))
+    assert response.headers["accept-ranges"] == "bytes"
+
+
+async def test_cors_for_browser_players(client, media):
+    plain = await client.get(f"/{media.public_id}.m3u8")
+    assert plain.headers["access-control-allow-origin"] == "*"
+    assert "Content-Range" in plain.headers["access-control-expose-headers"]
+    cross = await client.get(f"/{media.signed_id}.m3u8", headers={"Origin": "http://127.0.0.1:8000"})
+    assert cross.status_code == 403
+    assert cross.headers["access-control-allow-origin"] == "http://127.0.0.1:8000"
+    assert cross.headers["access-control-allow-credentials"] == "true"
+    preflight = await client.options(
+        f"/{media.public_id}/720p/seg_00000.m4s",
+        headers={
+            "Origin": "http://player.example",
+            "Access-Control-Request-Method": "GET",
+            "Access-Control-Request-Headers": "range",
+        },
+    )
+    assert preflight.status_code == 204
+    assert "GET" in preflight.headers["access-control-allow-methods"]
+    assert preflight.headers["access-control-allow-headers"] == "range"
+
+
+async def test_not_found_cases(client, media):
+    assert (await client.get("/nosuchid.m3u8")).status_code == 404
+    assert (await client.get(f"/{media.public_id}/720p/missing.m4s")).status_code == 404
+    assert (await client.get(f"/{media.public_id}/..%2F..%2Fasset2/master.m3u8")).status_code == 404
+    assert (await client.get("/")).status_code == 404
+    assert (await client.post(f"/{media.public_id}.m3u8")).status_code == 405
+
+
+async def test_large_objects_are_streamed_not_cached(edge_platform, media, keys):
+    edge = create_edge_app(edge_platform, max_object_bytes=1024)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=edge), base_url=EDGE) as http:
+        full = await http.get(f"/{media.public_id}/720p/seg_00001.m4s")
+        assert full.content == SEGMENT[::-1]
+        part = await http.get(f"/{media.public_id}/720p/seg_00001.m4s", headers={"Range": "bytes=5000-5009"})
+        assert part.status_code == 206 and part.content == SEGMENT[::-1][5000:5010]
+    assert f"assets/{media.asset_id}/720p/seg_00001.m4s" not in edge.objects
+
+
+async def test_counters_by_request_and_byte(client, edge, media):
+    path = f"/{media.public_id}/720p/seg_00000.m4s"
+    for _ in range(3):
+        await client.get(path)
+    stats = (await client.get("/_edge/stats")).json()["objects"]
+    assert stats["misses"] == 1 and stats["hits"] == 2
+    assert stats["miss_bytes"] == len(SEGMENT) and stats["hit_bytes"] == 2 * len(SEGMENT)
+    assert edge.playbacks.stats.misses == 1
+
+
+class CountingStore:
+    """Wraps the real store; counts origin body reads and makes each one slow enough to overlap."""
+
+    def __init__(self, inner, delay: float):  # type: ignore[no-untyped-def]
+        self.inner, self.delay, self.reads = inner, delay, 0
+        self.bucket = inner.bucket
+        self._lock = threading.Lock()
+
+    def get(self, key, **kwargs):  # type: ignore[no-untyped-def]
+        with self._lock:
+            self.reads += 1
+        time.sleep(self.delay)
+        return self.inner.get(key, **kwargs)
+
+    def __getattr__(self, name):  # type: ignore[no-untyped-def]
+        return getattr(self.inner, name)
+
+
+async def test_a_thousand_concurrent_misses_cause_one_origin_read(edge_platform, media, keys):
+    edge = create_edge_app(edge_platform)
+    counting = CountingStore(edge_platform.store, delay=0.3)
+    edge.store = counting
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=edge), base_url=EDGE) as http:
+        await http.get(f"/{media.public_id}/thumbnail.jpg")  # warm the playback-id lookup only
+        counting.reads = 0
+        responses = await asyncio.gather(*(http.get(f"/{media.public_id}/720p/seg_00000.m4s") for _ in range(1000)))
+    assert all(r.status_code == 200 and r.content == SEGMENT for r in responses)
+    assert counting.reads == 1
+    assert edge.objects.stats.coalesced == 999
+    assert edge.objects.stats.coalesced_bytes == 999 * len(SEGMENT)
