@@ -87,6 +87,26 @@ class EdgeObject:
     max_age: int
     immutable: bool
     rendered: dict[tuple[str, int | None], tuple[bytes, str]] = field(default_factory=dict)
+    _headers: dict[tuple[str, bool], list[tuple[bytes, bytes]]] = field(default_factory=dict)
+
+    def shares(self, etag: str) -> bool:
+        """True for the stored or a memoised rendering: not per-viewer, so worth remembering headers for."""
+        return etag == self.etag or any(etag == known for _, known in self.rendered.values())
+
+    def headers(self, etag: str, private: bool, *, memo: bool = True) -> list[tuple[bytes, bytes]]:
+        """Response headers that depend only on the object; built once per variant, not per request."""
+        cached = self._headers.get((etag, private))
+        if cached is None:
+            cached = [
+                (b"content-type", self.content_type),
+                (b"etag", etag.encode()),
+                (b"last-modified", self.last_modified),
+                (b"cache-control", cache_control(self.max_age, private=private, immutable=self.immutable).encode()),
+                (b"accept-ranges", b"bytes"),
+            ]
+            if memo:
+                self._headers[etag, private] = cached
+        return cached
 
 
 @dataclass(frozen=True)
@@ -185,8 +205,8 @@ class EdgeApp:
                 await _send_reply(send, _error(403, "Forbidden", headers), scope)
                 return
         try:
-            key = validate_key(f"assets/{playback.asset_id}/{'master.m3u8' if is_master else rest}")
-            obj = await self._object(key, playback)
+            key = f"assets/{playback.asset_id}/{'master.m3u8' if is_master else rest}"
+            obj = await self.objects.get(key, self._load_object, key, playback.ready)
         except (ObjectNotFound, InvalidKey):
             await _send_reply(send, _error(404, "Not Found", headers), scope)
             return
@@ -194,7 +214,7 @@ class EdgeApp:
 
     # --- catalog ----------------------------------------------------------------------------------
     async def _playback(self, playback_id: str) -> Playback | None:
-        return await self.playbacks.get(playback_id, partial(self._offload, self._read_playback, playback_id))
+        return await self.playbacks.get(playback_id, self._offload, self._read_playback, playback_id)
 
     def _read_playback(self, playback_id: str) -> Loaded[Playback | None]:
         with self.platform.sessions() as session:
@@ -208,7 +228,7 @@ class EdgeApp:
         return Loaded(Playback(row.asset_id, row.policy == "signed", row.status == "ready"), self.catalog_ttl)
 
     async def _public_keys(self) -> dict[str, str]:
-        return await self.keys.get("keys", partial(self._offload, self._read_keys))
+        return await self.keys.get("keys", self._offload, self._read_keys)
 
     def _read_keys(self) -> Loaded[dict[str, str]]:
         with self.platform.sessions() as session:
@@ -254,11 +274,12 @@ class EdgeApp:
         return urls
 
     # --- origin and cache -------------------------------------------------------------------------
-    async def _object(self, key: str, playback: Playback) -> EdgeObject:
-        return await self.objects.get(key, partial(self._offload, self._read_object, key, playback.ready))
+    async def _load_object(self, key: str, ready: bool) -> Loaded[EdgeObject]:
+        return await self._offload(self._read_object, key, ready)
 
     def _read_object(self, key: str, ready: bool) -> Loaded[EdgeObject]:
-        info = self.store.head(key)
+        """Validated here, on the miss path only: a key that is cached was valid when it was loaded."""
+        info = self.store.head(validate_key(key))
         body = b"".join(self.store.get(key)) if info.size <= self.max_object_bytes else None
         max_age, immutable = _edge_policy(key, body, ready)
         obj = EdgeObject(
@@ -294,14 +315,7 @@ class EdgeApp:
             except ValueError as exc:
                 await _send_reply(send, _error(400, str(exc), headers), scope)
                 return
-        base = [
-            (b"content-type", obj.content_type),
-            (b"etag", etag.encode()),
-            (b"last-modified", obj.last_modified),
-            (b"cache-control", cache_control(obj.max_age, private=private, immutable=obj.immutable).encode()),
-            (b"accept-ranges", b"bytes"),
-            *_cors(headers),
-        ]
+        base = [*obj.headers(etag, private, memo=obj.shares(etag)), *_cors(headers)]
         size = obj.size if body is None else len(body)
         inm = headers.get(b"if-none-match")
         if inm is not None and etag_matches(inm.decode("latin-1"), etag):

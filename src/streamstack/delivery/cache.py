@@ -7,7 +7,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
 
@@ -81,7 +81,8 @@ class CoalescingLRU(Generic[T]):
             return None
         return entry.value
 
-    async def get(self, key: str, load: Callable[[], Awaitable[Loaded[T]]]) -> T:
+    async def get(self, key: str, load: Callable[..., Awaitable[Loaded[T]]], *args: Any) -> T:
+        """The cached value, or the result of the one in-flight `load(*args)` for this key."""
         entry = self._entries.get(key)
         if entry is not None and (entry.expires_at is None or entry.expires_at > self._clock()):
             self._entries.move_to_end(key)
@@ -90,7 +91,7 @@ class CoalescingLRU(Generic[T]):
             return entry.value
         task = self._inflight.get(key)
         if task is None:
-            task = asyncio.get_running_loop().create_task(self._fill(key, load))
+            task = asyncio.get_running_loop().create_task(self._fill(key, load(*args)))
             task.add_done_callback(_retrieve_exception)
             self._inflight[key] = task
             self.stats.misses += 1
@@ -102,9 +103,9 @@ class CoalescingLRU(Generic[T]):
         self.stats.coalesced_bytes += self._weigh(value)
         return value
 
-    async def _fill(self, key: str, load: Callable[[], Awaitable[Loaded[T]]]) -> T:
+    async def _fill(self, key: str, load: Awaitable[Loaded[T]]) -> T:
         try:
-            loaded = await load()
+            loaded = await load
         except BaseException:
             self.stats.origin_errors += 1
             raise
