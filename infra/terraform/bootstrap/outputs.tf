@@ -1,0 +1,19 @@
+output "state_bucket" {
+  description = "Bucket for -backend-config=\"bucket=...\"."
+  value       = module.state.bucket_name
+}
+
+output "state_kms_key_arn" {
+  description = "Key for -backend-config=\"kms_key_id=...\"."
+  value       = module.state.kms_key_arn
+}
+
+output "plan_role_arn" {
+  description = "Role of pull-request plans (GitHub variable AWS_PLAN_ROLE_ARN)."
+  value       = aws_iam_role.plan.arn
+}
+
+output "deploy_role_arns" {
+  description = "Deploy role per environment (GitHub environment variable AWS_DEPLOY_ROLE_ARN)."
+  value       = { for k, r in aws_iam_role.deploy : k => r.arn }
+}

@@ -1,0 +1,18 @@
+terraform {
+  required_version = ">= 1.10"
+
+  required_providers {
+    aws = {
+      source  = "hashicorp/aws"
+      version = ">= 5.80, < 7.0"
+    }
+  }
+
+  # Partial configuration: bucket, region and kms_key_id come from
+  # `terraform init -backend-config=...` (docs/deploy.md), so no account or region is written here.
+  backend "s3" {
+    key          = "streamstack/dev/terraform.tfstate"
+    encrypt      = true
+    use_lockfile = true
+  }
+}

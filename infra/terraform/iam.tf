@@ -1,0 +1,264 @@
+# The app's IAM policies, one statement per row group of docs/aws-permissions.md.
+# tests/infra/test_iam.py holds this file and that table to each other: an action granted here
+# is listed there, and every action listed there is granted here. No statement has a wildcard action.
+
+locals {
+  media_bucket_arn = module.cdn.media_bucket_arn
+  sources_objects  = "${local.media_bucket_arn}/sources/*"
+  assets_objects   = "${local.media_bucket_arn}/assets/*"
+  app_secret_arns  = concat([for s in aws_secretsmanager_secret.app : s.arn], [module.database.master_user_secret_arn])
+  queue_arns       = module.event_processor.queue_arns
+  all_queue_arns   = concat(values(module.event_processor.queue_arns), values(module.event_processor.dlq_arns))
+  mediaconvert_arn = "arn:${local.partition}:mediaconvert:${local.region}:${local.account_id}"
+
+  task_role_policies = {
+    api     = data.aws_iam_policy_document.api.json
+    worker  = data.aws_iam_policy_document.worker.json
+    edge    = data.aws_iam_policy_document.edge.json
+    migrate = data.aws_iam_policy_document.migrate.json
+  }
+
+  handler_policies = {
+    on_source_uploaded = data.aws_iam_policy_document.on_source_uploaded.json
+    on_encoding_event  = data.aws_iam_policy_document.on_encoding_event.json
+  }
+}
+
+################################################################################
+# api: uploads (tus backed by S3 multipart, presigned parts), asset reads and deletes, queue status
+################################################################################
+
+data "aws_iam_policy_document" "api" {
+  statement {
+    sid       = "WriteSources"
+    actions   = ["s3:PutObject", "s3:AbortMultipartUpload"]
+    resources = [local.sources_objects]
+  }
+
+  statement {
+    sid       = "ReadMedia"
+    actions   = ["s3:GetObject"]
+    resources = [local.sources_objects, local.assets_objects]
+  }
+
+  statement {
+    sid       = "DeleteMedia"
+    actions   = ["s3:DeleteObject"]
+    resources = [local.sources_objects, local.assets_objects]
+  }
+
+  statement {
+    sid       = "ListMedia"
+    actions   = ["s3:ListBucket"]
+    resources = [local.media_bucket_arn]
+    condition {
+      test     = "StringLike"
+      variable = "s3:prefix"
+      values   = ["sources/*", "assets/*"]
+    }
+  }
+
+  statement {
+    sid       = "EnqueueEncodes"
+    actions   = ["sqs:SendMessage", "sqs:GetQueueUrl"]
+    resources = [local.queue_arns["encode"]]
+  }
+
+  statement {
+    sid       = "QueueStatus"
+    actions   = ["sqs:GetQueueAttributes", "sqs:GetQueueUrl"]
+    resources = local.all_queue_arns
+  }
+
+  statement {
+    sid       = "ReadSecrets"
+    actions   = ["secretsmanager:GetSecretValue"]
+    resources = local.app_secret_arns
+  }
+}
+
+################################################################################
+# worker: consume encodes, read sources, write renditions, report job state changes
+################################################################################
+
+data "aws_iam_policy_document" "worker" {
+  statement {
+    sid       = "ReadMedia"
+    actions   = ["s3:GetObject"]
+    resources = [local.sources_objects, local.assets_objects]
+  }
+
+  statement {
+    sid       = "WriteAssets"
+    actions   = ["s3:PutObject", "s3:AbortMultipartUpload", "s3:DeleteObject"]
+    resources = [local.assets_objects]
+  }
+
+  statement {
+    sid       = "ListAssets"
+    actions   = ["s3:ListBucket"]
+    resources = [local.media_bucket_arn]
+    condition {
+      test     = "StringLike"
+      variable = "s3:prefix"
+      values   = ["assets/*"]
+    }
+  }
+
+  statement {
+    sid = "ConsumeEncodes"
+    actions = [
+      "sqs:ReceiveMessage",
+      "sqs:DeleteMessage",
+      "sqs:ChangeMessageVisibility",
+      "sqs:GetQueueAttributes",
+      "sqs:GetQueueUrl",
+    ]
+    resources = [local.queue_arns["encode"]]
+  }
+
+  statement {
+    sid       = "SendJobEvents"
+    actions   = ["sqs:SendMessage", "sqs:GetQueueUrl"]
+    resources = [local.queue_arns["events"]]
+  }
+
+  statement {
+    sid       = "QueueGauges"
+    actions   = ["sqs:GetQueueAttributes", "sqs:GetQueueUrl"]
+    resources = local.all_queue_arns
+  }
+
+  statement {
+    sid       = "ReadSecrets"
+    actions   = ["secretsmanager:GetSecretValue"]
+    resources = local.app_secret_arns
+  }
+}
+
+################################################################################
+# edge: read renditions on a cache miss; signing keys
+################################################################################
+
+data "aws_iam_policy_document" "edge" {
+  statement {
+    sid       = "ReadAssets"
+    actions   = ["s3:GetObject"]
+    resources = [local.assets_objects]
+  }
+
+  statement {
+    sid       = "ReadSecrets"
+    actions   = ["secretsmanager:GetSecretValue"]
+    resources = local.app_secret_arns
+  }
+}
+
+################################################################################
+# migrate: only the database (its URL may come from Secrets Manager)
+################################################################################
+
+data "aws_iam_policy_document" "migrate" {
+  statement {
+    sid       = "ReadSecrets"
+    actions   = ["secretsmanager:GetSecretValue"]
+    resources = local.app_secret_arns
+  }
+}
+
+################################################################################
+# on_source_uploaded: start an encode (message for the workers, or a MediaConvert job)
+################################################################################
+
+data "aws_iam_policy_document" "on_source_uploaded" {
+  statement {
+    sid       = "ReadSources"
+    actions   = ["s3:GetObject"]
+    resources = [local.sources_objects]
+  }
+
+  statement {
+    sid       = "EnqueueEncodes"
+    actions   = ["sqs:SendMessage", "sqs:GetQueueUrl"]
+    resources = [local.queue_arns["encode"]]
+  }
+
+  statement {
+    sid       = "Idempotency"
+    actions   = ["dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"]
+    resources = [module.event_processor.idempotency_table_arn]
+  }
+
+  statement {
+    sid       = "ReadSecrets"
+    actions   = ["secretsmanager:GetSecretValue"]
+    resources = local.app_secret_arns
+  }
+
+  dynamic "statement" {
+    for_each = var.encoder == "mediaconvert" ? [1] : []
+    content {
+      sid       = "CreateMediaConvertJobs"
+      actions   = ["mediaconvert:CreateJob"]
+      resources = ["${local.mediaconvert_arn}:queues/*", "${local.mediaconvert_arn}:presets/*", "${local.mediaconvert_arn}:jobTemplates/*"]
+    }
+  }
+
+  dynamic "statement" {
+    for_each = var.encoder == "mediaconvert" ? [1] : []
+    content {
+      sid       = "PassRoleToMediaConvert"
+      actions   = ["iam:PassRole"]
+      resources = [module.encoding.mediaconvert_role_arn]
+      condition {
+        test     = "StringEquals"
+        variable = "iam:PassedToService"
+        values   = ["mediaconvert.amazonaws.com"]
+      }
+    }
+  }
+}
+
+################################################################################
+# on_encoding_event: run the metadata processor on a job state change
+################################################################################
+
+data "aws_iam_policy_document" "on_encoding_event" {
+  statement {
+    sid       = "ReadAssets"
+    actions   = ["s3:GetObject"]
+    resources = [local.assets_objects]
+  }
+
+  statement {
+    sid       = "ListAssets"
+    actions   = ["s3:ListBucket"]
+    resources = [local.media_bucket_arn]
+    condition {
+      test     = "StringLike"
+      variable = "s3:prefix"
+      values   = ["assets/*"]
+    }
+  }
+
+  statement {
+    sid       = "Idempotency"
+    actions   = ["dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"]
+    resources = [module.event_processor.idempotency_table_arn]
+  }
+
+  statement {
+    sid       = "ReadSecrets"
+    actions   = ["secretsmanager:GetSecretValue"]
+    resources = local.app_secret_arns
+  }
+
+  dynamic "statement" {
+    for_each = var.encoder == "mediaconvert" ? [1] : []
+    content {
+      sid       = "ReadMediaConvertJobs"
+      actions   = ["mediaconvert:GetJob"]
+      resources = ["${local.mediaconvert_arn}:jobs/*"]
+    }
+  }
+}

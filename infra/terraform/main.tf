@@ -1,0 +1,274 @@
+data "aws_region" "current" {}
+data "aws_caller_identity" "current" {}
+data "aws_partition" "current" {}
+
+locals {
+  name       = "${var.environment}-${var.project}"
+  region     = data.aws_region.current.name
+  account_id = data.aws_caller_identity.current.account_id
+  partition  = data.aws_partition.current.partition
+
+  tags = merge(var.tags, {
+    Environment = var.environment
+    Project     = var.project
+    ManagedBy   = "terraform"
+  })
+
+  # Every name here is a field of streamstack.settings.Settings (tests/infra check it).
+  app_environment = { for k, v in {
+    STREAMSTACK_PROFILE                  = "aws"
+    STREAMSTACK_AWS_REGION               = local.region
+    STREAMSTACK_S3_BUCKET                = module.cdn.media_bucket_name
+    STREAMSTACK_ENCODE_QUEUE             = module.event_processor.queue_names["encode"]
+    STREAMSTACK_EVENTS_QUEUE             = module.event_processor.queue_names["events"]
+    STREAMSTACK_QUEUE_VISIBILITY_TIMEOUT = tostring(var.encode_visibility_timeout_seconds)
+    STREAMSTACK_QUEUE_MAX_RECEIVE_COUNT  = tostring(var.max_receive_count)
+    STREAMSTACK_WORKER_CONCURRENCY       = tostring(var.worker_concurrency)
+    STREAMSTACK_ENCODER                  = var.encoder
+    STREAMSTACK_MEDIACONVERT_ROLE_ARN    = module.encoding.mediaconvert_role_arn
+    STREAMSTACK_SECRETS_BACKEND          = "aws"
+    STREAMSTACK_DATABASE_URL             = module.database.database_url
+    STREAMSTACK_AUTO_MIGRATE             = "false"
+    STREAMSTACK_PUBLIC_EDGE_URL          = module.cdn.public_edge_url
+    STREAMSTACK_PUBLIC_API_URL           = var.public_api_url
+    STREAMSTACK_LOG_LEVEL                = var.log_level
+    STREAMSTACK_LOG_JSON                 = "true"
+  } : k => v if v != null }
+
+  # Injected by ECS from Secrets Manager at task start. libpq reads PGPASSWORD, so the password of the
+  # RDS-managed secret never appears in the URL, the task definition or the Terraform state.
+  container_secrets = {
+    PGPASSWORD = "${module.database.master_user_secret_arn}:password::"
+  }
+}
+
+################################################################################
+# Platform KMS key: log groups, alarm topic, secrets, RDS, DynamoDB, Lambda environment
+################################################################################
+
+data "aws_iam_policy_document" "platform_key" {
+  #checkov:skip=CKV_AWS_109,CKV_AWS_111,CKV_AWS_356:A key policy: Resource "*" is this key, and the account root administering it is the AWS default key policy.
+  statement {
+    sid       = "AccountAdministers"
+    actions   = ["kms:*"]
+    resources = ["*"]
+    principals {
+      type        = "AWS"
+      identifiers = ["arn:${local.partition}:iam::${local.account_id}:root"]
+    }
+  }
+
+  statement {
+    sid       = "CloudWatchLogsEncrypts"
+    actions   = ["kms:Encrypt", "kms:Decrypt", "kms:ReEncryptFrom", "kms:ReEncryptTo", "kms:GenerateDataKey", "kms:DescribeKey"]
+    resources = ["*"]
+    principals {
+      type        = "Service"
+      identifiers = ["logs.${local.region}.amazonaws.com"]
+    }
+    condition {
+      test     = "ArnLike"
+      variable = "kms:EncryptionContext:aws:logs:arn"
+      values   = ["arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:*"]
+    }
+  }
+
+  statement {
+    sid       = "CloudWatchPublishesAlarms"
+    actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
+    resources = ["*"]
+    principals {
+      type        = "Service"
+      identifiers = ["cloudwatch.amazonaws.com"]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [local.account_id]
+    }
+  }
+
+  # Principals of this account use the key only through these services (their IAM policies grant the service call).
+  statement {
+    sid       = "AccountPrincipalsThroughServices"
+    actions   = ["kms:Encrypt", "kms:Decrypt", "kms:ReEncryptFrom", "kms:ReEncryptTo", "kms:GenerateDataKey", "kms:DescribeKey", "kms:CreateGrant"]
+    resources = ["*"]
+    principals {
+      type        = "AWS"
+      identifiers = ["*"]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "kms:CallerAccount"
+      values   = [local.account_id]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = [for svc in ["secretsmanager", "rds", "dynamodb", "lambda"] : "${svc}.${local.region}.amazonaws.com"]
+    }
+  }
+}
+
+resource "aws_kms_key" "platform" {
+  description             = "${local.name} platform data"
+  enable_key_rotation     = true
+  deletion_window_in_days = 30
+  policy                  = data.aws_iam_policy_document.platform_key.json
+
+  tags = local.tags
+}
+
+resource "aws_kms_alias" "platform" {
+  name          = "alias/${local.name}"
+  target_key_id = aws_kms_key.platform.key_id
+}
+
+################################################################################
+# App secrets (values are put out of band, see docs/deploy.md); the app reads them with SECRETS_BACKEND=aws
+################################################################################
+
+resource "aws_secretsmanager_secret" "app" {
+  #checkov:skip=CKV2_AWS_57:Signing keys and webhook secrets rotate by the documented procedure (docs/deploy.md), which must also update CloudFront's key group; no rotation Lambda can do that alone.
+  for_each = toset(["playback-signing-key", "webhook-signing-secret"])
+
+  name        = "${local.name}/${each.value}"
+  description = "streamstack ${each.value}"
+  kms_key_id  = aws_kms_key.platform.arn
+
+  tags = local.tags
+}
+
+################################################################################
+# Modules
+################################################################################
+
+module "network" {
+  source = "./modules/network"
+
+  name                    = local.name
+  cidr                    = var.vpc_cidr
+  az_count                = var.az_count
+  enable_nat_gateway      = var.enable_nat_gateway
+  one_nat_gateway_per_az  = var.one_nat_gateway_per_az
+  flow_log_retention_days = var.security_log_retention_days
+  kms_key_arn             = aws_kms_key.platform.arn
+  tags                    = local.tags
+}
+
+module "cdn" {
+  source = "./modules/cdn"
+  providers = {
+    aws           = aws
+    aws.us_east_1 = aws.us_east_1
+  }
+
+  name                 = local.name
+  edge_origin_host     = var.edge_enabled ? var.edge_origin_host : null
+  aliases              = var.cdn_aliases
+  acm_certificate_arn  = var.cdn_certificate_arn
+  signing_public_keys  = var.signing_public_keys
+  cors_allowed_origins = var.cors_allowed_origins
+  anonymous_ip_action  = var.anonymous_ip_action
+  log_retention_days   = var.security_log_retention_days
+  kms_key_arn          = aws_kms_key.platform.arn
+  tags                 = local.tags
+}
+
+module "event_processor" {
+  source = "./modules/event_processor"
+
+  name                              = local.name
+  media_bucket_name                 = module.cdn.media_bucket_name
+  media_bucket_arn                  = module.cdn.media_bucket_arn
+  max_receive_count                 = var.max_receive_count
+  encode_visibility_timeout_seconds = var.encode_visibility_timeout_seconds
+  lambda_package                    = var.lambda_package
+  lambda_timeout_seconds            = var.lambda_timeout_seconds
+  reserved_concurrency              = var.lambda_reserved_concurrency
+  maximum_concurrency               = var.lambda_maximum_concurrency
+  environment                       = local.app_environment
+  handler_policies                  = local.handler_policies
+  vpc_id                            = module.network.vpc_id
+  vpc_cidr_block                    = module.network.vpc_cidr_block
+  subnet_ids                        = module.network.private_subnet_ids
+  idempotency_deletion_protection   = var.deletion_protection
+  log_retention_days                = var.log_retention_days
+  kms_key_arn                       = aws_kms_key.platform.arn
+  tags                              = local.tags
+}
+
+module "api_service" {
+  source = "./modules/api_service"
+
+  name                    = local.name
+  vpc_id                  = module.network.vpc_id
+  vpc_cidr_block          = module.network.vpc_cidr_block
+  public_subnet_ids       = module.network.public_subnet_ids
+  private_subnet_ids      = module.network.private_subnet_ids
+  container_image         = var.container_image
+  acm_certificate_arn     = var.api_certificate_arn
+  alb_deletion_protection = var.deletion_protection
+  edge_enabled            = var.edge_enabled
+  edge_origin_host        = var.edge_origin_host
+  environment             = local.app_environment
+  secrets                 = local.container_secrets
+  execution_secret_arns   = [module.database.master_user_secret_arn]
+  task_role_policies      = local.task_role_policies
+  service_sizes           = var.service_sizes
+  live_events             = var.live_events
+  log_retention_days      = var.log_retention_days
+  waf_log_retention_days  = var.security_log_retention_days
+  kms_key_arn             = aws_kms_key.platform.arn
+  tags                    = local.tags
+}
+
+module "encoding" {
+  source = "./modules/encoding"
+
+  name                = local.name
+  cluster_name        = module.api_service.cluster_name
+  worker_service_name = module.api_service.service_names["worker"]
+  encode_queue_name   = module.event_processor.queue_names["encode"]
+  min_workers         = var.service_sizes["worker"].min_capacity
+  max_workers         = var.service_sizes["worker"].max_capacity
+  backlog_per_task    = var.worker_concurrency
+  enable_mediaconvert = var.encoder == "mediaconvert"
+  media_bucket_arn    = module.cdn.media_bucket_arn
+  tags                = local.tags
+}
+
+module "database" {
+  source = "./modules/database"
+
+  name                    = local.name
+  vpc_id                  = module.network.vpc_id
+  subnet_ids              = module.network.private_subnet_ids
+  allowed_security_groups = { tasks = module.api_service.tasks_security_group_id, handlers = module.event_processor.security_group_id }
+  instance_class          = var.db_instance_class
+  multi_az                = var.db_multi_az
+  deletion_protection     = var.deletion_protection
+  backup_retention_days   = var.db_backup_retention_days
+  kms_key_arn             = aws_kms_key.platform.arn
+  tags                    = local.tags
+}
+
+module "monitoring" {
+  source = "./modules/monitoring"
+  providers = {
+    aws           = aws
+    aws.us_east_1 = aws.us_east_1
+  }
+
+  name                   = local.name
+  alarm_emails           = var.alarm_emails
+  alb_arn_suffix         = module.api_service.alb_arn_suffix
+  distribution_id        = module.cdn.distribution_id
+  queue_names            = module.event_processor.queue_names
+  dlq_names              = module.event_processor.dlq_names
+  function_names         = module.event_processor.function_names
+  function_timeouts      = module.event_processor.function_timeouts
+  worker_heartbeat_alarm = var.encoder == "ffmpeg" && var.service_sizes["worker"].min_capacity > 0
+  kms_key_arn            = aws_kms_key.platform.arn
+  tags                   = local.tags
+}

@@ -1,0 +1,684 @@
+data "aws_caller_identity" "current" {}
+data "aws_partition" "current" {}
+
+locals {
+  media_bucket = "${var.name}-media-${data.aws_caller_identity.current.account_id}"
+  logs_bucket  = "${var.name}-cdn-logs-${data.aws_caller_identity.current.account_id}"
+  s3_origin_id = "media-s3"
+  edge_origin  = "edge"
+  # Query strings and cookies that carry a CloudFront-format signature; only the edge sees them.
+  signing_query_strings = ["Policy", "Expires", "Signature", "Key-Pair-Id"]
+  signing_cookies       = ["CloudFront-Policy", "CloudFront-Expires", "CloudFront-Signature", "CloudFront-Key-Pair-Id"]
+}
+
+################################################################################
+# Private media bucket: sources/{asset_id}, assets/{asset_id}/...
+################################################################################
+
+resource "aws_s3_bucket" "media" {
+  #checkov:skip=CKV_AWS_144:Renditions are re-encodable from sources; cross-region replication is an operator cost choice, not a default.
+  #checkov:skip=CKV2_AWS_62:Event notifications (sources/ -> SQS) are set by modules/event_processor (aws_s3_bucket_notification.sources), outside this module.
+  #checkov:skip=CKV_AWS_145:SSE-S3, not SSE-KMS: every CloudFront origin fetch of a segment would be a billed KMS call, and OAC over SSE-KMS needs key grants to CloudFront.
+  bucket = local.media_bucket
+
+  tags = var.tags
+}
+
+resource "aws_s3_bucket_ownership_controls" "media" {
+  bucket = aws_s3_bucket.media.id
+  rule {
+    object_ownership = "BucketOwnerEnforced"
+  }
+}
+
+resource "aws_s3_bucket_public_access_block" "media" {
+  bucket                  = aws_s3_bucket.media.id
+  block_public_acls       = true
+  block_public_policy     = true
+  ignore_public_acls      = true
+  restrict_public_buckets = true
+}
+
+resource "aws_s3_bucket_server_side_encryption_configuration" "media" {
+  bucket = aws_s3_bucket.media.id
+  rule {
+    apply_server_side_encryption_by_default {
+      sse_algorithm = "AES256"
+    }
+  }
+}
+
+resource "aws_s3_bucket_versioning" "media" {
+  bucket = aws_s3_bucket.media.id
+  versioning_configuration {
+    status = "Enabled"
+  }
+}
+
+resource "aws_s3_bucket_lifecycle_configuration" "media" {
+  bucket = aws_s3_bucket.media.id
+
+  rule {
+    id     = "media-housekeeping"
+    status = "Enabled"
+
+    filter {}
+
+    # Direct-to-S3 multipart uploads that a client abandoned.
+    abort_incomplete_multipart_upload {
+      days_after_initiation = 7
+    }
+
+    noncurrent_version_expiration {
+      noncurrent_days = var.noncurrent_version_days
+    }
+  }
+}
+
+resource "aws_s3_bucket_logging" "media" {
+  bucket        = aws_s3_bucket.media.id
+  target_bucket = aws_s3_bucket.logs.id
+  target_prefix = "s3/${local.media_bucket}/"
+}
+
+# Browsers PUT presigned upload parts straight to S3 and read the ETag of each part.
+resource "aws_s3_bucket_cors_configuration" "media" {
+  bucket = aws_s3_bucket.media.id
+
+  cors_rule {
+    allowed_methods = ["PUT"]
+    allowed_origins = var.cors_allowed_origins
+    allowed_headers = ["*"]
+    expose_headers  = ["ETag"]
+    max_age_seconds = 3600
+  }
+}
+
+data "aws_iam_policy_document" "media" {
+  statement {
+    sid       = "CloudFrontReadsAssets"
+    actions   = ["s3:GetObject"]
+    resources = ["${aws_s3_bucket.media.arn}/assets/*"]
+    principals {
+      type        = "Service"
+      identifiers = ["cloudfront.amazonaws.com"]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "AWS:SourceArn"
+      values   = [aws_cloudfront_distribution.this.arn]
+    }
+  }
+
+  statement {
+    sid     = "DenyInsecureTransport"
+    effect  = "Deny"
+    actions = ["s3:*"]
+    resources = [
+      aws_s3_bucket.media.arn,
+      "${aws_s3_bucket.media.arn}/*",
+    ]
+    principals {
+      type        = "*"
+      identifiers = ["*"]
+    }
+    condition {
+      test     = "Bool"
+      variable = "aws:SecureTransport"
+      values   = ["false"]
+    }
+  }
+}
+
+resource "aws_s3_bucket_policy" "media" {
+  bucket = aws_s3_bucket.media.id
+  policy = data.aws_iam_policy_document.media.json
+
+  depends_on = [aws_s3_bucket_public_access_block.media]
+}
+
+################################################################################
+# Log bucket: CloudFront standard logs (need ACLs) and S3 server access logs
+################################################################################
+
+resource "aws_s3_bucket" "logs" {
+  #checkov:skip=CKV_AWS_18:This bucket is the access-log destination; logging it would recurse.
+  #checkov:skip=CKV_AWS_144:Access logs are not replicated across regions; they expire after log_retention_days.
+  #checkov:skip=CKV_AWS_145:CloudFront standard log delivery does not support SSE-KMS destinations.
+  #checkov:skip=CKV2_AWS_62:Nothing consumes events of access-log objects.
+  bucket = local.logs_bucket
+
+  tags = var.tags
+}
+
+resource "aws_s3_bucket_ownership_controls" "logs" {
+  #checkov:skip=CKV2_AWS_65:CloudFront standard logging writes through the awslogsdelivery ACL grant, so ACLs stay enabled here.
+  bucket = aws_s3_bucket.logs.id
+  rule {
+    object_ownership = "BucketOwnerPreferred"
+  }
+}
+
+resource "aws_s3_bucket_public_access_block" "logs" {
+  bucket                  = aws_s3_bucket.logs.id
+  block_public_acls       = true
+  block_public_policy     = true
+  ignore_public_acls      = true
+  restrict_public_buckets = true
+}
+
+resource "aws_s3_bucket_server_side_encryption_configuration" "logs" {
+  bucket = aws_s3_bucket.logs.id
+  rule {
+    apply_server_side_encryption_by_default {
+      sse_algorithm = "AES256"
+    }
+  }
+}
+
+resource "aws_s3_bucket_versioning" "logs" {
+  bucket = aws_s3_bucket.logs.id
+  versioning_configuration {
+    status = "Enabled"
+  }
+}
+
+resource "aws_s3_bucket_lifecycle_configuration" "logs" {
+  bucket = aws_s3_bucket.logs.id
+
+  rule {
+    id     = "expire-logs"
+    status = "Enabled"
+
+    filter {}
+
+    expiration {
+      days = var.log_retention_days
+    }
+
+    noncurrent_version_expiration {
+      noncurrent_days = 7
+    }
+
+    abort_incomplete_multipart_upload {
+      days_after_initiation = 1
+    }
+  }
+}
+
+data "aws_iam_policy_document" "logs" {
+  statement {
+    sid       = "S3ServerAccessLogs"
+    actions   = ["s3:PutObject"]
+    resources = ["${aws_s3_bucket.logs.arn}/s3/*"]
+    principals {
+      type        = "Service"
+      identifiers = ["logging.s3.amazonaws.com"]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [data.aws_caller_identity.current.account_id]
+    }
+  }
+
+  statement {
+    sid     = "DenyInsecureTransport"
+    effect  = "Deny"
+    actions = ["s3:*"]
+    resources = [
+      aws_s3_bucket.logs.arn,
+      "${aws_s3_bucket.logs.arn}/*",
+    ]
+    principals {
+      type        = "*"
+      identifiers = ["*"]
+    }
+    condition {
+      test     = "Bool"
+      variable = "aws:SecureTransport"
+      values   = ["false"]
+    }
+  }
+}
+
+resource "aws_s3_bucket_policy" "logs" {
+  bucket = aws_s3_bucket.logs.id
+  policy = data.aws_iam_policy_document.logs.json
+
+  depends_on = [aws_s3_bucket_public_access_block.logs]
+}
+
+################################################################################
+# Signing keys, policies, distribution
+################################################################################
+
+resource "aws_cloudfront_public_key" "signing" {
+  for_each = var.signing_public_keys
+
+  name        = "${var.name}-${each.key}"
+  encoded_key = each.value
+  comment     = "streamstack playback signing key ${each.key}"
+}
+
+resource "aws_cloudfront_key_group" "signing" {
+  name    = "${var.name}-playback"
+  items   = [for k in aws_cloudfront_public_key.signing : k.id]
+  comment = "Keys that sign streamstack playback URLs and cookies"
+}
+
+resource "aws_cloudfront_origin_access_control" "media" {
+  name                              = "${var.name}-media"
+  description                       = "CloudFront reads the private media bucket"
+  origin_access_control_origin_type = "s3"
+  signing_behavior                  = "always"
+  signing_protocol                  = "sigv4"
+}
+
+# fMP4 segments, init segments and images never change under one key: cache for a year.
+resource "aws_cloudfront_cache_policy" "segments" {
+  name        = "${var.name}-segments"
+  comment     = "Immutable VOD segments and images"
+  min_ttl     = var.segment_ttl_seconds
+  default_ttl = var.segment_ttl_seconds
+  max_ttl     = var.segment_ttl_seconds
+
+  parameters_in_cache_key_and_forwarded_to_origin {
+    enable_accept_encoding_brotli = false
+    enable_accept_encoding_gzip   = false
+
+    cookies_config {
+      cookie_behavior = "none"
+    }
+    headers_config {
+      header_behavior = "none"
+    }
+    query_strings_config {
+      query_string_behavior = "none"
+    }
+  }
+}
+
+# Rendition playlists in S3 (live windows move every segment): seconds at most.
+resource "aws_cloudfront_cache_policy" "playlists" {
+  name        = "${var.name}-playlists"
+  comment     = "Short-lived HLS playlists"
+  min_ttl     = 0
+  default_ttl = var.playlist_ttl_seconds
+  max_ttl     = var.playlist_ttl_seconds
+
+  parameters_in_cache_key_and_forwarded_to_origin {
+    enable_accept_encoding_brotli = true
+    enable_accept_encoding_gzip   = true
+
+    cookies_config {
+      cookie_behavior = "none"
+    }
+    headers_config {
+      header_behavior = "none"
+    }
+    query_strings_config {
+      query_string_behavior = "none"
+    }
+  }
+}
+
+# The edge checks CloudFront-format signatures itself, so they are part of the cache key:
+# a cached signed playlist is never served to an unsigned request.
+resource "aws_cloudfront_cache_policy" "edge" {
+  name        = "${var.name}-edge"
+  comment     = "Playback-id playlists and images from the edge, keyed by their signature"
+  min_ttl     = 0
+  default_ttl = var.playlist_ttl_seconds
+  max_ttl     = var.playlist_ttl_seconds
+
+  parameters_in_cache_key_and_forwarded_to_origin {
+    enable_accept_encoding_brotli = true
+    enable_accept_encoding_gzip   = true
+
+    cookies_config {
+      cookie_behavior = "whitelist"
+      cookies {
+        items = local.signing_cookies
+      }
+    }
+    headers_config {
+      header_behavior = "none"
+    }
+    query_strings_config {
+      query_string_behavior = "whitelist"
+      query_strings {
+        items = local.signing_query_strings
+      }
+    }
+  }
+}
+
+resource "aws_cloudfront_response_headers_policy" "playback" {
+  name    = "${var.name}-playback"
+  comment = "CORS for browser players, HSTS and security headers"
+
+  cors_config {
+    access_control_allow_credentials = false
+    access_control_max_age_sec       = 3600
+    origin_override                  = true
+
+    access_control_allow_headers {
+      items = ["*"]
+    }
+    access_control_allow_methods {
+      items = ["GET", "HEAD", "OPTIONS"]
+    }
+    access_control_allow_origins {
+      items = var.cors_allowed_origins
+    }
+    access_control_expose_headers {
+      items = ["Content-Length", "Content-Range"]
+    }
+  }
+
+  security_headers_config {
+    strict_transport_security {
+      access_control_max_age_sec = 63072000
+      include_subdomains         = true
+      preload                    = true
+      override                   = true
+    }
+    content_type_options {
+      override = true
+    }
+    referrer_policy {
+      referrer_policy = "strict-origin-when-cross-origin"
+      override        = true
+    }
+    frame_options {
+      frame_option = "SAMEORIGIN"
+      override     = true
+    }
+  }
+}
+
+data "aws_cloudfront_origin_request_policy" "all_viewer_except_host" {
+  name = "Managed-AllViewerExceptHostHeader"
+}
+
+resource "aws_cloudfront_distribution" "this" {
+  #checkov:skip=CKV_AWS_305:No default root object: "/" belongs to the edge app, which answers it itself.
+  #checkov:skip=CKV_AWS_310:Each path has one origin (S3 for /assets/*, the edge for playback ids); the media bucket is not replicated, so there is no second origin to fail over to.
+  #checkov:skip=CKV_AWS_374:Geo restriction is a per-deployment rights decision (geo_restriction_type); the default is none.
+  enabled         = true
+  is_ipv6_enabled = true
+  http_version    = "http2and3"
+  price_class     = var.price_class
+  comment         = "${var.name} playback"
+  aliases         = var.aliases
+  web_acl_id      = aws_wafv2_web_acl.cloudfront.arn
+
+  origin {
+    origin_id                = local.s3_origin_id
+    domain_name              = aws_s3_bucket.media.bucket_regional_domain_name
+    origin_access_control_id = aws_cloudfront_origin_access_control.media.id
+  }
+
+  dynamic "origin" {
+    for_each = var.edge_origin_host == null ? [] : [var.edge_origin_host]
+    content {
+      origin_id   = local.edge_origin
+      domain_name = origin.value
+
+      custom_origin_config {
+        http_port              = 80
+        https_port             = 443
+        origin_protocol_policy = "https-only"
+        origin_ssl_protocols   = ["TLSv1.2"]
+      }
+    }
+  }
+
+  # Default: playback ids (/{playback_id}.m3u8, thumbnails, storyboards) are answered by the edge app.
+  default_cache_behavior {
+    target_origin_id           = var.edge_origin_host == null ? local.s3_origin_id : local.edge_origin
+    viewer_protocol_policy     = "redirect-to-https"
+    allowed_methods            = ["GET", "HEAD", "OPTIONS"]
+    cached_methods             = ["GET", "HEAD", "OPTIONS"]
+    compress                   = true
+    cache_policy_id            = aws_cloudfront_cache_policy.edge.id
+    origin_request_policy_id   = var.edge_origin_host == null ? null : data.aws_cloudfront_origin_request_policy.all_viewer_except_host.id
+    response_headers_policy_id = aws_cloudfront_response_headers_policy.playback.id
+  }
+
+  # Rendition playlists straight from S3, short-lived.
+  ordered_cache_behavior {
+    path_pattern               = "/assets/*.m3u8"
+    target_origin_id           = local.s3_origin_id
+    viewer_protocol_policy     = "redirect-to-https"
+    allowed_methods            = ["GET", "HEAD", "OPTIONS"]
+    cached_methods             = ["GET", "HEAD"]
+    compress                   = true
+    cache_policy_id            = aws_cloudfront_cache_policy.playlists.id
+    response_headers_policy_id = aws_cloudfront_response_headers_policy.playback.id
+    trusted_key_groups         = var.require_signed_assets ? [aws_cloudfront_key_group.signing.id] : []
+  }
+
+  # Segments, init segments, images: immutable, straight from S3.
+  ordered_cache_behavior {
+    path_pattern               = "/assets/*"
+    target_origin_id           = local.s3_origin_id
+    viewer_protocol_policy     = "redirect-to-https"
+    allowed_methods            = ["GET", "HEAD", "OPTIONS"]
+    cached_methods             = ["GET", "HEAD"]
+    compress                   = false
+    cache_policy_id            = aws_cloudfront_cache_policy.segments.id
+    response_headers_policy_id = aws_cloudfront_response_headers_policy.playback.id
+    trusted_key_groups         = var.require_signed_assets ? [aws_cloudfront_key_group.signing.id] : []
+  }
+
+  restrictions {
+    geo_restriction {
+      restriction_type = var.geo_restriction_type
+      locations        = var.geo_restriction_locations
+    }
+  }
+
+  viewer_certificate {
+    cloudfront_default_certificate = var.acm_certificate_arn == null
+    acm_certificate_arn            = var.acm_certificate_arn
+    ssl_support_method             = var.acm_certificate_arn == null ? null : "sni-only"
+    minimum_protocol_version       = "TLSv1.2_2021"
+  }
+
+  logging_config {
+    bucket          = aws_s3_bucket.logs.bucket_domain_name
+    prefix          = "cloudfront/"
+    include_cookies = false
+  }
+
+  tags = var.tags
+
+  depends_on = [aws_s3_bucket_ownership_controls.logs]
+}
+
+# Additional metrics: without this subscription CloudFront publishes no CacheHitRate.
+resource "aws_cloudfront_monitoring_subscription" "this" {
+  distribution_id = aws_cloudfront_distribution.this.id
+
+  monitoring_subscription {
+    realtime_metrics_subscription_config {
+      realtime_metrics_subscription_status = "Enabled"
+    }
+  }
+}
+
+################################################################################
+# WAFv2 for CloudFront: scope CLOUDFRONT lives in us-east-1
+################################################################################
+
+resource "aws_wafv2_web_acl" "cloudfront" {
+  provider = aws.us_east_1
+
+  name  = "${var.name}-cloudfront"
+  scope = "CLOUDFRONT"
+
+  default_action {
+    allow {}
+  }
+
+  rule {
+    name     = "aws-common"
+    priority = 1
+
+    override_action {
+      none {}
+    }
+
+    statement {
+      managed_rule_group_statement {
+        vendor_name = "AWS"
+        name        = "AWSManagedRulesCommonRuleSet"
+      }
+    }
+
+    visibility_config {
+      cloudwatch_metrics_enabled = true
+      metric_name                = "${var.name}-cf-aws-common"
+      sampled_requests_enabled   = true
+    }
+  }
+
+  rule {
+    name     = "aws-known-bad-inputs"
+    priority = 2
+
+    override_action {
+      none {}
+    }
+
+    statement {
+      managed_rule_group_statement {
+        vendor_name = "AWS"
+        name        = "AWSManagedRulesKnownBadInputsRuleSet"
+      }
+    }
+
+    visibility_config {
+      cloudwatch_metrics_enabled = true
+      metric_name                = "${var.name}-cf-known-bad-inputs"
+      sampled_requests_enabled   = true
+    }
+  }
+
+  rule {
+    name     = "aws-anonymous-ip"
+    priority = 3
+
+    override_action {
+      dynamic "count" {
+        for_each = var.anonymous_ip_action == "count" ? [1] : []
+        content {}
+      }
+      dynamic "none" {
+        for_each = var.anonymous_ip_action == "block" ? [1] : []
+        content {}
+      }
+    }
+
+    statement {
+      managed_rule_group_statement {
+        vendor_name = "AWS"
+        name        = "AWSManagedRulesAnonymousIpList"
+      }
+    }
+
+    visibility_config {
+      cloudwatch_metrics_enabled = true
+      metric_name                = "${var.name}-cf-anonymous-ip"
+      sampled_requests_enabled   = true
+    }
+  }
+
+  rule {
+    name     = "rate-per-ip"
+    priority = 4
+
+    action {
+      block {}
+    }
+
+    statement {
+      rate_based_statement {
+        limit              = var.waf_rate_limit
+        aggregate_key_type = "IP"
+      }
+    }
+
+    visibility_config {
+      cloudwatch_metrics_enabled = true
+      metric_name                = "${var.name}-cf-rate-per-ip"
+      sampled_requests_enabled   = true
+    }
+  }
+
+  visibility_config {
+    cloudwatch_metrics_enabled = true
+    metric_name                = "${var.name}-cloudfront"
+    sampled_requests_enabled   = true
+  }
+
+  tags = var.tags
+}
+
+data "aws_iam_policy_document" "waf_logs_key" {
+  #checkov:skip=CKV_AWS_109,CKV_AWS_111,CKV_AWS_356:A key policy: Resource "*" is this key, and the account root administering it is the AWS default key policy.
+  statement {
+    sid       = "AccountAdministers"
+    actions   = ["kms:*"]
+    resources = ["*"]
+    principals {
+      type        = "AWS"
+      identifiers = ["arn:${data.aws_partition.current.partition}:iam::${data.aws_caller_identity.current.account_id}:root"]
+    }
+  }
+
+  statement {
+    sid       = "CloudWatchLogsEncrypts"
+    actions   = ["kms:Encrypt", "kms:Decrypt", "kms:ReEncryptFrom", "kms:ReEncryptTo", "kms:GenerateDataKey", "kms:DescribeKey"]
+    resources = ["*"]
+    principals {
+      type        = "Service"
+      identifiers = ["logs.us-east-1.amazonaws.com"]
+    }
+    condition {
+      test     = "ArnLike"
+      variable = "kms:EncryptionContext:aws:logs:arn"
+      values   = ["arn:${data.aws_partition.current.partition}:logs:us-east-1:${data.aws_caller_identity.current.account_id}:log-group:aws-waf-logs-${var.name}-*"]
+    }
+  }
+}
+
+resource "aws_kms_key" "waf_logs" {
+  provider = aws.us_east_1
+
+  description             = "${var.name} CloudFront WAF logs"
+  enable_key_rotation     = true
+  deletion_window_in_days = 30
+  policy                  = data.aws_iam_policy_document.waf_logs_key.json
+
+  tags = var.tags
+}
+
+resource "aws_cloudwatch_log_group" "waf" {
+  provider = aws.us_east_1
+
+  name              = "aws-waf-logs-${var.name}-cloudfront"
+  retention_in_days = var.log_retention_days
+  kms_key_id        = aws_kms_key.waf_logs.arn
+
+  tags = var.tags
+}
+
+resource "aws_wafv2_web_acl_logging_configuration" "cloudfront" {
+  provider = aws.us_east_1
+
+  resource_arn            = aws_wafv2_web_acl.cloudfront.arn
+  log_destination_configs = [aws_cloudwatch_log_group.waf.arn]
+}

@@ -1,0 +1,114 @@
+variable "name" {
+  description = "Prefix of every resource name; starts with the environment (e.g. dev-streamstack)."
+  type        = string
+}
+
+variable "edge_origin_host" {
+  description = "Host name of the edge origin (a DNS name of the load balancer covered by its certificate). Null: no edge origin; the default behavior then serves only /assets/* from S3."
+  type        = string
+  default     = null
+}
+
+variable "aliases" {
+  description = "Alternate domain names of the distribution (e.g. [\"cdn.example.com\"]); needs acm_certificate_arn."
+  type        = list(string)
+  default     = []
+}
+
+variable "acm_certificate_arn" {
+  description = "ACM certificate in us-east-1 for the aliases. Null: the *.cloudfront.net certificate."
+  type        = string
+  default     = null
+}
+
+variable "signing_public_keys" {
+  description = "PEM public keys of the trusted key group, by key name. Keep two during a rotation (docs/deploy.md)."
+  type        = map(string)
+
+  validation {
+    condition     = length(var.signing_public_keys) > 0 && alltrue([for k, v in var.signing_public_keys : can(regex("BEGIN PUBLIC KEY", v))])
+    error_message = "signing_public_keys needs at least one PEM-encoded public key."
+  }
+}
+
+variable "require_signed_assets" {
+  description = "Require a signed URL or cookie from the trusted key group on /assets/* (direct S3 objects). The edge issues them with the playlists."
+  type        = bool
+  default     = true
+}
+
+variable "cors_allowed_origins" {
+  description = "Origins allowed to fetch playlists and segments from a browser player (CORS), and to PUT upload parts to the bucket."
+  type        = list(string)
+  default     = ["*"]
+}
+
+variable "segment_ttl_seconds" {
+  description = "Cache lifetime of immutable VOD segments and images."
+  type        = number
+  default     = 31536000
+}
+
+variable "playlist_ttl_seconds" {
+  description = "Maximum cache lifetime of playlists (live playlists change every segment)."
+  type        = number
+  default     = 2
+}
+
+variable "price_class" {
+  description = "CloudFront price class."
+  type        = string
+  default     = "PriceClass_100"
+}
+
+variable "geo_restriction_type" {
+  description = "none, whitelist or blacklist (rights-managed sports content is often geo-fenced)."
+  type        = string
+  default     = "none"
+}
+
+variable "geo_restriction_locations" {
+  description = "ISO 3166-1 alpha-2 country codes for geo_restriction_type."
+  type        = list(string)
+  default     = []
+}
+
+variable "waf_rate_limit" {
+  description = "Requests per 5 minutes from one IP before WAF blocks it (a player fetches a segment every few seconds)."
+  type        = number
+  default     = 3000
+}
+
+variable "anonymous_ip_action" {
+  description = "count (observe) or block: the AWS anonymous-IP rule set (VPNs, proxies, Tor, hosting providers), for geo-rights-managed content."
+  type        = string
+  default     = "count"
+
+  validation {
+    condition     = contains(["count", "block"], var.anonymous_ip_action)
+    error_message = "anonymous_ip_action must be count or block."
+  }
+}
+
+variable "noncurrent_version_days" {
+  description = "Days a replaced or deleted media object version is kept."
+  type        = number
+  default     = 30
+}
+
+variable "log_retention_days" {
+  description = "Days CloudFront access logs and WAF logs are kept."
+  type        = number
+  default     = 365
+}
+
+variable "kms_key_arn" {
+  description = "KMS key (this region) of the log groups."
+  type        = string
+}
+
+variable "tags" {
+  description = "Tags added to every resource."
+  type        = map(string)
+  default     = {}
+}
