@@ -14,6 +14,7 @@ from prometheus_client.parser import text_string_to_metric_families
 PARENT = textwrap.dedent(
     """
     import os, subprocess, sys
+    SEPARATOR = "# ---- children ran ----\\n"
     from pathlib import Path
     from fastapi import FastAPI
     from fastapi.testclient import TestClient
@@ -31,6 +32,7 @@ PARENT = textwrap.dedent(
     metrics.instrument_app(app, service="api", settings=Settings(metrics_enabled=True))
     client = TestClient(app)
     client.get("/v1/assets/a1")
+    sys.stdout.write(client.get("/metrics").text + SEPARATOR)
     for child in sys.argv[2:]:
         subprocess.run([sys.executable, "-c", child], env=env, check=True)
     sys.stdout.write(client.get("/metrics").text)
@@ -56,24 +58,30 @@ EDGE = textwrap.dedent(
 )
 
 
-def scrape(tmp_path: Path, *children: str) -> dict[str, float]:
+def parse(exposition: str) -> dict[str, float]:
+    return {
+        sample.name + str(sorted(sample.labels.items())): sample.value
+        for family in text_string_to_metric_families(exposition)
+        for sample in family.samples
+    }
+
+
+def scrape(tmp_path: Path, *children: str) -> tuple[dict[str, float], dict[str, float]]:
+    """The API's /metrics before and after the children ran."""
     env = {key: value for key, value in os.environ.items() if key != "PROMETHEUS_MULTIPROC_DIR"}
     result = subprocess.run(
         [sys.executable, "-c", PARENT, str(tmp_path / "prometheus"), *children],
         env=env, capture_output=True, text=True, timeout=60, check=True,
     )  # fmt: skip
-    return {
-        sample.name + str(sorted(sample.labels.items())): sample.value
-        for family in text_string_to_metric_families(result.stdout)
-        for sample in family.samples
-    }
+    before, after = result.stdout.split("# ---- children ran ----\n")
+    return parse(before), parse(after)
 
 
 def test_api_metrics_endpoint_aggregates_every_process(tmp_path: Path) -> None:
     stale = tmp_path / "prometheus" / "counter_999999.db"
     stale.parent.mkdir()
     stale.write_bytes(b"left over from the previous run")
-    samples = scrape(
+    alone, samples = scrape(
         tmp_path,
         WORKER.format(heartbeat=100.0, depth=5),
         WORKER.format(heartbeat=200.0, depth=2),
@@ -81,6 +89,7 @@ def test_api_metrics_endpoint_aggregates_every_process(tmp_path: Path) -> None:
         EDGE,
     )
     assert not stale.exists(), "the shared directory is cleaned at start"
+    assert not any(name.startswith("streamstack_worker_heartbeat") for name in alone), "no fake heartbeat"
     assert samples["streamstack_encoding_jobs_total[('state', 'completed')]"] == 2
     assert samples["streamstack_edge_requests_total[('cache_result', 'hit')]"] == 4
     assert samples["streamstack_edge_bytes_total[('cache_result', 'hit')]"] == 400
@@ -89,8 +98,3 @@ def test_api_metrics_endpoint_aggregates_every_process(tmp_path: Path) -> None:
     assert samples["streamstack_queue_dlq_depth[('queue', 'encode')]"] == 2
     api = "[('method', 'GET'), ('route', '/v1/assets/{asset_id}'), ('status_class', '2xx')]"
     assert samples["streamstack_api_request_duration_seconds_count" + api] == 1
-
-
-def test_api_process_alone_exposes_no_heartbeat(tmp_path: Path) -> None:
-    samples = scrape(tmp_path)
-    assert not any(name.startswith("streamstack_worker_heartbeat") for name in samples)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -47,12 +48,18 @@ class EmfSink:
         self._stream = stream
         self._clock = clock
         self._groups: dict[DimensionKey, _Group] = {}
+        self._lock = threading.RLock()  # handlers run in worker threads; a flush must not lose their adds
 
     def add(self, definition: MetricDef, value: float, labels: Mapping[str, str]) -> None:
-        """Counters sum, gauges keep the last value, histograms keep every observation."""
-        key = tuple(
-            (dim, self.service if dim == "Service" else str(labels[dim])) for dim in definition.emf_dimensions
-        )
+        """Buffer one observation under its dimension values."""
+        key = tuple((dim, self.service if dim == "Service" else str(labels[dim])) for dim in definition.emf_dimensions)
+        with self._lock:
+            full = self._merge(key, definition, value)
+        if full:
+            self.flush()
+
+    def _merge(self, key: DimensionKey, definition: MetricDef, value: float) -> bool:
+        """Counters sum, gauges keep the last value, histograms keep every observation; True when one is full."""
         group = self._groups.get(key) or self._groups.setdefault(key, _Group(key))
         group.units[definition.name] = definition.unit
         if definition.kind == "counter":
@@ -62,8 +69,8 @@ class EmfSink:
         else:
             observations = group.values.setdefault(definition.name, [])
             observations.append(value)
-            if len(observations) >= MAX_VALUES_PER_METRIC:
-                self.flush()
+            return len(observations) >= MAX_VALUES_PER_METRIC
+        return False
 
     def documents(self) -> list[dict[str, Any]]:
         """The EMF documents for everything buffered, without clearing it."""
@@ -72,8 +79,9 @@ class EmfSink:
 
     def flush(self) -> list[dict[str, Any]]:
         """Write one JSON line per dimension set and forget them; returns what was written."""
-        documents = self.documents()
-        self._groups.clear()
+        with self._lock:
+            documents = self.documents()
+            self._groups.clear()
         stream = self._stream or sys.stdout
         for document in documents:
             stream.write(json.dumps(document, separators=(",", ":")) + "\n")

@@ -110,9 +110,7 @@ _SECRET_KEY = re.compile(rf"(?i)^[\w-]*(?:{_SECRET_KEY_WORDS})$")
 _VALUE = r"(?![^\s\"'&;,}\]]*\[REDACTED)(\"[^\"]*\"|'[^']*'|[^\s\"'&;,}\]]+)"
 _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     (
-        re.compile(
-            r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----.*?(?:-----END [A-Z0-9 ]*PRIVATE KEY-----|\Z)", re.S
-        ),
+        re.compile(r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----.*?(?:-----END [A-Z0-9 ]*PRIVATE KEY-----|\Z)", re.S),
         "[REDACTED PRIVATE KEY]",
     ),
     (re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://[^\s:/@]*:)[^\s@/]+@"), rf"\1{REDACTED}@"),

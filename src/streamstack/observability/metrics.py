@@ -123,18 +123,14 @@ METRICS: dict[str, MetricDef] = {
         _counter("streamstack_edge_5xx_total", "Edge responses with a 5xx status.", "route", "method"),
         _counter("streamstack_edge_requests_total", "Edge requests by cache result.", "cache_result"),
         _counter("streamstack_edge_bytes_total", "Bytes served by the edge.", "cache_result", unit="Bytes"),
-        _gauge(
-            "streamstack_edge_cache_hit_ratio", "Hits (incl. coalesced) over the last ~1000 edge requests."
-        ),
+        _gauge("streamstack_edge_cache_hit_ratio", "Hits (incl. coalesced) over the last ~1000 edge requests."),
         _histogram(
             "streamstack_edge_origin_fetch_seconds",
             "Latency of edge fetches from origin.",
             buckets=LATENCY_BUCKETS,
         ),
         _counter("streamstack_encoding_jobs_total", "Encoding job state transitions.", "state"),
-        _histogram(
-            "streamstack_encoding_job_duration_seconds", "Wall time of one encoding job.", buckets=JOB_BUCKETS
-        ),
+        _histogram("streamstack_encoding_job_duration_seconds", "Wall time of one encoding job.", buckets=JOB_BUCKETS),
         _histogram(
             "streamstack_time_to_playable_seconds",
             "From upload complete to asset ready.",
@@ -152,9 +148,7 @@ METRICS: dict[str, MetricDef] = {
             "queue",
             unit="Seconds",
         ),
-        _gauge(
-            "streamstack_queue_dlq_depth", "Messages in the queue's dead-letter queue.", "queue", unit="Count"
-        ),
+        _gauge("streamstack_queue_dlq_depth", "Messages in the queue's dead-letter queue.", "queue", unit="Count"),
         _histogram(
             "streamstack_handler_duration_seconds",
             "Event handler run time.",
@@ -210,6 +204,7 @@ class _Runtime:
         self.emf: EmfSink | None = None
         self.registry = CollectorRegistry(auto_describe=True)
         self.instruments: dict[str, Any] = {}
+        self.writers: dict[tuple[str, ...], Callable[[float], None]] = {}
         self.hit_ratio = _HitRatio()
         self.lock = threading.Lock()
 
@@ -250,6 +245,7 @@ def reset_instruments() -> None:
     with _rt.lock:
         _rt.registry = CollectorRegistry(auto_describe=True)
         _rt.instruments = {}
+        _rt.writers = {}
         _rt.hit_ratio = _HitRatio()
 
 
@@ -283,23 +279,29 @@ def _instrument(definition: MetricDef) -> Any:
     return instrument
 
 
-_WRITE: dict[str, Callable[[Any, float], None]] = {
-    "counter": lambda child, value: child.inc(value),
-    "gauge": lambda child, value: child.set(value),
-    "histogram": lambda child, value: child.observe(value),
-}
+_WRITE_METHOD = {"counter": "inc", "gauge": "set", "histogram": "observe"}
+
+
+def _writer(name: str, labels: dict[str, str]) -> Callable[[float], None]:
+    """The bound inc/set/observe of one labelled child, cached: `labels()` costs more than the write itself."""
+    key = (name, *labels.values())
+    writer = _rt.writers.get(key)
+    if writer is None:
+        definition = METRICS[name]
+        instrument = _instrument(definition)
+        child = instrument.labels(**labels) if labels else instrument
+        writer = _rt.writers[key] = getattr(child, _WRITE_METHOD[definition.kind])
+    return writer
 
 
 def record(name: str, value: float = 1.0, **labels: str) -> None:
     """The one write path: Prometheus, and EMF when a sink is active. Counters add `value`."""
     if not _rt.enabled:
         return
-    definition = METRICS[name]
     if _rt.prometheus:
-        instrument = _instrument(definition)
-        _WRITE[definition.kind](instrument.labels(**labels) if labels else instrument, value)
+        _writer(name, labels)(value)
     if _rt.emf is not None:
-        _rt.emf.add(definition, value, labels)
+        _rt.emf.add(METRICS[name], value, labels)
 
 
 def _check(value: str, allowed: tuple[str, ...], what: str) -> None:
@@ -494,9 +496,7 @@ def metrics_app(before_scrape: Callable[[], None] | None = None) -> MetricsEndpo
     return MetricsEndpoint(before_scrape)
 
 
-def mount_metrics(
-    app: Any, *, path: str = "/metrics", before_scrape: Callable[[], None] | None = None
-) -> None:
+def mount_metrics(app: Any, *, path: str = "/metrics", before_scrape: Callable[[], None] | None = None) -> None:
     """Add `/metrics` to a FastAPI or Starlette app (hidden from OpenAPI)."""
     app.add_route(path, metrics_app(before_scrape), include_in_schema=False)
 
@@ -550,9 +550,7 @@ class MetricsMiddleware:
         try:
             await self.app(scope, receive, capture_status)
         finally:
-            self._record(
-                route_template(scope, root_path), scope["method"], status, time.perf_counter() - start
-            )
+            self._record(route_template(scope, root_path), scope["method"], status, time.perf_counter() - start)
 
     def _record(self, route: str, method: str, status: int, seconds: float) -> None:
         record(self.duration_metric, seconds, route=route, method=method, status_class=f"{status // 100}xx")

@@ -68,9 +68,7 @@ def tracing_enabled() -> bool:
     return _state.tracer is not None
 
 
-def span(
-    name: str, *, carrier: Mapping[str, Any] | None = None, **attributes: Any
-) -> AbstractContextManager[Any]:
+def span(name: str, *, carrier: Mapping[str, Any] | None = None, **attributes: Any) -> AbstractContextManager[Any]:
     """`with span("encode", asset_id=...):`; a `carrier` (message attributes) continues the sender's trace."""
     if _state.tracer is None:
         return _DISABLED
