@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 from fastapi.testclient import TestClient
 
 from streamstack.observability import logging as slog
@@ -178,8 +178,9 @@ def test_middleware_binds_and_echoes_the_request_id(stream: io.StringIO) -> None
     app = FastAPI()
 
     @app.get("/ping")
-    def ping() -> dict[str, str | None]:
+    def ping(request: Request) -> dict[str, str | None]:
         log.info("pong")
+        assert request.state.request_id == slog.current_request_id()
         return {"request_id": slog.current_request_id()}
 
     app.add_middleware(slog.RequestContextMiddleware)

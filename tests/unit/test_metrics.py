@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 
 import pytest
@@ -11,6 +12,7 @@ from starlette.applications import Starlette
 from starlette.responses import PlainTextResponse
 from starlette.routing import Mount, Route
 
+from streamstack import observability
 from streamstack.observability import metrics
 from streamstack.queue.base import QueueStats
 from streamstack.settings import Settings
@@ -78,6 +80,7 @@ def test_contract_is_machine_readable() -> None:
     assert set(CONTRACT) <= set(rows)
     assert rows["streamstack_handler_errors_total"]["emf_dimensions"] == ["Service", "event_type"]
     assert rows["streamstack_handler_errors_total"]["namespace"] == "Streamstack"
+    assert json.loads(json.dumps(metrics.contract())) == metrics.contract()
 
 
 def test_helpers_record_under_the_contract_names() -> None:
@@ -242,3 +245,21 @@ def test_before_scrape_refreshes_pull_based_gauges() -> None:
 def test_configure_refuses_an_unknown_service() -> None:
     with pytest.raises(ValueError, match="service"):
         metrics.configure_metrics(service="encoder", enabled=True)
+
+
+def test_one_line_wiring_gives_request_ids_metrics_and_scrape_refresh() -> None:
+    app = FastAPI()
+
+    @app.get("/v1/assets/{asset_id}")
+    def get_asset(asset_id: str) -> dict[str, str]:
+        return {"id": asset_id}
+
+    dlq = QueueStats(visible=1, in_flight=0, delayed=0, oldest_age_seconds=5.0)
+    observability.instrument_app(
+        app, service="api", settings=ENABLED, before_scrape=lambda: metrics.update_queue_gauges("encode", dlq, dlq)
+    )
+    client = TestClient(app)
+    assert client.get("/v1/assets/a1", headers={"X-Request-ID": "r-1"}).headers["x-request-id"] == "r-1"
+    scraped = client.get("/metrics").text
+    assert 'streamstack_queue_dlq_depth{queue="encode"} 1.0' in scraped
+    assert 'route="/v1/assets/{asset_id}"' in scraped

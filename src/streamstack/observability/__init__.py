@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from streamstack.observability import logging as structured_logging
@@ -14,14 +15,24 @@ if TYPE_CHECKING:
 def setup_process(*, service: str, settings: Settings | None = None) -> None:
     """First call of every process (api, edge, worker, lambda): logs, metrics switches, tracing."""
     structured_logging.configure_logging(settings, service=service)
-    metrics.configure_metrics(service=service, settings=settings)
+    lambda_shape = service == "lambda"  # no scraper reaches a Lambda: EMF on stdout instead of Prometheus
+    metrics.configure_metrics(service=service, settings=settings, prometheus=not lambda_shape, emf=lambda_shape)
     tracing.configure_tracing(settings, service=service)
 
 
-def instrument_app(app: Any, *, service: str, settings: Settings | None = None) -> None:
-    """One line after creating the API or edge app: request ids, metrics middleware and `/metrics`, spans."""
+def instrument_app(
+    app: Any,
+    *,
+    service: str,
+    settings: Settings | None = None,
+    before_scrape: Callable[[], None] | None = None,
+) -> None:
+    """One line after creating the API or edge app: request ids, metrics middleware and `/metrics`, spans.
+
+    `before_scrape` refreshes pull-based gauges on each scrape, e.g. `lambda: metrics.refresh_queue(queue)`.
+    """
     app.add_middleware(structured_logging.RequestContextMiddleware)
-    metrics.instrument_app(app, service=service, settings=settings)
+    metrics.instrument_app(app, service=service, settings=settings, before_scrape=before_scrape)
     tracing.instrument_app(app)
 
 

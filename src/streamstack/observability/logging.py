@@ -270,6 +270,7 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send)
             return
         request_id = valid_request_id(_header(scope, REQUEST_ID_HEADER))
+        scope.setdefault("state", {})["request_id"] = request_id  # also `request.state.request_id` in views
 
         async def add_header(message: MutableMapping[str, Any]) -> None:
             if message["type"] == "http.response.start":

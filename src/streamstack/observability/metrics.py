@@ -73,7 +73,7 @@ class MetricDef:
     help: str
     labels: tuple[str, ...] = ()
     buckets: tuple[float, ...] = ()
-    multiprocess_mode: str = "mostrecent"
+    multiprocess_mode: str | None = None  # gauges only: how prometheus-client merges processes
 
     @property
     def emf_dimensions(self) -> tuple[str, ...]:
@@ -87,7 +87,8 @@ class MetricDef:
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-able form for contract tests written in other languages or tools."""
-        return {**asdict(self), "emf_dimensions": list(self.emf_dimensions), "namespace": "Streamstack"}
+        row = {key: list(value) if isinstance(value, tuple) else value for key, value in asdict(self).items()}
+        return {**row, "emf_dimensions": list(self.emf_dimensions), "namespace": "Streamstack"}
 
 
 def _counter(name: str, help: str, *labels: str, unit: str = "Count") -> MetricDef:
@@ -264,7 +265,7 @@ def _create(definition: MetricDef) -> Any:
     if definition.kind == "counter":
         return Counter(**common)
     if definition.kind == "gauge":
-        return Gauge(**common, multiprocess_mode=definition.multiprocess_mode)
+        return Gauge(**common, multiprocess_mode=definition.multiprocess_mode or "mostrecent")
     return Histogram(**common, buckets=definition.buckets)
 
 
@@ -558,13 +559,19 @@ class MetricsMiddleware:
             record(self.errors_metric, route=route, method=method)
 
 
-def instrument_app(app: Any, *, service: str = "api", settings: Settings | None = None) -> None:
+def instrument_app(
+    app: Any,
+    *,
+    service: str = "api",
+    settings: Settings | None = None,
+    before_scrape: Callable[[], None] | None = None,
+) -> None:
     """One line at app creation: configure, add middleware and `/metrics`; nothing at all when disabled."""
     configure_metrics(service=service, settings=settings)
     if not _rt.enabled:
         return
     app.add_middleware(MetricsMiddleware, service=service)
-    mount_metrics(app)
+    mount_metrics(app, before_scrape=before_scrape)
 
 
 def contract() -> list[dict[str, Any]]:
