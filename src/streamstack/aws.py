@@ -43,12 +43,13 @@ def _session() -> boto3.session.Session:
 
 def client(service: str, settings: Settings, *, endpoint_url: str | None = None, **config: Any) -> Any:
     """A boto3 client for `service` in settings.aws_region, at settings.aws_endpoint_url when set (moto)."""
-    return _session().client(
-        service,
-        region_name=settings.aws_region,
-        endpoint_url=endpoint_url or settings.aws_endpoint_url,
-        config=client_config(**config),
-    )
+    return make_client(service, region=settings.aws_region, endpoint_url=endpoint_url or settings.aws_endpoint_url,
+                       **config)
+
+
+def make_client(service: str, *, region: str, endpoint_url: str | None = None, **config: Any) -> Any:
+    """A boto3 client from plain values, for adapters that must be rebuilt in another process (pickling)."""
+    return _session().client(service, region_name=region, endpoint_url=endpoint_url, config=client_config(**config))
 
 
 def error_code(exc: BaseException) -> str:

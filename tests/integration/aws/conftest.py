@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+import threading
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,6 +15,7 @@ from streamstack.aws import client
 from streamstack.settings import Settings
 from tests.conftest import free_port, make_settings
 
+MOTO_POLL_SECONDS = 0.05
 FAKE_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "testing",
     "AWS_SECRET_ACCESS_KEY": "testing",
@@ -29,6 +33,7 @@ def moto_endpoint() -> Iterator[str]:
         for name, value in FAKE_CREDENTIALS.items():
             patch.setenv(name, value)
         patch.delenv("AWS_PROFILE", raising=False)
+        serialize_moto_receives(patch)
         port = free_port()
         server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
         server.start()
@@ -36,6 +41,30 @@ def moto_endpoint() -> Iterator[str]:
             yield f"http://127.0.0.1:{port}"
         finally:
             server.stop()
+
+
+def serialize_moto_receives(patch: pytest.MonkeyPatch) -> None:
+    """moto 5 picks and marks messages without a lock, so two server threads can receive one message.
+
+    SQS hands a message to one receiver per visibility window; the contract checks that, so each
+    (non-waiting) receive runs under one lock and the long poll is a loop outside it.
+    """
+    from moto.sqs.models import SQSBackend
+
+    original = SQSBackend.receive_message
+    lock = threading.Lock()
+
+    def receive_message(self, queue_name, count, wait_seconds_timeout, visibility_timeout,  # type: ignore[no-untyped-def]
+                        message_attribute_names=None):
+        deadline = time.monotonic() + (wait_seconds_timeout or 0)
+        while True:
+            with lock:
+                result = original(self, queue_name, count, 0, visibility_timeout, message_attribute_names)
+            if result or time.monotonic() >= deadline:
+                return result
+            time.sleep(MOTO_POLL_SECONDS)
+
+    patch.setattr(SQSBackend, "receive_message", receive_message)
 
 
 def unique(prefix: str) -> str:
@@ -58,3 +87,6 @@ def aws(tmp_path: Path, moto_endpoint: str) -> Settings:
     settings = aws_settings(tmp_path / "data", moto_endpoint)
     client("s3", settings).create_bucket(Bucket=settings.s3_bucket)
     return settings
+
+
+logging.getLogger("werkzeug").setLevel(logging.WARNING)
