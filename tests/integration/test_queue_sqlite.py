@@ -128,6 +128,12 @@ def test_out_of_range_arguments_are_refused_as_sqs_would(queue: SqliteQueue, cal
         getattr(queue, call)(**kwargs)
 
 
+@pytest.mark.parametrize("name", ["", "has space", 'quote"', "x" * 81])
+def test_queue_names_follow_sqs_rules(db_path: Path, name: str) -> None:
+    with pytest.raises(ValueError):
+        SqliteQueue(db_path, name)
+
+
 def test_malformed_receipt_handle_is_refused(queue: SqliteQueue) -> None:
     with pytest.raises(ValueError):
         queue.delete("not-a-handle")
