@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
-from streamstack.assets.service import MAX_PAGE, decode_cursor, encode_cursor
+from streamstack.assets.service import MAX_PAGE, encode_cursor
 from streamstack.db.base import new_id
 from streamstack.webhooks.models import OutboxEvent, WebhookDelivery, WebhookEndpoint
 
@@ -80,7 +80,7 @@ def list_endpoints(*, db_session: Session, limit: int = 25,
     """Newest first, paged like assets."""
     query = select(WebhookEndpoint)
     if cursor:
-        query = query.where(WebhookEndpoint.id < decode_cursor(cursor))
+        query = query.where(WebhookEndpoint.id < decode_cursor(cursor, prefix="wh_"))
     return _page(db_session, query.order_by(WebhookEndpoint.id.desc()), limit, lambda row: row.id)
 
 
@@ -97,10 +97,21 @@ def list_deliveries(*, db_session: Session, endpoint_id: str, limit: int = 25,
              .join(OutboxEvent, OutboxEvent.id == WebhookDelivery.event_id)
              .where(WebhookDelivery.endpoint_id == endpoint_id))
     if cursor:
-        query = query.where(WebhookDelivery.id < decode_cursor(cursor))
+        query = query.where(WebhookDelivery.id < decode_cursor(cursor, prefix="whd_"))
     rows, next_cursor = _page(db_session, query.order_by(WebhookDelivery.id.desc()), limit, lambda row: row[0].id,
                               scalars=False)
     return [(delivery, event_type) for delivery, event_type in rows], next_cursor
+
+
+def decode_cursor(cursor: str, *, prefix: str) -> str:
+    """The id an `encode_cursor` cursor carries; anything else is refused rather than compared."""
+    try:
+        value = base64.b64decode(cursor + "=" * (-len(cursor) % 4), altchars=b"-_", validate=True).decode()
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ValueError("malformed cursor") from exc
+    if not value.startswith(prefix) or not value[len(prefix):].isalnum():
+        raise ValueError("malformed cursor")
+    return value
 
 
 def _page(db_session: Session, query: Select[Any], limit: int, row_id: Callable[[Row], str], *,
@@ -108,6 +119,6 @@ def _page(db_session: Session, query: Select[Any], limit: int, row_id: Callable[
     """One page plus the opaque cursor of the next one (None on the last page)."""
     limit = max(1, min(limit, MAX_PAGE))
     query = query.limit(limit + 1)
-    rows = list(db_session.scalars(query) if scalars else db_session.execute(query).tuples())
+    rows = list(db_session.scalars(query) if scalars else db_session.execute(query).all())
     next_cursor = encode_cursor(row_id(rows[limit - 1])) if len(rows) > limit else None
     return rows[:limit], next_cursor

@@ -1,0 +1,123 @@
+"""run_encode_job with the real ffmpeg pipeline on a tiny clip: catalog updates and the event it emits."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import imageio_ffmpeg
+import pytest
+
+from streamstack.assets import service as assets
+from streamstack.assets.models import NewAssetSettings
+from streamstack.events import encoding
+from streamstack.events.encoding import run_encode_job
+from streamstack.events.metadata import process_job_state_change
+from streamstack.platform import Platform
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("media") / "clip.mp4"
+    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-f", "lavfi", "-i",
+                    "testsrc2=size=320x180:rate=25:duration=2", "-f", "lavfi", "-i", "sine=duration=2",
+                    "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac", "-shortest", str(path)], check=True)
+    return path
+
+
+def uploaded_asset(platform: Platform, data: bytes, **asset_settings: object) -> str:
+    with platform.sessions() as db_session:
+        asset = assets.create_asset(db_session=db_session, new_asset_settings=NewAssetSettings(**asset_settings))
+        db_session.commit()
+    platform.store.put(assets.source_key(asset.id), [data])
+    platform.encode_queue.purge()
+    return asset.id
+
+
+def emitted_events(platform: Platform) -> list[dict]:
+    messages = platform.events_queue.receive(max_messages=10)
+    platform.events_queue.delete_batch([m.receipt_handle for m in messages])
+    return [json.loads(m.body) for m in messages]
+
+
+def load(platform: Platform, asset_id: str):  # type: ignore[no-untyped-def]
+    with platform.sessions() as db_session:
+        return assets.get_asset(db_session=db_session, asset_id=asset_id)
+
+
+def test_a_good_source_is_encoded_and_announced_as_complete(platform, clip):
+    asset_id = uploaded_asset(platform, clip.read_bytes(), mp4_support="standard")
+    run_encode_job(platform, asset_id=asset_id)
+
+    [event] = emitted_events(platform)
+    asset = load(platform, asset_id)
+    detail = event["detail"]
+    assert detail["status"] == "COMPLETE" and detail["jobId"] == asset.job_id
+    assert detail["userMetadata"] == {"asset_id": asset_id}
+    assert asset.status == "preparing" and asset.progress >= 95
+    assert asset.encoding_started_at is not None and asset.playable_at is not None
+    [hls, mp4] = detail["outputGroupDetails"]
+    assert hls["playlistFilePaths"] == [f"s3://{platform.settings.s3_bucket}/assets/{asset_id}/master.m3u8"]
+    assert {o["videoDetails"]["heightInPx"] for o in hls["outputDetails"] if "videoDetails" in o} == {180}
+    assert mp4["outputDetails"][0]["outputFilePaths"][0].endswith("/high.mp4")
+
+    process_job_state_change(platform, event)
+    ready = load(platform, asset_id)
+    assert ready.status == "ready" and abs(ready.duration - 2.0) < 0.1
+    assert [(r.width, r.height) for r in ready.renditions] == [(320, 180)]
+    assert ready.renditions[0].codecs.startswith("avc1.") and "mp4a" in ready.renditions[0].codecs
+    assert ready.renditions[0].size_bytes > 0 and ready.has_audio
+    assert set(ready.images) == {"thumbnail", "storyboard_image", "storyboard_vtt"}
+    assert ready.static_renditions[0]["name"] == "high.mp4" and ready.static_renditions[0]["filesize"] > 0
+    assert ready.encoding_started_at <= ready.playable_at <= ready.ready_at
+
+
+def test_bad_input_becomes_an_error_event_with_the_precise_reason(platform):
+    asset_id = uploaded_asset(platform, b"hello, this is not a video\n")
+    run_encode_job(platform, asset_id=asset_id)
+
+    [event] = emitted_events(platform)
+    assert event["detail"]["status"] == "ERROR" and event["detail"]["errorCode"] == 1010
+    process_job_state_change(platform, event)
+    asset = load(platform, asset_id)
+    assert asset.status == "errored"
+    assert asset.errors == [event["detail"]["errorMessage"]] and "text" in asset.errors[0]
+    assert list(platform.store.list(assets.outputs_prefix(asset_id))) == []
+
+
+def test_an_unexpected_failure_propagates_so_the_message_is_retried(platform, monkeypatch):
+    asset_id = uploaded_asset(platform, b"irrelevant")
+
+    def broken(**_kwargs: object) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(encoding, "encode_asset", broken)
+    with pytest.raises(OSError, match="disk full"):
+        run_encode_job(platform, asset_id=asset_id)
+    assert emitted_events(platform) == []
+    assert load(platform, asset_id).status == "preparing"
+
+
+def test_finished_or_unknown_assets_are_not_encoded_again(platform, monkeypatch):
+    monkeypatch.setattr(encoding, "encode_asset", lambda **_: pytest.fail("encoded a finished asset"))
+    asset_id = uploaded_asset(platform, b"x")
+    with platform.sessions() as db_session:
+        asset = assets.get_asset(db_session=db_session, asset_id=asset_id)
+        asset.status = "ready"
+        db_session.commit()
+    run_encode_job(platform, asset_id=asset_id)
+    run_encode_job(platform, asset_id="as_unknown")
+    assert emitted_events(platform) == []
+
+
+def test_progress_writes_are_throttled(platform, monkeypatch):
+    asset_id = uploaded_asset(platform, b"x")
+    writes: list[float] = []
+    writer = encoding.ProgressWriter(platform, asset_id)
+    original = writer.platform.sessions
+    monkeypatch.setattr(writer.platform, "sessions", lambda: (writes.append(1.0), original())[1])
+    for percent in range(0, 100):
+        writer(float(percent))
+    writer(100.0)
+    assert len(writes) == 2  # the first report, then the final 100 (all within one second)

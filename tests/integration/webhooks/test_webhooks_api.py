@@ -1,0 +1,110 @@
+"""POST/GET/DELETE /v1/webhooks and the delivery log, through the real app and auth."""
+
+from __future__ import annotations
+
+import base64
+
+import pytest
+from fastapi.testclient import TestClient
+
+from streamstack.keys.service import create_api_key
+from streamstack.webhooks.dispatcher import fan_out
+from streamstack.webhooks.outbox import record_event
+
+
+@pytest.fixture
+def client(platform) -> TestClient:  # type: ignore[no-untyped-def]
+    from streamstack.api import create_app
+    from streamstack.webhooks.views import router
+
+    app = create_app(platform)
+    if not any(getattr(route, "path", "") == "/v1/webhooks" for route in app.routes):
+        app.include_router(router)  # until api.py includes it
+    return TestClient(app)
+
+
+@pytest.fixture
+def auth(admin_key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {admin_key}"}
+
+
+def test_create_returns_a_generated_standard_webhooks_secret_once(client, auth):
+    created = client.post("/v1/webhooks", json={"url": "https://example.com/hooks",
+                                                "event_types": ["video.asset.ready"]}, headers=auth)
+    assert created.status_code == 201, created.text
+    body = created.json()
+    assert body["id"].startswith("wh_") and body["url"] == "https://example.com/hooks"
+    assert body["secret"].startswith("whsec_") and len(base64.b64decode(body["secret"][6:])) == 24
+    shown = client.get(f"/v1/webhooks/{body['id']}", headers=auth)
+    assert shown.status_code == 200 and "secret" not in shown.json()
+    assert [w["id"] for w in client.get("/v1/webhooks", headers=auth).json()["data"]] == [body["id"]]
+
+
+def test_a_supplied_secret_is_kept_and_a_malformed_one_refused(client, auth):
+    secret = "whsec_" + base64.b64encode(b"k" * 32).decode()
+    kept = client.post("/v1/webhooks", json={"url": "http://127.0.0.1:9/h", "event_types": ["*"],
+                                             "secret": secret}, headers=auth)
+    assert kept.status_code == 201 and kept.json()["secret"] == secret
+    refused = client.post("/v1/webhooks", json={"url": "http://127.0.0.1:9/h", "event_types": ["*"],
+                                                "secret": "hunter2"}, headers=auth)
+    assert refused.status_code == 422
+    assert refused.headers["content-type"] == "application/problem+json"
+    assert "whsec_" in refused.json()["detail"]
+
+
+@pytest.mark.parametrize("body, fragment", [
+    ({"url": "ftp://example.com/x", "event_types": ["*"]}, "url"),
+    ({"url": "https://example.com/x", "event_types": []}, "event_types"),
+    ({"url": "https://example.com/x", "event_types": ["video.asset.redy"]}, "video.asset.redy"),
+])
+def test_invalid_requests_are_422_with_a_precise_reason(client, auth, body, fragment):
+    response = client.post("/v1/webhooks", json=body, headers=auth)
+    assert response.status_code == 422 and fragment in response.json()["detail"]
+
+
+def test_scopes_are_enforced(client, platform):
+    with platform.sessions() as db_session:
+        reader = create_api_key(db_session=db_session, name="reader", scopes=["read"]).secret
+    headers = {"Authorization": f"Bearer {reader}"}
+    assert client.get("/v1/webhooks", headers=headers).status_code == 200
+    assert client.post("/v1/webhooks", json={"url": "https://e.com", "event_types": ["*"]},
+                       headers=headers).status_code == 403
+    assert client.get("/v1/webhooks").status_code == 401
+
+
+def test_delete_removes_the_endpoint_and_its_log(client, auth, platform):
+    webhook_id = client.post("/v1/webhooks", json={"url": "https://e.com/h", "event_types": ["*"]},
+                             headers=auth).json()["id"]
+    with platform.sessions() as db_session:
+        record_event(db_session=db_session, type="video.asset.ready", object_type="asset", object_id="as_1", data={})
+        db_session.commit()
+    fan_out(platform)
+    assert len(client.get(f"/v1/webhooks/{webhook_id}/deliveries", headers=auth).json()["data"]) == 1
+    assert client.delete(f"/v1/webhooks/{webhook_id}", headers=auth).status_code == 204
+    assert client.get(f"/v1/webhooks/{webhook_id}", headers=auth).status_code == 404
+    assert client.get(f"/v1/webhooks/{webhook_id}/deliveries", headers=auth).status_code == 404
+    assert client.delete(f"/v1/webhooks/{webhook_id}", headers=auth).status_code == 404
+
+
+def test_delivery_log_pages_with_a_cursor(client, auth, platform):
+    webhook_id = client.post("/v1/webhooks", json={"url": "https://e.com/h", "event_types": ["*"]},
+                             headers=auth).json()["id"]
+    with platform.sessions() as db_session:
+        for n in range(5):
+            record_event(db_session=db_session, type="video.asset.ready", object_type="asset", object_id=f"as_{n}",
+                         data={})
+        db_session.commit()
+    fan_out(platform)
+    seen, cursor = [], None
+    while True:
+        page = client.get(f"/v1/webhooks/{webhook_id}/deliveries", params={"limit": 2, "cursor": cursor},
+                          headers=auth).json()
+        seen += page["data"]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert len(seen) == 5 and len({d["id"] for d in seen}) == 5
+    assert all(d["status"] == "pending" and d["attempts"] == 0 and d["event_type"] == "video.asset.ready"
+               for d in seen)
+    assert client.get(f"/v1/webhooks/{webhook_id}/deliveries", params={"cursor": "%%%"},
+                      headers=auth).status_code == 400
