@@ -28,7 +28,7 @@ def utcnow() -> datetime:
 
 def new_id(prefix: str = "") -> str:
     """URL-safe random ids, sortable by creation time (time prefix) so cursors page in order."""
-    return f"{prefix}{int(time.time() * 1000):011x}{secrets.token_hex(8)}"
+    return f"{prefix}{int(time.time() * 1000):011x}{secrets.token_hex(12)}"
 
 
 class Timestamped:

@@ -17,9 +17,7 @@ MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 def make_engine(url: str) -> Engine:
     """SQLite gets WAL and a busy timeout so the API and the worker share it safely."""
     if url.startswith("sqlite"):
-        path = url.split("///", 1)[-1]
-        if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        ensure_sqlite_dir(url)
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
 
         @event.listens_for(engine, "connect")
@@ -32,6 +30,12 @@ def make_engine(url: str) -> Engine:
 
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+
+
+def ensure_sqlite_dir(url: str) -> None:
+    path = url.split("///", 1)[-1]
+    if url.startswith("sqlite") and path and path != ":memory:":
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
@@ -51,6 +55,7 @@ def upgrade(url: str) -> None:
     """Apply every Alembic migration up to head."""
     from alembic import command
 
+    ensure_sqlite_dir(url)
     command.upgrade(alembic_config(url), "head")
 
 

@@ -1,0 +1,122 @@
+"""Asset lifecycle: create, read, list, transition, delete (with the asset's objects)."""
+
+from __future__ import annotations
+
+import base64
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload
+
+from streamstack.assets.models import Asset, AssetOut, NewAssetSettings, PlaybackId, PlaybackIdOut, RenditionOut
+from streamstack.db.base import new_id, utcnow
+from streamstack.storage.base import ObjectStore, delete_prefix
+from streamstack.webhooks.outbox import record_event
+
+MAX_PAGE = 100
+
+
+def source_key(asset_id: str) -> str:
+    return f"sources/{asset_id}"
+
+
+def outputs_prefix(asset_id: str) -> str:
+    return f"assets/{asset_id}/"
+
+
+def create_asset(*, db_session: Session, new_asset_settings: NewAssetSettings, input_url: str | None = None,
+                 edge_base_url: str = "") -> Asset:
+    """A waiting asset with its playback ids; `video.asset.created` commits with it."""
+    asset = Asset(
+        id=new_id("as_"), status="waiting", progress=0.0, input_url=input_url,
+        mp4_support=new_asset_settings.mp4_support, passthrough=new_asset_settings.passthrough,
+        errors=[], images={}, static_renditions=[],
+    )
+    for policy in dict.fromkeys(new_asset_settings.playback_policy):
+        asset.playback_ids.append(PlaybackId(id=new_id("pb_"), policy=policy))
+    db_session.add(asset)
+    db_session.flush()
+    record_event(db_session=db_session, type="video.asset.created", object_type="asset", object_id=asset.id,
+                 data=asset_to_out(asset, edge_base_url).model_dump(mode="json"))
+    return asset
+
+
+def get_asset(*, db_session: Session, asset_id: str) -> Asset | None:
+    return db_session.scalar(
+        select(Asset).where(Asset.id == asset_id).options(selectinload(Asset.renditions),
+                                                           selectinload(Asset.playback_ids))
+    )
+
+
+def list_assets(*, db_session: Session, limit: int = 25, cursor: str | None = None,
+                status: str | None = None) -> tuple[list[Asset], str | None]:
+    """Newest first; the cursor is the last id seen, opaque to clients."""
+    query = select(Asset).options(selectinload(Asset.renditions), selectinload(Asset.playback_ids))
+    if status:
+        query = query.where(Asset.status == status)
+    if cursor:
+        query = query.where(Asset.id < decode_cursor(cursor))
+    limit = max(1, min(limit, MAX_PAGE))
+    rows = list(db_session.scalars(query.order_by(Asset.id.desc()).limit(limit + 1)))
+    next_cursor = encode_cursor(rows[limit - 1].id) if len(rows) > limit else None
+    return rows[:limit], next_cursor
+
+
+def encode_cursor(asset_id: str) -> str:
+    return base64.urlsafe_b64encode(asset_id.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> str:
+    try:
+        value = base64.b64decode(cursor + "=" * (-len(cursor) % 4), altchars=b"-_", validate=True).decode()
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ValueError("malformed cursor") from exc
+    if not value.startswith("as_") or not value[3:].isalnum():
+        raise ValueError("malformed cursor")
+    return value
+
+
+def mark_preparing(*, db_session: Session, asset: Asset, source_size: int) -> None:
+    asset.status = "preparing"
+    asset.source_key = source_key(asset.id)
+    asset.source_size = source_size
+
+
+def mark_errored(*, db_session: Session, asset: Asset, reason: str, edge_base_url: str = "") -> None:
+    """Errored with a reason the user can act on; `video.asset.errored` commits with it."""
+    if asset.status == "errored" and reason in asset.errors:
+        return
+    asset.status = "errored"
+    asset.errors = [*asset.errors, reason]
+    record_event(db_session=db_session, type="video.asset.errored", object_type="asset", object_id=asset.id,
+                 data=asset_to_out(asset, edge_base_url).model_dump(mode="json"))
+
+
+def delete_asset(*, db_session: Session, store: ObjectStore, asset: Asset) -> None:
+    """Objects first: a failure leaves the row, so the delete can be retried and nothing is orphaned."""
+    delete_prefix(store, outputs_prefix(asset.id))
+    store.delete(source_key(asset.id))
+    record_event(db_session=db_session, type="video.asset.deleted", object_type="asset", object_id=asset.id,
+                 data={"id": asset.id})
+    db_session.delete(asset)
+    db_session.commit()
+
+
+def playback_url(edge_base_url: str, playback_id: str) -> str:
+    return f"{edge_base_url}/{playback_id}.m3u8"
+
+
+def asset_to_out(asset: Asset, edge_base_url: str) -> AssetOut:
+    return AssetOut(
+        id=asset.id, status=asset.status, progress=round(asset.progress or 0.0, 1), duration=asset.duration,  # type: ignore[arg-type]
+        max_width=asset.max_width, max_height=asset.max_height, max_frame_rate=asset.max_frame_rate,
+        aspect_ratio=asset.aspect_ratio, mp4_support=asset.mp4_support,  # type: ignore[arg-type]
+        passthrough=asset.passthrough, errors=list(asset.errors or []),
+        renditions=[RenditionOut.model_validate(r, from_attributes=True) for r in asset.renditions],
+        playback_ids=[
+            PlaybackIdOut(id=p.id, policy=p.policy, url=playback_url(edge_base_url, p.id))  # type: ignore[arg-type]
+            for p in asset.playback_ids
+        ],
+        static_renditions=list(asset.static_renditions or []),
+        created_at=asset.created_at or utcnow(), playable_at=asset.playable_at, ready_at=asset.ready_at,
+    )
+

@@ -1,0 +1,83 @@
+"""REST routes for assets: import from URL, list, show, delete."""
+
+from __future__ import annotations
+
+import json
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.responses import JSONResponse
+from sqlalchemy.orm import Session
+
+from streamstack.assets import service
+from streamstack.assets.imports import ImportRefused, check_import_url
+from streamstack.assets.models import AssetCreate, AssetList, AssetOut, AssetStatus
+from streamstack.deps import get_platform, get_session
+from streamstack.errors import Problem, not_found
+from streamstack.events.messages import import_message
+from streamstack.idempotency import run_idempotent
+from streamstack.keys.auth import require_scope
+from streamstack.platform import Platform
+from streamstack.storage.base import StorageUnavailable
+
+router = APIRouter(prefix="/v1/assets", tags=["assets"])
+
+
+@router.post("", status_code=201, response_model=AssetOut, dependencies=[Depends(require_scope("write"))])
+def create_asset(body: AssetCreate, request: Request, db_session: Session = Depends(get_session),
+                 platform: Platform = Depends(get_platform)) -> JSONResponse:
+    """Import from a URL: validated now, fetched by the worker so the request returns at once."""
+    settings = platform.settings
+    try:
+        check_import_url(body.input, settings)
+    except ImportRefused as exc:
+        raise Problem(422, "Unprocessable Content", str(exc)) from exc
+
+    def create() -> dict:
+        asset = service.create_asset(db_session=db_session, new_asset_settings=body, input_url=body.input,
+                                     edge_base_url=settings.edge_base_url)
+        db_session.commit()
+        platform.encode_queue.send(json.dumps(import_message(asset.id, body.input)),
+                                   attributes=_trace_attributes(request))
+        return service.asset_to_out(asset, settings.edge_base_url).model_dump(mode="json")
+
+    return run_idempotent(request=request, db_session=db_session, body=body.model_dump(mode="json"),
+                          status_code=201, create=create, ttl_seconds=settings.idempotency_ttl_seconds)
+
+
+@router.get("", response_model=AssetList, dependencies=[Depends(require_scope("read"))])
+def list_assets(limit: int = Query(25, ge=1, le=service.MAX_PAGE), cursor: str | None = None,
+                status: AssetStatus | None = None, db_session: Session = Depends(get_session),
+                platform: Platform = Depends(get_platform)) -> AssetList:
+    try:
+        rows, next_cursor = service.list_assets(db_session=db_session, limit=limit, cursor=cursor, status=status)
+    except ValueError as exc:
+        raise Problem(400, "Bad Request", str(exc)) from exc
+    base = platform.settings.edge_base_url
+    return AssetList(data=[service.asset_to_out(a, base) for a in rows], next_cursor=next_cursor)
+
+
+@router.get("/{asset_id}", response_model=AssetOut, dependencies=[Depends(require_scope("read"))])
+def get_asset(asset_id: str, db_session: Session = Depends(get_session),
+              platform: Platform = Depends(get_platform)) -> AssetOut:
+    asset = service.get_asset(db_session=db_session, asset_id=asset_id)
+    if asset is None:
+        raise not_found("asset", asset_id)
+    return service.asset_to_out(asset, platform.settings.edge_base_url)
+
+
+@router.delete("/{asset_id}", status_code=204, dependencies=[Depends(require_scope("write"))])
+def delete_asset(asset_id: str, db_session: Session = Depends(get_session),
+                 platform: Platform = Depends(get_platform)) -> Response:
+    asset = service.get_asset(db_session=db_session, asset_id=asset_id)
+    if asset is None:
+        raise not_found("asset", asset_id)
+    try:
+        service.delete_asset(db_session=db_session, store=platform.store, asset=asset)
+    except StorageUnavailable as exc:
+        raise Problem(503, "Service Unavailable", "the object store is unavailable; the asset was kept") from exc
+    return Response(status_code=204)
+
+
+def _trace_attributes(request: Request) -> dict[str, str]:
+    request_id = getattr(request.state, "request_id", None)
+    return {"request_id": request_id} if request_id else {}

@@ -1,0 +1,110 @@
+"""One function per event type; SQS batch handlers (batchItemFailures) shared by the worker and Lambda."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+
+from streamstack.assets import service as assets
+from streamstack.assets.imports import ImportRefused, stream_url
+from streamstack.db.session import session_scope
+from streamstack.events.messages import message_kind, parse_body
+from streamstack.platform import Platform
+from streamstack.storage.events import SOURCES_PREFIX, object_keys_from_event
+
+log = logging.getLogger("streamstack.events")
+
+RecordHandler = Callable[[SQSRecord], None]
+TERMINAL = ("ready", "errored")
+
+
+class UnknownMessage(ValueError):
+    """A message no handler understands: it fails, is retried, and ends in the dead-letter queue."""
+
+
+def process_batch(event: dict[str, Any], record_handler: RecordHandler, context: Any = None) -> dict[str, Any]:
+    """Powertools' batch processor: each failed record is reported alone in batchItemFailures."""
+    processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+    return dict(process_partial_response(event=event, record_handler=record_handler, processor=processor,
+                                         context=context))
+
+
+def encode_record_handler(platform: Platform) -> RecordHandler:
+    """Handles the encode queue: S3 ObjectCreated notifications and URL imports."""
+
+    def handle(record: SQSRecord) -> None:
+        body = parse_body(record.body)
+        kind = message_kind(body)
+        if kind == "s3":
+            for _bucket, key in object_keys_from_event(body):
+                if key.startswith(SOURCES_PREFIX):
+                    on_source_uploaded(platform, asset_id=key[len(SOURCES_PREFIX):])
+        elif kind == "import":
+            on_import_requested(platform, asset_id=body["asset_id"], url=body["url"])
+        elif kind != "s3-test":
+            raise UnknownMessage(f"encode queue cannot handle a message of kind {kind!r}")
+
+    return handle
+
+
+def events_record_handler(platform: Platform) -> RecordHandler:
+    """Handles the events queue: MediaConvert-style job state changes."""
+
+    def handle(record: SQSRecord) -> None:
+        body = parse_body(record.body)
+        if message_kind(body) != "mediaconvert":
+            raise UnknownMessage("events queue expects MediaConvert Job State Change events")
+        on_encoding_event(platform, body)
+
+    return handle
+
+
+def on_source_uploaded(platform: Platform, *, asset_id: str) -> None:
+    """A source landed: encode it, unless the asset is gone or already finished (redelivery)."""
+    with session_scope(platform.sessions) as db_session:
+        asset = assets.get_asset(db_session=db_session, asset_id=asset_id)
+        if asset is None or asset.status in TERMINAL:
+            log.info("source event ignored", extra={"asset_id": asset_id})
+            return
+        if platform.settings.encoder == "none" or not encoder_available():
+            assets.mark_errored(db_session=db_session, asset=asset, reason="no encoder configured",
+                                edge_base_url=platform.settings.edge_base_url)
+            return
+    from streamstack.events.encoding import run_encode_job
+
+    run_encode_job(platform, asset_id=asset_id)
+
+
+def encoder_available() -> bool:
+    """The ffmpeg pipeline is importable (the media package ships with the wheel)."""
+    try:
+        import streamstack.events.encoding  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def on_import_requested(platform: Platform, *, asset_id: str, url: str) -> None:
+    """Fetch an import into sources/, which emits the S3-style event that starts encoding."""
+    with session_scope(platform.sessions) as db_session:
+        asset = assets.get_asset(db_session=db_session, asset_id=asset_id)
+        if asset is None or asset.status != "waiting":
+            return
+        try:
+            info = platform.store.put(assets.source_key(asset_id), stream_url(url, platform.settings))
+        except (ImportRefused, httpx.HTTPError) as exc:
+            assets.mark_errored(db_session=db_session, asset=asset, reason=f"import failed: {exc}",
+                                edge_base_url=platform.settings.edge_base_url)
+            return
+        assets.mark_preparing(db_session=db_session, asset=asset, source_size=info.size)
+
+
+def on_encoding_event(platform: Platform, event: dict[str, Any]) -> None:
+    from streamstack.events.metadata import process_job_state_change
+
+    process_job_state_change(platform, event)

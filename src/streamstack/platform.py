@@ -1,0 +1,60 @@
+"""The platform's parts, built once from Settings and handed to every domain function."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from streamstack.db.session import open_catalog
+from streamstack.queue.base import Queue
+from streamstack.settings import Settings
+from streamstack.storage.base import ObjectInfo, ObjectStore
+from streamstack.storage.events import SOURCES_PREFIX, s3_object_created_event
+
+
+@dataclass
+class Platform:
+    settings: Settings
+    engine: Engine
+    sessions: sessionmaker[Session]
+    store: ObjectStore
+    queues: dict[str, Queue] = field(default_factory=dict)
+
+    @property
+    def encode_queue(self) -> Queue:
+        return self.queues["encode"]
+
+    @property
+    def events_queue(self) -> Queue:
+        return self.queues["events"]
+
+    def close(self) -> None:
+        self.engine.dispose()
+        for queue in self.queues.values():
+            close = getattr(queue, "close", None)
+            if close:
+                close()
+
+
+def build_platform(settings: Settings) -> Platform:
+    """Catalog, queues and store from Settings; the local store notifies like an S3 bucket does."""
+    from streamstack.queue.factory import open_queue
+    from streamstack.storage.factory import open_store
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    engine, sessions = open_catalog(settings)
+    queues = {
+        "encode": open_queue(settings, settings.encode_queue),
+        "events": open_queue(settings, settings.events_queue),
+    }
+
+    def notify_source_created(key: str, info: ObjectInfo) -> None:
+        if key.startswith(SOURCES_PREFIX):
+            event = s3_object_created_event(settings.s3_bucket, info, region=settings.aws_region)
+            queues["encode"].send(json.dumps(event))
+
+    store = open_store(settings, on_created=notify_source_created)
+    return Platform(settings=settings, engine=engine, sessions=sessions, store=store, queues=queues)

@@ -1,0 +1,132 @@
+"""Shared fixtures: settings in a temp data dir, the platform, a live API server, PostgreSQL when present."""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from streamstack.settings import Settings
+
+POSTGRES_URL = os.environ.get("STREAMSTACK_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def make_settings(data_dir: Path, **overrides: object) -> Settings:
+    values: dict[str, object] = {
+        "data_dir": data_dir, "api_port": free_port(), "edge_port": free_port(),
+        "queue_visibility_timeout": 30.0, "import_allow_cidrs": ["127.0.0.0/8"],
+    }
+    values.update(overrides)
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return make_settings(tmp_path / "data")
+
+
+@pytest.fixture
+def platform(settings: Settings):  # type: ignore[no-untyped-def]
+    from streamstack.platform import build_platform
+
+    built = build_platform(settings)
+    yield built
+    built.close()
+
+
+@pytest.fixture
+def admin_key(platform) -> str:  # type: ignore[no-untyped-def]
+    from streamstack.keys.service import create_api_key
+
+    with platform.sessions() as db_session:
+        return create_api_key(db_session=db_session, name="test-admin", scopes=["admin"]).secret
+
+
+class LiveServer:
+    """uvicorn in a thread on a free port, for clients that need real HTTP (tuspy, browsers)."""
+
+    def __init__(self, app, port: int):  # type: ignore[no-untyped-def]
+        import uvicorn
+
+        self.url = f"http://127.0.0.1:{port}"
+        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> LiveServer:
+        self.thread.start()
+        deadline = time.monotonic() + 10
+        while not self.server.started:
+            if time.monotonic() > deadline:
+                raise RuntimeError("server did not start")
+            time.sleep(0.02)
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+
+@pytest.fixture
+def live_api(platform) -> Iterator[LiveServer]:  # type: ignore[no-untyped-def]
+    from streamstack.api import create_app
+
+    with LiveServer(create_app(platform), platform.settings.api_port) as server:
+        yield server
+
+
+def postgres_available() -> str | None:
+    """None when the server answers, else the reason to skip."""
+    try:
+        import psycopg
+
+        with psycopg.connect(POSTGRES_URL, connect_timeout=3):
+            return None
+    except Exception as exc:  # noqa: BLE001 - any failure means skip
+        return f"PostgreSQL not reachable at {POSTGRES_URL}: {type(exc).__name__}"
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A fresh database per test session on the local server; dropped afterwards."""
+    reason = postgres_available()
+    if reason:
+        pytest.skip(reason)
+    import psycopg
+
+    name = f"streamstack_test_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    base, _, _ = POSTGRES_URL.rpartition("/")
+    yield f"{base}/{name}"
+    with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def catalog_settings(request, tmp_path: Path) -> Settings:  # type: ignore[no-untyped-def]
+    """Settings whose catalog is SQLite or PostgreSQL: catalog tests run on both."""
+    if request.param == "sqlite":
+        return make_settings(tmp_path / "data")
+    url = request.getfixturevalue("postgres_url")
+    reset_postgres(url)
+    return make_settings(tmp_path / "data", database_url=url)
+
+
+def reset_postgres(url: str) -> None:
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("DROP SCHEMA public CASCADE")
+        conn.execute("CREATE SCHEMA public")

@@ -1,0 +1,149 @@
+"""tus 1.0 uploads with a real tus client (tuspy): chunks, resume, limits, checksums, termination."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import socket
+import subprocess
+import time
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import httpx
+import imageio_ffmpeg
+import pytest
+from tusclient.client import TusClient
+
+TUS = {"Tus-Resumable": "1.0.0"}
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("media") / "clip.mp4"
+    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-f", "lavfi", "-i",
+                    "testsrc2=size=320x180:rate=25:duration=2", "-f", "lavfi", "-i", "sine=duration=2",
+                    "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac", "-shortest", str(path)], check=True)
+    return path
+
+
+def new_upload(server, key: str) -> dict:
+    response = httpx.post(f"{server.url}/v1/uploads", json={}, headers={"Authorization": f"Bearer {key}"})
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def asset_status(server, key: str, asset_id: str) -> dict:
+    return httpx.get(f"{server.url}/v1/assets/{asset_id}", headers={"Authorization": f"Bearer {key}"}).json()
+
+
+def test_chunked_upload_interrupted_and_resumed_stores_the_source(live_api, admin_key, platform, clip):
+    upload = new_upload(live_api, admin_key)
+    size = clip.stat().st_size
+    first = TusClient(upload["url"]).uploader(str(clip), chunk_size=4096)
+    first.upload(stop_at=size // 2)  # the client goes away half-way
+    acknowledged = first.offset
+    assert 0 < acknowledged < size
+    assert asset_status(live_api, admin_key, upload["asset_id"])["status"] == "waiting"
+
+    resumed = TusClient(upload["url"]).uploader(str(clip), url=upload["url"], chunk_size=4096)
+    assert resumed.offset == acknowledged
+    resumed.upload()
+
+    asset = asset_status(live_api, admin_key, upload["asset_id"])
+    assert asset["status"] == "preparing"
+    stored = b"".join(platform.store.get(f"sources/{upload['asset_id']}"))
+    assert hashlib.sha256(stored).digest() == hashlib.sha256(clip.read_bytes()).digest()
+    events = [json.loads(m.body) for m in platform.encode_queue.receive(max_messages=10)]
+    keys = [r["s3"]["object"]["key"] for e in events for r in e["Records"]]
+    assert keys == [f"sources/{upload['asset_id']}"]
+
+
+def test_upload_larger_than_the_limit_is_413_before_any_byte(tmp_path, clip):
+    from streamstack.api import create_app
+    from streamstack.keys.service import create_api_key
+    from streamstack.platform import build_platform
+    from tests.conftest import LiveServer, make_settings
+
+    small = build_platform(make_settings(tmp_path / "d", max_upload_bytes=1000))
+    with small.sessions() as db:
+        key = create_api_key(db_session=db, name="k").secret
+    with LiveServer(create_app(small), small.settings.api_port) as server:
+        upload = new_upload(server, key)
+        response = httpx.post(upload["url"], headers={**TUS, "Upload-Length": str(clip.stat().st_size)})
+        assert response.status_code == 413
+        assert response.headers["content-type"] == "application/problem+json"
+        created = httpx.post(f"{server.url}/tus", headers={**TUS, "Upload-Length": "5000",
+                                                            "Authorization": f"Bearer {key}"})
+        assert created.status_code == 413
+    assert not any(small.settings.uploads_dir.glob("*.part")) if small.settings.uploads_dir.exists() else True
+    small.close()
+
+
+def test_offset_mismatch_is_409(live_api, admin_key):
+    upload = new_upload(live_api, admin_key)
+    httpx.post(upload["url"], headers={**TUS, "Upload-Length": "10"})
+    response = httpx.patch(upload["url"], content=b"abc", headers={
+        **TUS, "Upload-Offset": "5", "Content-Type": "application/offset+octet-stream"})
+    assert response.status_code == 409
+    assert httpx.head(upload["url"], headers=TUS).headers["upload-offset"] == "0"
+
+
+def test_checksum_extension(live_api, admin_key):
+    upload = new_upload(live_api, admin_key)
+    httpx.post(upload["url"], headers={**TUS, "Upload-Length": "6"})
+    patch = {**TUS, "Content-Type": "application/offset+octet-stream", "Upload-Offset": "0"}
+    wrong = base64.b64encode(hashlib.sha1(b"other").digest()).decode()
+    response = httpx.patch(upload["url"], content=b"abc", headers={**patch, "Upload-Checksum": f"sha1 {wrong}"})
+    assert response.status_code == 460
+    assert httpx.head(upload["url"], headers=TUS).headers["upload-offset"] == "0"
+    right = base64.b64encode(hashlib.sha1(b"abc").digest()).decode()
+    response = httpx.patch(upload["url"], content=b"abc", headers={**patch, "Upload-Checksum": f"sha1 {right}"})
+    assert response.status_code == 204 and response.headers["upload-offset"] == "3"
+    options = httpx.options(upload["url"])
+    assert "checksum" in options.headers["tus-extension"] and "sha1" in options.headers["tus-checksum-algorithm"]
+
+
+def test_termination_removes_the_upload(live_api, admin_key):
+    upload = new_upload(live_api, admin_key)
+    httpx.post(upload["url"], headers={**TUS, "Upload-Length": "10"})
+    assert httpx.delete(upload["url"], headers=TUS).status_code == 204
+    assert httpx.head(upload["url"], headers=TUS).status_code == 404
+    assert asset_status(live_api, admin_key, upload["asset_id"])["status"] == 404
+
+
+def test_a_dropped_connection_keeps_the_bytes_that_arrived(live_api, admin_key):
+    upload = new_upload(live_api, admin_key)
+    httpx.post(upload["url"], headers={**TUS, "Upload-Length": "100000"})
+    parts = urlsplit(upload["url"])
+    with socket.create_connection((parts.hostname, parts.port)) as sock:
+        sock.sendall((f"PATCH {parts.path} HTTP/1.1\r\nHost: {parts.netloc}\r\nTus-Resumable: 1.0.0\r\n"
+                      "Upload-Offset: 0\r\nContent-Type: application/offset+octet-stream\r\n"
+                      "Content-Length: 100000\r\n\r\n").encode() + b"x" * 30000)
+        time.sleep(0.5)  # let the bytes arrive before the connection drops
+    for _ in range(50):
+        offset = int(httpx.head(upload["url"], headers=TUS).headers["upload-offset"])
+        if offset:
+            break
+        time.sleep(0.1)
+    assert offset == 30000
+    rest = httpx.patch(upload["url"], content=b"y" * 70000, headers={
+        **TUS, "Upload-Offset": "30000", "Content-Type": "application/offset+octet-stream"})
+    assert rest.status_code == 204 and rest.headers["upload-offset"] == "100000"
+
+
+def test_generic_tus_creation_endpoint_needs_a_key(live_api, admin_key, clip):
+    assert httpx.post(f"{live_api.url}/tus", headers={**TUS, "Upload-Length": "10"}).status_code == 401
+    client = TusClient(f"{live_api.url}/tus", headers={"Authorization": f"Bearer {admin_key}"})
+    uploader = client.uploader(str(clip), chunk_size=1 << 20, metadata={"filename": "clip.mp4"})
+    uploader.upload()
+    assert uploader.offset == clip.stat().st_size
+
+
+def test_zero_byte_upload_completes_and_is_handed_to_the_encoder(live_api, admin_key, platform, tmp_path):
+    empty = tmp_path / "empty.mp4"
+    empty.write_bytes(b"")
+    upload = new_upload(live_api, admin_key)
+    TusClient(upload["url"]).uploader(str(empty)).upload()
+    assert asset_status(live_api, admin_key, upload["asset_id"])["status"] == "preparing"
