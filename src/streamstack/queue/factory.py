@@ -21,8 +21,7 @@ def open_queue(settings: Settings, name: str) -> Queue:
             max_receive_count=None if name.endswith(DLQ_SUFFIX) else settings.queue_max_receive_count,
         )
     if backend == "sqs":
-        raise NotImplementedError(
-            "the SQS queue adapter (streamstack.queue.sqs) is not written yet; "
-            "set STREAMSTACK_QUEUE_BACKEND=sqlite to use the embedded queue"
-        )
+        from streamstack.queue.sqs import SqsQueue
+
+        return SqsQueue.from_settings(settings, name)  # queues and DLQs come from Terraform
     raise ValueError(f"unknown queue backend {backend!r}")
