@@ -146,13 +146,13 @@ def output_frame_rate(source: float, cap: float) -> Fraction:
 
 
 def snap_frame_rate(source: float) -> Fraction:
-    """Exact rate for printed rates (29.97 -> 30000/1001); a variable rate rounds up to a standard one."""
+    """Exact rate for printed rates (29.97 -> 30000/1001); a variable rate rounds up to a whole rate."""
     if source <= 0:
         return Fraction(30)
     for standard in STANDARD_RATES:
         if abs(float(standard) - source) / float(standard) < 0.0005:
             return standard
-    above = [s for s in STANDARD_RATES if s >= source]
+    above = [s for s in STANDARD_RATES if s >= source and s.denominator == 1]
     return above[0] if above else Fraction(source).limit_denominator(1001)
 
 

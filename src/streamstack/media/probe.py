@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from streamstack.media.errors import ProbeError
-from streamstack.media.safety import input_args, job_directory, refuse_by_content, run_ffmpeg, stderr_reason
+from streamstack.media.safety import input_args, job_directory, refuse_by_content, run_ffmpeg
 
 PROBE_TIMEOUT_SECONDS = 60.0
 
@@ -115,9 +115,7 @@ def _raise_for_open_failure(stderr: str, format_name: str) -> None:
             "The MP4/MOV file is incomplete (its index, the moov atom, is missing); upload it again.",
         )
     if "Error opening input" in stderr or "Invalid data found when processing input" in stderr:
-        raise ProbeError(
-            "not_media", f"The file is not a recognised audio or video file ({stderr_reason(stderr, 1)})."
-        )
+        raise ProbeError("not_media", "The file is not in any audio or video format we recognise.")
 
 
 def _parse_duration(stderr: str) -> tuple[float | None, int | None]:
