@@ -1,0 +1,62 @@
+"""Playback tokens: a ready-to-play signed URL plus CloudFront signed cookies for one playback id."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Literal
+
+from sqlalchemy.orm import Session
+
+from streamstack.assets.models import PlaybackId
+from streamstack.delivery.signing import sign_cookies, sign_url
+from streamstack.keys.signing import token_signing_key
+
+TokenPolicy = Literal["canned", "custom"]
+
+
+class PlaybackIdNotFound(LookupError):
+    """No playback id with that id."""
+
+
+class NoSigningKey(RuntimeError):
+    """No active signing key holds a private key, so nothing can be signed."""
+
+
+@dataclass(frozen=True)
+class PlaybackToken:
+    url: str
+    cookies: dict[str, str]
+    expires_at: int
+    key_pair_id: str
+
+
+def playback_resource(edge_base_url: str, playback_id: str) -> str:
+    """Covers the master (`/{id}.m3u8`) and everything below `/{id}/`, so HLS child requests are authorised."""
+    return f"{edge_base_url}/{playback_id}*"
+
+
+def issue_playback_token(
+    *,
+    db_session: Session,
+    edge_base_url: str,
+    playback_id: str,
+    ttl_seconds: int,
+    policy: TokenPolicy = "custom",
+    now: float | None = None,
+) -> PlaybackToken:
+    """Custom policy (default): the URL's signature also authorises child URIs; canned: the master URL only.
+
+    Cookies are always custom-policy with the wildcard resource: a canned cookie could not cover the segments.
+    """
+    if db_session.get(PlaybackId, playback_id) is None:
+        raise PlaybackIdNotFound(playback_id)
+    key = token_signing_key(db_session=db_session)
+    if key is None or key.private_key_pem is None:
+        raise NoSigningKey("create one with `streamstack keys signing create`")
+    expires_at = int(now if now is not None else time.time()) + ttl_seconds
+    master = f"{edge_base_url}/{playback_id}.m3u8"
+    resource = playback_resource(edge_base_url, playback_id)
+    signer = {"key_pair_id": key.id, "private_key_pem": key.private_key_pem, "date_less_than": expires_at}
+    url = sign_url(master, kind=policy, resource=None if policy == "canned" else resource, **signer)
+    return PlaybackToken(url, sign_cookies(resource, **signer), expires_at, key.id)

@@ -1,0 +1,90 @@
+"""POST /v1/playback-ids/{id}/tokens: what it returns plays at the edge, by URL and by cookies."""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime
+
+import httpx
+import pytest
+from fastapi import FastAPI, Request
+
+from streamstack.errors import Problem, problem_response
+from streamstack.keys.service import create_api_key
+from streamstack.playback.views import router
+
+from .conftest import EDGE, cookie_header
+
+pytestmark = pytest.mark.anyio
+
+
+def api_app(platform) -> FastAPI:  # type: ignore[no-untyped-def]
+    app = FastAPI()
+    app.state.platform = platform
+    app.include_router(router)
+
+    @app.exception_handler(Problem)
+    async def on_problem(request: Request, exc: Problem):  # type: ignore[no-untyped-def]
+        return problem_response(request, exc)
+
+    return app
+
+
+def bearer(platform, scopes: list[str]) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    with platform.sessions() as session:
+        secret = create_api_key(db_session=session, name="t", scopes=scopes).secret
+    return {"Authorization": f"Bearer {secret}"}
+
+
+@pytest.fixture
+async def api(edge_platform, media):  # type: ignore[no-untyped-def]
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=api_app(edge_platform)), base_url="http://api.test"
+    ) as http:
+        yield http
+
+
+async def test_token_url_and_cookies_play_at_the_edge(api, client, edge_platform, keys, media):
+    response = await api.post(
+        f"/v1/playback-ids/{media.signed_id}/tokens",
+        json={"ttl_seconds": 120},
+        headers=bearer(edge_platform, ["write"]),
+    )
+    assert response.status_code == 201
+    token = response.json()
+    assert token["key_pair_id"] == keys.new_id  # the newest active key with a private half
+    assert set(token["cookies"]) == {"CloudFront-Policy", "CloudFront-Signature", "CloudFront-Key-Pair-Id"}
+    assert token["url"].startswith(f"{EDGE}/{media.signed_id}.m3u8?Policy=")
+    assert abs(datetime.fromisoformat(token["expires_at"]).timestamp() - time.time() - 120) < 5
+    assert "CloudFront-Signature=" in response.headers["set-cookie"]
+    assert (await client.get(token["url"])).status_code == 200
+    segment = await client.get(f"/{media.signed_id}/720p/seg_00000.m4s", headers=cookie_header(token["cookies"]))
+    assert segment.status_code == 200
+
+
+async def test_canned_token_signs_only_the_master(api, client, edge_platform, keys, media):
+    response = await api.post(
+        f"/v1/playback-ids/{media.signed_id}/tokens",
+        json={"policy": "canned"},
+        headers=bearer(edge_platform, ["write"]),
+    )
+    token = response.json()
+    assert "Expires=" in token["url"] and "Policy=" not in token["url"]
+    assert (await client.get(token["url"])).status_code == 200
+
+
+async def test_default_ttl_comes_from_settings(api, edge_platform, keys, media):
+    response = await api.post(f"/v1/playback-ids/{media.signed_id}/tokens", headers=bearer(edge_platform, ["write"]))
+    lifetime = datetime.fromisoformat(response.json()["expires_at"]).timestamp() - time.time()
+    assert abs(lifetime - edge_platform.settings.playback_token_ttl_seconds) < 5
+
+
+async def test_errors_are_problems(api, edge_platform, media):
+    write = bearer(edge_platform, ["write"])
+    no_key = await api.post(f"/v1/playback-ids/{media.signed_id}/tokens", json={}, headers=write)
+    assert no_key.status_code == 409 and no_key.headers["content-type"] == "application/problem+json"
+    missing = await api.post("/v1/playback-ids/nope/tokens", json={}, headers=write)
+    assert missing.status_code == 404 and missing.headers["content-type"] == "application/problem+json"
+    read_only = await api.post(f"/v1/playback-ids/{media.signed_id}/tokens", headers=bearer(edge_platform, ["read"]))
+    assert read_only.status_code == 403
+    assert (await api.post(f"/v1/playback-ids/{media.signed_id}/tokens")).status_code == 401
