@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import uuid
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -14,6 +13,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from streamstack import __version__
 from streamstack.db.session import ping as ping_catalog
 from streamstack.errors import Problem, problem_response
+from streamstack.observability import instrument_app, metrics
 from streamstack.platform import Platform
 from streamstack.queue.base import QueueUnavailable
 from streamstack.storage.base import StorageUnavailable
@@ -32,8 +32,14 @@ def create_app(platform: Platform) -> FastAPI:
     app.include_router(assets_router)
     add_health_routes(app)
     add_error_handlers(app)
-    add_request_ids(app)
+    instrument_app(app, service="api", settings=platform.settings, before_scrape=lambda: refresh_queues(platform))
     return app
+
+
+def refresh_queues(platform: Platform) -> None:
+    """Queue depth, oldest age and DLQ depth are pulled from the queues at scrape time."""
+    for queue in platform.queues.values():
+        metrics.refresh_queue(queue)
 
 
 def add_health_routes(app: FastAPI) -> None:
@@ -90,36 +96,6 @@ def add_error_handlers(app: FastAPI) -> None:
 
     for error in (StorageUnavailable, QueueUnavailable, OperationalError):
         app.add_exception_handler(error, on_unavailable)
-
-
-def add_request_ids(app: FastAPI) -> None:
-    app.add_middleware(RequestIdMiddleware)
-
-
-class RequestIdMiddleware:
-    """Every request gets an id, echoed back and carried to the worker in message attributes.
-
-    Pure ASGI (not BaseHTTPMiddleware) so a client that disconnects mid-upload does not cancel the handler
-    before it records the bytes that arrived.
-    """
-
-    def __init__(self, app):  # type: ignore[no-untyped-def]
-        self.app = app
-
-    async def __call__(self, scope, receive, send):  # type: ignore[no-untyped-def]
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        incoming = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
-        rid = incoming if 0 < len(incoming) <= 128 and incoming.isprintable() else uuid.uuid4().hex
-        scope.setdefault("state", {})["request_id"] = rid
-
-        async def send_with_id(message):  # type: ignore[no-untyped-def]
-            if message["type"] == "http.response.start":
-                message = {**message, "headers": [*message.get("headers", []), (b"x-request-id", rid.encode())]}
-            await send(message)
-
-        await self.app(scope, receive, send_with_id)
 
 
 def _title(status: int) -> str:

@@ -108,11 +108,11 @@ def api() -> None:
     import uvicorn
 
     from streamstack.api import create_app
-    from streamstack.observability_setup import configure_process
+    from streamstack.observability import setup_process
     from streamstack.platform import build_platform
 
     settings = get_settings()
-    configure_process(settings, service="api")
+    setup_process(service="api", settings=settings)
     platform = build_platform(settings)
     uvicorn.run(create_app(platform), host=settings.api_host, port=settings.api_port, log_config=None,
                 timeout_graceful_shutdown=30)
@@ -122,16 +122,23 @@ def api() -> None:
 def worker() -> None:
     """Run a worker: consumes the encode and events queues."""
     from streamstack.events.worker import Worker
-    from streamstack.observability_setup import configure_process
+    from streamstack.observability import setup_process
     from streamstack.platform import build_platform
 
     settings = get_settings()
-    configure_process(settings, service="worker")
+    setup_process(service="worker", settings=settings)
     platform = build_platform(settings)
-    runner = Worker(platform)
+    runner = Worker(platform, ticks=worker_ticks(platform))
     runner.install_signal_handlers()
     runner.run()
     platform.close()
+
+
+def worker_ticks(platform):  # type: ignore[no-untyped-def]
+    """Periodic work between polls: liveness heartbeat and queue gauges."""
+    from streamstack.observability import metrics
+
+    return [metrics.heartbeat, *(lambda q=q: metrics.refresh_queue(q) for q in platform.queues.values())]
 
 
 @app.command()
@@ -140,10 +147,10 @@ def edge() -> None:
     import uvicorn
 
     from streamstack.delivery.app import build_edge_platform, create_edge_app
-    from streamstack.observability_setup import configure_process
+    from streamstack.observability import setup_process
 
     settings = get_settings()
-    configure_process(settings, service="edge")
+    setup_process(service="edge", settings=settings)
     uvicorn.run(create_edge_app(build_edge_platform(settings)), host=settings.api_host, port=settings.edge_port,
                 log_config=None, timeout_graceful_shutdown=10)
 
@@ -157,7 +164,9 @@ def up() -> None:
 
     upgrade(settings.resolved_database_url)
     admin_key = _first_run_admin_key(settings)
-    env = {**os.environ, "STREAMSTACK_AUTO_MIGRATE": "false"}
+    from streamstack.observability.metrics import metrics_dir, prepare_multiprocess
+
+    env = {**os.environ, "STREAMSTACK_AUTO_MIGRATE": "false", **prepare_multiprocess(metrics_dir(settings))}
     children = [_spawn(name, env) for name in ("api", "worker", "edge")]
     console.print(f"[bold]streamstack[/bold] is up: console and API at {settings.api_base_url}  "
                   f"edge at {settings.edge_base_url}  data in {settings.data_dir.resolve()}")

@@ -16,6 +16,7 @@ from streamstack.errors import Problem, not_found
 from streamstack.events.messages import import_message
 from streamstack.idempotency import run_idempotent
 from streamstack.keys.auth import require_scope
+from streamstack.observability.logging import inject_request_id
 from streamstack.platform import Platform
 from streamstack.storage.base import StorageUnavailable
 
@@ -37,7 +38,7 @@ def create_asset(body: AssetCreate, request: Request, db_session: Session = Depe
                                      edge_base_url=settings.edge_base_url)
         db_session.commit()
         platform.encode_queue.send(json.dumps(import_message(asset.id, body.input)),
-                                   attributes=_trace_attributes(request))
+                                   attributes=inject_request_id())
         return service.asset_to_out(asset, settings.edge_base_url).model_dump(mode="json")
 
     return run_idempotent(request=request, db_session=db_session, body=body.model_dump(mode="json"),
@@ -77,7 +78,3 @@ def delete_asset(asset_id: str, db_session: Session = Depends(get_session),
         raise Problem(503, "Service Unavailable", "the object store is unavailable; the asset was kept") from exc
     return Response(status_code=204)
 
-
-def _trace_attributes(request: Request) -> dict[str, str]:
-    request_id = getattr(request.state, "request_id", None)
-    return {"request_id": request_id} if request_id else {}

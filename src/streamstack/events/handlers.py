@@ -14,6 +14,8 @@ from streamstack.assets import service as assets
 from streamstack.assets.imports import ImportRefused, stream_url
 from streamstack.db.session import session_scope
 from streamstack.events.messages import message_kind, parse_body
+from streamstack.observability import metrics
+from streamstack.observability.logging import message_context
 from streamstack.platform import Platform
 from streamstack.storage.events import SOURCES_PREFIX, object_keys_from_event
 
@@ -34,12 +36,22 @@ def process_batch(event: dict[str, Any], record_handler: RecordHandler, context:
                                          context=context))
 
 
-def encode_record_handler(platform: Platform) -> RecordHandler:
-    """Handles the encode queue: S3 ObjectCreated notifications and URL imports."""
+def instrumented(route: Callable[[dict[str, Any], str], None]) -> RecordHandler:
+    """Parses a record once, times it per event type and continues the sender's request id in its logs."""
 
     def handle(record: SQSRecord) -> None:
         body = parse_body(record.body)
         kind = message_kind(body)
+        with metrics.observe_handler(kind), message_context(record.raw_event.get("messageAttributes")):
+            route(body, kind)
+
+    return handle
+
+
+def encode_record_handler(platform: Platform) -> RecordHandler:
+    """Handles the encode queue: S3 ObjectCreated notifications and URL imports."""
+
+    def route(body: dict[str, Any], kind: str) -> None:
         if kind == "s3":
             for _bucket, key in object_keys_from_event(body):
                 if key.startswith(SOURCES_PREFIX):
@@ -49,19 +61,18 @@ def encode_record_handler(platform: Platform) -> RecordHandler:
         elif kind != "s3-test":
             raise UnknownMessage(f"encode queue cannot handle a message of kind {kind!r}")
 
-    return handle
+    return instrumented(route)
 
 
 def events_record_handler(platform: Platform) -> RecordHandler:
     """Handles the events queue: MediaConvert-style job state changes."""
 
-    def handle(record: SQSRecord) -> None:
-        body = parse_body(record.body)
-        if message_kind(body) != "mediaconvert":
+    def route(body: dict[str, Any], kind: str) -> None:
+        if kind != "mediaconvert":
             raise UnknownMessage("events queue expects MediaConvert Job State Change events")
         on_encoding_event(platform, body)
 
-    return handle
+    return instrumented(route)
 
 
 def on_source_uploaded(platform: Platform, *, asset_id: str) -> None:
