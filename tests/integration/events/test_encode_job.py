@@ -8,6 +8,7 @@ from pathlib import Path
 
 import imageio_ffmpeg
 import pytest
+from sqlalchemy import select
 
 from streamstack.assets import service as assets
 from streamstack.assets.models import NewAssetSettings
@@ -15,6 +16,7 @@ from streamstack.events import encoding
 from streamstack.events.encoding import run_encode_job
 from streamstack.events.metadata import process_job_state_change
 from streamstack.platform import Platform
+from streamstack.webhooks.models import OutboxEvent
 
 
 @pytest.fixture(scope="module")
@@ -121,3 +123,20 @@ def test_progress_writes_are_throttled(platform, monkeypatch):
         writer(float(percent))
     writer(100.0)
     assert len(writes) == 2  # the first report, then the final 100 (all within one second)
+
+
+def test_a_redelivered_encode_supersedes_the_first_attempt_without_duplicates(platform, clip):
+    asset_id = uploaded_asset(platform, clip.read_bytes())
+    run_encode_job(platform, asset_id=asset_id)  # the worker died before the message was deleted...
+    run_encode_job(platform, asset_id=asset_id)  # ...so the queue delivered it again
+    first, second = emitted_events(platform)
+    assert first["detail"]["jobId"] != second["detail"]["jobId"] == load(platform, asset_id).job_id
+
+    for event in (first, second, first, second):
+        process_job_state_change(platform, event)
+    asset = load(platform, asset_id)
+    assert asset.status == "ready" and len(asset.renditions) == 1
+    with platform.sessions() as db_session:
+        ready = db_session.scalars(select(OutboxEvent).where(OutboxEvent.object_id == asset_id,
+                                                             OutboxEvent.type == "video.asset.ready")).all()
+    assert len(ready) == 1

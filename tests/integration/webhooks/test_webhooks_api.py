@@ -6,9 +6,11 @@ import base64
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import func, select
 
 from streamstack.keys.service import create_api_key
 from streamstack.webhooks.dispatcher import fan_out
+from streamstack.webhooks.models import WebhookDelivery
 from streamstack.webhooks.outbox import record_event
 
 
@@ -84,6 +86,8 @@ def test_delete_removes_the_endpoint_and_its_log(client, auth, platform):
     assert client.get(f"/v1/webhooks/{webhook_id}", headers=auth).status_code == 404
     assert client.get(f"/v1/webhooks/{webhook_id}/deliveries", headers=auth).status_code == 404
     assert client.delete(f"/v1/webhooks/{webhook_id}", headers=auth).status_code == 404
+    with platform.sessions() as db_session:
+        assert db_session.scalar(select(func.count()).select_from(WebhookDelivery)) == 0
 
 
 def test_delivery_log_pages_with_a_cursor(client, auth, platform):
