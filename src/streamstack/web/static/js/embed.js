@@ -1,0 +1,30 @@
+// The embeddable player page: /embed/{playback_id}, optionally with a signed query passed on to the edge.
+
+import { meta } from "./dom.js";
+import { createPlayer, playbackUrl } from "./player.js";
+
+const PLAYER_OPTIONS = new Set(["autoplay", "muted"]);
+const truthy = (value) => value !== null && value !== "0" && value !== "false";
+
+/** `?token=<signed query>` or CloudFront's own parameters (Expires/Policy, Signature, Key-Pair-Id). */
+export function signedQueryOf(search) {
+  const params = new URLSearchParams(search);
+  const token = params.get("token");
+  if (token) return token.replace(/^\?/, "");
+  const forwarded = new URLSearchParams();
+  for (const [name, value] of params) {
+    if (!PLAYER_OPTIONS.has(name)) forwarded.append(name, value);
+  }
+  return forwarded.toString();
+}
+
+const params = new URLSearchParams(location.search);
+const edge = meta("edge");
+const playbackId = meta("playback-id");
+const signed = signedQueryOf(location.search);
+createPlayer(document.getElementById("player"), {
+  src: playbackUrl(edge, playbackId, signed),
+  autoplay: truthy(params.get("autoplay")),
+  muted: truthy(params.get("muted")) || truthy(params.get("autoplay")),
+  poster: `${edge}/${playbackId}/thumbnail.jpg${signed ? `?${signed}` : ""}`,
+});

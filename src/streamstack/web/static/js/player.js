@@ -1,0 +1,166 @@
+// The hls.js player shared by the console and the embed page: quality menu and a live rendition indicator.
+
+import { h, meta } from "./dom.js";
+import { bitrate } from "./format.js";
+
+const HLS_PATH = "/static/vendor/hls.min.js";
+export const HLS_MISSING = "The video player library (hls.js) is not installed on this server. "
+  + "Run scripts/fetch-hls-js (part of `make install`) and reload the page.";
+
+let hlsLoading = null;
+
+/** Loads the vendored hls.js once; rejects with a message the page can show as is. */
+export function loadHls() {
+  if (window.Hls) return Promise.resolve(window.Hls);
+  hlsLoading ??= new Promise((resolve, reject) => {
+    if (meta("hls") === "false") {
+      reject(new Error(HLS_MISSING));
+      return;
+    }
+    const script = document.createElement("script");
+    script.src = HLS_PATH;
+    script.onload = () => (window.Hls ? resolve(window.Hls) : reject(new Error(HLS_MISSING)));
+    script.onerror = () => reject(new Error(HLS_MISSING));
+    document.head.append(script);
+  });
+  return hlsLoading;
+}
+
+export function levelName(level) {
+  return level.height ? `${level.height}p` : bitrate(level.bitrate);
+}
+
+/** The edge URL of a playback id's master playlist, carrying a signed query when there is one. */
+export function playbackUrl(edgeBase, playbackId, signedQuery = "") {
+  const query = signedQuery.replace(/^\?/, "");
+  return `${edgeBase}/${playbackId}.m3u8${query ? `?${query}` : ""}`;
+}
+
+function buildChrome(container) {
+  const video = h("video.player-video", { controls: true, playsInline: true, preload: "metadata" });
+  const badge = h("span.level-badge", { hidden: true, title: "Rendition being played" });
+  const message = h("div.player-message", { role: "alert", hidden: true });
+  const menu = h("select.quality-menu", { "aria-label": "Quality", disabled: true },
+    h("option", { value: "-1" }, "Auto"));
+  const indicator = h("span.level-indicator", "Loading…");
+  const switches = h("span.switch-count", "0 switches");
+  const bar = h("div.player-bar",
+    h("label.quality", h("span", "Quality"), menu), indicator, h("span.spacer"), switches);
+  container.replaceChildren(h("div.player-stage", video, badge, message), bar);
+  return { video, badge, message, menu, indicator, switches, bar };
+}
+
+/**
+ * Plays `src` with hls.js (or natively on Safari) inside `container`.
+ * The returned object is also `window.streamstackPlayer`, which the browser tests observe.
+ */
+export async function createPlayer(container, { src, autoplay = false, muted = false, poster } = {}) {
+  const ui = buildChrome(container);
+  const player = { video: ui.video, hls: null, events: [], switches: 0, destroy: () => {} };
+  window.streamstackPlayer = player;
+  ui.video.muted = muted;
+  if (poster) ui.video.poster = poster;
+  ui.video.addEventListener("ended", () => player.events.push({ type: "ended", at: Date.now() }));
+  ui.video.addEventListener("error", () => {
+    player.events.push({ type: "error", fatal: true, details: ui.video.error?.message || "media error" });
+    showMessage(ui, "The video could not be played.");
+  });
+
+  let Hls;
+  try {
+    Hls = await loadHls();
+  } catch (error) {
+    showMessage(ui, error.message);
+    ui.indicator.textContent = "Player unavailable";
+    player.events.push({ type: "error", fatal: true, details: "hls.js missing" });
+    return player;
+  }
+  if (!Hls.isSupported()) {
+    return playNatively(player, ui, src, autoplay);
+  }
+  const hls = new Hls({ enableWorker: true, capLevelToPlayerSize: false });
+  player.hls = hls;
+  player.destroy = () => hls.destroy();
+  wireHls(Hls, hls, player, ui, autoplay);
+  hls.loadSource(src);
+  hls.attachMedia(ui.video);
+  return player;
+}
+
+function wireHls(Hls, hls, player, ui, autoplay) {
+  hls.on(Hls.Events.MANIFEST_PARSED, (_event, data) => {
+    fillMenu(ui.menu, data.levels);
+    ui.indicator.textContent = `${data.levels.length} renditions · choosing…`;
+    player.events.push({ type: "manifest", levels: data.levels.length });
+    if (autoplay) ui.video.play().catch(() => {});
+  });
+  hls.on(Hls.Events.LEVEL_SWITCHED, (_event, data) => {
+    player.switches += 1;
+    player.events.push({ type: "LEVEL_SWITCHED", level: data.level, at: Date.now() });
+    showLevel(hls, ui, data.level, player.switches);
+  });
+  hls.on(Hls.Events.ERROR, (_event, data) => {
+    player.events.push({ type: "error", fatal: data.fatal, details: data.details });
+    if (data.fatal) recover(Hls, hls, ui, data);
+  });
+  ui.menu.addEventListener("change", () => {
+    hls.currentLevel = Number(ui.menu.value);
+    showLevel(hls, ui, hls.currentLevel === -1 ? hls.loadLevel : hls.currentLevel, player.switches);
+  });
+}
+
+/** One retry for network and media errors, as hls.js recommends; anything else is shown to the viewer. */
+function recover(Hls, hls, ui, data) {
+  if (data.type === Hls.ErrorTypes.NETWORK_ERROR && !ui.recoveredNetwork) {
+    ui.recoveredNetwork = true;
+    hls.startLoad();
+  } else if (data.type === Hls.ErrorTypes.MEDIA_ERROR && !ui.recoveredMedia) {
+    ui.recoveredMedia = true;
+    hls.recoverMediaError();
+  } else {
+    const denied = data.response?.code === 403;
+    showMessage(ui, denied ? "Playback was refused: the signed URL is invalid or has expired."
+      : `Playback failed (${data.details}).`);
+    hls.destroy();
+  }
+}
+
+function fillMenu(menu, levels) {
+  const options = levels
+    .map((level, index) => ({ level, index }))
+    .sort((a, b) => (b.level.height || b.level.bitrate) - (a.level.height || a.level.bitrate))
+    .map(({ level, index }) => h("option", { value: String(index) },
+      `${levelName(level)} · ${bitrate(level.bitrate)}`));
+  menu.replaceChildren(h("option", { value: "-1" }, "Auto"), ...options);
+  menu.disabled = levels.length < 2;
+}
+
+function showLevel(hls, ui, index, switches) {
+  const level = hls.levels[index];
+  if (!level) return;
+  const auto = hls.autoLevelEnabled;
+  const name = levelName(level);
+  ui.badge.textContent = name;
+  ui.badge.hidden = false;
+  ui.badge.dataset.level = String(index);
+  ui.indicator.replaceChildren("Playing ", h("strong", name), ` · ${bitrate(level.bitrate)}`,
+    h("span.muted", ` · ${auto ? "auto" : "manual"}`));
+  ui.menu.options[0].textContent = auto ? `Auto (${name})` : "Auto";
+  ui.switches.textContent = `${switches} switch${switches === 1 ? "" : "es"}`;
+}
+
+function playNatively(player, ui, src, autoplay) {
+  if (!ui.video.canPlayType("application/vnd.apple.mpegurl")) {
+    showMessage(ui, "This browser cannot play HLS video.");
+    return player;
+  }
+  ui.video.src = src;
+  ui.indicator.textContent = "Quality chosen by the browser";
+  if (autoplay) ui.video.play().catch(() => {});
+  return player;
+}
+
+function showMessage(ui, text) {
+  ui.message.textContent = text;
+  ui.message.hidden = false;
+}

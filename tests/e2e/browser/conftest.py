@@ -1,0 +1,180 @@
+"""Browser fixtures: headless Debian Chromium driven by Playwright, and the API + console + edge in threads."""
+
+from __future__ import annotations
+
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import imageio_ffmpeg
+import pytest
+
+from tests.conftest import LiveServer, make_settings
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run", "--autoplay-policy=no-user-gesture-required"]
+ARTIFACTS = Path(__file__).resolve().parents[3] / "test-artifacts"
+
+pytestmark = pytest.mark.e2e
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Skip (with the reason) rather than fail when the machine has no Chromium: `.ci/run` installs it."""
+    if CHROMIUM.exists():
+        return
+    skip = pytest.mark.skip(reason=f"{CHROMIUM} is missing: apt-get install chromium (scripts/install-system-deps)")
+    for item in items:
+        if "e2e/browser" in str(item.fspath):
+            item.add_marker(skip)
+
+
+def wait_until(predicate: Callable[[], Any], timeout: float, what: str) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    """A fresh tab at a desktop size that records console errors and uncaught exceptions for assertions."""
+    context = browser.new_context(viewport={"width": 1440, "height": 900}, device_scale_factor=1)
+    tab = context.new_page()
+    tab.errors = []  # type: ignore[attr-defined]
+    tab.on("pageerror", lambda exc: tab.errors.append(f"pageerror: {exc}"))
+    tab.on("console", lambda msg: msg.type == "error" and tab.errors.append(f"console: {msg.text}"))
+    yield tab
+    context.close()
+
+
+@dataclass
+class Stack:
+    """The platform's processes as threads: API with the console, the edge, optionally the worker loop."""
+
+    platform: Any
+    api: LiveServer
+    edge: LiveServer
+    key: str
+    workers: list[Any] = field(default_factory=list)
+
+    def client(self) -> httpx.Client:
+        return httpx.Client(base_url=self.api.url, headers={"Authorization": f"Bearer {self.key}"}, timeout=30)
+
+    def start_worker(self) -> None:
+        from streamstack.events.worker import Worker
+
+        worker = Worker(self.platform, poll_seconds=0.2)
+        thread = threading.Thread(target=worker.run, name="worker", daemon=True)
+        thread.start()
+        self.workers.append((worker, thread))
+
+    def stop_workers(self) -> None:
+        for worker, thread in self.workers:
+            worker.stopping.set()
+            thread.join(timeout=60)
+
+
+def console_app(platform: Any) -> Any:
+    """The API app as `streamstack up` serves it, plus the console until api.py mounts it itself."""
+    from streamstack.api import create_app
+    from streamstack.observability.metrics import instrument_app
+    from streamstack.web import mount_console
+
+    app = create_app(platform)
+    paths = {getattr(route, "path", None) for route in app.routes}
+    if "/" not in paths:
+        mount_console(app, platform, metrics_interval=1.0)
+    if "/metrics" not in paths:
+        instrument_app(app, service="api", settings=platform.settings)
+    return app
+
+
+@pytest.fixture
+def stack(tmp_path: Path) -> Iterator[Stack]:
+    from streamstack.delivery.app import create_edge_app
+    from streamstack.keys.service import create_api_key
+    from streamstack.platform import build_platform
+
+    settings = make_settings(tmp_path / "data", segment_seconds=2.0, keyframe_seconds=1.0)
+    platform = build_platform(settings)
+    with platform.sessions() as db_session:
+        key = create_api_key(db_session=db_session, name="browser-test", scopes=["admin"]).secret
+    api = LiveServer(console_app(platform), settings.api_port)
+    edge = LiveServer(create_edge_app(platform), settings.edge_port)
+    with api, edge:
+        running = Stack(platform, api, edge, key)
+        try:
+            yield running
+        finally:
+            running.stop_workers()
+    platform.close()
+
+
+@pytest.fixture(scope="session")
+def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """8 s of 640x360 test pattern with a tone: small, yet enough for a two-rendition ladder."""
+    path = tmp_path_factory.mktemp("media") / "console-clip.mp4"
+    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-f", "lavfi", "-i",
+                    "testsrc2=size=640x360:rate=25:duration=8", "-f", "lavfi", "-i", "sine=frequency=440:duration=8",
+                    "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest",
+                    str(path)], check=True)
+    return path
+
+
+def sign_in(page: Any, stack: Stack) -> None:
+    page.goto(stack.api.url + "/")
+    page.fill("#api-key", stack.key)
+    page.click("#signin-submit")
+    page.wait_for_selector("#shell:not([hidden])")
+
+
+def screenshot(page: Any, name: str) -> Path:
+    ARTIFACTS.mkdir(exist_ok=True)
+    path = ARTIFACTS / name
+    page.screenshot(path=str(path), full_page=True)
+    return path
+
+
+
+def upload_via_api(stack: Stack, path: Path, *, policy: str = "public") -> str:
+    """A direct upload as any integrator does it (POST /v1/uploads, then tus); returns the asset id."""
+    with stack.client() as client:
+        created = client.post("/v1/uploads", json={"new_asset_settings": {"playback_policy": [policy],
+                                                                           "passthrough": path.name}})
+        created.raise_for_status()
+        upload = created.json()
+        tus = {"Tus-Resumable": "1.0.0"}
+        client.post(upload["url"], headers={**tus, "Upload-Length": str(path.stat().st_size)}).raise_for_status()
+        client.patch(upload["url"], content=path.read_bytes(), headers={
+            **tus, "Upload-Offset": "0", "Content-Type": "application/offset+octet-stream"}).raise_for_status()
+    return upload["asset_id"]
+
+
+def wait_ready(stack: Stack, asset_id: str, timeout: float = 240) -> dict[str, Any]:
+    """Polls the API until the worker has encoded the asset; an errored asset fails at once with its reason."""
+    with stack.client() as client:
+        def ready() -> dict[str, Any] | None:
+            asset = client.get(f"/v1/assets/{asset_id}").json()
+            assert asset["status"] != "errored", asset["errors"]
+            return asset if asset["status"] == "ready" else None
+
+        return wait_until(ready, timeout, f"asset {asset_id} to be ready")
