@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import multiprocessing
 import os
 import signal
 import sqlite3
@@ -104,6 +105,21 @@ def test_messages_survive_reopening_the_file(db_path: Path, queue: SqliteQueue) 
         assert [m.body for m in reopened.receive()] == ["durable"]
     finally:
         reopened.close()
+
+
+def send_from_child(queue: SqliteQueue) -> None:
+    queue.send("from a forked child")
+
+
+def test_forked_child_opens_its_own_connection(queue: SqliteQueue) -> None:
+    queue.send("before fork")
+    child = multiprocessing.get_context("fork").Process(target=send_from_child, args=(queue,))
+    child.start()
+    child.join(30)
+    assert child.exitcode == 0
+    got = queue.receive(max_messages=10, wait_seconds=5, visibility_timeout=LONG)
+    got += queue.receive(max_messages=10, wait_seconds=1, visibility_timeout=LONG)
+    assert sorted(m.body for m in got) == ["before fork", "from a forked child"]
 
 
 def test_oldest_age_follows_the_clock(queue: SqliteQueue) -> None:

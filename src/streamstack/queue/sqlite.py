@@ -113,6 +113,7 @@ class _Database:
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self.pid = os.getpid()
         self.users = 0
         self.lock = threading.Lock()
         self.changed = threading.Condition()
@@ -259,8 +260,11 @@ class SqliteQueue:
         return f"SqliteQueue({str(self.path)!r}, {self.name!r})"
 
     def _database(self) -> _Database:
+        """This process's connection; a child forked with this queue opens its own, never the parent's."""
         if self._db is None:
             raise QueueUnavailable(f"queue {self.name!r} is closed")
+        if self._db.pid != os.getpid():
+            self._db = self._guard(lambda: _open_database(self.path))
         return self._db
 
     @staticmethod
