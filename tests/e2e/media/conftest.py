@@ -1,0 +1,98 @@
+"""Tiny lavfi sources, the bad-input corpus and a local object store for media e2e tests (real ffmpeg)."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+from streamstack.media.pipeline import EncodeResult, encode_asset
+from streamstack.settings import Settings
+from streamstack.storage.local import LocalObjectStore
+
+CORPUS_GENERATOR = Path(__file__).resolve().parents[2] / "corpus" / "generate.py"
+
+
+def _load_corpus() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("streamstack_test_corpus", CORPUS_GENERATOR)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+corpus = _load_corpus()
+
+
+@pytest.fixture(scope="session")
+def clip(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Path]:
+    """Make (once per session and parameter set) a tiny H.264/AAC clip from lavfi testsrc2 + sine."""
+    made: dict[tuple, Path] = {}
+    folder = tmp_path_factory.mktemp("clips")
+
+    def make(
+        size: str = "320x180", seconds: float = 2, rate: int = 30, audio: bool = True, **kw: Any
+    ) -> Path:
+        key = (size, seconds, rate, audio, tuple(sorted(kw.items())))
+        if key not in made:
+            path = folder / f"clip-{len(made)}.mp4"
+            corpus.lavfi_clip(path, size=size, seconds=seconds, rate=rate, audio=audio, **kw)
+            made[key] = path
+        return made[key]
+
+    return make
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> LocalObjectStore:
+    return LocalObjectStore(tmp_path / "objects", bucket="test-media")
+
+
+@dataclass
+class Encoded:
+    """An encode's result plus what its callbacks saw."""
+
+    result: EncodeResult
+    progress: list[float] = field(default_factory=list)
+    playable_keys: list[set[str]] = field(default_factory=list)
+
+
+@pytest.fixture
+def corpus_module() -> ModuleType:
+    """tests/corpus/generate.py, the bad-input corpus."""
+    return corpus
+
+
+@pytest.fixture
+def encode() -> Callable[..., Encoded]:
+    """run_encode, as a fixture so test modules need no imports from conftest."""
+    return run_encode
+
+
+def run_encode(
+    store: LocalObjectStore, source: Path, *, asset_id: str = "a1", settings: Settings | None = None,
+    mp4_support: str = "none", on_playable: Callable[[], None] | None = None,
+) -> Encoded:  # fmt: skip
+    """Upload a file and encode it, recording progress and the objects visible when playable fired."""
+    source_key = f"uploads/{asset_id}"
+    store.put_file(source_key, source)
+    progress: list[float] = []
+    seen: list[set[str]] = []
+
+    def playable() -> None:
+        seen.append({info.key for info in store.list(f"assets/{asset_id}/")})
+        if on_playable is not None:
+            on_playable()
+
+    result = encode_asset(
+        store=store, asset_id=asset_id, source_key=source_key, settings=settings or Settings(),
+        on_progress=progress.append, on_playable=playable, mp4_support=mp4_support,
+    )  # fmt: skip
+    return Encoded(result, progress, seen)
