@@ -15,7 +15,7 @@ locals {
   })
 
   # Every name here is a field of streamstack.settings.Settings (tests/infra check it).
-  app_environment = { for k, v in {
+  app_environment_all = {
     STREAMSTACK_PROFILE                  = "aws"
     STREAMSTACK_AWS_REGION               = local.region
     STREAMSTACK_S3_BUCKET                = module.cdn.media_bucket_name
@@ -33,7 +33,11 @@ locals {
     STREAMSTACK_PUBLIC_API_URL           = var.public_api_url
     STREAMSTACK_LOG_LEVEL                = var.log_level
     STREAMSTACK_LOG_JSON                 = "true"
-  } : k => v if v != null }
+  }
+  app_environment = { for k, v in local.app_environment_all : k => v if v != null }
+  # Lambda cannot inject PGPASSWORD from Secrets Manager: without STREAMSTACK_DATABASE_URL the app reads
+  # the full URL from the `database-url` secret (streamstack.secrets.settings_with_secrets).
+  lambda_environment = { for k, v in local.app_environment : k => v if k != "STREAMSTACK_DATABASE_URL" }
 
   # Injected by ECS from Secrets Manager at task start. libpq reads PGPASSWORD, so the password of the
   # RDS-managed secret never appears in the URL, the task definition or the Terraform state.
@@ -125,12 +129,12 @@ resource "aws_kms_alias" "platform" {
 }
 
 ################################################################################
-# App secrets (values are put out of band, see docs/deploy.md); the app reads them with SECRETS_BACKEND=aws
+# App secrets <env>-streamstack/<name> (names from streamstack.secrets; values put out of band, docs/deploy.md)
 ################################################################################
 
 resource "aws_secretsmanager_secret" "app" {
-  #checkov:skip=CKV2_AWS_57:Signing keys and webhook secrets rotate by the documented procedure (docs/deploy.md), which must also update CloudFront's key group; no rotation Lambda can do that alone.
-  for_each = toset(["playback-signing-key", "webhook-signing-secret"])
+  #checkov:skip=CKV2_AWS_57:Rotated by the documented procedures (docs/deploy.md): signing keys must change together with CloudFront's key group, the database URL with the RDS-managed password.
+  for_each = toset(["database-url", "playback-signing-key", "webhook-signing-secret"])
 
   name        = "${local.name}/${each.value}"
   description = "streamstack ${each.value}"
@@ -187,7 +191,7 @@ module "event_processor" {
   lambda_timeout_seconds            = var.lambda_timeout_seconds
   reserved_concurrency              = var.lambda_reserved_concurrency
   maximum_concurrency               = var.lambda_maximum_concurrency
-  environment                       = local.app_environment
+  environment                       = local.lambda_environment
   handler_policies                  = local.handler_policies
   vpc_id                            = module.network.vpc_id
   vpc_cidr_block                    = module.network.vpc_cidr_block

@@ -16,11 +16,13 @@ locals {
   # Services behind the load balancer, scaled on requests and CPU and pre-scaled for live events.
   web_services = toset(var.edge_enabled ? ["api", "edge"] : ["api"])
 
-  container_environment = merge(var.environment, {
+  # Listen on the task's interface; ports match the containers above.
+  container_defaults = {
     STREAMSTACK_API_HOST  = "0.0.0.0"
     STREAMSTACK_API_PORT  = "8000"
     STREAMSTACK_EDGE_PORT = "8001"
-  })
+  }
+  container_environment = merge(var.environment, local.container_defaults)
 
   viewers_per_task = { api = var.viewers_per_api_task, edge = var.viewers_per_edge_task }
 
@@ -267,7 +269,7 @@ resource "aws_vpc_security_group_egress_rule" "tasks_postgres" {
 resource "aws_ecs_service" "this" {
   for_each = local.services
 
-  name                    = each.key
+  name                    = "${var.name}-${each.key}"
   cluster                 = aws_ecs_cluster.this.id
   task_definition         = aws_ecs_task_definition.this[each.key].arn
   desired_count           = var.service_sizes[each.key].desired_count

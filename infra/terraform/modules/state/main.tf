@@ -5,7 +5,7 @@ locals {
   bucket = "${var.name}-tfstate-${data.aws_caller_identity.current.account_id}"
 }
 
-data "aws_iam_policy_document" "kms" {
+data "aws_iam_policy_document" "state_key" {
   #checkov:skip=CKV_AWS_109,CKV_AWS_111,CKV_AWS_356:A key policy: Resource "*" is this key, and the account root administering it is the AWS default key policy.
   statement {
     sid       = "AccountAdministers"
@@ -23,7 +23,7 @@ resource "aws_kms_key" "state" {
   description             = "${var.name} Terraform state"
   enable_key_rotation     = true
   deletion_window_in_days = 30
-  policy                  = data.aws_iam_policy_document.kms.json
+  policy                  = data.aws_iam_policy_document.state_key.json
 
   tags = var.tags
 }

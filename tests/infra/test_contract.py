@@ -1,0 +1,232 @@
+"""The app <-> infra contract: env vars are Settings fields, handler paths and entry points exist,
+alarms and dashboards watch metrics the app emits (name, namespace, dimensions)."""
+
+from __future__ import annotations
+
+import importlib
+import re
+from typing import Any
+
+import pytest
+
+from tests.infra.hcl import MODULES_DIR, TF_ROOT, load_dir, locals_of, one, resolve, resource, resources
+
+ROOT = TF_ROOT
+API_SERVICE = MODULES_DIR / "api_service"
+EVENT_PROCESSOR = MODULES_DIR / "event_processor"
+MONITORING = MODULES_DIR / "monitoring"
+
+# Variables that tasks may set outside STREAMSTACK_*: libpq reads the RDS password from PGPASSWORD.
+THIRD_PARTY_ENV = {"PGPASSWORD"}
+ENV_NAME = re.compile(r"^[A-Z][A-Z0-9_]*$")
+
+REQUIRED_APP_ENV = {
+    "STREAMSTACK_PROFILE",
+    "STREAMSTACK_AWS_REGION",
+    "STREAMSTACK_S3_BUCKET",
+    "STREAMSTACK_ENCODE_QUEUE",
+    "STREAMSTACK_EVENTS_QUEUE",
+    "STREAMSTACK_ENCODER",
+    "STREAMSTACK_MEDIACONVERT_ROLE_ARN",
+    "STREAMSTACK_SECRETS_BACKEND",
+    "STREAMSTACK_DATABASE_URL",
+    "STREAMSTACK_AUTO_MIGRATE",
+    "STREAMSTACK_PUBLIC_EDGE_URL",
+    "STREAMSTACK_LOG_LEVEL",
+}
+
+
+def _environment_maps() -> dict[str, dict[str, Any]]:
+    """Every map of environment variables that reaches a task definition or a Lambda function."""
+    root_locals = locals_of(ROOT)
+    return {
+        "root app_environment_all": root_locals["app_environment_all"],
+        "root container_secrets": root_locals["container_secrets"],
+        "api_service container_defaults": locals_of(API_SERVICE)["container_defaults"],
+    }
+
+
+def _settings_env_names() -> set[str]:
+    from streamstack.settings import Settings
+
+    return {f"STREAMSTACK_{name.upper()}" for name in Settings.model_fields}
+
+
+def test_the_checked_maps_are_what_tasks_and_functions_get() -> None:
+    root_locals = locals_of(ROOT)
+    assert "local.app_environment_all" in root_locals["app_environment"]
+    modules = {name: body for block in load_dir(ROOT)["module"] for name, body in block.items()}
+    assert modules["api_service"]["environment"] == "${local.app_environment}"
+    assert modules["api_service"]["secrets"] == "${local.container_secrets}"
+    assert modules["event_processor"]["environment"] == "${local.lambda_environment}"
+    assert "local.app_environment" in root_locals["lambda_environment"]
+    assert "local.container_defaults" in locals_of(API_SERVICE)["container_environment"]
+    function = resource(EVENT_PROCESSOR, "aws_lambda_function", "handler")
+    assert one(function["environment"])["variables"] == "${var.environment}"
+    definition = str(resource(API_SERVICE, "aws_ecs_task_definition", "this")["container_definitions"])
+    assert "local.container_environment" in definition and "var.secrets" in definition
+
+
+def test_every_env_var_set_for_tasks_and_lambdas_is_a_settings_field() -> None:
+    fields = _settings_env_names()
+    set_names: set[str] = set()
+    for where, env in _environment_maps().items():
+        for name in env:
+            assert ENV_NAME.match(name), f"{where}: {name!r} is not an environment variable name"
+            assert name.startswith("STREAMSTACK_") or name in THIRD_PARTY_ENV, f"{where}: unexpected {name}"
+            set_names.add(name)
+    unknown = sorted(n for n in set_names if n.startswith("STREAMSTACK_") and n not in fields)
+    assert not unknown, f"set in Terraform but not fields of streamstack.settings.Settings: {unknown}"
+    assert REQUIRED_APP_ENV <= set_names, f"missing: {sorted(REQUIRED_APP_ENV - set_names)}"
+
+
+def test_no_streamstack_variable_anywhere_in_terraform_is_unknown_to_settings() -> None:
+    fields = _settings_env_names()
+    found = set()
+    for path in TF_ROOT.rglob("*.tf"):
+        found |= set(re.findall(r"\bSTREAMSTACK_[A-Z0-9_]+\b", path.read_text()))
+    assert found, "no STREAMSTACK_ variable found at all"
+    assert found <= fields, f"unknown to Settings: {sorted(found - fields)}"
+
+
+def test_literal_env_values_are_valid_settings() -> None:
+    from streamstack.settings import Settings
+
+    literal: dict[str, Any] = {}
+    for name, value in locals_of(ROOT)["app_environment_all"].items():
+        value = resolve(value, ROOT)
+        if isinstance(value, str) and "${" not in value:
+            literal[name.removeprefix("STREAMSTACK_").lower()] = value
+    assert literal["profile"] == "aws" and literal["auto_migrate"] == "false" and literal["secrets_backend"] == "aws"
+    Settings(**literal)  # raises on a value the app would reject at start
+
+
+def _handler_paths() -> dict[str, str]:
+    return {name: h["handler"] for name, h in locals_of(EVENT_PROCESSOR)["handlers"].items()}
+
+
+def test_handler_paths_are_the_contract() -> None:
+    assert _handler_paths() == {
+        "on_source_uploaded": "streamstack.events.lambda_handlers.on_source_uploaded",
+        "on_encoding_event": "streamstack.events.lambda_handlers.on_encoding_event",
+    }
+    assert locals_of(EVENT_PROCESSOR)["lambda_runtime"] == "python3.12"
+
+
+@pytest.mark.parametrize("name", ["on_source_uploaded", "on_encoding_event"])
+def test_lambda_handler_path_imports(name: str) -> None:
+    module_path, _, attribute = _handler_paths()[name].rpartition(".")
+    module = importlib.import_module(module_path)
+    assert callable(getattr(module, attribute)), f"{module_path}.{attribute} is not callable"
+
+
+def _task_commands() -> dict[str, list[str]]:
+    return {name: c["command"] for name, c in locals_of(API_SERVICE)["containers"].items()}
+
+
+def test_task_commands_are_the_image_entry_points() -> None:
+    assert _task_commands() == {
+        "api": ["api"],
+        "worker": ["worker"],
+        "edge": ["edge"],
+        "migrate": ["db", "upgrade"],
+    }
+
+
+@pytest.mark.parametrize("service", ["api", "worker", "edge", "migrate"])
+def test_task_command_exists_in_the_cli(service: str) -> None:
+    from typer.testing import CliRunner
+
+    from streamstack.cli import app
+
+    result = CliRunner().invoke(app, [*_task_commands()[service], "--help"])
+    assert result.exit_code == 0, f"`streamstack {' '.join(_task_commands()[service])} --help`: {result.output}"
+
+
+# Native AWS metrics the alarms and dashboard may use, by namespace (names as AWS documents them).
+AWS_METRICS = {
+    "AWS/ApplicationELB": {"HTTPCode_ELB_5XX_Count", "HTTPCode_Target_5XX_Count", "RequestCount", "TargetResponseTime"},
+    "AWS/CloudFront": {"5xxErrorRate", "CacheHitRate", "Requests", "4xxErrorRate", "TotalErrorRate"},
+    "AWS/SQS": {"ApproximateNumberOfMessagesVisible", "ApproximateAgeOfOldestMessage"},
+    "AWS/Lambda": {"Errors", "Duration", "Throttles", "Invocations", "ConcurrentExecutions"},
+}
+AWS_DIMENSIONS = {
+    "AWS/ApplicationELB": {"LoadBalancer"},
+    "AWS/CloudFront": {"DistributionId", "Region"},
+    "AWS/SQS": {"QueueName"},
+    "AWS/Lambda": {"FunctionName"},
+}
+
+
+def _alarm_metrics() -> list[tuple[str, str, str, dict[str, str]]]:
+    """(alarm, namespace, metric name, dimensions) of every metric every alarm reads."""
+    found = []
+    for rtype, rname, body in resources(MONITORING):
+        if rtype != "aws_cloudwatch_metric_alarm":
+            continue
+        specs = [body] if "metric_name" in body else [one(q["metric"]) for q in body["metric_query"] if "metric" in q]
+        assert specs, f"alarm {rname} reads no metric"
+        for spec in specs:
+            namespace = resolve(spec["namespace"], MONITORING)
+            found.append((rname, namespace, spec["metric_name"], spec.get("dimensions", {})))
+    return found
+
+
+def test_alarms_cover_the_monitoring_list() -> None:
+    watched = {(ns, name) for _, ns, name, _ in _alarm_metrics()}
+    for needed in [
+        ("AWS/ApplicationELB", "HTTPCode_ELB_5XX_Count"),
+        ("AWS/ApplicationELB", "HTTPCode_Target_5XX_Count"),
+        ("AWS/ApplicationELB", "RequestCount"),
+        ("AWS/ApplicationELB", "TargetResponseTime"),
+        ("AWS/CloudFront", "5xxErrorRate"),
+        ("AWS/CloudFront", "CacheHitRate"),
+        ("AWS/SQS", "ApproximateNumberOfMessagesVisible"),
+        ("AWS/SQS", "ApproximateAgeOfOldestMessage"),
+        ("AWS/Lambda", "Errors"),
+        ("AWS/Lambda", "Duration"),
+        ("AWS/Lambda", "Throttles"),
+        ("Streamstack", "streamstack_encoding_jobs_total"),
+    ]:
+        assert needed in watched, f"no alarm on {needed}"
+
+
+def test_every_alarm_notifies_the_sns_topic() -> None:
+    for rtype, rname, body in resources(MONITORING):
+        if rtype == "aws_cloudwatch_metric_alarm":
+            actions = str(resolve(body.get("alarm_actions"), MONITORING))
+            assert "aws_sns_topic." in actions, f"alarm {rname} notifies nothing"
+
+
+def test_every_alarm_metric_is_one_the_app_or_aws_emits() -> None:
+    from streamstack.observability import emf, metrics
+
+    app_alarms = 0
+    for alarm, namespace, name, dimensions in _alarm_metrics():
+        if namespace.startswith("AWS/"):
+            assert name in AWS_METRICS[namespace], f"{alarm}: {namespace} has no metric {name}"
+            assert set(dimensions) <= AWS_DIMENSIONS[namespace], f"{alarm}: dimensions {dimensions}"
+            continue
+        app_alarms += 1
+        assert namespace == emf.NAMESPACE, f"{alarm}: namespace {namespace!r}, the app writes {emf.NAMESPACE!r}"
+        assert name in metrics.METRICS, f"{alarm}: the app emits no metric {name}"
+        definition = metrics.METRICS[name]
+        assert set(dimensions) == set(definition.emf_dimensions), (
+            f"{alarm}: dimensions {sorted(dimensions)}, the app writes {list(definition.emf_dimensions)}"
+        )
+        assert dimensions["Service"] in metrics.SERVICES, f"{alarm}: Service={dimensions['Service']}"
+        known_values = {"state": metrics.ENCODING_STATES, "cache_result": metrics.CACHE_RESULTS}
+        for label, value in dimensions.items():
+            if label in known_values:
+                assert value in known_values[label], f"{alarm}: {label}={value}"
+    assert app_alarms >= 2, "expected alarms on the app's own metrics"
+
+
+def test_dashboard_names_only_metrics_the_app_emits() -> None:
+    from streamstack.observability import metrics
+
+    text = (MONITORING / "main.tf").read_text()
+    dashboard = text[text.index("# Dashboard") :]
+    named = set(re.findall(r"\bstreamstack_[a-z0-9_]+\b", dashboard))
+    assert len(named) >= 10, named
+    assert named <= set(metrics.METRICS), f"not emitted by the app: {sorted(named - set(metrics.METRICS))}"

@@ -1,0 +1,177 @@
+"""Least privilege: the IAM policies in Terraform and docs/aws-permissions.md list the same actions,
+and no statement grants a wildcard action (or, for the app, a wildcard resource)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.infra.hcl import REPO, TF_ROOT, all_roots, one, resources
+
+DOC = REPO / "docs" / "aws-permissions.md"
+IAM_TF_ROOT = TF_ROOT  # iam.tf lives in the root composition
+ACTION = re.compile(r"\b[a-z0-9-]+:[A-Za-z0-9*]+\b")
+
+# The calls the app makes (the AWS-shape contract).
+APP_CALLS = {
+    ("S3", "put_object"),
+    ("S3", "create_multipart_upload"),
+    ("S3", "upload_part"),
+    ("S3", "complete_multipart_upload"),
+    ("S3", "abort_multipart_upload"),
+    ("S3", "get_object"),
+    ("S3", "head_object"),
+    ("S3", "delete_object"),
+    ("S3", "list_objects_v2"),
+    ("S3", "generate_presigned_url"),
+    ("SQS", "send_message"),
+    ("SQS", "receive_message"),
+    ("SQS", "delete_message"),
+    ("SQS", "delete_message_batch"),
+    ("SQS", "change_message_visibility"),
+    ("SQS", "get_queue_attributes"),
+    ("SQS", "get_queue_url"),
+    ("MediaConvert", "create_job"),
+    ("MediaConvert", "get_job"),
+    ("Secrets Manager", "get_secret_value"),
+    ("DynamoDB", "put_item"),
+    ("DynamoDB", "get_item"),
+    ("DynamoDB", "update_item"),
+    ("DynamoDB", "delete_item"),
+}
+
+
+def _doc_tables() -> dict[str, list[list[str]]]:
+    """Rows of each `## ` section's table, as lists of cells."""
+    tables: dict[str, list[list[str]]] = {}
+    section = ""
+    for line in DOC.read_text().splitlines():
+        if line.startswith("## "):
+            section = line[3:].strip()
+        elif line.startswith("|") and section:
+            cells = [c.strip() for c in line.strip().strip("|").split("|")]
+            if cells[0] in {"service", "---"} or set(cells[0]) <= {"-"}:
+                continue
+            tables.setdefault(section, []).append(cells)
+    return tables
+
+
+def _app_rows() -> list[list[str]]:
+    return next(rows for title, rows in _doc_tables().items() if title.lower().startswith("app"))
+
+
+def _doc_actions(rows: list[list[str]]) -> set[str]:
+    return {a for row in rows for a in ACTION.findall(row[2])}
+
+
+def _statements(body: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    yield from body.get("statement", [])
+    for dynamic in body.get("dynamic", []):
+        if "statement" in dynamic:
+            yield one(dynamic["statement"]["content"])
+
+
+def _policy_documents() -> Iterator[tuple[Path, str, dict[str, Any]]]:
+    for directory in all_roots():
+        for rtype, rname, body in resources(directory, "data"):
+            if rtype == "aws_iam_policy_document":
+                for statement in _statements(body):
+                    yield directory, rname, statement
+
+
+def _is_trust(statement: dict[str, Any]) -> bool:
+    return all(a.startswith("sts:AssumeRole") for a in statement["actions"])
+
+
+def _is_key_admin(name: str, statement: dict[str, Any]) -> bool:
+    """The AWS default key policy statement: the account root administers its own KMS key."""
+    principals = one(statement.get("principals", [{}]))
+    return statement.get("sid") == "AccountAdministers" and "key" in name and "root" in str(principals)
+
+
+def _granted(statement: dict[str, Any]) -> bool:
+    return statement.get("effect", "Allow") == "Allow" and not _is_trust(statement)
+
+
+def test_doc_has_one_row_per_app_call() -> None:
+    rows = _app_rows()
+    assert all(len(row) == 4 for row in rows), "columns: service | api call (boto3 method) | IAM action | resource"
+    listed = {(row[0], row[1].split()[0]) for row in rows}
+    assert APP_CALLS <= listed, f"calls missing from {DOC.name}: {sorted(APP_CALLS - listed)}"
+    assert any("EMF" in row[1] for row in rows), "the EMF (no API) row is missing"
+
+
+def test_app_policies_grant_exactly_the_documented_actions() -> None:
+    in_terraform = {
+        action
+        for directory, name, statement in _policy_documents()
+        if directory == IAM_TF_ROOT and _granted(statement) and not _is_key_admin(name, statement)
+        and name != "platform_key"
+        for action in statement["actions"]
+    }
+    documented = _doc_actions(_app_rows())
+    assert in_terraform, "no app policy statements found in iam.tf"
+    assert in_terraform - documented == set(), f"granted but not documented: {sorted(in_terraform - documented)}"
+    assert documented - in_terraform == set(), f"documented but never granted: {sorted(documented - in_terraform)}"
+
+
+def test_every_granted_action_anywhere_is_documented() -> None:
+    documented = {a for rows in _doc_tables().values() for a in _doc_actions(rows)}
+    undocumented = sorted(
+        f"{directory.relative_to(TF_ROOT)}:{name}:{action}"
+        for directory, name, statement in _policy_documents()
+        if _granted(statement) and not _is_key_admin(name, statement)
+        for action in statement["actions"]
+        if action not in documented
+    )
+    assert not undocumented, f"add to {DOC.name}: {undocumented}"
+
+
+def test_no_statement_grants_a_wildcard_action() -> None:
+    offending = [
+        f"{directory.relative_to(TF_ROOT)}:{name}:{statement.get('sid')}:{action}"
+        for directory, name, statement in _policy_documents()
+        if _granted(statement) and not _is_key_admin(name, statement)
+        for action in statement["actions"]
+        if "*" in action
+    ]
+    assert not offending, offending
+
+
+@pytest.mark.parametrize(
+    "document",
+    ["api", "worker", "edge", "migrate", "on_source_uploaded", "on_encoding_event"],
+)
+def test_app_statements_are_scoped_to_prefixes_and_named_resources(document: str) -> None:
+    statements = [s for d, n, s in _policy_documents() if d == IAM_TF_ROOT and n == document]
+    assert statements, f"no policy document {document} in iam.tf"
+    for statement in statements:
+        resources_ = statement["resources"]
+        resources_ = resources_ if isinstance(resources_, list) else [resources_]
+        for resource_ in resources_:
+            assert resource_ != "*", f"{document}:{statement.get('sid')} on every resource"
+            if any(a.startswith("s3:") and a != "s3:ListBucket" for a in statement["actions"]):
+                assert resource_ in {"${local.sources_objects}", "${local.assets_objects}"}, (
+                    f"{document}:{statement.get('sid')}: S3 object access outside sources/ and assets/: {resource_}"
+                )
+        if statement["actions"] == ["s3:ListBucket"]:
+            assert one(statement["condition"])["variable"] == "s3:prefix", f"{document}: unrestricted listing"
+
+
+def test_pass_role_is_limited_to_mediaconvert() -> None:
+    for _directory, name, statement in _policy_documents():
+        if "iam:PassRole" in statement["actions"]:
+            condition = one(statement["condition"])
+            assert condition["variable"] == "iam:PassedToService", name
+            assert condition["values"] == ["mediaconvert.amazonaws.com"], name
+
+
+def test_task_and_execution_roles_are_separate() -> None:
+    body = resources(TF_ROOT / "modules" / "api_service")
+    definition = next(b for t, n, b in body if t == "aws_ecs_task_definition")
+    assert definition["execution_role_arn"] == "${aws_iam_role.execution.arn}"
+    assert definition["task_role_arn"] == "${aws_iam_role.task[each.key].arn}"

@@ -1,0 +1,254 @@
+"""What issue 6 asks of each module, checked on the parsed HCL."""
+
+from __future__ import annotations
+
+import re
+
+from tests.infra.hcl import (
+    ENVIRONMENTS,
+    ENVIRONMENTS_DIR,
+    MODULES_DIR,
+    load,
+    load_dir,
+    locals_of,
+    one,
+    resource,
+    resources,
+    variables,
+)
+
+NETWORK = MODULES_DIR / "network"
+API = MODULES_DIR / "api_service"
+CDN = MODULES_DIR / "cdn"
+EVENTS = MODULES_DIR / "event_processor"
+ENCODING = MODULES_DIR / "encoding"
+DATABASE = MODULES_DIR / "database"
+STATE = MODULES_DIR / "state"
+
+
+def _types(directory) -> set[str]:  # type: ignore[no-untyped-def]
+    return {t for t, _, _ in resources(directory)}
+
+
+# network ----------------------------------------------------------------------------------------
+
+
+def test_network_has_azs_nat_and_endpoints() -> None:
+    az = variables(NETWORK)["az_count"]
+    assert "contains([2, 3], var.az_count)" in one(az["validation"])["condition"]
+    assert resource(NETWORK, "aws_nat_gateway", "this")["count"] == "${local.nat_count}"
+    assert "var.enable_nat_gateway" in locals_of(NETWORK)["nat_count"]
+    assert resource(NETWORK, "aws_vpc_endpoint", "s3")["vpc_endpoint_type"] == "Gateway"
+    assert set(variables(NETWORK)["interface_endpoints"]["default"]) == {
+        "sqs", "secretsmanager", "ecr.api", "ecr.dkr", "logs"
+    }
+
+
+# api_service ------------------------------------------------------------------------------------
+
+
+def test_alb_https_redirect_and_header_hygiene() -> None:
+    alb = resource(API, "aws_lb", "this")
+    assert alb["drop_invalid_header_fields"] is True
+    https = resource(API, "aws_lb_listener", "https")
+    assert https["protocol"] == "HTTPS" and https["certificate_arn"] == "${var.acm_certificate_arn}"
+    assert https["ssl_policy"].startswith("ELBSecurityPolicy-TLS13-1-2")
+    redirect = one(one(resource(API, "aws_lb_listener", "http")["default_action"])["redirect"])
+    assert redirect["protocol"] == "HTTPS" and redirect["status_code"] == "HTTP_301"
+    health = one(resource(API, "aws_lb_target_group", "this")["health_check"])
+    assert '"/readyz"' in health["path"]
+
+
+def test_ecs_cluster_services_and_scaling() -> None:
+    cluster = resource(API, "aws_ecs_cluster", "this")
+    assert one(cluster["setting"]) == {"name": "containerInsights", "value": "enabled"}
+    breaker = one(resource(API, "aws_ecs_service", "this")["deployment_circuit_breaker"])
+    assert breaker == {"enable": True, "rollback": True}
+    metrics = {
+        one(one(resource(API, "aws_appautoscaling_policy", name)["target_tracking_scaling_policy_configuration"])[
+            "predefined_metric_specification"
+        ])["predefined_metric_type"]
+        for name in ("requests", "cpu")
+    }
+    assert metrics == {"ALBRequestCountPerTarget", "ECSServiceAverageCPUUtilization"}
+    definition = resource(API, "aws_ecs_task_definition", "this")["container_definitions"]
+    assert "readonlyRootFilesystem" in definition and "secrets" in definition
+
+
+def test_live_events_prescale_before_kickoff_and_restore_after() -> None:
+    live = variables(API)["live_events"]
+    assert {"name", "start_time", "expected_viewers", "duration_minutes"} <= set(re.findall(r"(\w+) = ", live["type"]))
+    actions = locals_of(API)["live_event_actions"]
+    assert '"-${var.live_event_lead_minutes}m"' in actions and "e.expected_viewers" in actions
+    prescale = resource(API, "aws_appautoscaling_scheduled_action", "live_event_prescale")
+    restore = resource(API, "aws_appautoscaling_scheduled_action", "live_event_restore")
+    assert prescale["schedule"] == "at(${each.value.prescale})" and prescale["timezone"] == "UTC"
+    assert restore["schedule"] == "at(${each.value.restore})"
+    assert one(prescale["scalable_target_action"])["min_capacity"] == "${each.value.min}"
+
+
+# cdn --------------------------------------------------------------------------------------------
+
+
+def test_media_bucket_is_private_encrypted_versioned() -> None:
+    assert one(resource(CDN, "aws_s3_bucket_ownership_controls", "media")["rule"])["object_ownership"] == (
+        "BucketOwnerEnforced"
+    )
+    block = resource(CDN, "aws_s3_bucket_public_access_block", "media")
+    assert all(block[k] is True for k in ("block_public_acls", "block_public_policy", "ignore_public_acls",
+                                           "restrict_public_buckets"))
+    assert resource(CDN, "aws_s3_bucket_server_side_encryption_configuration", "media")
+    assert one(resource(CDN, "aws_s3_bucket_versioning", "media")["versioning_configuration"])["status"] == "Enabled"
+
+
+def test_cloudfront_oac_behaviors_tls_logging_metrics() -> None:
+    oac = resource(CDN, "aws_cloudfront_origin_access_control", "media")
+    assert oac["signing_behavior"] == "always" and oac["origin_access_control_origin_type"] == "s3"
+    dist = resource(CDN, "aws_cloudfront_distribution", "this")
+    s3_origin = dist["origin"][0]
+    assert s3_origin["origin_access_control_id"] == "${aws_cloudfront_origin_access_control.media.id}"
+    behaviors = {b["path_pattern"]: b for b in dist["ordered_cache_behavior"]}
+    assert behaviors["/assets/*"]["cache_policy_id"] == "${aws_cloudfront_cache_policy.segments.id}"
+    assert behaviors["/assets/*.m3u8"]["cache_policy_id"] == "${aws_cloudfront_cache_policy.playlists.id}"
+    assert "aws_cloudfront_key_group.signing.id" in behaviors["/assets/*"]["trusted_key_groups"]
+    assert one(dist["viewer_certificate"])["minimum_protocol_version"] == "TLSv1.2_2021"
+    assert one(dist["logging_config"])["bucket"]
+    assert dist["web_acl_id"] == "${aws_wafv2_web_acl.cloudfront.arn}"
+    subscription = one(resource(CDN, "aws_cloudfront_monitoring_subscription", "this")["monitoring_subscription"])
+    assert one(subscription["realtime_metrics_subscription_config"])["realtime_metrics_subscription_status"] == (
+        "Enabled"
+    )
+    policy = resource(CDN, "aws_iam_policy_document", "media", kind="data")
+    condition = one(policy["statement"][0]["condition"])
+    assert condition["values"] == ["${aws_cloudfront_distribution.this.arn}"]
+
+
+def test_cache_policies_segments_long_playlists_short_signing_only_at_the_edge() -> None:
+    cdn_vars = variables(CDN)
+    assert cdn_vars["segment_ttl_seconds"]["default"] >= 86400 * 30
+    assert cdn_vars["playlist_ttl_seconds"]["default"] <= 10
+
+    def keys(name: str) -> dict:
+        params = one(resource(CDN, "aws_cloudfront_cache_policy", name)["parameters_in_cache_key_and_forwarded_to_origin"])
+        return {
+            "cookies": one(params["cookies_config"])["cookie_behavior"],
+            "query": one(params["query_strings_config"])["query_string_behavior"],
+        }
+
+    assert keys("segments") == {"cookies": "none", "query": "none"}
+    assert keys("playlists") == {"cookies": "none", "query": "none"}
+    assert keys("edge") == {"cookies": "whitelist", "query": "whitelist"}
+    signing = locals_of(CDN)
+    assert signing["signing_query_strings"] == ["Policy", "Expires", "Signature", "Key-Pair-Id"]
+
+
+def test_waf_is_cloudfront_scoped_in_us_east_1_with_managed_and_rate_rules() -> None:
+    acl = resource(CDN, "aws_wafv2_web_acl", "cloudfront")
+    assert acl["scope"] == "CLOUDFRONT" and acl["provider"] == "${aws.us_east_1}"
+    groups = {
+        one(one(rule["statement"])["managed_rule_group_statement"])["name"]
+        for rule in acl["rule"]
+        if "managed_rule_group_statement" in one(rule["statement"])
+    }
+    assert {"AWSManagedRulesCommonRuleSet", "AWSManagedRulesKnownBadInputsRuleSet"} <= groups
+    assert any("rate_based_statement" in one(rule["statement"]) for rule in acl["rule"])
+    versions = load(CDN / "versions.tf")["terraform"][0]["required_providers"][0]["aws"]
+    assert "aws.us_east_1" in str(versions["configuration_aliases"])
+
+
+# event_processor --------------------------------------------------------------------------------
+
+
+def test_every_queue_has_an_encrypted_dlq_with_max_receive_count() -> None:
+    queue = resource(EVENTS, "aws_sqs_queue", "this")
+    dlq = resource(EVENTS, "aws_sqs_queue", "dlq")
+    assert queue["for_each"] == dlq["for_each"] == "${local.queues}"
+    assert queue["sqs_managed_sse_enabled"] is True and dlq["sqs_managed_sse_enabled"] is True
+    assert "deadLetterTargetArn = aws_sqs_queue.dlq[each.key].arn" in queue["redrive_policy"]
+    assert "maxReceiveCount = var.max_receive_count" in queue["redrive_policy"]
+    assert variables(EVENTS)["max_receive_count"]["default"] == 5
+
+
+def test_event_sources_report_batch_item_failures_with_maximum_concurrency() -> None:
+    mapping = resource(EVENTS, "aws_lambda_event_source_mapping", "handler")
+    assert mapping["function_response_types"] == ["ReportBatchItemFailures"]
+    assert one(mapping["scaling_config"])["maximum_concurrency"] == "${var.maximum_concurrency}"
+    function = resource(EVENTS, "aws_lambda_function", "handler")
+    assert function["reserved_concurrent_executions"] == "${var.reserved_concurrency}"
+    assert function["timeout"] == "${var.lambda_timeout_seconds}"
+    assert resource(EVENTS, "aws_cloudwatch_log_group", "handler")["retention_in_days"] == "${var.log_retention_days}"
+
+
+def test_lambda_queues_are_invisible_for_at_least_six_timeouts() -> None:
+    event_locals = locals_of(EVENTS)
+    assert event_locals["lambda_visibility_timeout"] == (
+        "${var.lambda_timeout_seconds * var.visibility_timeout_multiplier}"
+    )
+    for fed in {h["queue"] for h in event_locals["handlers"].values()}:
+        assert event_locals["queues"][fed] == "${local.lambda_visibility_timeout}", fed
+    multiplier = variables(EVENTS)["visibility_timeout_multiplier"]
+    assert multiplier["default"] >= 6
+    assert one(multiplier["validation"])["condition"] == "${var.visibility_timeout_multiplier >= 6}"
+
+
+def test_start_and_finish_events_are_wired() -> None:
+    notification = one(resource(EVENTS, "aws_s3_bucket_notification", "sources")["queue"])
+    assert notification["filter_prefix"] == "sources/" and notification["events"] == ["s3:ObjectCreated:*"]
+    pattern = resource(EVENTS, "aws_cloudwatch_event_rule", "mediaconvert")["event_pattern"]
+    assert '"aws.mediaconvert"' in pattern and '"MediaConvert Job State Change"' in pattern
+    assert resource(EVENTS, "aws_cloudwatch_event_target", "mediaconvert")["arn"] == (
+        '${aws_sqs_queue.this["events"].arn}'
+    )
+
+
+# encoding, database, state ------------------------------------------------------------------------
+
+
+def test_worker_scales_on_backlog_per_task_and_mediaconvert_is_optional() -> None:
+    policy = resource(ENCODING, "aws_appautoscaling_policy", "backlog_per_task")
+    spec = one(one(policy["target_tracking_scaling_policy_configuration"])["customized_metric_specification"])
+    names = [one(one(m["metric_stat"])["metric"])["metric_name"] for m in spec["metrics"] if "metric_stat" in m]
+    assert names == ["ApproximateNumberOfMessagesVisible", "RunningTaskCount"]
+    assert [m for m in spec["metrics"] if m.get("return_data")][0]["id"] == "backlog_per_task"
+    assert resource(ENCODING, "aws_iam_role", "mediaconvert")["count"] == "${var.enable_mediaconvert ? 1 : 0}"
+    assert "aws_media_convert_queue" in _types(ENCODING)
+
+
+def test_rds_is_encrypted_with_managed_password_and_prod_protection() -> None:
+    db = resource(DATABASE, "aws_db_instance", "this")
+    assert db["engine"] == "postgres" and db["storage_encrypted"] is True
+    assert db["manage_master_user_password"] is True and db["publicly_accessible"] is False
+    assert db["multi_az"] == "${var.multi_az}" and db["deletion_protection"] == "${var.deletion_protection}"
+    assert db["backup_retention_period"] == "${var.backup_retention_days}"
+    prod = load(ENVIRONMENTS_DIR / "prod" / "main.tf")["module"][0]["streamstack"]
+    assert prod["db_multi_az"] is True and prod["deletion_protection"] is True
+
+
+def test_state_bucket_is_versioned_encrypted_private_and_lock_table_optional() -> None:
+    assert one(resource(STATE, "aws_s3_bucket_versioning", "state")["versioning_configuration"])["status"] == "Enabled"
+    sse = one(resource(STATE, "aws_s3_bucket_server_side_encryption_configuration", "state")["rule"])
+    assert one(sse["apply_server_side_encryption_by_default"])["sse_algorithm"] == "aws:kms"
+    assert resource(STATE, "aws_s3_bucket_public_access_block", "state")["restrict_public_buckets"] is True
+    assert resource(STATE, "aws_dynamodb_table", "lock")["count"] == "${var.create_lock_table ? 1 : 0}"
+
+
+# environments -----------------------------------------------------------------------------------
+
+
+def test_each_environment_has_its_own_s3_state_with_lockfile() -> None:
+    keys = set()
+    for env in ENVIRONMENTS:
+        directory = ENVIRONMENTS_DIR / env
+        backend = one(one(load_dir(directory)["terraform"][0]["backend"])["s3"])
+        assert backend["use_lockfile"] is True and backend["encrypt"] is True
+        assert env in backend["key"]
+        assert "bucket" not in backend and "region" not in backend, "account-specific: pass with -backend-config"
+        keys.add(backend["key"])
+        module = load(directory / "main.tf")["module"][0]["streamstack"]
+        assert module["source"] == "../.." and module["environment"] == env
+        providers = load(directory / "main.tf")["provider"]
+        aliases = {one(p["aws"]).get("alias") for p in providers}
+        assert aliases == {None, "us_east_1"}
+        tfvars = load(directory / "live-events.auto.tfvars")
+        assert isinstance(tfvars["live_events"], list)
+    assert len(keys) == len(ENVIRONMENTS)
