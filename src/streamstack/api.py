@@ -23,13 +23,19 @@ log = logging.getLogger("streamstack.api")
 
 def create_app(platform: Platform) -> FastAPI:
     from streamstack.assets.views import router as assets_router
+    from streamstack.playback.views import router as playback_router
     from streamstack.uploads.views import router as uploads_router
+    from streamstack.web import mount_console
+    from streamstack.webhooks.views import router as webhooks_router
 
     app = FastAPI(title="streamstack", version=__version__,
                   description="Upload, encode to adaptive HLS, deliver with signed playback, react to events.")
     app.state.platform = platform
     app.include_router(uploads_router)
     app.include_router(assets_router)
+    app.include_router(playback_router)
+    app.include_router(webhooks_router)
+    mount_console(app, platform)
     add_health_routes(app)
     add_error_handlers(app)
     instrument_app(app, service="api", settings=platform.settings, before_scrape=lambda: refresh_queues(platform))

@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
 from rich.table import Table
 
+from streamstack.keys.signing_cli import signing_app
 from streamstack.settings import Settings, get_settings
 
 app = typer.Typer(help="streamstack: upload, encode to adaptive HLS, deliver with signed playback.",
@@ -27,6 +28,7 @@ db_app = typer.Typer(help="Catalog migrations.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
 app.add_typer(assets_app, name="assets")
 app.add_typer(db_app, name="db")
+keys_app.add_typer(signing_app, name="signing", help="Playback signing keys (CloudFront key-group style).")
 console = Console()
 err = Console(stderr=True)
 
@@ -135,10 +137,12 @@ def worker() -> None:
 
 
 def worker_ticks(platform):  # type: ignore[no-untyped-def]
-    """Periodic work between polls: liveness heartbeat and queue gauges."""
+    """Periodic work between polls: webhook delivery, liveness heartbeat and queue gauges."""
     from streamstack.observability import metrics
+    from streamstack.webhooks.dispatcher import dispatch_due
 
-    return [metrics.heartbeat, *(lambda q=q: metrics.refresh_queue(q) for q in platform.queues.values())]
+    return [lambda: dispatch_due(platform), metrics.heartbeat,
+            *(lambda q=q: metrics.refresh_queue(q) for q in platform.queues.values())]
 
 
 @app.command()
