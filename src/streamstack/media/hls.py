@@ -78,11 +78,12 @@ def build_encode_command(
 
 
 def video_filter_graph(probe: Probe, renditions: Sequence[RenditionPlan], images: ImagesPlan | None) -> str:
-    """Decode once, make the rate constant, split to every rendition (and image branch), scale each."""
+    """Decode once, deinterlace if needed, make the rate constant, split to renditions and image branches."""
     rate = renditions[0].frame_rate
     branches = [f"s{i}" for i in range(len(renditions))] + (["poster_in", "sprite_in"] if images else [])
-    chains = [f"[0:{probe.video_stream}]fps={rate.numerator}/{rate.denominator},split={len(branches)}"
-              + "".join(f"[{b}]" for b in branches)]  # fmt: skip
+    deinterlace = "bwdif=mode=send_field:deint=interlaced," if probe.interlaced else ""
+    chains = [f"[0:{probe.video_stream}]{deinterlace}fps={rate.numerator}/{rate.denominator},"
+              f"split={len(branches)}" + "".join(f"[{b}]" for b in branches)]  # fmt: skip
     for index, plan in enumerate(renditions):
         chains.append(
             f"[s{index}]scale={plan.width}:{plan.height}:flags=bicubic,setsar=1,format=yuv420p[v{index}]"

@@ -118,7 +118,7 @@ def plan_ladder(
     if not probe.has_video or probe.width < 2 or probe.height < 2:
         return []
     rungs = parse_ladder(ladder) or parse_ladder(getattr(settings, "ladder", None)) or DEFAULT_LADDER
-    rate = output_frame_rate(probe.frame_rate, float(settings.max_frame_rate))
+    rate = output_frame_rate(source_frame_rate(probe), float(settings.max_frame_rate))
     short = min(probe.width, probe.height)
     cap = min(short, settings.max_resolution or short)
     plans: list[RenditionPlan] = []
@@ -131,6 +131,11 @@ def plan_ladder(
         smallest = rungs[-1]
         plans.append(_plan_rung(smallest, _even(cap), probe, rate, settings, name=f"{_even(cap)}p"))
     return plans
+
+
+def source_frame_rate(probe: Probe) -> float:
+    """Pictures per second after deinterlacing: each field of interlaced sport becomes a frame (50i->50p)."""
+    return probe.frame_rate * 2 if probe.interlaced else probe.frame_rate
 
 
 def plan_audio(probe: Probe) -> AudioPlan | None:

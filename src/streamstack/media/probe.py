@@ -28,6 +28,7 @@ _KBPS_RE = re.compile(r", (\d+) kb/s")
 _ROTATION_RE = re.compile(r"rotation of (-?[\d.]+) degrees")
 _HZ_RE = re.compile(r", (\d+) Hz")
 _CHANNELS = {"mono": 1, "stereo": 2, "2.1": 3, "quad": 4, "4.0": 4, "5.0": 5, "5.1": 6, "6.1": 7, "7.1": 8}
+_INTERLACED_RE = re.compile(r"\b(?:top|bottom) (?:coded )?first\b")
 _BITDEPTH_RE = re.compile(r"p(\d{1,2})(?:le|be)$")
 
 
@@ -50,6 +51,7 @@ class Probe:
     video_bitrate: int | None = None
     pixel_format: str | None = None
     bit_depth: int = 8
+    interlaced: bool = False
     video_stream: int | None = None
     audio_codec: str | None = None
     audio_bitrate: int | None = None
@@ -175,6 +177,7 @@ def _video_fields(index: int, desc: str, rotation: int) -> dict[str, object]:
         "video_bitrate": _kbps(desc),
         "pixel_format": pix,
         "bit_depth": int(depth.group(1)) if depth else 8,
+        "interlaced": bool(_INTERLACED_RE.search(desc)),
     }
 
 

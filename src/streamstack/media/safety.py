@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import BinaryIO
 
 from streamstack.media.errors import MediaError, ProbeError
 
@@ -43,6 +44,7 @@ _IMAGE_MAGIC: tuple[tuple[bytes, str], ...] = (
     (b"MM\x00*", "TIFF"),
 )
 _SNIFF_BYTES = 8192
+STDERR_KEEP_BYTES = 1 << 20
 
 
 @lru_cache
@@ -160,9 +162,8 @@ def run_ffmpeg(
     tick_seconds: float = 0.25,
 ) -> FfmpegRun:
     """Run ffmpeg in its own process group; kill the group on timeout, size overrun or any exception."""
-    stderr_path = cwd / ".ffmpeg-stderr.log"
     started = time.monotonic()
-    with stderr_path.open("wb") as stderr_file:
+    with tempfile.TemporaryFile() as stderr_file:  # anonymous: not counted as output, gone on close
         proc = subprocess.Popen(
             [ffmpeg_exe(), "-hide_banner", "-nostdin", *args],
             cwd=cwd,
@@ -177,9 +178,31 @@ def run_ffmpeg(
             )
         finally:
             _kill_group(proc)
-    stderr = stderr_path.read_text(errors="replace")
-    stderr_path.unlink(missing_ok=True)
+        stderr = _read_bounded(stderr_file)
     return FfmpegRun(proc.returncode, stderr, time.monotonic() - started)
+
+
+def _read_bounded(handle: BinaryIO) -> str:
+    """ffmpeg's diagnostics, keeping head and tail when a broken input made them huge."""
+    size = handle.seek(0, os.SEEK_END)
+    handle.seek(0)
+    if size <= STDERR_KEEP_BYTES:
+        return handle.read().decode(errors="replace")
+    head = handle.read(STDERR_KEEP_BYTES // 2)
+    handle.seek(size - STDERR_KEEP_BYTES // 2)
+    return (head + b"\n[...]\n" + handle.read()).decode(errors="replace")
+
+
+def sweep_stale_job_dirs(prefix: str, older_than_seconds: float) -> int:
+    """Remove job dirs left by a worker that was killed (try/finally never ran); returns how many."""
+    removed = 0
+    cutoff = time.time() - older_than_seconds
+    for entry in Path(tempfile.gettempdir()).glob(f"{prefix}*"):
+        with contextlib.suppress(OSError):
+            if entry.is_dir() and entry.stat().st_mtime < cutoff:
+                shutil.rmtree(entry)
+                removed += 1
+    return removed
 
 
 def _supervise(

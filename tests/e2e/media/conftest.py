@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,20 +13,7 @@ import pytest
 from streamstack.media.pipeline import EncodeResult, encode_asset
 from streamstack.settings import Settings
 from streamstack.storage.local import LocalObjectStore
-
-CORPUS_GENERATOR = Path(__file__).resolve().parents[2] / "corpus" / "generate.py"
-
-
-def _load_corpus() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("streamstack_test_corpus", CORPUS_GENERATOR)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-corpus = _load_corpus()
+from tests.corpus import generate as corpus
 
 
 @pytest.fixture(scope="session")

@@ -8,11 +8,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-import streamstack_test_corpus as corpus  # registered by conftest.py from tests/corpus/generate.py
 
 from streamstack.media.errors import MediaError
 from streamstack.settings import Settings
 from streamstack.storage.local import LocalObjectStore
+from tests.corpus import generate as corpus
 
 pytestmark = pytest.mark.e2e
 FAST = Settings(x264_preset="ultrafast")

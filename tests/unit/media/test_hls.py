@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from streamstack.media.hls import (
@@ -139,3 +140,11 @@ def test_master_without_audio_and_audio_only() -> None:
     )
     audio_only = master_playlist([], AudioRendition("audio.m3u8", "mp4a.40.2", 2, 130_000, 128_000))
     assert 'CODECS="mp4a.40.2"' in audio_only and audio_only.rstrip().endswith("audio.m3u8")
+
+
+def test_interlaced_source_is_deinterlaced_before_the_split() -> None:
+    interlaced = replace(SOURCE, interlaced=True, frame_rate=25.0)
+    plans = plan_ladder(interlaced, Settings())
+    args = build_encode_command(Path("/job/source"), interlaced, plans, None, Settings())
+    graph = args[args.index("-filter_complex") + 1]
+    assert graph.startswith("[0:0]bwdif=mode=send_field:deint=interlaced,fps=50/1,split=5")

@@ -167,3 +167,10 @@ def test_levels_and_codec_strings() -> None:
 
 def test_default_ladder_is_documented_tallest_first() -> None:
     assert [r.height for r in DEFAULT_LADDER] == sorted((r.height for r in DEFAULT_LADDER), reverse=True)
+
+
+def test_interlaced_sport_is_planned_at_field_rate() -> None:
+    interlaced = replace(source(1920, 1080, fps=25), interlaced=True)
+    plans = plan_ladder(interlaced, Settings())
+    assert plans[0].frame_rate == 50 and plans[0].gop_frames == 100
+    assert plan_ladder(interlaced, Settings(max_frame_rate=30))[0].frame_rate == 25

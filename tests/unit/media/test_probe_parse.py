@@ -60,6 +60,8 @@ def test_anamorphic_sar_gives_display_width() -> None:
     )
     probe = parse_probe_output(text)
     assert (probe.width, probe.height) == (1024, 576)
+    assert not probe.interlaced
+    assert parse_probe_output(text.replace("yuv420p(tv)", "yuv420p(tv, top first)")).interlaced
 
 
 @pytest.mark.parametrize(
