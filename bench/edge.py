@@ -1,6 +1,6 @@
 """Edge delivery vs nginx on the same files: requests/s and p99 for a 1 MB segment and for a playlist.
 
-    .venv/bin/python bench/edge.py [--seconds 5] [--connections 32] [--threads 1]
+    .venv/bin/python bench/edge.py [--seconds 4] [--connections 32] [--threads 1] [--workers 1]
 
 Both servers run on loopback in their own processes, one worker each (uvicorn + uvloop + httptools for
 the edge; nginx with `sendfile on`, `open_file_cache` and keep-alive), and serve the same files from one
@@ -44,7 +44,7 @@ ORIGIN_DELAY = 0.2
 
 NGINX_CONF = """
 {user}
-worker_processes 1;
+worker_processes {workers};
 daemon off;
 pid {root}/nginx.pid;
 error_log {root}/nginx-error.log warn;
@@ -77,6 +77,29 @@ class Result:
     requests_per_second: float
     p99_ms: float
     errors: int
+    requests: int
+    server_cpu_seconds: float
+
+    @property
+    def per_cpu_second(self) -> float:
+        """Requests per second of server CPU: robust to other load on a shared machine."""
+        return self.requests / self.server_cpu_seconds if self.server_cpu_seconds else 0.0
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU time of the server processes (and their reaped children), from /proc."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+        total += sum(int(value) for value in fields[11:15])
+    return total / ticks
+
+
+def server_pids(process: subprocess.Popen[bytes]) -> list[int]:
+    """The process and its direct children (nginx's worker)."""
+    children = Path(f"/proc/{process.pid}/task/{process.pid}/children")
+    return [process.pid, *(int(pid) for pid in children.read_text().split())]
 
 
 def free_port() -> int:
@@ -86,8 +109,13 @@ def free_port() -> int:
 
 
 def playlist_text() -> str:
-    lines = ["#EXTM3U", "#EXT-X-VERSION:7", "#EXT-X-TARGETDURATION:4", "#EXT-X-PLAYLIST-TYPE:VOD",
-             '#EXT-X-MAP:URI="init.mp4"']
+    lines = [
+        "#EXTM3U",
+        "#EXT-X-VERSION:7",
+        "#EXT-X-TARGETDURATION:4",
+        "#EXT-X-PLAYLIST-TYPE:VOD",
+        '#EXT-X-MAP:URI="init.mp4"',
+    ]
     for index in range(PLAYLIST_SEGMENTS):
         lines += ["#EXTINF:4.000,", f"seg_{index:05d}.m4s"]
     return "\n".join([*lines, "#EXT-X-ENDLIST", ""])
@@ -125,20 +153,74 @@ def wait_for(url: str, timeout: float = 15.0) -> None:
     raise RuntimeError(f"{url} did not answer")
 
 
-def start_edge(root: Path, port: int) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "STREAMSTACK_DATA_DIR": str(root / "data"), "STREAMSTACK_AUTO_MIGRATE": "false",
-           "STREAMSTACK_PUBLIC_EDGE_URL": f"http://127.0.0.1:{port}"}
-    command = [sys.executable, "-m", "uvicorn", "streamstack.delivery.app:edge_app_from_settings", "--factory",
-               "--host", "127.0.0.1", "--port", str(port), "--loop", "uvloop", "--http", "httptools",
-               "--no-access-log", "--log-level", "warning", "--backlog", "4096"]
+CEILING_APP = """
+from pathlib import Path
+
+ROOT = Path({objects!r})
+BODIES = {{"/" + key: (ROOT / key).read_bytes() for key in {keys!r}}}
+
+
+async def app(scope, receive, send):
+    body = BODIES[scope["path"]]
+    await send({{"type": "http.response.start", "status": 200,
+                "headers": [(b"content-type", b"application/octet-stream"), (b"content-length", b"%d" % len(body))]}})
+    await send({{"type": "http.response.body", "body": body}})
+"""
+
+
+def uvicorn_command(app: str, port: int, workers: int) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        app,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--loop",
+        "uvloop",
+        "--http",
+        "httptools",
+        "--no-access-log",
+        "--log-level",
+        "warning",
+        "--backlog",
+        "4096",
+        "--workers",
+        str(workers),
+    ]
+
+
+def start_edge(root: Path, port: int, workers: int) -> subprocess.Popen[bytes]:
+    env = {
+        **os.environ,
+        "STREAMSTACK_DATA_DIR": str(root / "data"),
+        "STREAMSTACK_AUTO_MIGRATE": "false",
+        "STREAMSTACK_PUBLIC_EDGE_URL": f"http://127.0.0.1:{port}",
+    }
+    command = [*uvicorn_command("streamstack.delivery.app:edge_app_from_settings", port, workers), "--factory"]
     return subprocess.Popen(command, env=env, cwd=root)
 
 
-def start_nginx(root: Path, port: int) -> subprocess.Popen[bytes]:
+def start_ceiling(root: Path, port: int, workers: int) -> subprocess.Popen[bytes]:
+    """uvicorn's own ceiling: a bare ASGI app answering the same bytes from memory, no routing, no checks."""
+    (root / "ceiling_app.py").write_text(
+        CEILING_APP.format(objects=str(objects_dir(root)), keys=[SEGMENT_KEY, PLAYLIST_KEY])
+    )
+    command = [*uvicorn_command("ceiling_app:app", port, workers), "--app-dir", str(root), "--lifespan", "off"]
+    return subprocess.Popen(command, cwd=root)
+
+
+def objects_dir(root: Path) -> Path:
+    return root / "data" / "objects" / "assets" / ASSET_ID
+
+
+def start_nginx(root: Path, port: int, workers: int) -> subprocess.Popen[bytes]:
     nginx = shutil.which("nginx") or "/usr/sbin/nginx"
     (root / "tmp").mkdir(exist_ok=True)
     user = "user root root;" if os.geteuid() == 0 else ""
-    conf = NGINX_CONF.format(user=user, root=root, port=port, objects=root / "data" / "objects" / "assets" / ASSET_ID)
+    conf = NGINX_CONF.format(user=user, root=root, port=port, objects=objects_dir(root), workers=workers)
     (root / "nginx.conf").write_text(conf)
     return subprocess.Popen([nginx, "-p", str(root), "-c", str(root / "nginx.conf")])
 
@@ -146,16 +228,21 @@ def start_nginx(root: Path, port: int) -> subprocess.Popen[bytes]:
 _UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
 
 
-def run_wrk(url: str, *, seconds: float, connections: int, threads: int) -> Result:
-    """wrk's own figures: Requests/sec and the 99% line of --latency."""
+def run_wrk(url: str, server: subprocess.Popen[bytes], *, seconds: float, connections: int, threads: int) -> Result:
+    """wrk's own figures (Requests/sec, the 99% line of --latency) and the server's CPU time meanwhile."""
     command = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds:g}s", "--latency", url]
     subprocess.run([*command[:3], "-d1s", url], capture_output=True, check=True)  # warm-up
+    pids = server_pids(server)
+    cpu_before = cpu_seconds(pids)
     output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    cpu = cpu_seconds(pids) - cpu_before
+    requests = int(re.search(r"(\d+) requests in", output).group(1))  # type: ignore[union-attr]
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))  # type: ignore[union-attr]
     value, unit = re.search(r"99%\s+([\d.]+)(us|ms|s)", output).groups()  # type: ignore[union-attr]
-    errors = sum(int(n) for n in re.findall(r"(?:Non-2xx or 3xx responses|Socket errors:.*?timeout)\s*:?\s*(\d+)",
-                                            output))
-    return Result(rps, float(value) * _UNITS[unit], errors)
+    errors = sum(
+        int(n) for n in re.findall(r"(?:Non-2xx or 3xx responses|Socket errors:.*?timeout)\s*:?\s*(\d+)", output)
+    )
+    return Result(rps, float(value) * _UNITS[unit], errors, requests, cpu)
 
 
 class SlowCountingStore:
@@ -192,57 +279,90 @@ async def coalescing(platform) -> tuple[int, int, int]:  # type: ignore[no-untyp
     return store.reads, edge.objects.stats.coalesced, ok
 
 
-def row(name: str, edge: float, nginx: float, target: str, ok: bool) -> str:
+def row(name: str, edge: float, nginx: float, ceiling: float, target: str, ok: bool | None) -> str:
     ratio = edge / nginx if nginx else float("inf")
-    return f"{name:<22} {edge:>12,.1f} {nginx:>12,.1f} {ratio:>7.2f}x   {target:<12} {'PASS' if ok else 'FAIL'}"
+    verdict = "" if ok is None else "PASS" if ok else "FAIL"
+    return f"{name:<20} {edge:>10,.1f} {nginx:>10,.1f} {ratio:>6.2f}x {ceiling:>10,.1f}   {target:<9} {verdict}"
+
+
+def measure(root: Path, args: argparse.Namespace) -> dict[tuple[str, str], Result]:
+    """Each server in turn, alone on the machine (apart from wrk and whatever else runs)."""
+    starts = {"edge": (start_edge, f"/{PLAYBACK_ID}"), "nginx": (start_nginx, ""), "ceiling": (start_ceiling, "")}
+    results: dict[tuple[str, str], Result] = {}
+    for name, (start, prefix) in starts.items():
+        port = free_port()
+        server = start(root, port, args.workers)
+        try:
+            base = f"http://127.0.0.1:{port}{prefix}"
+            wait_for(f"{base}/{PLAYLIST_KEY}")
+            for label, key in (("segment 1 MB", SEGMENT_KEY), ("playlist", PLAYLIST_KEY)):
+                results[label, name] = run_wrk(
+                    f"{base}/{key}", server, seconds=args.seconds, connections=args.connections, threads=args.threads
+                )
+        finally:
+            server.terminate()
+            server.wait(timeout=10)
+    return results
+
+
+def report(results: dict[tuple[str, str], Result], args: argparse.Namespace) -> None:
+    print(
+        f"\nloopback, keep-alive, wrk -t{args.threads} -c{args.connections} -d{args.seconds:g}s --latency; "
+        f"{args.workers} worker(s) per server; {os.cpu_count()} cores shared with wrk"
+    )
+    print("ceiling = a bare uvicorn ASGI app answering the same bytes from memory (what uvicorn alone can do)")
+    print(f"{'':<20} {'edge':>10} {'nginx':>10} {'ratio':>7} {'ceiling':>10}   {'target':<9} result")
+    for label, floor in (("segment 1 MB", 0.5), ("playlist", 0.3)):
+        edge, nginx, ceiling = (results[label, name] for name in ("edge", "nginx", "ceiling"))
+        print(
+            row(
+                f"{label} req/s",
+                edge.requests_per_second,
+                nginx.requests_per_second,
+                ceiling.requests_per_second,
+                f">= {floor}x",
+                edge.requests_per_second >= floor * nginx.requests_per_second,
+            )
+        )
+        print(
+            row(
+                f"{label} p99 ms", edge.p99_ms, nginx.p99_ms, ceiling.p99_ms, "<= 2.0x", edge.p99_ms <= 2 * nginx.p99_ms
+            )
+        )
+        print(
+            row(f"{label} req/CPU-s", edge.per_cpu_second, nginx.per_cpu_second, ceiling.per_cpu_second, "(info)", None)
+        )
+        errors = {name: results[label, name].errors for name in ("edge", "nginx", "ceiling")}
+        if any(errors.values()):
+            print(f"  errors: {errors}")
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--seconds", type=float, default=4.0)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--workers", type=int, default=1, help="uvicorn workers and nginx worker_processes")
     args = parser.parse_args()
     if not shutil.which("wrk") or not (shutil.which("nginx") or Path("/usr/sbin/nginx").exists()):
         print("needs the Debian packages wrk and nginx: apt-get install -y wrk nginx", file=sys.stderr)
         return 2
     started = time.monotonic()
+    load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="edge-bench-") as tmp:
-        root = Path(tmp)
-        platform = prepare(root)
-        edge_port, nginx_port = free_port(), free_port()
-        servers = [start_edge(root, edge_port), start_nginx(root, nginx_port)]
-        try:
-            edge_base, nginx_base = f"http://127.0.0.1:{edge_port}/{PLAYBACK_ID}", f"http://127.0.0.1:{nginx_port}"
-            wait_for(f"{edge_base}/{PLAYLIST_KEY}")
-            wait_for(f"{nginx_base}/{PLAYLIST_KEY}")
-            results = {}
-            for label, key in (("segment 1 MB", SEGMENT_KEY), ("playlist", PLAYLIST_KEY)):
-                for server, base in (("edge", edge_base), ("nginx", nginx_base)):
-                    results[label, server] = run_wrk(f"{base}/{key}", seconds=args.seconds,
-                                                     connections=args.connections, threads=args.threads)
-        finally:
-            for server in servers:
-                server.terminate()
-            for server in servers:
-                server.wait(timeout=10)
+        platform = prepare(Path(tmp))
+        results = measure(Path(tmp), args)
         reads, coalesced, ok = asyncio.run(coalescing(platform))
         platform.close()
-
-    print(f"\nedge vs nginx, loopback, keep-alive, wrk -t{args.threads} -c{args.connections} -d{args.seconds:g}s, "
-          f"1 worker each, {os.cpu_count()} cores shared with wrk")
-    print(f"{'':<22} {'edge':>12} {'nginx':>12} {'ratio':>8}   {'target':<12} result")
-    for label, floor in (("segment 1 MB", 0.5), ("playlist", 0.3)):
-        edge, nginx = results[label, "edge"], results[label, "nginx"]
-        print(row(f"{label} req/s", edge.requests_per_second, nginx.requests_per_second, f">= {floor}x",
-                  edge.requests_per_second >= floor * nginx.requests_per_second))
-        print(row(f"{label} p99 ms", edge.p99_ms, nginx.p99_ms, "<= 2.0x", edge.p99_ms <= 2 * nginx.p99_ms))
-        if edge.errors or nginx.errors:
-            print(f"  errors: edge {edge.errors}, nginx {nginx.errors}")
-    print(f"coalescing: 1,000 concurrent misses -> {reads} origin read(s) "
-          f"({coalesced} coalesced, {ok} x 200 OK; origin latency {ORIGIN_DELAY * 1000:.0f} ms)   "
-          f"target 1   {'PASS' if reads == 1 else 'FAIL'}")
-    print(f"total {time.monotonic() - started:.1f} s")
+    report(results, args)
+    print(
+        f"coalescing: 1,000 concurrent misses -> {reads} origin read(s) ({coalesced} coalesced, {ok} x 200 OK; "
+        f"in-process, origin latency {ORIGIN_DELAY * 1000:.0f} ms)   target 1   {'PASS' if reads == 1 else 'FAIL'}"
+    )
+    print(
+        f"total {time.monotonic() - started:.1f} s; 1-min load average {load_before:.1f} before, "
+        f"{os.getloadavg()[0]:.1f} after ({os.cpu_count()} cores: above that, other processes shared the CPUs)"
+    )
     return 0
 
 

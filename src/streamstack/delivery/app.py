@@ -61,8 +61,10 @@ READY_MASTER_MAX_AGE = 300
 CHANGING_MAX_AGE = 2
 NEGATIVE_TTL = 1.0
 _DONE = object()
+_CONDITIONAL = frozenset({b"range", b"if-none-match", b"origin"})
 CORS_ALLOW_HEADERS = b"Range, If-None-Match, If-Range, Content-Type"
 CORS_EXPOSE_HEADERS = b"Content-Length, Content-Range, ETag, Accept-Ranges, Cache-Control"
+_CORS_ANY = [(b"access-control-allow-origin", b"*"), (b"access-control-expose-headers", CORS_EXPOSE_HEADERS)]
 
 
 @dataclass(frozen=True)
@@ -86,8 +88,10 @@ class EdgeObject:
     body: bytes | None
     max_age: int
     immutable: bool
+    is_playlist: bool = False
     rendered: dict[tuple[str, int | None], tuple[bytes, str]] = field(default_factory=dict)
     _headers: dict[tuple[str, bool], list[tuple[bytes, bytes]]] = field(default_factory=dict)
+    _plain_200: dict[tuple[str, bool], list[tuple[bytes, bytes]]] = field(default_factory=dict)
 
     def shares(self, etag: str) -> bool:
         """True for the stored or a memoised rendering: not per-viewer, so worth remembering headers for."""
@@ -108,6 +112,16 @@ class EdgeObject:
                 self._headers[etag, private] = cached
         return cached
 
+    def plain_200_headers(self, etag: str, private: bool, length: int) -> list[tuple[bytes, bytes]]:
+        """The whole header list of the most common answer (full body, no Origin), memoised for shared bodies."""
+        cached = self._plain_200.get((etag, private))
+        if cached is None:
+            memo = self.shares(etag)
+            cached = [*self.headers(etag, private, memo=memo), *_CORS_ANY, (b"content-length", b"%d" % length)]
+            if memo:
+                self._plain_200[etag, private] = cached
+        return cached
+
 
 @dataclass(frozen=True)
 class Reply:
@@ -119,11 +133,7 @@ class Reply:
 def _edge_policy(key: str, body: bytes | None, ready: bool) -> tuple[int, bool]:
     """Browser max-age and immutability: segments forever, playlists by whether they can still change."""
     if not key.endswith(".m3u8"):
-        return (
-            (IMAGE_MAX_AGE, False)
-            if key.endswith((".jpg", ".vtt", ".png", ".webp"))
-            else (MAX_AGE_IMMUTABLE, True)
-        )
+        return (IMAGE_MAX_AGE, False) if key.endswith((".jpg", ".vtt", ".png", ".webp")) else (MAX_AGE_IMMUTABLE, True)
     if body is None:
         return CHANGING_MAX_AGE, False
     if playlists.is_master(body):
@@ -239,9 +249,7 @@ class EdgeApp:
         return await asyncio.get_running_loop().run_in_executor(None, fn, *args)
 
     # --- signed access ----------------------------------------------------------------------------
-    async def _authorize(
-        self, scope: Scope, headers: dict[bytes, bytes]
-    ) -> tuple[bool, SignedCredentials | None]:
+    async def _authorize(self, scope: Scope, headers: dict[bytes, bytes]) -> tuple[bool, SignedCredentials | None]:
         """A signed query wins over cookies (as in CloudFront); the policy must allow the unsigned URL."""
         query_credentials, rest = split_signed_query(scope["query_string"].decode("latin-1"))
         credentials = query_credentials or credentials_from_cookies(
@@ -291,6 +299,7 @@ class EdgeApp:
             body=body,
             max_age=max_age,
             immutable=immutable,
+            is_playlist=key.endswith(".m3u8"),
         )
         return Loaded(obj, None if immutable else float(max_age))
 
@@ -307,14 +316,22 @@ class EdgeApp:
         credentials: SignedCredentials | None,
     ) -> None:
         body, etag, private = obj.body, obj.etag, signed
-        if obj.key.endswith(".m3u8") and body is not None:
+        if obj.is_playlist and body is not None:
             try:
-                body, etag, private = self._playlist_body(
-                    scope, obj, playback_id, is_master, signed, credentials
-                )
+                body, etag, private = self._playlist_body(scope, obj, playback_id, is_master, signed, credentials)
             except ValueError as exc:
                 await _send_reply(send, _error(400, str(exc), headers), scope)
                 return
+        if body is not None and scope["method"] == "GET" and not _CONDITIONAL.intersection(headers):
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 200,
+                    "headers": obj.plain_200_headers(etag, private, len(body)),
+                }
+            )
+            await send({"type": "http.response.body", "body": body})
+            return
         base = [*obj.headers(etag, private, memo=obj.shares(etag)), *_cors(headers)]
         size = obj.size if body is None else len(body)
         inm = headers.get(b"if-none-match")
@@ -368,9 +385,7 @@ class EdgeApp:
             values = parse_qs(scope["query_string"].decode("latin-1")).get("max_resolution")
             max_resolution = playlists.parse_max_resolution(values[0]) if values else None
         prefix = f"{playback_id}/" if is_master else ""
-        signed_query = (
-            credentials.as_query() if credentials is not None and credentials.kind == "custom" else ""
-        )
+        signed_query = credentials.as_query() if credentials is not None and credentials.kind == "custom" else ""
         if not prefix and not signed_query and max_resolution is None:
             return obj.body, obj.etag, signed
         if signed_query:
@@ -450,10 +465,7 @@ def _cors(headers: dict[bytes, bytes]) -> list[tuple[bytes, bytes]]:
     """Echo the Origin with credentials allowed, so browser players can send signed cookies cross-origin."""
     origin = headers.get(b"origin")
     if origin is None:
-        return [
-            (b"access-control-allow-origin", b"*"),
-            (b"access-control-expose-headers", CORS_EXPOSE_HEADERS),
-        ]
+        return _CORS_ANY
     return [
         (b"access-control-allow-origin", origin),
         (b"access-control-allow-credentials", b"true"),
