@@ -23,8 +23,8 @@ from streamstack.settings import Settings
 log = logging.getLogger("streamstack.secrets")
 
 DATABASE_URL = "database-url"
-SIGNING_KEYS = "signing-keys"  # JSON object: CloudFront key-pair id -> private key PEM
-WEBHOOK_SECRETS = "webhook-secrets"  # JSON object: webhook endpoint id -> whsec_... secret
+SIGNING_KEYS = "playback-signing-key"  # JSON object: CloudFront key-pair id -> private key PEM
+WEBHOOK_SECRETS = "webhook-signing-secret"  # JSON object: webhook endpoint id -> whsec_... secret
 DEFAULT_PREFIX = "streamstack/"
 ENV_PREFIX = "STREAMSTACK_SECRET_"
 NOT_FOUND_CODES = {"ResourceNotFoundException"}

@@ -8,10 +8,12 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from streamstack.aws import client
+from streamstack.queue.base import Message, to_sqs_record
 from streamstack.settings import Settings
 from tests.conftest import free_port, make_settings
 
@@ -90,3 +92,119 @@ def aws(tmp_path: Path, moto_endpoint: str) -> Settings:
 
 
 logging.getLogger("werkzeug").setLevel(logging.WARNING)
+
+
+class FakeLambdaContext:
+    """The attributes Powertools reads from a Lambda context."""
+
+    function_name = "streamstack-test-handler"
+    function_version = "$LATEST"
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:streamstack-test-handler"
+    memory_limit_in_mb = 512
+    aws_request_id = "c6af9ac6-7b61-11e6-9a41-93e812345678"
+    log_group_name = "/aws/lambda/streamstack-test-handler"
+    log_stream_name = "2026/11/28/[$LATEST]abc"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 300_000
+
+
+def sqs_event(bodies: list[str], *, queue: str) -> dict[str, Any]:
+    """An SQS event exactly as Lambda's event source mapping delivers it (one record per body)."""
+    records = []
+    for body in bodies:
+        message = Message(message_id=str(uuid.uuid4()), receipt_handle=uuid.uuid4().hex, body=body, receive_count=1,
+                          sent_timestamp_ms=int(time.time() * 1000))
+        records.append(to_sqs_record(message, queue_arn=f"arn:aws:sqs:us-east-1:123456789012:{queue}"))
+    return {"Records": records}
+
+
+@pytest.fixture
+def lambda_env(tmp_path: Path, moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
+    """The environment Terraform gives the handlers, against moto: bucket, queues, idempotency table, catalog."""
+    from streamstack.db.session import upgrade
+    from streamstack.events import lambda_handlers
+    from streamstack.settings import get_settings
+
+    settings = aws_settings(tmp_path / "data", moto_endpoint, auto_migrate=False)
+    table = unique("idempotency")
+    environment = {
+        "STREAMSTACK_PROFILE": "aws", "STREAMSTACK_AWS_ENDPOINT_URL": moto_endpoint,
+        "STREAMSTACK_S3_BUCKET": settings.s3_bucket, "STREAMSTACK_ENCODE_QUEUE": settings.encode_queue,
+        "STREAMSTACK_EVENTS_QUEUE": settings.events_queue, "STREAMSTACK_DATA_DIR": str(settings.data_dir),
+        "STREAMSTACK_AUTO_MIGRATE": "false", "STREAMSTACK_IDEMPOTENCY_TABLE": table,
+        "STREAMSTACK_QUEUE_VISIBILITY_TIMEOUT": "30", "POWERTOOLS_METRICS_NAMESPACE": "Streamstack",
+    }
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    create_aws_resources(settings, idempotency_table=table)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    upgrade(settings.resolved_database_url)
+    get_settings.cache_clear()
+    lambda_handlers.reset_runtime()
+    yield settings
+    lambda_handlers.reset_runtime()
+    get_settings.cache_clear()
+
+
+def create_aws_resources(settings: Settings, *, idempotency_table: str | None = None) -> None:
+    """What Terraform creates: the bucket, the queues with their DLQs, the idempotency table."""
+    from streamstack.queue.sqs import SqsQueue
+
+    client("s3", settings).create_bucket(Bucket=settings.s3_bucket)
+    for name in (settings.encode_queue, settings.events_queue):
+        SqsQueue.from_settings(settings, name, create=True)
+    if idempotency_table:
+        client("dynamodb", settings).create_table(
+            TableName=idempotency_table, BillingMode="PAY_PER_REQUEST",
+            AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+            KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+        )
+
+
+@pytest.fixture(scope="session")
+def tiny_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 2 s 320x180 H.264/AAC clip from ffmpeg's lavfi sources."""
+    import subprocess
+
+    import imageio_ffmpeg
+
+    path = tmp_path_factory.mktemp("clip") / "tiny.mp4"
+    subprocess.run(
+        [imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=320x180:rate=30",
+         "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000", "-t", "2", "-c:v", "libx264",
+         "-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest", str(path)],
+        check=True, timeout=120,
+    )
+    return path
+
+
+def new_asset(settings: Settings, *, status: str = "waiting", job_id: str | None = None) -> str:
+    """A catalog asset as POST /v1/uploads leaves it."""
+    from streamstack.assets import service as assets
+    from streamstack.assets.models import NewAssetSettings
+    from streamstack.db.session import open_catalog, session_scope
+
+    engine, sessions = open_catalog(settings)
+    try:
+        with session_scope(sessions) as db_session:
+            asset = assets.create_asset(db_session=db_session, new_asset_settings=NewAssetSettings())
+            asset.status, asset.job_id = status, job_id
+            return asset.id
+    finally:
+        engine.dispose()
+
+
+def read_asset(settings: Settings, asset_id: str) -> dict[str, Any]:
+    """The asset as the API shows it."""
+    from streamstack.assets import service as assets
+    from streamstack.db.session import open_catalog
+
+    engine, sessions = open_catalog(settings)
+    try:
+        with sessions() as db_session:
+            asset = assets.get_asset(db_session=db_session, asset_id=asset_id)
+            assert asset is not None
+            return assets.asset_to_out(asset, settings.edge_base_url).model_dump(mode="json")
+    finally:
+        engine.dispose()

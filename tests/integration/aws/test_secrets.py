@@ -11,6 +11,7 @@ from streamstack.aws import client
 from streamstack.secrets import (
     DATABASE_URL,
     SIGNING_KEYS,
+    WEBHOOK_SECRETS,
     AwsSecrets,
     EnvSecrets,
     SecretNotFound,
@@ -24,6 +25,7 @@ from streamstack.settings import Settings
 from tests.integration.aws.conftest import unique
 
 SECRET_DB_URL = "postgresql://app:Sup3r-S3cret-Pa55@db.internal:5432/streamstack"
+SIGNING_ENV = "STREAMSTACK_SECRET_PLAYBACK_SIGNING_KEY"
 PEM = "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7\n-----END PRIVATE KEY-----\n"
 
 
@@ -41,7 +43,7 @@ def secrets_settings(aws: Settings) -> Settings:
     sm = client("secretsmanager", aws)
     sm.create_secret(Name=prefix + DATABASE_URL, SecretString=SECRET_DB_URL)
     sm.create_secret(Name=prefix + SIGNING_KEYS, SecretString=json.dumps({"K2JCJMDEHXQW5F": PEM}))
-    sm.create_secret(Name=prefix + "webhook-secrets", SecretString=json.dumps({"we_1": "whsec_dGVzdHNlY3JldA=="}))
+    sm.create_secret(Name=prefix + WEBHOOK_SECRETS, SecretString=json.dumps({"we_1": "whsec_dGVzdHNlY3JldA=="}))
     updated = aws.model_copy(update={"secrets_backend": "aws", "secrets_refresh_seconds": 60})
     object.__setattr__(updated, "secrets_prefix", prefix)  # until Settings has the field (see docs/aws.md)
     return updated
@@ -88,8 +90,8 @@ def test_values_never_reach_logs_errors_or_reprs(secrets_settings: Settings, cap
     assert signing_private_keys(secrets)
     errors = [
         _error(lambda: secrets.get("missing")),
-        _error(lambda: signing_private_keys(EnvSecrets({"STREAMSTACK_SECRET_SIGNING_KEYS": SECRET_DB_URL}))),
-        _error(lambda: signing_private_keys(EnvSecrets({"STREAMSTACK_SECRET_SIGNING_KEYS": json.dumps([PEM])}))),
+        _error(lambda: signing_private_keys(EnvSecrets({SIGNING_ENV: SECRET_DB_URL}))),
+        _error(lambda: signing_private_keys(EnvSecrets({SIGNING_ENV: json.dumps([PEM])}))),
     ]
     logged = caplog.text + " ".join(str(r.args) for r in caplog.records)
     assert "botocore.parsers" in {r.name for r in caplog.records}  # bodies were logged, without the values
