@@ -56,25 +56,31 @@ def run_encode_job(platform: Platform, *, asset_id: str) -> None:
     """Encode the asset's source; a MediaError becomes an ERROR event, any other exception propagates (retry)."""
     with metrics.observe_handler("encode"):
         job = start_job(platform, asset_id=asset_id)
-        if job is None:
-            return
-        metrics.record_encoding_state("running")
-        started = time.monotonic()
-        try:
-            result = encode_asset(
-                store=platform.store, asset_id=asset_id, source_key=job.source_key, settings=platform.settings,
-                on_progress=ProgressWriter(platform, asset_id), on_playable=lambda: mark_playable(platform, job),
-                mp4_support=job.mp4_support,
-            )
-        except MediaError as exc:
-            metrics.record_encoding_state("failed")
-            log.info("encode refused the input", extra={"asset_id": asset_id, "code": exc.code})
-            event = job_error_event(platform, job, exc)
-        else:
-            metrics.record_encoding_state("completed")
-            event = job_complete_event(platform, job, result)
+        if job is not None:
+            platform.events_queue.send(json.dumps(encode(platform, job)))
+
+
+def encode(platform: Platform, job: EncodeJob) -> dict[str, Any]:
+    """Run the pipeline and describe how the job ended, as MediaConvert would."""
+    metrics.record_encoding_state("running")
+    started = time.monotonic()
+    try:
+        result = encode_asset(
+            store=platform.store, asset_id=job.asset_id, source_key=job.source_key, settings=platform.settings,
+            on_progress=ProgressWriter(platform, job.asset_id), on_playable=lambda: mark_playable(platform, job),
+            mp4_support=job.mp4_support,
+        )
+    except MediaError as exc:
+        metrics.record_encoding_state("failed")
+        log.info("encode refused the input", extra={"asset_id": job.asset_id, "code": exc.code})
+        return job_error_event(platform, job, exc)
+    except Exception:
+        metrics.record_encoding_state("failed")  # this attempt; the queue retries the message
+        raise
+    finally:
         metrics.observe_encoding_job(time.monotonic() - started)
-        platform.events_queue.send(json.dumps(event))
+    metrics.record_encoding_state("completed")
+    return job_complete_event(platform, job, result)
 
 
 def start_job(platform: Platform, *, asset_id: str) -> EncodeJob | None:

@@ -84,6 +84,18 @@ def complete_job(*, db_session: Session, platform: Platform, asset: Asset, detai
     outputs = read_outputs(platform.store, detail, bucket=platform.settings.s3_bucket)
     if not claim_terminal(db_session=db_session, asset=asset, job_id=detail.get("jobId"), status="ready"):
         return
+    store_outputs(asset, outputs)
+    asset.progress = 100.0
+    asset.status = "ready"
+    asset.ready_at = utcnow()
+    asset.playable_at = asset.playable_at or asset.ready_at
+    db_session.flush()
+    record_event(db_session=db_session, type="video.asset.ready", object_type="asset", object_id=asset.id,
+                 data=assets.asset_to_out(asset, platform.settings.edge_base_url).model_dump(mode="json"))
+
+
+def store_outputs(asset: Asset, outputs: EncodedOutputs) -> None:
+    """Renditions replace any earlier ones; the asset's summary fields follow its largest video rendition."""
     asset.renditions.clear()
     asset.renditions.extend(outputs.renditions)
     video = [r for r in outputs.renditions if r.width and r.height]
@@ -96,13 +108,6 @@ def complete_job(*, db_session: Session, platform: Platform, asset: Asset, detai
     asset.has_audio = outputs.has_audio
     asset.images = outputs.images
     asset.static_renditions = outputs.static_renditions
-    asset.progress = 100.0
-    asset.status = "ready"
-    asset.ready_at = utcnow()
-    asset.playable_at = asset.playable_at or asset.ready_at
-    db_session.flush()
-    record_event(db_session=db_session, type="video.asset.ready", object_type="asset", object_id=asset.id,
-                 data=assets.asset_to_out(asset, platform.settings.edge_base_url).model_dump(mode="json"))
 
 
 def fail_job(*, db_session: Session, platform: Platform, asset: Asset, detail: dict[str, Any]) -> None:
