@@ -45,7 +45,7 @@ def running_platform(tmp_path: Path):
             return False
 
     try:
-        wait_until(ready, 60, "the API to become ready")
+        wait_until(ready, 120, "the API to become ready")
         yield api, env, tmp_path / "up.log"
     finally:
         process.send_signal(signal.SIGTERM)
