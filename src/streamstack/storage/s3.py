@@ -61,26 +61,62 @@ class S3ObjectStore:
             return self.put(key, iter(lambda: handle.read(FILE_READ_SIZE), b""), content_type=content_type)
 
     def _multipart(self, key: str, parts: Iterator[bytes], content_type: str) -> None:
-        created = self._call(lambda: self.client.create_multipart_upload(
-            Bucket=self.bucket, Key=key, ContentType=content_type))
-        upload_id = created["UploadId"]
+        upload_id = self.create_multipart(key, content_type=content_type)
         try:
-            done = [self._upload_part(key, upload_id, number, body) for number, body in enumerate(parts, 1)]
-            self._call(lambda: self.client.complete_multipart_upload(
-                Bucket=self.bucket, Key=key, UploadId=upload_id, MultipartUpload={"Parts": done}))
+            done = [self.upload_part(key, upload_id, number, body) for number, body in enumerate(parts, 1)]
+            self.complete_multipart(key, upload_id, done)
         except BaseException:
-            self._abort(key, upload_id)
+            self.abort_multipart(key, upload_id)
             raise
 
-    def _upload_part(self, key: str, upload_id: str, number: int, body: bytes) -> dict[str, Any]:
+    # --- multipart operations, shared by streaming puts and direct uploads (uploads.s3_multipart) ----------
+
+    def create_multipart(self, key: str, *, content_type: str | None = None) -> str:
+        """CreateMultipartUpload; returns the UploadId."""
+        validate_key(key)
+        content_type = content_type or guess_content_type(key)
+        created = self._call(lambda: self.client.create_multipart_upload(
+            Bucket=self.bucket, Key=key, ContentType=content_type))
+        return str(created["UploadId"])
+
+    def upload_part(self, key: str, upload_id: str, number: int, body: bytes) -> dict[str, Any]:
+        """UploadPart; returns the {PartNumber, ETag} entry CompleteMultipartUpload needs."""
         response = self._call(lambda: self.client.upload_part(
-            Bucket=self.bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=body))
+            Bucket=self.bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=body), key)
         return {"PartNumber": number, "ETag": response["ETag"]}
 
-    def _abort(self, key: str, upload_id: str) -> None:
+    def complete_multipart(self, key: str, upload_id: str, parts: list[dict[str, Any]]) -> None:
+        """CompleteMultipartUpload with the parts in order (ListParts entries are accepted as they are)."""
+        ordered = sorted(parts, key=lambda p: p["PartNumber"])
+        done = [{"PartNumber": p["PartNumber"], "ETag": p["ETag"]} for p in ordered]
+        self._call(lambda: self.client.complete_multipart_upload(
+            Bucket=self.bucket, Key=key, UploadId=upload_id, MultipartUpload={"Parts": done}), key)
+
+    def abort_multipart(self, key: str, upload_id: str) -> None:
         """Best effort: the bucket's lifecycle rule removes incomplete uploads that an abort misses."""
         with contextlib.suppress(ClientError, BotoCoreError):
             self.client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
+
+    def list_parts(self, key: str, upload_id: str) -> list[dict[str, Any]]:
+        """Every uploaded part ({PartNumber, ETag, Size}), page by page; a missing upload is ObjectNotFound."""
+        paginator = self.client.get_paginator("list_parts")
+        pages = self._call(lambda: iter(paginator.paginate(Bucket=self.bucket, Key=key, UploadId=upload_id)), key)
+        parts: list[dict[str, Any]] = []
+        while (page := self._call(lambda: next(pages, None), key)) is not None:
+            parts += page.get("Parts", [])
+        return parts
+
+    def find_multipart(self, key: str) -> str | None:
+        """The UploadId of the newest unfinished multipart upload of exactly `key`, if any."""
+        response = self._call(lambda: self.client.list_multipart_uploads(Bucket=self.bucket, Prefix=key))
+        uploads = [u for u in response.get("Uploads", []) if u["Key"] == key]
+        return max(uploads, key=lambda u: u["Initiated"])["UploadId"] if uploads else None
+
+    def presign_upload_part(self, key: str, upload_id: str, number: int, *, expires_in: int) -> str:
+        """A URL a client PUTs one part to, without credentials (signed locally: no request is made)."""
+        return str(self.client.generate_presigned_url(
+            "upload_part", Params={"Bucket": self.bucket, "Key": key, "UploadId": upload_id, "PartNumber": number},
+            ExpiresIn=expires_in))
 
     def get(self, key: str, *, start: int = 0, end: int | None = None, chunk_size: int = 1 << 20) -> Iterator[bytes]:
         """Stream bytes [start, end] with an HTTP Range; past the end yields nothing, as the local store does."""
