@@ -301,6 +301,9 @@ def assets_list(status: str | None = typer.Option(None, help="waiting, preparing
         if status:
             params["status"] = status
         page = _check(client.get("/v1/assets", params=params))
+    if not sys.stdout.isatty():
+        print(json.dumps(page))
+        return
     table = Table("id", "status", "progress", "duration", "renditions", "created")
     for asset in page["data"]:
         table.add_row(asset["id"], asset["status"], f"{asset['progress']:.0f}%",

@@ -1,0 +1,58 @@
+"""The streamstack command as a user types it: keys, upload over tus, assets list/show/delete."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import imageio_ffmpeg
+import pytest
+
+
+@pytest.fixture
+def cli_env(platform, live_api, admin_key):
+    return {**os.environ, "STREAMSTACK_DATA_DIR": str(platform.settings.data_dir),
+            "STREAMSTACK_API_URL": live_api.url, "STREAMSTACK_API_KEY": admin_key}
+
+
+def run(env, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "streamstack", *args], env=env, capture_output=True, text=True,
+                          timeout=120)
+
+
+def test_keys_create_prints_the_key_alone_when_piped(cli_env):
+    result = run(cli_env, "keys", "create", "--name", "ci", "--scope", "read")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.count("\n") == 1 and result.stdout.startswith("ssk_")
+    listing = run(cli_env, "keys", "list")
+    assert "ci" in listing.stdout and result.stdout.strip() not in listing.stdout
+    assert run(cli_env, "keys", "create", "--name", "x", "--scope", "root").returncode == 2
+
+
+def test_upload_then_list_show_delete(cli_env, tmp_path, platform):
+    clip = tmp_path / "clip.mp4"
+    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-f", "lavfi", "-i",
+                    "testsrc2=size=160x90:rate=10:duration=1", "-c:v", "libx264", "-preset", "ultrafast", str(clip)],
+                   check=True)
+    uploaded = run(cli_env, "upload", str(clip), "--chunk-mb", "1")
+    assert uploaded.returncode == 0, uploaded.stderr
+    summary = json.loads(uploaded.stdout)
+    assert summary["status"] == "preparing" and summary["playback_url"].endswith(".m3u8")
+    stored = b"".join(platform.store.get(f"sources/{summary['asset_id']}"))
+    assert stored == clip.read_bytes()
+
+    listed = json.loads(run(cli_env, "assets", "list").stdout)
+    assert summary["asset_id"] in [a["id"] for a in listed["data"]]
+    shown = run(cli_env, "assets", "show", summary["asset_id"])
+    assert json.loads(shown.stdout)["id"] == summary["asset_id"]
+    assert run(cli_env, "assets", "delete", summary["asset_id"]).returncode == 0
+    missing = run(cli_env, "assets", "show", summary["asset_id"])
+    assert missing.returncode == 1 and "404" in missing.stderr
+
+
+def test_commands_without_a_key_explain_what_to_do(cli_env):
+    env = {k: v for k, v in cli_env.items() if k != "STREAMSTACK_API_KEY"}
+    result = run(env, "assets", "list")
+    assert result.returncode == 2 and "API key" in result.stderr
