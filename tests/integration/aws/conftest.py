@@ -208,3 +208,15 @@ def read_asset(settings: Settings, asset_id: str) -> dict[str, Any]:
             return assets.asset_to_out(asset, settings.edge_base_url).model_dump(mode="json")
     finally:
         engine.dispose()
+
+
+@pytest.fixture
+def aws_platform(tmp_path: Path, moto_endpoint: str) -> Iterator[Any]:
+    """The platform in the aws profile (S3 store, SQS queues) on moto; the catalog is SQLite in tmp."""
+    from streamstack.platform import build_platform
+
+    settings = aws_settings(tmp_path / "data", moto_endpoint)
+    create_aws_resources(settings)
+    platform = build_platform(settings)
+    yield platform
+    platform.close()
