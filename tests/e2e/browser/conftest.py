@@ -94,17 +94,14 @@ class Stack:
 
 
 def console_app(platform: Any) -> Any:
-    """The API app as `streamstack up` serves it, plus the console until api.py mounts it itself."""
+    """The API app exactly as `streamstack up` serves it (console included), sampling metrics every second."""
     from streamstack.api import create_app
-    from streamstack.observability.metrics import instrument_app
     from streamstack.web import mount_console
 
     app = create_app(platform)
-    paths = {getattr(route, "path", None) for route in app.routes}
-    if "/" not in paths:
-        mount_console(app, platform, metrics_interval=1.0)
-    if "/metrics" not in paths:
-        instrument_app(app, service="api", settings=platform.settings)
+    if not hasattr(app.state, "metrics_sampler"):
+        mount_console(app, platform)
+    app.state.metrics_sampler.interval = 1.0
     return app
 
 

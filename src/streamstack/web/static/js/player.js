@@ -43,7 +43,7 @@ function buildChrome(container) {
   const menu = h("select.quality-menu", { "aria-label": "Quality", disabled: true },
     h("option", { value: "-1" }, "Auto"));
   const indicator = h("span.level-indicator", "Loading…");
-  const switches = h("span.switch-count", "0 switches");
+  const switches = h("span.switch-count", "0 rendition switches");
   const bar = h("div.player-bar",
     h("label.quality", h("span", "Quality"), menu), indicator, h("span.spacer"), switches);
   container.replaceChildren(h("div.player-stage", video, badge, message), bar);
@@ -56,7 +56,7 @@ function buildChrome(container) {
  */
 export async function createPlayer(container, { src, autoplay = false, muted = false, poster } = {}) {
   const ui = buildChrome(container);
-  const player = { video: ui.video, hls: null, events: [], switches: 0, destroy: () => {} };
+  const player = { video: ui.video, hls: null, events: [], switches: 0, level: null, destroy: () => {} };
   window.streamstackPlayer = player;
   ui.video.muted = muted;
   if (poster) ui.video.poster = poster;
@@ -95,17 +95,20 @@ function wireHls(Hls, hls, player, ui, autoplay) {
     if (autoplay) ui.video.play().catch(() => {});
   });
   hls.on(Hls.Events.LEVEL_SWITCHED, (_event, data) => {
-    player.switches += 1;
+    if (player.level !== null && player.level !== data.level) player.switches += 1;
+    player.level = data.level;
     player.events.push({ type: "LEVEL_SWITCHED", level: data.level, at: Date.now() });
     showLevel(hls, ui, data.level, player.switches);
   });
   hls.on(Hls.Events.ERROR, (_event, data) => {
-    player.events.push({ type: "error", fatal: data.fatal, details: data.details });
+    player.events.push({ type: "error", fatal: data.fatal, details: data.details, hole: data.hole });
     if (data.fatal) recover(Hls, hls, ui, data);
   });
   ui.menu.addEventListener("change", () => {
-    hls.currentLevel = Number(ui.menu.value);
-    showLevel(hls, ui, hls.currentLevel === -1 ? hls.loadLevel : hls.currentLevel, player.switches);
+    const chosen = Number(ui.menu.value);
+    hls.currentLevel = chosen;
+    const target = chosen === -1 ? "automatic quality" : levelName(hls.levels[chosen]);
+    ui.indicator.replaceChildren(`Switching to ${target}…`);
   });
 }
 
@@ -146,7 +149,7 @@ function showLevel(hls, ui, index, switches) {
   ui.indicator.replaceChildren("Playing ", h("strong", name), ` · ${bitrate(level.bitrate)}`,
     h("span.muted", ` · ${auto ? "auto" : "manual"}`));
   ui.menu.options[0].textContent = auto ? `Auto (${name})` : "Auto";
-  ui.switches.textContent = `${switches} switch${switches === 1 ? "" : "es"}`;
+  ui.switches.textContent = `${switches} rendition switch${switches === 1 ? "" : "es"}`;
 }
 
 function playNatively(player, ui, src, autoplay) {

@@ -25,7 +25,7 @@ export function embedCode(playbackId, query = "") {
 
 function copyField(label, value, { multiline = false, id } = {}) {
   const field = multiline
-    ? h("textarea.code", { readOnly: true, rows: 3, value, id })
+    ? h("textarea.code", { readOnly: true, rows: 4, value, id })
     : h("input.code", { readOnly: true, value, id });
   field.addEventListener("focus", () => field.select());
   return h("div.copy-field", h("label", label),
@@ -53,7 +53,7 @@ function renditionsTable(renditions) {
     h("thead", h("tr", ["Rendition", "Size", "Bitrate", "Codecs"].map((title) => h("th", title)))),
     h("tbody", renditions.map((r) => h("tr",
       h("td", h("strong", r.name)), h("td.num", `${r.width}×${r.height}`), h("td.num", bitrate(r.bitrate)),
-      h("td.mono.small", r.codecs)))));
+      h("td.mono.small", r.codecs.split(",").map((codec) => h("div", codec)))))));
 }
 
 function playbackCard(asset, sources) {
@@ -95,7 +95,7 @@ async function showReady(root, asset, onApiError) {
     if (onApiError(error)) return null;
     root.prepend(errorBanner(`Could not get a signed playback URL: ${error.message}`));
   }
-  layout.querySelector(".asset-side").append(playbackCard(asset, sources));
+  layout.querySelector(".asset-main").append(playbackCard(asset, sources));
   const first = asset.playback_ids[0];
   const source = first && sources.get(first.id);
   if (!source) {
