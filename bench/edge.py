@@ -1,12 +1,16 @@
 """Edge delivery vs nginx on the same files: requests/s and p99 for a 1 MB segment and for a playlist.
 
-    .venv/bin/python bench/edge.py [--seconds 4] [--connections 32] [--threads 1] [--workers 1]
+    .venv/bin/python bench/edge.py [--seconds 4] [--connections 32] [--workers 1] [--server uvicorn]
 
-Both servers run on loopback in their own processes, one worker each (uvicorn + uvloop + httptools for
-the edge; nginx with `sendfile on`, `open_file_cache` and keep-alive), and serve the same files from one
-LocalObjectStore folder. The load generator is `wrk` (keep-alive, fixed connections, `--latency` for p99),
-which runs on the same machine: on a 2-core box it takes one core, the server the other.
-The edge serves a public playback id (no signature work; nginx has none), from its warm in-memory cache.
+Each server runs alone on loopback in its own process, one worker each by default (uvicorn + uvloop +
+httptools for the edge; nginx with `sendfile on`, `open_file_cache` and keep-alive), serving the same
+files from one LocalObjectStore folder. A third column, the "ceiling", is a bare ASGI app under the same
+server answering the same bytes from memory: what the ASGI server alone can do. Requests per second of
+server CPU time are printed too: on a shared machine they move less than requests per second.
+The load generator is `wrk` (keep-alive, fixed connections, `--latency` for p99) on the same machine;
+on a 2-core box it takes one core, the server the other. The edge serves a public playback id (no
+signature work; nginx does none) from its warm in-memory cache. `--server granian` runs the edge and
+the ceiling under granian instead (it must be importable; it is not a project dependency).
 
 Coalescing is measured in-process: 1,000 concurrent requests for one cold key through the edge's ASGI
 app, with an origin that takes 200 ms per read (like a distant S3), counting origin reads.
@@ -161,23 +165,41 @@ BODIES = {{"/" + key: (ROOT / key).read_bytes() for key in {keys!r}}}
 
 
 async def app(scope, receive, send):
+    if scope["type"] == "lifespan":
+        while (message := await receive())["type"] != "lifespan.shutdown":
+            await send({{"type": "lifespan.startup.complete"}})
+        await send({{"type": "lifespan.shutdown.complete"}})
+        return
     body = BODIES[scope["path"]]
     await send({{"type": "http.response.start", "status": 200,
                 "headers": [(b"content-type", b"application/octet-stream"), (b"content-length", b"%d" % len(body))]}})
     await send({{"type": "http.response.body", "body": body}})
 """
+EDGE_ENTRY = "from streamstack.delivery.app import edge_app_from_settings\n\napp = edge_app_from_settings()\n"
 
 
-def uvicorn_command(app: str, port: int, workers: int) -> list[str]:
+def asgi_command(server: str, module: str, port: int, workers: int, root: Path) -> list[str]:
+    """uvicorn (uvloop + httptools), or granian when asked and importable; `module:app` lives in root."""
+    common = ["--host", "127.0.0.1", "--port", str(port), "--workers", str(workers), "--backlog", "4096"]
+    if server == "granian":
+        return [
+            sys.executable,
+            "-m",
+            "granian",
+            "--interface",
+            "asgi",
+            "--loop",
+            "uvloop",
+            "--no-ws",
+            "--log-level",
+            "warning",
+            *common,
+            f"{module}:app",
+        ]
     return [
         sys.executable,
         "-m",
         "uvicorn",
-        app,
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
         "--loop",
         "uvloop",
         "--http",
@@ -185,42 +207,44 @@ def uvicorn_command(app: str, port: int, workers: int) -> list[str]:
         "--no-access-log",
         "--log-level",
         "warning",
-        "--backlog",
-        "4096",
-        "--workers",
-        str(workers),
+        "--app-dir",
+        str(root),
+        *common,
+        f"{module}:app",
     ]
 
 
-def start_edge(root: Path, port: int, workers: int) -> subprocess.Popen[bytes]:
+def start_asgi(root: Path, module: str, source: str, port: int, args: argparse.Namespace) -> subprocess.Popen[bytes]:
+    (root / f"{module}.py").write_text(source)
     env = {
         **os.environ,
         "STREAMSTACK_DATA_DIR": str(root / "data"),
         "STREAMSTACK_AUTO_MIGRATE": "false",
         "STREAMSTACK_PUBLIC_EDGE_URL": f"http://127.0.0.1:{port}",
+        "PYTHONPATH": os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")]),
     }
-    command = [*uvicorn_command("streamstack.delivery.app:edge_app_from_settings", port, workers), "--factory"]
-    return subprocess.Popen(command, env=env, cwd=root)
+    return subprocess.Popen(asgi_command(args.server, module, port, args.workers, root), env=env, cwd=root)
 
 
-def start_ceiling(root: Path, port: int, workers: int) -> subprocess.Popen[bytes]:
-    """uvicorn's own ceiling: a bare ASGI app answering the same bytes from memory, no routing, no checks."""
-    (root / "ceiling_app.py").write_text(
-        CEILING_APP.format(objects=str(objects_dir(root)), keys=[SEGMENT_KEY, PLAYLIST_KEY])
-    )
-    command = [*uvicorn_command("ceiling_app:app", port, workers), "--app-dir", str(root), "--lifespan", "off"]
-    return subprocess.Popen(command, cwd=root)
+def start_edge(root: Path, port: int, args: argparse.Namespace) -> subprocess.Popen[bytes]:
+    return start_asgi(root, "edge_entry", EDGE_ENTRY, port, args)
+
+
+def start_ceiling(root: Path, port: int, args: argparse.Namespace) -> subprocess.Popen[bytes]:
+    """The server's own ceiling: a bare ASGI app answering the same bytes from memory, no routing, no checks."""
+    source = CEILING_APP.format(objects=str(objects_dir(root)), keys=[SEGMENT_KEY, PLAYLIST_KEY])
+    return start_asgi(root, "ceiling_app", source, port, args)
 
 
 def objects_dir(root: Path) -> Path:
     return root / "data" / "objects" / "assets" / ASSET_ID
 
 
-def start_nginx(root: Path, port: int, workers: int) -> subprocess.Popen[bytes]:
+def start_nginx(root: Path, port: int, args: argparse.Namespace) -> subprocess.Popen[bytes]:
     nginx = shutil.which("nginx") or "/usr/sbin/nginx"
     (root / "tmp").mkdir(exist_ok=True)
     user = "user root root;" if os.geteuid() == 0 else ""
-    conf = NGINX_CONF.format(user=user, root=root, port=port, objects=objects_dir(root), workers=workers)
+    conf = NGINX_CONF.format(user=user, root=root, port=port, objects=objects_dir(root), workers=args.workers)
     (root / "nginx.conf").write_text(conf)
     return subprocess.Popen([nginx, "-p", str(root), "-c", str(root / "nginx.conf")])
 
@@ -291,7 +315,7 @@ def measure(root: Path, args: argparse.Namespace) -> dict[tuple[str, str], Resul
     results: dict[tuple[str, str], Result] = {}
     for name, (start, prefix) in starts.items():
         port = free_port()
-        server = start(root, port, args.workers)
+        server = start(root, port, args)
         try:
             base = f"http://127.0.0.1:{port}{prefix}"
             wait_for(f"{base}/{PLAYLIST_KEY}")
@@ -310,7 +334,10 @@ def report(results: dict[tuple[str, str], Result], args: argparse.Namespace) -> 
         f"\nloopback, keep-alive, wrk -t{args.threads} -c{args.connections} -d{args.seconds:g}s --latency; "
         f"{args.workers} worker(s) per server; {os.cpu_count()} cores shared with wrk"
     )
-    print("ceiling = a bare uvicorn ASGI app answering the same bytes from memory (what uvicorn alone can do)")
+    print(
+        f"edge under {args.server}; ceiling = a bare ASGI app under {args.server} answering the same bytes "
+        f"from memory (what the server alone can do)"
+    )
     print(f"{'':<20} {'edge':>10} {'nginx':>10} {'ratio':>7} {'ceiling':>10}   {'target':<9} result")
     for label, floor in (("segment 1 MB", 0.5), ("playlist", 0.3)):
         edge, nginx, ceiling = (results[label, name] for name in ("edge", "nginx", "ceiling"))
@@ -342,7 +369,13 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=4.0)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--workers", type=int, default=1, help="uvicorn workers and nginx worker_processes")
+    parser.add_argument("--workers", type=int, default=1, help="edge workers and nginx worker_processes")
+    parser.add_argument(
+        "--server",
+        choices=["uvicorn", "granian"],
+        default="uvicorn",
+        help="ASGI server of the edge and the ceiling (granian must be importable)",
+    )
     args = parser.parse_args()
     if not shutil.which("wrk") or not (shutil.which("nginx") or Path("/usr/sbin/nginx").exists()):
         print("needs the Debian packages wrk and nginx: apt-get install -y wrk nginx", file=sys.stderr)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import logging
 import os
 import re
 import time
@@ -19,6 +20,7 @@ from typing import Any, TypeVar
 from urllib.parse import parse_qs
 
 from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
 
 from streamstack.assets.models import Asset, PlaybackId
 from streamstack.delivery import playlists
@@ -44,6 +46,7 @@ from streamstack.settings import Settings
 from streamstack.storage.base import InvalidKey, ObjectNotFound, ObjectStore, StorageUnavailable, validate_key
 from streamstack.storage.local import guess_content_type
 
+log = logging.getLogger("streamstack.delivery")
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
@@ -60,6 +63,7 @@ FINAL_PLAYLIST_MAX_AGE = 3600
 READY_MASTER_MAX_AGE = 300
 CHANGING_MAX_AGE = 2
 NEGATIVE_TTL = 1.0
+MAX_RENDERINGS = 16
 _DONE = object()
 _CONDITIONAL = frozenset({b"range", b"if-none-match", b"origin"})
 CORS_ALLOW_HEADERS = b"Range, If-None-Match, If-Range, Content-Type"
@@ -183,7 +187,8 @@ class EdgeApp:
         headers = _headers(scope)
         try:
             await self._serve(scope, headers, send)
-        except StorageUnavailable:
+        except (StorageUnavailable, SQLAlchemyError):
+            log.warning("edge origin or catalog unavailable for %s", scope["path"], exc_info=True)
             await _send_reply(send, _error(503, "Service Unavailable", headers), scope)
 
     async def _serve(self, scope: Scope, headers: dict[bytes, bytes], send: Send) -> None:
@@ -397,7 +402,9 @@ class EdgeApp:
         rendered = obj.rendered.get(memo_key)
         if rendered is None:
             body = playlists.render_playlist(obj.body, prefix=prefix, max_resolution=max_resolution)
-            rendered = obj.rendered[memo_key] = (body, _etag_of(body))
+            rendered = (body, _etag_of(body))
+            if len(obj.rendered) < MAX_RENDERINGS:
+                obj.rendered[memo_key] = rendered
         return rendered[0], rendered[1], signed
 
     async def _send_large(

@@ -187,3 +187,26 @@ async def test_a_thousand_concurrent_misses_cause_one_origin_read(edge_platform,
     assert counting.reads == 1
     assert edge.objects.stats.coalesced == 999
     assert edge.objects.stats.coalesced_bytes == 999 * len(SEGMENT)
+
+
+async def test_catalog_or_store_outage_is_503_not_a_crash(edge_platform, media, keys):
+    from dataclasses import replace
+
+    from sqlalchemy.exc import OperationalError
+
+    from streamstack.storage.base import StorageUnavailable
+
+    def catalog_down():  # type: ignore[no-untyped-def]
+        raise OperationalError("SELECT 1", {}, Exception("catalog down"))
+
+    def store_down(key):  # type: ignore[no-untyped-def]
+        raise StorageUnavailable("store down")
+
+    no_catalog = create_edge_app(replace(edge_platform, sessions=catalog_down))
+    no_store = create_edge_app(edge_platform)
+    no_store.store = CountingStore(edge_platform.store, delay=0)
+    no_store.store.head = store_down
+    for edge in (no_catalog, no_store):
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=edge), base_url=EDGE) as http:
+            response = await http.get(f"/{media.public_id}/720p/seg_00000.m4s")
+        assert response.status_code == 503 and response.headers["cache-control"] == "no-store"
