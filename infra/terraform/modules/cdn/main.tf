@@ -323,14 +323,15 @@ resource "aws_cloudfront_cache_policy" "playlists" {
   }
 }
 
-# The edge checks CloudFront-format signatures itself, so they are part of the cache key:
-# a cached signed playlist is never served to an unsigned request.
+# The edge checks CloudFront-format signatures itself, so they are part of the cache key: a response
+# cached for a signed request is never served to an unsigned one. TTLs follow the edge's Cache-Control
+# (immutable segments a year, live playlists seconds); without one, the playlist TTL applies.
 resource "aws_cloudfront_cache_policy" "edge" {
   name        = "${var.name}-edge"
-  comment     = "Playback-id playlists and images from the edge, keyed by their signature"
+  comment     = "Playback-id URLs from the edge, keyed by their signature"
   min_ttl     = 0
   default_ttl = var.playlist_ttl_seconds
-  max_ttl     = var.playlist_ttl_seconds
+  max_ttl     = var.segment_ttl_seconds
 
   parameters_in_cache_key_and_forwarded_to_origin {
     enable_accept_encoding_brotli = true
