@@ -58,10 +58,10 @@ def plan_images(duration: float, top: RenditionPlan, settings: Any) -> ImagesPla
 
 
 def image_filters(plan: ImagesPlan, poster_in: str, storyboard_in: str) -> list[str]:
-    """Filter-graph chains turning two split branches into [poster] and [sprite]."""
+    """Chains turning two split branches into [poster] and [sprite], each passing only the frames it needs."""
     every_interval = f"isnan(prev_selected_t)+gte(t-prev_selected_t,{plan.interval:g}-0.001)"
     return [
-        f"[{poster_in}]select='gte(t,{plan.poster_time})',scale={plan.poster_width}:{plan.poster_height},"
+        f"[{poster_in}]select='isnan(prev_selected_t)*gte(t,{plan.poster_time})',scale={plan.poster_width}:{plan.poster_height},"
         f"setsar=1[poster]",
         f"[{storyboard_in}]select='{every_interval}',scale={plan.tile_width}:{plan.tile_height},"
         f"setsar=1,tile={plan.columns}x{plan.rows}[sprite]",

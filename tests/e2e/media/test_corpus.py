@@ -72,3 +72,12 @@ def test_corpus_case(
         assert abs(result.duration - result.source.duration) <= 0.1
     else:
         assert [info.key for info in store.list("assets/")] == []
+
+
+def test_cases_txt_documents_every_case() -> None:
+    listed = {
+        tuple(line.split()[:2])
+        for line in (Path(corpus.__file__).parent / "cases.txt").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    }
+    assert listed == {(case.filename, case.expect) for case in corpus.CASES}
