@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import base64
-
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from streamstack.assets.models import Asset, AssetOut, NewAssetSettings, PlaybackId, PlaybackIdOut, RenditionOut
 from streamstack.db.base import new_id, utcnow
+from streamstack.db.pagination import decode_cursor, page
 from streamstack.storage.base import ObjectStore, delete_prefix
 from streamstack.webhooks.outbox import record_event
-
-MAX_PAGE = 100
 
 
 def source_key(asset_id: str) -> str:
@@ -54,25 +51,8 @@ def list_assets(*, db_session: Session, limit: int = 25, cursor: str | None = No
     if status:
         query = query.where(Asset.status == status)
     if cursor:
-        query = query.where(Asset.id < decode_cursor(cursor))
-    limit = max(1, min(limit, MAX_PAGE))
-    rows = list(db_session.scalars(query.order_by(Asset.id.desc()).limit(limit + 1)))
-    next_cursor = encode_cursor(rows[limit - 1].id) if len(rows) > limit else None
-    return rows[:limit], next_cursor
-
-
-def encode_cursor(asset_id: str) -> str:
-    return base64.urlsafe_b64encode(asset_id.encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> str:
-    try:
-        value = base64.b64decode(cursor + "=" * (-len(cursor) % 4), altchars=b"-_", validate=True).decode()
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ValueError("malformed cursor") from exc
-    if not value.startswith("as_") or not value[3:].isalnum():
-        raise ValueError("malformed cursor")
-    return value
+        query = query.where(Asset.id < decode_cursor(cursor, prefix="as_"))
+    return page(db_session, query.order_by(Asset.id.desc()), limit, lambda asset: asset.id)
 
 
 def mark_preparing(*, db_session: Session, asset: Asset, source_size: int) -> None:

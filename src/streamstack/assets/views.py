@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from streamstack.assets import service
 from streamstack.assets.imports import ImportRefused, check_import_url
 from streamstack.assets.models import AssetCreate, AssetList, AssetOut, AssetStatus
+from streamstack.db.pagination import MAX_PAGE
 from streamstack.deps import get_platform, get_session
 from streamstack.errors import Problem, not_found
 from streamstack.events.messages import import_message
@@ -46,7 +47,7 @@ def create_asset(body: AssetCreate, request: Request, db_session: Session = Depe
 
 
 @router.get("", response_model=AssetList, dependencies=[Depends(require_scope("read"))])
-def list_assets(limit: int = Query(25, ge=1, le=service.MAX_PAGE), cursor: str | None = None,
+def list_assets(limit: int = Query(25, ge=1, le=MAX_PAGE), cursor: str | None = None,
                 status: AssetStatus | None = None, db_session: Session = Depends(get_session),
                 platform: Platform = Depends(get_platform)) -> AssetList:
     try:

@@ -5,14 +5,13 @@ from __future__ import annotations
 import base64
 import binascii
 import secrets
-from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TypeVar
 
-from sqlalchemy import Select, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from streamstack.assets.service import MAX_PAGE, encode_cursor
 from streamstack.db.base import new_id
+from streamstack.db.pagination import decode_cursor, page
 from streamstack.webhooks.models import OutboxEvent, WebhookDelivery, WebhookEndpoint
 
 SECRET_PREFIX = "whsec_"
@@ -81,7 +80,7 @@ def list_endpoints(*, db_session: Session, limit: int = 25,
     query = select(WebhookEndpoint)
     if cursor:
         query = query.where(WebhookEndpoint.id < decode_cursor(cursor, prefix="wh_"))
-    return _page(db_session, query.order_by(WebhookEndpoint.id.desc()), limit, lambda row: row.id)
+    return page(db_session, query.order_by(WebhookEndpoint.id.desc()), limit, lambda row: row.id)
 
 
 def delete_endpoint(*, db_session: Session, endpoint: WebhookEndpoint) -> None:
@@ -98,27 +97,7 @@ def list_deliveries(*, db_session: Session, endpoint_id: str, limit: int = 25,
              .where(WebhookDelivery.endpoint_id == endpoint_id))
     if cursor:
         query = query.where(WebhookDelivery.id < decode_cursor(cursor, prefix="whd_"))
-    rows, next_cursor = _page(db_session, query.order_by(WebhookDelivery.id.desc()), limit, lambda row: row[0].id,
+    rows, next_cursor = page(db_session, query.order_by(WebhookDelivery.id.desc()), limit, lambda row: row[0].id,
                               scalars=False)
     return [(delivery, event_type) for delivery, event_type in rows], next_cursor
 
-
-def decode_cursor(cursor: str, *, prefix: str) -> str:
-    """The id an `encode_cursor` cursor carries; anything else is refused rather than compared."""
-    try:
-        value = base64.b64decode(cursor + "=" * (-len(cursor) % 4), altchars=b"-_", validate=True).decode()
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ValueError("malformed cursor") from exc
-    if not value.startswith(prefix) or not value[len(prefix):].isalnum():
-        raise ValueError("malformed cursor")
-    return value
-
-
-def _page(db_session: Session, query: Select[Any], limit: int, row_id: Callable[[Row], str], *,
-          scalars: bool = True) -> tuple[list[Row], str | None]:
-    """One page plus the opaque cursor of the next one (None on the last page)."""
-    limit = max(1, min(limit, MAX_PAGE))
-    query = query.limit(limit + 1)
-    rows = list(db_session.scalars(query) if scalars else db_session.execute(query).all())
-    next_cursor = encode_cursor(row_id(rows[limit - 1])) if len(rows) > limit else None
-    return rows[:limit], next_cursor

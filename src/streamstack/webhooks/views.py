@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 from pydantic import AnyHttpUrl, BaseModel, Field
 from sqlalchemy.orm import Session
 
-from streamstack.assets.service import MAX_PAGE
+from streamstack.db.pagination import MAX_PAGE
 from streamstack.deps import get_platform, get_session
 from streamstack.errors import Problem, not_found
 from streamstack.idempotency import run_idempotent
