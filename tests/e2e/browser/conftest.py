@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import threading
 import time
@@ -16,10 +17,12 @@ import pytest
 
 from tests.conftest import LiveServer, make_settings
 
+REPO = Path(__file__).resolve().parents[3]
 CHROMIUM = Path("/usr/bin/chromium")
+HLS_JS = REPO / "src/streamstack/web/static/vendor/hls.min.js"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run", "--autoplay-policy=no-user-gesture-required"]
-ARTIFACTS = Path(__file__).resolve().parents[3] / "test-artifacts"
+ARTIFACTS = REPO / "test-artifacts"
 
 pytestmark = pytest.mark.e2e
 
@@ -45,7 +48,17 @@ def wait_until(predicate: Callable[[], Any], timeout: float, what: str) -> Any:
 
 
 @pytest.fixture(scope="session")
-def browser() -> Iterator[Any]:
+def hls_js() -> Path:
+    """The console's player needs the vendored hls.js: fetched from npm here if `make install` has not."""
+    if not HLS_JS.exists():
+        if shutil.which("npm") is None:
+            pytest.skip("hls.js is not vendored and npm is missing: apt-get install npm, then scripts/fetch-hls-js")
+        subprocess.run(["bash", str(REPO / "scripts/fetch-hls-js")], check=True, timeout=300)
+    return HLS_JS
+
+
+@pytest.fixture(scope="session")
+def browser(hls_js: Path) -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:

@@ -13,6 +13,7 @@ def test_a_wrong_key_is_refused_with_a_message(page, stack):
     page.click("#signin-submit")
     page.wait_for_selector("#signin-error:not([hidden])")
     assert "unknown or revoked" in page.inner_text("#signin-error")
+    screenshot(page, "console-signin.png")
     assert page.evaluate("sessionStorage.length") == 0
 
 
