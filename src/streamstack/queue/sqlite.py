@@ -82,8 +82,10 @@ _CLAIM_READY = (
 _FORGET_READY = 'DELETE FROM "{ready}" WHERE id IN (SELECT id FROM "{ready}" ORDER BY id LIMIT ?)'
 _DELETE = "DELETE FROM queue_scheduled WHERE id = ? AND receipt = ? AND queue = ?"
 _CHANGE_VISIBILITY = "UPDATE queue_scheduled SET visible_ms = ? WHERE id = ? AND receipt = ? AND queue = ?"
-_HAS_READY = 'SELECT EXISTS (SELECT 1 FROM "{ready}")'
-_NEXT_VISIBLE = "SELECT visible_ms FROM queue_scheduled WHERE queue = ? ORDER BY visible_ms LIMIT 1"
+_NEXT_VISIBLE = (
+    'SELECT CASE WHEN EXISTS (SELECT 1 FROM "{ready}") THEN 0 ELSE'
+    " (SELECT visible_ms FROM queue_scheduled WHERE queue = ? ORDER BY visible_ms LIMIT 1) END"
+)
 _STATS = (
     "SELECT coalesce(sum(visible_ms <= :now), 0), coalesce(sum(visible_ms > :now AND receive_count > 0), 0),"
     " coalesce(sum(visible_ms > :now AND receive_count = 0), 0), min(sent_ms)"
@@ -96,7 +98,7 @@ _PER_QUEUE_SQL = {
     "send": _SEND,
     "claim_ready": _CLAIM_READY,
     "forget_ready": _FORGET_READY,
-    "has_ready": _HAS_READY,
+    "next_visible": _NEXT_VISIBLE,
     "ready_stats": _READY_STATS,
     "purge_ready": 'DELETE FROM "{ready}"',
 }
@@ -149,6 +151,11 @@ class _Database:
             self.conn.execute(sql, params)
             self.local_commits += 1
         self._notify()
+
+    def query_one(self, sql: str, params: Sequence[Any]) -> tuple[Any, ...]:
+        """One autocommit read statement."""
+        with self.lock:
+            return self.conn.execute(sql, params).fetchone()
 
     @contextlib.contextmanager
     def read(self) -> Iterator[sqlite3.Connection]:
@@ -306,16 +313,25 @@ class SqliteQueue:
         timeout = self.visibility_timeout if visibility_timeout is None else visibility_timeout
         _check_range("visibility_timeout", timeout, 0, MAX_VISIBILITY_SECONDS)
         deadline = time.monotonic() + wait_seconds
-        database = self._database()
         while True:
-            version = self._guard(database.version)
             messages = self._guard(lambda: self._claim(max_messages, int(timeout * 1000)))
             if messages or time.monotonic() >= deadline:
                 return messages
-            until = deadline
-            next_visible = self._guard(self._next_visible_ms)
-            if next_visible is not None:
-                until = min(until, time.monotonic() + max(0, next_visible - _now_ms()) / 1000)
+            self._guard(lambda: self._wait_until_due(deadline))
+
+    def _wait_until_due(self, deadline: float) -> None:
+        """Sleep until a message may be due or the deadline passes, with reads only: an idle consumer
+        never takes the write lock, and several woken by one message do not all try to claim it."""
+        database = self._database()
+        while True:
+            version = database.version()
+            (next_visible,) = database.query_one(self._sql["next_visible"], (self.name,))
+            now_ms, now = _now_ms(), time.monotonic()
+            if next_visible is not None and next_visible <= now_ms:
+                return
+            until = deadline if next_visible is None else min(deadline, now + (next_visible - now_ms) / 1000)
+            if until <= now:
+                return
             database.wait_for_change(version, until)
 
     def _claim(self, max_messages: int, visibility_ms: int) -> list[Message]:
@@ -345,14 +361,6 @@ class SqliteQueue:
             sent_timestamp_ms=sent_ms,
             message_attributes=json.loads(attributes) if attributes else {},
         )
-
-    def _next_visible_ms(self) -> int | None:
-        """When the earliest message of this queue becomes visible (None if it is empty)."""
-        with self._database().read() as conn:
-            if conn.execute(self._sql["has_ready"]).fetchone()[0]:
-                return 0
-            row = conn.execute(_NEXT_VISIBLE, (self.name,)).fetchone()
-        return row[0] if row else None
 
     def delete(self, receipt_handle: str) -> None:
         """Acknowledge; a stale handle (the message was received again since) deletes nothing."""
