@@ -31,8 +31,10 @@ class QueueBinding:
 class Worker:
     platform: Platform
     poll_seconds: float = 1.0
+    tick_seconds: float = 1.0
     ticks: list[Tick] = field(default_factory=list)
     stopping: threading.Event = field(default_factory=threading.Event)
+    in_flight: tuple[Queue, list[Message]] | None = None
 
     def bindings(self) -> list[QueueBinding]:
         """Encodes are long, so one at a time; metadata events are short, so ten per batch."""
@@ -43,16 +45,24 @@ class Worker:
 
     def run(self) -> None:
         bindings = self.bindings()
+        ticker = threading.Thread(target=self.run_ticks, daemon=True, name="worker-ticks")
+        ticker.start()
         while not self.stopping.is_set():
             idle = True
             for binding in bindings:
                 if self.stopping.is_set():
                     break
                 idle &= self.poll(binding, wait_seconds=0.0) == 0
-            for tick in self.ticks:
-                run_safely(tick)
             if idle and not self.stopping.is_set():
                 self.poll(bindings[-1], wait_seconds=self.poll_seconds)
+        ticker.join()
+
+    def run_ticks(self) -> None:
+        """Webhooks, heartbeat and gauges on their own thread, so an hour-long encode does not hold them up."""
+        while not self.stopping.is_set():
+            for tick in self.ticks:
+                run_safely(tick)
+            self.stopping.wait(self.tick_seconds)
 
     def poll(self, binding: QueueBinding, *, wait_seconds: float) -> int:
         messages = binding.queue.receive(max_messages=binding.batch_size, wait_seconds=wait_seconds)
@@ -67,8 +77,12 @@ class Worker:
             return
         queue_arn = f"arn:aws:sqs:{self.platform.settings.aws_region}:000000000000:{binding.queue.name}"
         event = {"Records": [to_sqs_record(m, queue_arn=queue_arn) for m in messages]}
-        with VisibilityHeartbeat(binding.queue, messages, self.platform.settings.queue_visibility_timeout):
-            result = process_batch(event, binding.handler)
+        self.in_flight = (binding.queue, messages)
+        try:
+            with VisibilityHeartbeat(binding.queue, messages, self.platform.settings.queue_visibility_timeout):
+                result = process_batch(event, binding.handler)
+        finally:
+            self.in_flight = None
         failed = {item["itemIdentifier"] for item in result.get("batchItemFailures", [])}
         done = [m.receipt_handle for m in messages if m.message_id not in failed]
         if done:
@@ -79,11 +93,17 @@ class Worker:
                                                                           "queue": binding.queue.name})
 
     def install_signal_handlers(self) -> None:
-        """SIGTERM (ECS, Ctrl-C): stop taking work; unstarted messages go back to the queue at once."""
+        """SIGTERM (ECS, Ctrl-C): stop taking work and give messages in hand back at once; a running job ends
+        now (its cleanup runs, ffmpeg is killed) instead of being SIGKILLed with its message hidden for long."""
 
         def stop(signum: int, _frame: Any) -> None:
             log.info("worker stopping on signal %s", signum)
             self.stopping.set()
+            if self.in_flight is not None:
+                queue, messages = self.in_flight
+                self.in_flight = None
+                give_back(queue, messages)
+                raise SystemExit(128 + signum)
 
         signal.signal(signal.SIGTERM, stop)
         signal.signal(signal.SIGINT, stop)
