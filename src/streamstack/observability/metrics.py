@@ -134,7 +134,7 @@ METRICS: dict[str, MetricDef] = {
         _histogram("streamstack_encoding_job_duration_seconds", "Wall time of one encoding job.", buckets=JOB_BUCKETS),
         _histogram(
             "streamstack_time_to_playable_seconds",
-            "From upload complete to asset ready.",
+            "From encode start to the asset being playable from its start.",
             buckets=JOB_BUCKETS,
         ),
         _gauge(
