@@ -182,7 +182,7 @@ def _encode_in(workdir: Path, job: _Job) -> EncodeResult:
     )
     if run.returncode != 0:
         raise MediaError("encode_failed", f"The video could not be encoded ({stderr_reason(run.stderr)}).")
-    _check_complete(publisher.encoded_duration(), info.duration)
+    _check_complete(publisher.longest_duration(), info.duration)
     rendition_results, audio_result = publisher.finish()
     image_result = _publish_images(job, out, images, info.duration)
     static_key, static_size = _publish_static_mp4(job, out, renditions, audio)
@@ -295,10 +295,14 @@ class HlsPublisher:
         )
         return results, self._audio_result()
 
-    def encoded_duration(self) -> float:
-        """Seconds actually written, from the first playlist's segment durations."""
-        text = self._read_playlist(self.names[0]) if self.names else None
+    def encoded_duration(self, name: str | None = None) -> float:
+        """Seconds written to one playlist (default: the first video rendition, else the audio)."""
+        text = self._read_playlist(name or self.names[0]) if self.names else None
         return sum(s.duration for s in parse_media_playlist(text).segments) if text else 0.0
+
+    def longest_duration(self) -> float:
+        """Seconds of the longest stream written, so audio running past short video is not 'truncated'."""
+        return max((self.encoded_duration(name) for name in self.names), default=0.0)
 
     def _publish_rendition(self, name: str, render: Callable[[str], str], force: bool = False) -> None:
         text = self._read_playlist(name)

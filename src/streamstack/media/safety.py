@@ -231,17 +231,22 @@ def _supervise(
             on_progress(block)
         now = time.monotonic()
         if now - started > timeout_seconds:
-            raise MediaError(
-                "timeout", f"Encoding took longer than this job's limit of {timeout_seconds:.0f} s."
-            )
+            raise _timeout(timeout_seconds)
         if now - last_tick >= tick_seconds:
             last_tick = now
             _check_size(watch_dir, max_output_bytes)
             if on_tick is not None:
                 on_tick()
-    proc.wait(timeout=max(1.0, timeout_seconds - (time.monotonic() - started)))
+    try:
+        proc.wait(timeout=max(1.0, timeout_seconds - (time.monotonic() - started)))
+    except subprocess.TimeoutExpired as exc:
+        raise _timeout(timeout_seconds) from exc
     reader.join(timeout=5)
     _check_size(watch_dir, max_output_bytes)
+
+
+def _timeout(limit: float) -> MediaError:
+    return MediaError("timeout", f"Processing the video took longer than the limit of {limit:.0f} s.")
 
 
 def _check_size(watch_dir: Path, max_output_bytes: int | None) -> None:
