@@ -58,6 +58,8 @@ ZEROCOPY = "http.response.zerocopysend"
 PATHSEND = "http.response.pathsend"
 STATS_PATH = "/_edge/stats"
 STREAM_CHUNK = 256 * 1024
+FILE_SEND_MIN_BYTES = 64 * 1024
+METADATA_BYTES = 512
 IMAGE_MAX_AGE = 3600
 FINAL_PLAYLIST_MAX_AGE = 3600
 READY_MASTER_MAX_AGE = 300
@@ -147,6 +149,11 @@ def _edge_policy(key: str, body: bytes | None, ready: bool) -> tuple[int, bool]:
     return max(1, int((playlists.target_duration(body) or 2) / 2)), False
 
 
+def _memory_weight(obj: EdgeObject) -> int:
+    """Bytes held in memory: the body, or a small fixed cost for the metadata of a file sent directly."""
+    return len(obj.body) if obj.body is not None else METADATA_BYTES
+
+
 def _etag_of(body: bytes) -> str:
     return '"' + hashlib.md5(body, usedforsecurity=False).hexdigest() + '"'
 
@@ -170,11 +177,14 @@ class EdgeApp:
         budget = self.settings.edge_cache_bytes
         self.max_object_bytes = max_object_bytes if max_object_bytes is not None else max(budget // 16, 1)
         self.objects: CoalescingLRU[EdgeObject] = CoalescingLRU(
-            budget, weigh=lambda obj: obj.size, max_item_weight=self.max_object_bytes
+            budget, weigh=_memory_weight, max_item_weight=self.max_object_bytes
         )
+        self.direct_requests = 0  # answered from the origin file or stream, not from memory
+        self.direct_bytes = 0
         self.playbacks: CoalescingLRU[Playback | None] = CoalescingLRU(100_000, weigh=lambda _: 1)
         self.keys: CoalescingLRU[dict[str, str]] = CoalescingLRU(1, weigh=lambda _: 1)
         self.edge_base = self.settings.edge_base_url
+        self.server_sends_files: bool | None = None  # learnt from the first request's ASGI extensions
 
     # --- ASGI -------------------------------------------------------------------------------------
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -184,6 +194,9 @@ class EdgeApp:
             await _lifespan(receive, send)
 
     async def _http(self, scope: Scope, send: Send) -> None:
+        if self.server_sends_files is None:
+            extensions = scope.get("extensions") or {}
+            self.server_sends_files = ZEROCOPY in extensions or PATHSEND in extensions
         headers = _headers(scope)
         try:
             await self._serve(scope, headers, send)
@@ -293,7 +306,7 @@ class EdgeApp:
     def _read_object(self, key: str, ready: bool) -> Loaded[EdgeObject]:
         """Validated here, on the miss path only: a key that is cached was valid when it was loaded."""
         info = self.store.head(validate_key(key))
-        body = b"".join(self.store.get(key)) if info.size <= self.max_object_bytes else None
+        body = b"".join(self.store.get(key)) if self._keep_in_memory(key, info.size) else None
         max_age, immutable = _edge_policy(key, body, ready)
         obj = EdgeObject(
             key=key,
@@ -307,6 +320,13 @@ class EdgeApp:
             is_playlist=key.endswith(".m3u8"),
         )
         return Loaded(obj, None if immutable else float(max_age))
+
+    def _keep_in_memory(self, key: str, size: int) -> bool:
+        """Small enough for the budget, and not a media file the server can send from the page cache itself."""
+        if size > self.max_object_bytes:
+            return False
+        server_sends = self.server_sends_files and not key.endswith(".m3u8") and size >= FILE_SEND_MIN_BYTES
+        return not (server_sends and self.store.local_path(key) is not None)
 
     # --- responses --------------------------------------------------------------------------------
     async def _respond(
@@ -418,6 +438,8 @@ class EdgeApp:
         end: int,
     ) -> None:
         """Zero-copy when the server offers it for a local file; otherwise stream from the origin."""
+        self.direct_requests += 1
+        self.direct_bytes += end - start + 1
         extensions = scope.get("extensions") or {}
         path = self.store.local_path(key)
         if path is not None and ZEROCOPY in extensions:
@@ -446,6 +468,8 @@ class EdgeApp:
                     "entries": len(self.objects),
                     "bytes": self.objects.weight,
                     "budget_bytes": self.objects.max_weight,
+                    "direct_requests": self.direct_requests,
+                    "direct_bytes": self.direct_bytes,
                 },
                 "playbacks": {**self.playbacks.stats.as_dict(), "entries": len(self.playbacks)},
             }

@@ -144,7 +144,9 @@ async def test_large_objects_are_streamed_not_cached(edge_platform, media, keys)
         assert full.content == SEGMENT[::-1]
         part = await http.get(f"/{media.public_id}/720p/seg_00001.m4s", headers={"Range": "bytes=5000-5009"})
         assert part.status_code == 206 and part.content == SEGMENT[::-1][5000:5010]
-    assert f"assets/{media.asset_id}/720p/seg_00001.m4s" not in edge.objects
+    kept = edge.objects.peek(f"assets/{media.asset_id}/720p/seg_00001.m4s")
+    assert kept is not None and kept.body is None  # metadata only: the bytes come from the origin each time
+    assert edge.direct_requests == 2 and edge.direct_bytes == len(SEGMENT) + 10
 
 
 async def test_counters_by_request_and_byte(client, edge, media):
@@ -210,3 +212,49 @@ async def test_catalog_or_store_outage_is_503_not_a_crash(edge_platform, media, 
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=edge), base_url=EDGE) as http:
             response = await http.get(f"/{media.public_id}/720p/seg_00000.m4s")
         assert response.status_code == 503 and response.headers["cache-control"] == "no-store"
+
+
+async def call_asgi(app, path: str, extensions: dict, headers: list | None = None) -> list[dict]:  # type: ignore[no-untyped-def]
+    """Drive the app as a server that offers `extensions` would; file descriptors are read while still open."""
+    import os
+
+    sent: list[dict] = []
+
+    async def receive() -> dict:
+        return {"type": "http.request", "body": b""}
+
+    async def send(message: dict) -> None:
+        if message["type"] == "http.response.zerocopysend":
+            message = {**message, "data": os.pread(message["file"], message["count"], message["offset"])}
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "method": "GET",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "headers": [(b"host", b"edge.test"), *(headers or [])],
+        "scheme": "http",
+        "client": ("127.0.0.1", 1),
+        "extensions": extensions,
+    }
+    await app(scope, receive, send)
+    return sent
+
+
+async def test_servers_that_send_files_get_the_file_not_bytes(edge_platform, media, keys):
+    big = bytes(range(256)) * 400  # 102,400 bytes: above the in-memory threshold for file-sending servers
+    edge_platform.store.put(f"assets/{media.asset_id}/720p/big.m4s", [big])
+    path = f"/{media.public_id}/720p/big.m4s"
+
+    pathsend = await call_asgi(create_edge_app(edge_platform), path, {"http.response.pathsend": {}})
+    assert pathsend[0]["status"] == 200 and pathsend[1]["type"] == "http.response.pathsend"
+    assert pathsend[1]["path"].endswith("/720p/big.m4s")
+
+    zerocopy_app = create_edge_app(edge_platform)
+    zerocopy = await call_asgi(zerocopy_app, path, {"http.response.zerocopysend": {}}, [(b"range", b"bytes=100-199")])
+    assert zerocopy[0]["status"] == 206 and zerocopy[1]["data"] == big[100:200]
+    assert zerocopy_app.objects.peek(f"assets/{media.asset_id}/720p/big.m4s").body is None  # the page cache has it
+    playlist = await call_asgi(zerocopy_app, f"/{media.public_id}/720p/index.m3u8", {"http.response.zerocopysend": {}})
+    assert playlist[1]["type"] == "http.response.body"  # playlists stay in memory: they are rewritten
