@@ -16,6 +16,7 @@ import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, field
 from functools import partial
+from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import parse_qs
 
@@ -232,13 +233,12 @@ class EdgeApp:
             if not allowed:
                 await _send_reply(send, _error(403, "Forbidden", headers), scope)
                 return
+        key = f"assets/{playback.asset_id}/{'master.m3u8' if is_master else rest}"
         try:
-            key = f"assets/{playback.asset_id}/{'master.m3u8' if is_master else rest}"
             obj = await self.objects.get(key, self._load_object, key, playback.ready)
+            await self._respond(scope, headers, send, obj, playback_id, is_master, playback.signed, credentials)
         except (ObjectNotFound, InvalidKey):
             await _send_reply(send, _error(404, "Not Found", headers), scope)
-            return
-        await self._respond(scope, headers, send, obj, playback_id, is_master, playback.signed, credentials)
 
     # --- catalog ----------------------------------------------------------------------------------
     async def _playback(self, playback_id: str) -> Playback | None:
@@ -437,23 +437,42 @@ class EdgeApp:
         start: int,
         end: int,
     ) -> None:
-        """Zero-copy when the server offers it for a local file; otherwise stream from the origin."""
-        self.direct_requests += 1
-        self.direct_bytes += end - start + 1
+        """Zero-copy when the server offers it for a local file; otherwise stream from the origin.
+
+        The file is opened before the response starts, so an object deleted since its metadata was cached
+        is still a clean 404 (ObjectNotFound) and its stale entry is dropped.
+        """
         extensions = scope.get("extensions") or {}
         path = self.store.local_path(key)
-        if path is not None and ZEROCOPY in extensions:
-            fd = os.open(path, os.O_RDONLY)
-            try:
+        try:
+            if path is not None and ZEROCOPY in extensions:
+                await self._send_zerocopy(send, path, status, headers, start, end)
+            elif path is not None and PATHSEND in extensions and status == 200:
+                if not path.is_file():
+                    raise FileNotFoundError(path)
                 await send({"type": "http.response.start", "status": status, "headers": headers})
-                await send({"type": ZEROCOPY, "file": fd, "offset": start, "count": end - start + 1})
-            finally:
-                os.close(fd)
-            return
-        if path is not None and PATHSEND in extensions and status == 200:
+                await send({"type": PATHSEND, "path": str(path)})
+            else:
+                await self._send_stream(send, key, status, headers, start, end)
+        except (FileNotFoundError, ObjectNotFound) as exc:
+            self.objects.discard(key)
+            raise ObjectNotFound(key) from exc
+        self.direct_requests += 1
+        self.direct_bytes += end - start + 1
+
+    async def _send_zerocopy(
+        self, send: Send, path: Path, status: int, headers: list[tuple[bytes, bytes]], start: int, end: int
+    ) -> None:
+        fd = os.open(path, os.O_RDONLY)
+        try:
             await send({"type": "http.response.start", "status": status, "headers": headers})
-            await send({"type": PATHSEND, "path": str(path)})
-            return
+            await send({"type": ZEROCOPY, "file": fd, "offset": start, "count": end - start + 1})
+        finally:
+            os.close(fd)
+
+    async def _send_stream(
+        self, send: Send, key: str, status: int, headers: list[tuple[bytes, bytes]], start: int, end: int
+    ) -> None:
         chunks = await self._offload(partial(self.store.get, key, start=start, end=end, chunk_size=STREAM_CHUNK))
         await send({"type": "http.response.start", "status": status, "headers": headers})
         while (chunk := await self._offload(next, chunks, _DONE)) is not _DONE:

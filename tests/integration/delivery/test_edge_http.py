@@ -147,6 +147,10 @@ async def test_large_objects_are_streamed_not_cached(edge_platform, media, keys)
     kept = edge.objects.peek(f"assets/{media.asset_id}/720p/seg_00001.m4s")
     assert kept is not None and kept.body is None  # metadata only: the bytes come from the origin each time
     assert edge.direct_requests == 2 and edge.direct_bytes == len(SEGMENT) + 10
+    edge_platform.store.delete(f"assets/{media.asset_id}/720p/seg_00001.m4s")
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=edge), base_url=EDGE) as http:
+        assert (await http.get(f"/{media.public_id}/720p/seg_00001.m4s")).status_code == 404
+    assert edge.objects.peek(f"assets/{media.asset_id}/720p/seg_00001.m4s") is None
 
 
 async def test_counters_by_request_and_byte(client, edge, media):
