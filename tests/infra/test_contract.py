@@ -77,7 +77,7 @@ def test_every_env_var_set_for_tasks_and_lambdas_is_a_settings_field() -> None:
             set_names.add(name)
     unknown = sorted(n for n in set_names if n.startswith("STREAMSTACK_") and n not in fields)
     assert not unknown, f"set in Terraform but not fields of streamstack.settings.Settings: {unknown}"
-    assert REQUIRED_APP_ENV <= set_names, f"missing: {sorted(REQUIRED_APP_ENV - set_names)}"
+    assert set_names >= REQUIRED_APP_ENV, f"missing: {sorted(REQUIRED_APP_ENV - set_names)}"
 
 
 def test_no_streamstack_variable_anywhere_in_terraform_is_unknown_to_settings() -> None:

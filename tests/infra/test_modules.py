@@ -39,8 +39,13 @@ def test_network_has_azs_nat_and_endpoints() -> None:
     assert resource(NETWORK, "aws_nat_gateway", "this")["count"] == "${local.nat_count}"
     assert "var.enable_nat_gateway" in locals_of(NETWORK)["nat_count"]
     assert resource(NETWORK, "aws_vpc_endpoint", "s3")["vpc_endpoint_type"] == "Gateway"
+    assert resource(NETWORK, "aws_vpc_endpoint", "dynamodb")["vpc_endpoint_type"] == "Gateway"
     assert set(variables(NETWORK)["interface_endpoints"]["default"]) == {
-        "sqs", "secretsmanager", "ecr.api", "ecr.dkr", "logs"
+        "sqs",
+        "secretsmanager",
+        "ecr.api",
+        "ecr.dkr",
+        "logs",
     }
 
 
@@ -65,9 +70,11 @@ def test_ecs_cluster_services_and_scaling() -> None:
     breaker = one(resource(API, "aws_ecs_service", "this")["deployment_circuit_breaker"])
     assert breaker == {"enable": True, "rollback": True}
     metrics = {
-        one(one(resource(API, "aws_appautoscaling_policy", name)["target_tracking_scaling_policy_configuration"])[
-            "predefined_metric_specification"
-        ])["predefined_metric_type"]
+        one(
+            one(resource(API, "aws_appautoscaling_policy", name)["target_tracking_scaling_policy_configuration"])[
+                "predefined_metric_specification"
+            ]
+        )["predefined_metric_type"]
         for name in ("requests", "cpu")
     }
     assert metrics == {"ALBRequestCountPerTarget", "ECSServiceAverageCPUUtilization"}
@@ -95,8 +102,10 @@ def test_media_bucket_is_private_encrypted_versioned() -> None:
         "BucketOwnerEnforced"
     )
     block = resource(CDN, "aws_s3_bucket_public_access_block", "media")
-    assert all(block[k] is True for k in ("block_public_acls", "block_public_policy", "ignore_public_acls",
-                                           "restrict_public_buckets"))
+    assert all(
+        block[k] is True
+        for k in ("block_public_acls", "block_public_policy", "ignore_public_acls", "restrict_public_buckets")
+    )
     assert resource(CDN, "aws_s3_bucket_server_side_encryption_configuration", "media")
     assert one(resource(CDN, "aws_s3_bucket_versioning", "media")["versioning_configuration"])["status"] == "Enabled"
 
@@ -129,7 +138,8 @@ def test_cache_policies_segments_long_playlists_short_signing_only_at_the_edge()
     assert cdn_vars["playlist_ttl_seconds"]["default"] <= 10
 
     def keys(name: str) -> dict:
-        params = one(resource(CDN, "aws_cloudfront_cache_policy", name)["parameters_in_cache_key_and_forwarded_to_origin"])
+        policy = resource(CDN, "aws_cloudfront_cache_policy", name)
+        params = one(policy["parameters_in_cache_key_and_forwarded_to_origin"])
         return {
             "cookies": one(params["cookies_config"])["cookie_behavior"],
             "query": one(params["query_strings_config"])["query_string_behavior"],

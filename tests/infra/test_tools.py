@@ -33,7 +33,9 @@ def test_every_tf_file_is_in_terraform_fmt_canonical_layout() -> None:
         pytest.skip("terraform binary not found (set STREAMSTACK_TERRAFORM or put terraform on PATH)")
     result = subprocess.run(
         [terraform, "fmt", "-check", "-recursive", "-list=true", str(TF_ROOT)],
-        capture_output=True, text=True, timeout=120,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 0, f"not in canonical layout (run `terraform fmt -recursive`):\n{result.stdout}"
     assert len(tf_files()) > 40
@@ -53,11 +55,16 @@ def test_checkov_suppressions_carry_a_justification() -> None:
 def test_checkov_reports_zero_failed_checks() -> None:
     checkov = _checkov()
     if not checkov.exists():
-        pytest.skip(f"checkov not installed at {checkov} (python3 -m venv .venv-checkov && "
-                    ".venv-checkov/bin/pip install checkov==3.3.30, or set STREAMSTACK_CHECKOV)")
+        pytest.skip(
+            f"checkov not installed at {checkov} (python3 -m venv .venv-checkov && "
+            ".venv-checkov/bin/pip install checkov==3.3.30, or set STREAMSTACK_CHECKOV)"
+        )
     result = subprocess.run(
         [str(checkov), "-d", str(TF_ROOT), "--framework", "terraform", "--skip-download", "--output", "json"],
-        capture_output=True, text=True, timeout=280, cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=280,
+        cwd=REPO,
     )
     report = json.loads(result.stdout)
     reports = report if isinstance(report, list) else [report]
@@ -81,7 +88,9 @@ def test_workflow_matches_the_github_schema(workflow: Path) -> None:
     command = [str(binary)] if binary.exists() else [sys.executable, "-m", "check_jsonschema"]
     result = subprocess.run(
         [*command, "--builtin-schema", "vendor.github-workflows", str(workflow)],
-        capture_output=True, text=True, timeout=120,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 0, result.stdout + result.stderr
 

@@ -55,7 +55,7 @@ module "streamstack" {
   live_events = var.live_events
 
   encoder                  = var.encoder
-  db_instance_class        = "db.t4g.micro"
+  db_instance_class        = "db.t4g.medium" # the smallest class with Performance Insights
   db_multi_az              = false
   db_backup_retention_days = 1
   deletion_protection      = false

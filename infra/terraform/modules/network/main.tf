@@ -124,6 +124,16 @@ resource "aws_vpc_endpoint" "s3" {
   tags = merge(var.tags, { Name = "${var.name}-s3" })
 }
 
+# DynamoDB (the handlers' idempotency table) through a gateway endpoint as well: free, and no NAT needed.
+resource "aws_vpc_endpoint" "dynamodb" {
+  vpc_id            = aws_vpc.this.id
+  service_name      = "com.amazonaws.${data.aws_region.current.name}.dynamodb"
+  vpc_endpoint_type = "Gateway"
+  route_table_ids   = aws_route_table.private[*].id
+
+  tags = merge(var.tags, { Name = "${var.name}-dynamodb" })
+}
+
 resource "aws_security_group" "endpoints" {
   name        = "${var.name}-vpc-endpoints"
   description = "HTTPS from inside the VPC to interface endpoints"
