@@ -11,6 +11,7 @@ import subprocess
 import sys
 import textwrap
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -58,6 +59,11 @@ def test_receive_takes_a_full_batch_of_ten_when_available(queue: SqliteQueue) ->
         queue.send(str(i))
     assert len(queue.receive(max_messages=10, visibility_timeout=LONG)) == 10
     assert counts(queue.stats()) == (15, 10, 0)
+
+
+def test_message_ids_are_uuids_like_sqs(queue: SqliteQueue) -> None:
+    message_id = queue.send("x")
+    assert str(uuid.UUID(message_id)) == message_id and uuid.UUID(message_id).version == 4
 
 
 def test_oldest_message_first(queue: SqliteQueue) -> None:
