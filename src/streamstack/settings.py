@@ -48,8 +48,8 @@ class Settings(BaseSettings):
 
     api_key_bootstrap: bool = Field(True, description="`up` creates and prints an admin key on first run.")
     max_upload_bytes: int = Field(10 * 1024**3, description="Largest accepted upload or import, in bytes.")
-    import_allow_cidrs: list[str] = Field(
-        default_factory=list, description="CIDRs an import may reach though private (JSON list; tests: loopback)."
+    outbound_allow_cidrs: list[str] = Field(
+        default_factory=list, description="Private CIDRs imports and webhooks may still reach (JSON list; tests: loopback)."
     )
     import_timeout_seconds: float = Field(30.0, description="Connect/read timeout of URL imports.")
     idempotency_ttl_seconds: int = Field(24 * 3600, description="How long an Idempotency-Key is remembered.")

@@ -92,11 +92,11 @@ def test_unknown_ids_are_404(client, admin_key):
     assert client.delete("/v1/assets/as_nope", headers=auth(admin_key)).status_code == 404
 
 
-def test_import_refuses_private_addresses_by_default(platform, admin_key, tmp_path):
+def test_imports_and_webhooks_refuse_private_addresses_by_default(platform, admin_key, tmp_path):
     from streamstack.platform import build_platform
     from tests.conftest import make_settings
 
-    strict = build_platform(make_settings(tmp_path / "strict", import_allow_cidrs=[]))
+    strict = build_platform(make_settings(tmp_path / "strict", outbound_allow_cidrs=[]))
     with strict.sessions() as db:
         key = create_api_key(db_session=db, name="k", scopes=["write"]).secret
     with TestClient(create_app(strict)) as strict_client:
@@ -105,6 +105,8 @@ def test_import_refuses_private_addresses_by_default(platform, admin_key, tmp_pa
             response = strict_client.post("/v1/assets", json={"input": url}, headers=auth(key))
             assert response.status_code == 422, url
             assert response.headers["content-type"] == "application/problem+json"
+        hook = strict_client.post("/v1/webhooks", json={"url": "http://127.0.0.1:9/hook", "event_types": ["*"]}, headers=auth(key))
+        assert hook.status_code == 422 and "non-public" in hook.json()["detail"]
     strict.close()
 
 

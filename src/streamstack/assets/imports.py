@@ -18,8 +18,11 @@ class ImportRefused(ValueError):
     """The URL is not one the platform will fetch; the message says why."""
 
 
-def check_import_url(url: str, settings: Settings) -> None:
-    """Scheme, host and every address it resolves to must be public unless allow-listed."""
+def check_import_url(url: str, settings: Settings, *, must_resolve: bool = True) -> None:
+    """Scheme, host and every address it resolves to must be public unless allow-listed.
+
+    Webhooks pass must_resolve=False: a host that does not resolve yet is retried at delivery, not refused.
+    """
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https"):
         raise ImportRefused("input must be an http:// or https:// URL")
@@ -31,6 +34,8 @@ def check_import_url(url: str, settings: Settings) -> None:
         infos = socket.getaddrinfo(parts.hostname, parts.port or (443 if parts.scheme == "https" else 80),
                                    type=socket.SOCK_STREAM)
     except socket.gaierror as exc:
+        if not must_resolve:
+            return
         raise ImportRefused(f"input host {parts.hostname!r} does not resolve") from exc
     for info in infos:
         check_address(str(info[4][0]), settings)
@@ -38,7 +43,7 @@ def check_import_url(url: str, settings: Settings) -> None:
 
 def check_address(address: str, settings: Settings) -> None:
     ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if any(ip in ipaddress.ip_network(cidr, strict=False) for cidr in settings.import_allow_cidrs):
+    if any(ip in ipaddress.ip_network(cidr, strict=False) for cidr in settings.outbound_allow_cidrs):
         return
     if not ip.is_global or ip.is_multicast:
         raise ImportRefused(f"input resolves to a non-public address ({ip}); imports from private, "

@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 from pydantic import AnyHttpUrl, BaseModel, Field
 from sqlalchemy.orm import Session
 
+from streamstack.assets.imports import ImportRefused, check_import_url
 from streamstack.db.pagination import MAX_PAGE
 from streamstack.deps import get_platform, get_session
 from streamstack.errors import Problem, not_found
@@ -67,7 +68,11 @@ class DeliveryList(BaseModel):
 @router.post("", status_code=201, response_model=WebhookCreated, dependencies=[Depends(require_scope("write"))])
 def create_webhook(body: WebhookCreate, request: Request, db_session: Session = Depends(get_session),
                    platform: Platform = Depends(get_platform)) -> JSONResponse:
-    """The secret is returned once, here; later reads never show it."""
+    """The secret is returned once, here; later reads never show it. Private targets are refused (SSRF)."""
+    try:
+        check_import_url(str(body.url), platform.settings, must_resolve=False)
+    except ImportRefused as exc:
+        raise Problem(422, "Unprocessable Content", str(exc).replace("input", "webhook URL", 1)) from exc
 
     def create() -> dict[str, Any]:
         try:
