@@ -393,6 +393,13 @@ resource "aws_lb_target_group" "this" {
   }
 
   tags = var.tags
+
+  lifecycle {
+    precondition {
+      condition     = each.key != "edge" || var.edge_origin_host != null
+      error_message = "edge_enabled needs edge_origin_host: the listener routes that host to the edge."
+    }
+  }
 }
 
 resource "aws_lb_listener" "https" {
