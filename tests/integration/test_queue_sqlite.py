@@ -85,6 +85,7 @@ def test_dlq_keeps_the_message_and_can_be_consumed(db_path: Path, queue: SqliteQ
         assert dead.receive_count == 3
         dlq.delete(dead.receipt_handle)
         assert counts(queue.dlq_stats()) == (0, 0, 0)
+        assert counts(dlq.dlq_stats()) == (0, 0, 0)
     finally:
         dlq.close()
 

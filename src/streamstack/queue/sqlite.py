@@ -302,9 +302,11 @@ class SqliteQueue:
             raise QueueUnavailable(f"sqlite queue failed: {exc}") from exc
 
     def _create_ready_tables(self) -> None:
+        """This queue's ready table, and its DLQ's when it has one (dlq_stats reads it)."""
         with self._database().write() as conn:
             conn.execute(self._sql["schema"])
-            conn.execute(_READY_SCHEMA.format(ready=self._dlq_ready))
+            if self.max_receive_count is not None:
+                conn.execute(_READY_SCHEMA.format(ready=self._dlq_ready))
 
     def send(self, body: str, *, delay_seconds: int = 0, attributes: dict[str, str] | None = None) -> str:
         """Enqueue one message in its own commit, so it is durable when send returns."""
@@ -409,6 +411,9 @@ class SqliteQueue:
         return self._guard(lambda: self._stats(self.name, self._sql["ready_stats"]))
 
     def dlq_stats(self) -> QueueStats:
+        """The DLQ's stats; a queue without a redrive policy (a DLQ itself) has none, so all zero."""
+        if self.max_receive_count is None:
+            return QueueStats(visible=0, in_flight=0, delayed=0, oldest_age_seconds=0.0)
         ready_stats = _READY_STATS.format(ready=self._dlq_ready)
         return self._guard(lambda: self._stats(self.dlq_name, ready_stats))
 
