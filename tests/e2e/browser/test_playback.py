@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 from typing import Any
 
 import pytest
@@ -107,6 +108,17 @@ def test_a_signed_asset_plays_to_its_end_in_the_console_with_a_rendition_switch(
     assert "Signature=" in signed_url and "Key-Pair-Id=" in signed_url
     embed = page.input_value(f"#embed-{playback_id}")
     assert f"/embed/{playback_id}?" in embed and "Signature=" in embed
+
+    embed_src = html.unescape(embed.split('src="', 1)[1].split('"', 1)[0])
+    page.goto(embed_src + "&autoplay=1")
+    page.wait_for_function("() => window.streamstackPlayer?.events.some((e) => e.type === 'LEVEL_SWITCHED')",
+                           timeout=30_000)
+    page.wait_for_timeout(500)
+    screenshot(page, "embed-signed.png")
+    page.goto(f"{stack.api.url}/embed/{playback_id}")
+    refused = page.wait_for_selector(".player-message:not([hidden])", timeout=30_000)
+    assert "signed URL is invalid or has expired" in refused.inner_text()
+    screenshot(page, "embed-refused.png")
 
 
 def test_the_player_says_so_when_hls_js_is_missing(page, stack):

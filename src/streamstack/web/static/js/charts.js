@@ -61,6 +61,12 @@ function pathOf(values, t, x, y) {
   return d;
 }
 
+/** Indexes of values with no defined neighbour: a line cannot show them, so they get a dot. */
+function isolated(values) {
+  const defined = (i) => values[i] !== null && values[i] !== undefined;
+  return values.map((_, i) => i).filter((i) => defined(i) && !defined(i - 1) && !defined(i + 1));
+}
+
 /** Closes each drawn run of a line down to the baseline, for a light fill under the first series. */
 function areaOf(line, baseline) {
   return line.split("M").filter(Boolean).map((run) => {
@@ -110,6 +116,9 @@ export function drawChart(figure, { t, series, format, now, span = 3600, yMax, i
     const line = pathOf(s.values, t, x, y);
     if (i === 0 && line) plot.append(svg("path", { d: areaOf(line, y(0)), fill: color, class: "area" }));
     plot.append(svg("path", { d: line, stroke: color, fill: "none", class: "line" }));
+    for (const i of isolated(s.values)) {
+      plot.append(svg("circle", { cx: x(t[i]), cy: y(s.values[i]), r: 2.5, fill: color }));
+    }
   });
   if (!points) {
     plot.append(svg("text", { x: width / 2, y: HEIGHT / 2, "text-anchor": "middle", class: "empty" },

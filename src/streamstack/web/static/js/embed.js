@@ -6,16 +6,17 @@ import { createPlayer, playbackUrl } from "./player.js";
 const PLAYER_OPTIONS = new Set(["autoplay", "muted"]);
 const truthy = (value) => value !== null && value !== "0" && value !== "false";
 
-/** `?token=<signed query>` or CloudFront's own parameters (Expires/Policy, Signature, Key-Pair-Id). */
+/**
+ * `?token=<signed query>` or CloudFront's own parameters (Expires/Policy, Signature, Key-Pair-Id).
+ * The parameters are passed on byte for byte: re-encoding them (URLSearchParams turns `~` into `%7E`)
+ * would change the signature the edge checks.
+ */
 export function signedQueryOf(search) {
-  const params = new URLSearchParams(search);
-  const token = params.get("token");
+  const token = new URLSearchParams(search).get("token");
   if (token) return token.replace(/^\?/, "");
-  const forwarded = new URLSearchParams();
-  for (const [name, value] of params) {
-    if (!PLAYER_OPTIONS.has(name)) forwarded.append(name, value);
-  }
-  return forwarded.toString();
+  return search.replace(/^\?/, "").split("&")
+    .filter((part) => part && !PLAYER_OPTIONS.has(decodeURIComponent(part.split("=")[0])))
+    .join("&");
 }
 
 const params = new URLSearchParams(location.search);

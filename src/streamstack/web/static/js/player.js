@@ -112,20 +112,28 @@ function wireHls(Hls, hls, player, ui, autoplay) {
   });
 }
 
-/** One retry for network and media errors, as hls.js recommends; anything else is shown to the viewer. */
+/** One retry for network and media errors, as hls.js recommends; refusals and the rest are shown at once. */
 function recover(Hls, hls, ui, data) {
-  if (data.type === Hls.ErrorTypes.NETWORK_ERROR && !ui.recoveredNetwork) {
+  const status = data.response?.code;
+  const refused = status >= 400 && status < 500;
+  const beforeLevels = !hls.levels?.length;
+  if (data.type === Hls.ErrorTypes.NETWORK_ERROR && !refused && !beforeLevels && !ui.recoveredNetwork) {
     ui.recoveredNetwork = true;
     hls.startLoad();
   } else if (data.type === Hls.ErrorTypes.MEDIA_ERROR && !ui.recoveredMedia) {
     ui.recoveredMedia = true;
     hls.recoverMediaError();
   } else {
-    const denied = data.response?.code === 403;
-    showMessage(ui, denied ? "Playback was refused: the signed URL is invalid or has expired."
-      : `Playback failed (${data.details}).`);
+    showMessage(ui, playbackFailure(status, data.details));
+    ui.indicator.textContent = "Playback stopped";
     hls.destroy();
   }
+}
+
+function playbackFailure(status, details) {
+  if (status === 403) return "Playback was refused: the signed URL is invalid or has expired.";
+  if (status === 404) return "This video does not exist (or is not ready yet).";
+  return `Playback failed (${details}).`;
 }
 
 function fillMenu(menu, levels) {
