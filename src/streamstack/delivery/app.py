@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any, TypeVar
 from urllib.parse import parse_qs
 
@@ -42,6 +43,7 @@ from streamstack.delivery.signing import (
     verify,
 )
 from streamstack.keys.signing import active_public_keys
+from streamstack.observability import metrics
 from streamstack.platform import Platform
 from streamstack.settings import Settings
 from streamstack.storage.base import InvalidKey, ObjectNotFound, ObjectStore, StorageUnavailable, validate_key
@@ -58,6 +60,9 @@ _PATH = re.compile(r"^/([A-Za-z0-9_-]{1,64})(?:(\.m3u8)|/(.+))$")
 ZEROCOPY = "http.response.zerocopysend"
 PATHSEND = "http.response.pathsend"
 STATS_PATH = "/_edge/stats"
+METRICS_PATH = "/metrics"
+MASTER_ROUTE = SimpleNamespace(path="/{playback_id}.m3u8")
+CHILD_ROUTE = SimpleNamespace(path="/{playback_id}/{path}")
 STREAM_CHUNK = 256 * 1024
 FILE_SEND_MIN_BYTES = 64 * 1024
 METADATA_BYTES = 512
@@ -159,6 +164,45 @@ def _etag_of(body: bytes) -> str:
     return '"' + hashlib.md5(body, usedforsecurity=False).hexdigest() + '"'
 
 
+class ServedCounters:
+    """Responses and body bytes by cache result, kept as plain ints on the hot path.
+
+    Every second at most, the increase since the last time goes to the Prometheus counters (and the hit
+    ratio gauge, over that interval): one metrics write per second instead of several per request.
+    """
+
+    def __init__(self, *, publish: bool, interval: float = 1.0):
+        self.requests = dict.fromkeys(metrics.CACHE_RESULTS, 0)
+        self.bytes = dict.fromkeys(metrics.CACHE_RESULTS, 0)
+        self._publish, self._interval = publish, interval
+        self._published = (dict(self.requests), dict(self.bytes))
+        self._next = 0.0
+
+    def add(self, result: str, nbytes: int) -> None:
+        self.requests[result] += 1
+        self.bytes[result] += nbytes
+        if self._publish and (now := time.monotonic()) >= self._next:
+            self._next = now + self._interval
+            self.publish()
+
+    def publish(self) -> None:
+        """Record the increase since the last call (also called at shutdown, so nothing is lost)."""
+        requests, nbytes = self._published
+        for result in metrics.CACHE_RESULTS:
+            if delta := self.requests[result] - requests[result]:
+                metrics.record("streamstack_edge_requests_total", delta, cache_result=result)
+            if delta_bytes := self.bytes[result] - nbytes[result]:
+                metrics.record("streamstack_edge_bytes_total", delta_bytes, cache_result=result)
+        total = sum(self.requests.values()) - sum(requests.values())
+        if total:
+            served_without_origin = total - (self.requests["miss"] - requests["miss"])
+            metrics.record("streamstack_edge_cache_hit_ratio", served_without_origin / total)
+        self._published = (dict(self.requests), dict(self.bytes))
+
+    def as_dict(self) -> dict[str, dict[str, int]]:
+        return {"requests": dict(self.requests), "bytes": dict(self.bytes)}
+
+
 class EdgeApp:
     """ASGI app; `objects` and `playbacks` are the caches, their `.stats` the hit/miss/coalesced counters."""
 
@@ -186,13 +230,29 @@ class EdgeApp:
         self.keys: CoalescingLRU[dict[str, str]] = CoalescingLRU(1, weigh=lambda _: 1)
         self.edge_base = self.settings.edge_base_url
         self.server_sends_files: bool | None = None  # learnt from the first request's ASGI extensions
+        self.metered = metrics.metrics_enabled()
+        self.served = ServedCounters(publish=self.metered)
+        self.metrics_endpoint = metrics.metrics_app() if self.metered else None
+        self._entry: Callable[[Scope, Receive, Send], Awaitable[None]] = (
+            metrics.MetricsMiddleware(self._dispatch, service="edge", exclude_paths=(METRICS_PATH, STATS_PATH))
+            if self.metered
+            else self._dispatch
+        )
 
     # --- ASGI -------------------------------------------------------------------------------------
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self._entry(scope, receive, send)
+
+    async def _dispatch(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
-            await self._http(scope, send)
+            if scope["path"] == METRICS_PATH and self.metrics_endpoint is not None:
+                await self.metrics_endpoint(scope, receive, send)
+            else:
+                await self._http(scope, send)
         elif scope["type"] == "lifespan":
             await _lifespan(receive, send)
+            if self.metered:
+                self.served.publish()
 
     async def _http(self, scope: Scope, send: Send) -> None:
         if self.server_sends_files is None:
@@ -223,6 +283,7 @@ class EdgeApp:
             )
             return
         playback_id, is_master, rest = match.group(1), match.group(2) is not None, match.group(3)
+        scope["route"] = MASTER_ROUTE if is_master else CHILD_ROUTE
         playback = await self._playback(playback_id)
         if playback is None:
             await _send_reply(send, _error(404, "Not Found", headers), scope)
@@ -235,10 +296,12 @@ class EdgeApp:
                 return
         key = f"assets/{playback.asset_id}/{'master.m3u8' if is_master else rest}"
         try:
-            obj = await self.objects.get(key, self._load_object, key, playback.ready)
-            await self._respond(scope, headers, send, obj, playback_id, is_master, playback.signed, credentials)
+            obj, result = await self.objects.lookup(key, self._load_object, key, playback.ready)
+            sent = await self._respond(scope, headers, send, obj, playback_id, is_master, playback.signed, credentials)
         except (ObjectNotFound, InvalidKey):
             await _send_reply(send, _error(404, "Not Found", headers), scope)
+            return
+        self.served.add(result if obj.body is not None else "miss", sent)
 
     # --- catalog ----------------------------------------------------------------------------------
     async def _playback(self, playback_id: str) -> Playback | None:
@@ -305,8 +368,11 @@ class EdgeApp:
 
     def _read_object(self, key: str, ready: bool) -> Loaded[EdgeObject]:
         """Validated here, on the miss path only: a key that is cached was valid when it was loaded."""
+        started = time.perf_counter()
         info = self.store.head(validate_key(key))
         body = b"".join(self.store.get(key)) if self._keep_in_memory(key, info.size) else None
+        if self.metered:
+            metrics.observe_origin_fetch(time.perf_counter() - started)
         max_age, immutable = _edge_policy(key, body, ready)
         obj = EdgeObject(
             key=key,
@@ -339,14 +405,15 @@ class EdgeApp:
         is_master: bool,
         signed: bool,
         credentials: SignedCredentials | None,
-    ) -> None:
+    ) -> int:
+        """Answer from the object; returns the body bytes sent (for the byte counters)."""
         body, etag, private = obj.body, obj.etag, signed
         if obj.is_playlist and body is not None:
             try:
                 body, etag, private = self._playlist_body(scope, obj, playback_id, is_master, signed, credentials)
             except ValueError as exc:
                 await _send_reply(send, _error(400, str(exc), headers), scope)
-                return
+                return 0
         if body is not None and scope["method"] == "GET" and not _CONDITIONAL.intersection(headers):
             await send(
                 {
@@ -356,19 +423,19 @@ class EdgeApp:
                 }
             )
             await send({"type": "http.response.body", "body": body})
-            return
+            return len(body)
         base = [*obj.headers(etag, private, memo=obj.shares(etag)), *_cors(headers)]
         size = obj.size if body is None else len(body)
         inm = headers.get(b"if-none-match")
         if inm is not None and etag_matches(inm.decode("latin-1"), etag):
             await _send_reply(send, Reply(304, base), scope)
-            return
+            return 0
         try:
             byte_range = self._range(headers, size, etag)
         except RangeNotSatisfiable:
             base.append((b"content-range", f"bytes */{size}".encode()))
             await _send_reply(send, Reply(416, [*base, (b"content-length", b"0")]), scope)
-            return
+            return 0
         start, end = byte_range or (0, size - 1)
         status = 206 if byte_range else 200
         base.append((b"content-length", str(end - start + 1).encode()))
@@ -377,12 +444,13 @@ class EdgeApp:
         if scope["method"] == "HEAD":
             await send({"type": "http.response.start", "status": status, "headers": base})
             await send({"type": "http.response.body", "body": b""})
-        elif body is not None:
-            chunk = body if byte_range is None else body[start : end + 1]
+            return 0
+        if body is not None:
             await send({"type": "http.response.start", "status": status, "headers": base})
-            await send({"type": "http.response.body", "body": chunk})
+            await send({"type": "http.response.body", "body": body if byte_range is None else body[start : end + 1]})
         else:
             await self._send_large(scope, send, obj.key, status, base, start, end)
+        return end - start + 1
 
     def _range(self, headers: dict[bytes, bytes], size: int, etag: str) -> tuple[int, int] | None:
         """Honour Range only when If-Range (if any) still names this representation."""
@@ -490,6 +558,7 @@ class EdgeApp:
                     "direct_requests": self.direct_requests,
                     "direct_bytes": self.direct_bytes,
                 },
+                "served": self.served.as_dict(),
                 "playbacks": {**self.playbacks.stats.as_dict(), "entries": len(self.playbacks)},
             }
         ).encode()

@@ -7,9 +7,10 @@ import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Literal, TypeVar
 
 T = TypeVar("T")
+CacheResult = Literal["hit", "miss", "coalesced"]
 
 
 @dataclass
@@ -83,12 +84,16 @@ class CoalescingLRU(Generic[T]):
 
     async def get(self, key: str, load: Callable[..., Awaitable[Loaded[T]]], *args: Any) -> T:
         """The cached value, or the result of the one in-flight `load(*args)` for this key."""
+        return (await self.lookup(key, load, *args))[0]
+
+    async def lookup(self, key: str, load: Callable[..., Awaitable[Loaded[T]]], *args: Any) -> tuple[T, CacheResult]:
+        """Like get, and says how the value was obtained: "hit", "miss" (this request loaded it) or "coalesced"."""
         entry = self._entries.get(key)
         if entry is not None and (entry.expires_at is None or entry.expires_at > self._clock()):
             self._entries.move_to_end(key)
             self.stats.hits += 1
             self.stats.hit_bytes += entry.weight
-            return entry.value
+            return entry.value, "hit"
         task = self._inflight.get(key)
         if task is None:
             task = asyncio.get_running_loop().create_task(self._fill(key, load(*args)))
@@ -97,11 +102,11 @@ class CoalescingLRU(Generic[T]):
             self.stats.misses += 1
             value = await asyncio.shield(task)
             self.stats.miss_bytes += self._weigh(value)
-            return value
+            return value, "miss"
         self.stats.coalesced += 1
         value = await asyncio.shield(task)
         self.stats.coalesced_bytes += self._weigh(value)
-        return value
+        return value, "coalesced"
 
     async def _fill(self, key: str, load: Awaitable[Loaded[T]]) -> T:
         try:

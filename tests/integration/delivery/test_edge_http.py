@@ -262,3 +262,30 @@ async def test_servers_that_send_files_get_the_file_not_bytes(edge_platform, med
     assert zerocopy_app.objects.peek(f"assets/{media.asset_id}/720p/big.m4s").body is None  # the page cache has it
     playlist = await call_asgi(zerocopy_app, f"/{media.public_id}/720p/index.m3u8", {"http.response.zerocopysend": {}})
     assert playlist[1]["type"] == "http.response.body"  # playlists stay in memory: they are rewritten
+
+
+@pytest.fixture
+def fresh_metrics():  # type: ignore[no-untyped-def]
+    from streamstack.observability import metrics
+
+    metrics.configure_metrics(service="edge", enabled=True)
+    metrics.reset_instruments()
+    yield metrics
+    metrics.reset_instruments()
+    metrics.configure_metrics(service="api", enabled=True)
+
+
+async def test_prometheus_counters_and_metrics_endpoint(edge_platform, media, keys, fresh_metrics):
+    edge = create_edge_app(edge_platform)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=edge), base_url=EDGE) as http:
+        for _ in range(3):
+            await http.get(f"/{media.public_id}/720p/seg_00000.m4s")
+        await http.get(f"/{media.public_id}/720p/nothing.m4s")
+        edge.served.publish()
+        text = (await http.get("/metrics")).text
+    assert edge.served.requests == {"hit": 2, "miss": 1, "coalesced": 0}
+    assert 'streamstack_edge_requests_total{cache_result="hit"} 2.0' in text
+    assert f'streamstack_edge_bytes_total{{cache_result="miss"}} {float(len(SEGMENT))}' in text
+    assert "streamstack_edge_cache_hit_ratio" in text
+    assert 'route="/{playback_id}/{path}"' in text and 'status_class="4xx"' in text
+    assert "streamstack_edge_origin_fetch_seconds_count" in text
