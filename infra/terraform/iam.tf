@@ -6,7 +6,8 @@ locals {
   media_bucket_arn = module.cdn.media_bucket_arn
   sources_objects  = "${local.media_bucket_arn}/sources/*"
   assets_objects   = "${local.media_bucket_arn}/assets/*"
-  app_secret_arns  = concat([for s in aws_secretsmanager_secret.app : s.arn], [module.database.master_user_secret_arn])
+  uploads_objects  = "${local.media_bucket_arn}/uploads/*" # staged tails (< one part) of tus uploads
+  app_secret_arns  = [for s in aws_secretsmanager_secret.app : s.arn]
   queue_arns       = module.event_processor.queue_arns
   all_queue_arns   = concat(values(module.event_processor.queue_arns), values(module.event_processor.dlq_arns))
   mediaconvert_arn = "arn:${local.partition}:mediaconvert:${local.region}:${local.account_id}"
@@ -30,15 +31,27 @@ locals {
 
 data "aws_iam_policy_document" "api" {
   statement {
-    sid       = "WriteSources"
-    actions   = ["s3:PutObject", "s3:AbortMultipartUpload"]
+    sid       = "WriteUploads"
+    actions   = ["s3:PutObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"]
     resources = [local.sources_objects]
   }
 
   statement {
-    sid       = "ReadMedia"
+    sid       = "FindMultipartUploads"
+    actions   = ["s3:ListBucketMultipartUploads"]
+    resources = [local.media_bucket_arn]
+  }
+
+  statement {
+    sid       = "TusTails"
+    actions   = ["s3:PutObject", "s3:GetObject", "s3:DeleteObject"]
+    resources = [local.uploads_objects]
+  }
+
+  statement {
+    sid       = "ReadAssets"
     actions   = ["s3:GetObject"]
-    resources = [local.sources_objects, local.assets_objects]
+    resources = [local.assets_objects]
   }
 
   statement {
@@ -58,8 +71,20 @@ data "aws_iam_policy_document" "api" {
     }
   }
 
+  # head_bucket (the /readyz store check) is authorised as ListBucket without a prefix.
   statement {
-    sid       = "EnqueueEncodes"
+    sid       = "HeadBucketForReadiness"
+    actions   = ["s3:ListBucket"]
+    resources = [local.media_bucket_arn]
+    condition {
+      test     = "Null"
+      variable = "s3:prefix"
+      values   = ["true"]
+    }
+  }
+
+  statement {
+    sid       = "EnqueueImports"
     actions   = ["sqs:SendMessage", "sqs:GetQueueUrl"]
     resources = [local.queue_arns["encode"]]
   }
@@ -106,7 +131,7 @@ data "aws_iam_policy_document" "worker" {
   }
 
   statement {
-    sid = "ConsumeEncodes"
+    sid = "ConsumeEncodesAndJobEvents"
     actions = [
       "sqs:ReceiveMessage",
       "sqs:DeleteMessage",
@@ -114,7 +139,7 @@ data "aws_iam_policy_document" "worker" {
       "sqs:GetQueueAttributes",
       "sqs:GetQueueUrl",
     ]
-    resources = [local.queue_arns["encode"]]
+    resources = [local.queue_arns["encode"], local.queue_arns["events"]]
   }
 
   statement {
@@ -251,14 +276,5 @@ data "aws_iam_policy_document" "on_encoding_event" {
     sid       = "ReadSecrets"
     actions   = ["secretsmanager:GetSecretValue"]
     resources = local.app_secret_arns
-  }
-
-  dynamic "statement" {
-    for_each = var.encoder == "mediaconvert" ? [1] : []
-    content {
-      sid       = "ReadMediaConvertJobs"
-      actions   = ["mediaconvert:GetJob"]
-      resources = ["${local.mediaconvert_arn}:jobs/*"]
-    }
   }
 }

@@ -73,6 +73,20 @@ resource "aws_s3_bucket_lifecycle_configuration" "media" {
       noncurrent_days = var.noncurrent_version_days
     }
   }
+
+  # Staged tails of tus uploads that were never completed.
+  rule {
+    id     = "abandoned-upload-tails"
+    status = "Enabled"
+
+    filter {
+      prefix = "uploads/"
+    }
+
+    expiration {
+      days = 7
+    }
+  }
 }
 
 resource "aws_s3_bucket_logging" "media" {
