@@ -43,7 +43,15 @@ def _environment_maps() -> dict[str, dict[str, Any]]:
         "root app_environment_all": root_locals["app_environment_all"],
         "root container_secrets": root_locals["container_secrets"],
         "api_service container_defaults": locals_of(API_SERVICE)["container_defaults"],
+        "event_processor handler_environment": locals_of(EVENT_PROCESSOR)["handler_environment"],
     }
+
+
+def _read_outside_settings() -> set[str]:
+    """STREAMSTACK_* names that app code reads directly rather than through Settings (named by its constants)."""
+    from streamstack.events import lambda_handlers
+
+    return {lambda_handlers.IDEMPOTENCY_TABLE_ENV}
 
 
 def _settings_env_names() -> set[str]:
@@ -62,13 +70,13 @@ def test_the_checked_maps_are_what_tasks_and_functions_get() -> None:
     assert "local.app_environment" in root_locals["lambda_environment"]
     assert "local.container_defaults" in locals_of(API_SERVICE)["container_environment"]
     function = resource(EVENT_PROCESSOR, "aws_lambda_function", "handler")
-    assert one(function["environment"])["variables"] == "${var.environment}"
+    assert one(function["environment"])["variables"] == "${merge(var.environment, local.handler_environment)}"
     definition = str(resource(API_SERVICE, "aws_ecs_task_definition", "this")["container_definitions"])
     assert "local.container_environment" in definition and "var.secrets" in definition
 
 
 def test_every_env_var_set_for_tasks_and_lambdas_is_a_settings_field() -> None:
-    fields = _settings_env_names()
+    fields = _settings_env_names() | _read_outside_settings()
     set_names: set[str] = set()
     for where, env in _environment_maps().items():
         for name in env:
@@ -78,10 +86,11 @@ def test_every_env_var_set_for_tasks_and_lambdas_is_a_settings_field() -> None:
     unknown = sorted(n for n in set_names if n.startswith("STREAMSTACK_") and n not in fields)
     assert not unknown, f"set in Terraform but not fields of streamstack.settings.Settings: {unknown}"
     assert set_names >= REQUIRED_APP_ENV, f"missing: {sorted(REQUIRED_APP_ENV - set_names)}"
+    assert _read_outside_settings() <= set_names, "the handlers' idempotency table is not passed"
 
 
 def test_no_streamstack_variable_anywhere_in_terraform_is_unknown_to_settings() -> None:
-    fields = _settings_env_names()
+    fields = _settings_env_names() | _read_outside_settings()
     found = set()
     for path in TF_ROOT.rglob("*.tf"):
         found |= set(re.findall(r"\bSTREAMSTACK_[A-Z0-9_]+\b", path.read_text()))

@@ -20,6 +20,11 @@ locals {
   }
 
   lambda_runtime = "python3.12"
+
+  # Read by streamstack.events.lambda_handlers itself (IDEMPOTENCY_TABLE_ENV), not through Settings.
+  handler_environment = {
+    STREAMSTACK_IDEMPOTENCY_TABLE = aws_dynamodb_table.idempotency.name
+  }
 }
 
 ################################################################################
@@ -325,7 +330,7 @@ resource "aws_lambda_function" "handler" {
   }
 
   environment {
-    variables = var.environment
+    variables = merge(var.environment, local.handler_environment)
   }
 
   vpc_config {
