@@ -47,6 +47,16 @@ def test_sign_in_then_tus_upload_reaches_100_percent_and_the_asset_is_listed(pag
     row = page.wait_for_selector(f"tr[data-asset-id='{asset_id}']")
     assert clip.name in row.inner_text()
     screenshot(page, "console-assets.png")
+
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.wait_for_timeout(300)
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"), "the page scrolls sideways"
+    screenshot(page, "console-assets-mobile.png")
+    page.set_viewport_size({"width": 1440, "height": 900})
+
+    row.click()
+    page.wait_for_selector(".pending")  # no worker runs here: the asset waits for its encode
+    assert "Encoding" in page.inner_text(".pending h2")
     assert page.errors == []
 
 

@@ -66,7 +66,8 @@ def test_health_page_charts_real_traffic_and_is_screenshotted(page, stack, clip)
     page.click("a[data-nav=health]")
     wait_until(lambda: all(chart_data(page).get(c, {}).get("nonzero", 0) > 0 for c in MUST_BE_NON_ZERO), 30,
                "the API, edge and encoding charts to hold non-zero data")
-    page.wait_for_timeout(1500)  # one more refresh so the screenshot shows a settled page
+    samples = int(page.get_attribute("#view", "data-samples"))
+    wait_until(lambda: int(page.get_attribute("#view", "data-samples")) > samples, 15, "the page to refresh by itself")
     data = chart_data(page)
     path = screenshot(page, "health.png")
 
