@@ -162,6 +162,20 @@ def test_malformed_receipt_handle_is_refused(queue: SqliteQueue) -> None:
         queue.delete("not-a-handle")
 
 
+def test_long_poll_wakes_on_a_send_from_another_process(db_path: Path, queue: SqliteQueue) -> None:
+    """Another process's commit is seen through data_version, not only this process's notifications."""
+    script = "import sys, time; from streamstack.queue.sqlite import SqliteQueue as Q; "
+    script += "q = Q(sys.argv[1], 'encode'); time.sleep(1); q.send('from afar')"
+    sender = subprocess.Popen([sys.executable, "-c", script, str(db_path)])
+    started = time.monotonic()
+    try:
+        got = queue.receive(wait_seconds=20)
+    finally:
+        sender.wait(30)
+    assert [m.body for m in got] == ["from afar"]
+    assert time.monotonic() - started < 15  # woken by the commit, not by the end of the wait
+
+
 def test_idle_long_poll_sleeps_instead_of_spinning(queue: SqliteQueue) -> None:
     cpu = time.process_time()
     assert queue.receive(wait_seconds=2) == []

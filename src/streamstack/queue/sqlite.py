@@ -35,6 +35,7 @@ MAX_VISIBILITY_SECONDS = 43200.0
 MAX_ATTRIBUTES = 10
 BUSY_TIMEOUT_SECONDS = 10.0
 POLL_SECONDS = 0.01
+MAX_POLL_SECONDS = 0.05
 NO_REDRIVE = 2**62
 
 _SCHEMA = """
@@ -175,22 +176,25 @@ class _Database:
             return self.conn.execute("PRAGMA data_version").fetchone()[0], self.local_commits
 
     def _notify(self) -> None:
-        """Wake this process's long polls at once; other processes see data_version within POLL_SECONDS."""
+        """Wake this process's long polls at once; other processes see data_version within MAX_POLL_SECONDS."""
         if self.waiters:
             with self.changed:
                 self.changed.notify_all()
 
     def wait_for_change(self, version: tuple[int, int], until: float) -> None:
-        """Sleep until `until` (monotonic) or a commit, whichever comes first, checking every few ms."""
+        """Sleep until `until` (monotonic) or a commit, whichever comes first; the check interval grows
+        from POLL_SECONDS to MAX_POLL_SECONDS while nothing happens, so an idle worker costs ~nothing."""
+        interval = POLL_SECONDS
         while (remaining := until - time.monotonic()) > 0:
             with self.changed:
                 self.waiters += 1
                 try:
-                    self.changed.wait(min(remaining, POLL_SECONDS))
+                    self.changed.wait(min(remaining, interval))
                 finally:
                     self.waiters -= 1
             if self.version() != version:
                 return
+            interval = min(interval * 1.5, MAX_POLL_SECONDS)
 
 
 _databases: dict[str, _Database] = {}
