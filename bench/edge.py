@@ -205,6 +205,8 @@ def asgi_command(server: str, module: str, port: int, workers: int, root: Path) 
         "--http",
         "httptools",
         "--no-access-log",
+        "--no-proxy-headers",
+        "--no-server-header",
         "--log-level",
         "warning",
         "--app-dir",
@@ -221,6 +223,8 @@ def start_asgi(root: Path, module: str, source: str, port: int, args: argparse.N
         "STREAMSTACK_DATA_DIR": str(root / "data"),
         "STREAMSTACK_AUTO_MIGRATE": "false",
         "STREAMSTACK_PUBLIC_EDGE_URL": f"http://127.0.0.1:{port}",
+        "STREAMSTACK_LOG_LEVEL": "WARNING",
+        "STREAMSTACK_METRICS_ENABLED": "false" if args.no_metrics else "true",
         "PYTHONPATH": os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")]),
     }
     return subprocess.Popen(asgi_command(args.server, module, port, args.workers, root), env=env, cwd=root)
@@ -338,6 +342,7 @@ def report(results: dict[tuple[str, str], Result], args: argparse.Namespace) -> 
         f"edge under {args.server}; ceiling = a bare ASGI app under {args.server} answering the same bytes "
         f"from memory (what the server alone can do)"
     )
+    print(f"edge metrics (Prometheus): {'off' if args.no_metrics else 'on, as by default'}")
     print(f"{'':<20} {'edge':>10} {'nginx':>10} {'ratio':>7} {'ceiling':>10}   {'target':<9} result")
     for label, floor in (("segment 1 MB", 0.5), ("playlist", 0.3)):
         edge, nginx, ceiling = (results[label, name] for name in ("edge", "nginx", "ceiling"))
@@ -370,6 +375,7 @@ def main() -> int:
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--workers", type=int, default=1, help="edge workers and nginx worker_processes")
+    parser.add_argument("--no-metrics", action="store_true", help="run the edge with STREAMSTACK_METRICS_ENABLED=false")
     parser.add_argument(
         "--server",
         choices=["uvicorn", "granian"],

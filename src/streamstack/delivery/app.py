@@ -658,6 +658,9 @@ def build_edge_platform(settings: Settings) -> Platform:
 
 def edge_app_from_settings() -> EdgeApp:
     """Factory for `uvicorn --factory streamstack.delivery.app:edge_app_from_settings` (its own process)."""
+    from streamstack.observability import setup_process
     from streamstack.settings import get_settings
 
-    return create_edge_app(build_edge_platform(get_settings()))
+    settings = get_settings()
+    setup_process(service="edge", settings=settings)
+    return create_edge_app(build_edge_platform(settings))
