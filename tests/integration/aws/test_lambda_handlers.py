@@ -13,11 +13,12 @@ from botocore.stub import Stubber
 from streamstack.aws import client
 from streamstack.events import lambda_handlers
 from streamstack.events.lambda_handlers import on_encoding_event, on_source_uploaded
+from streamstack.queue.base import to_sqs_record
 from streamstack.queue.sqs import SqsQueue
 from streamstack.settings import Settings
 from streamstack.storage.events import s3_object_created_event
 from streamstack.storage.s3 import S3ObjectStore
-from tests.integration.aws.conftest import FakeLambdaContext, new_asset, read_asset, sqs_event
+from tests.integration.aws.conftest import FakeLambdaContext, new_asset, read_asset, sqs_event, unique
 
 MASTER = (
     "#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-INDEPENDENT-SEGMENTS\n"
@@ -172,3 +173,25 @@ def test_a_source_mediaconvert_cannot_read_errors_the_asset(lambda_env: Settings
 
 def _table() -> str:
     return os.environ["STREAMSTACK_IDEMPOTENCY_TABLE"]
+
+
+def invoke_from_queue(queue: SqsQueue, handler, *, visibility_timeout: int) -> dict:  # type: ignore[no-untyped-def]
+    """What Lambda's event source mapping does: receive a batch, invoke, delete all but batchItemFailures."""
+    messages = queue.receive(max_messages=10, wait_seconds=2, visibility_timeout=visibility_timeout)
+    event = {"Records": [to_sqs_record(m, queue_arn=queue.arn) for m in messages]}
+    result = handler(event, FakeLambdaContext())
+    failed = {item["itemIdentifier"] for item in result["batchItemFailures"]}
+    queue.delete_batch([m.receipt_handle for m in messages if m.message_id not in failed])
+    return result
+
+
+def test_only_the_failing_record_comes_back_from_sqs(lambda_env: Settings):
+    sources = SqsQueue.from_settings(lambda_env, unique("sources"), create=True)
+    for body in (upload_source(lambda_env, new_asset(lambda_env)), "{not json",
+                 upload_source(lambda_env, new_asset(lambda_env))):
+        sources.send(body)
+    first = invoke_from_queue(sources, on_source_uploaded, visibility_timeout=1)
+    assert len(first["batchItemFailures"]) == 1
+    (again,) = sources.receive(wait_seconds=5, visibility_timeout=30)
+    assert again.body == "{not json" and again.receive_count == 2
+    assert encode_queue(lambda_env).stats().visible == 2
