@@ -75,6 +75,10 @@ class Settings(BaseSettings):
 
     secrets_backend: Literal["env", "aws"] = Field("env", description="Where secrets come from.")
     secrets_refresh_seconds: int = Field(300, description="Cache lifetime of secrets read from Secrets Manager.")
+    secrets_prefix: str = Field("streamstack/", description="Name prefix of the platform's Secrets Manager secrets.")
+    idempotency_table: str | None = Field(
+        None, description="DynamoDB table of the Lambda handlers' idempotency records (aws shape)."
+    )
 
     log_level: str = Field("INFO", description="Root log level.")
     log_json: bool = Field(True, description="Structured JSON logs.")
