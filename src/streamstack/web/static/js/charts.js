@@ -101,10 +101,10 @@ function latest(values) {
 }
 
 /** Draws (or redraws) a chart into `figure`; `series` is [{name, values}], `t` the shared timestamps. */
-export function drawChart(figure, { t, series, format, now, span = 3600, yMax, integer = false }) {
+export function drawChart(figure, { t, series, format, now, span = 3600, yMax, integer = false, emptyMax }) {
   const width = Math.max(figure.querySelector(".chart-plot").clientWidth || 480, 240);
   const { max, points, nonZero } = stats(series);
-  const top = yMax ?? niceMax(max, integer);
+  const top = yMax ?? (max > 0 || emptyMax === undefined ? niceMax(max, integer) : emptyMax);
   const from = now - span;
   const x = (ts) => PAD.left + ((ts - from) / span) * (width - PAD.left - PAD.right);
   const y = (v) => HEIGHT - PAD.bottom - (Math.min(v, top) / top) * (HEIGHT - PAD.top - PAD.bottom);

@@ -23,7 +23,7 @@ const CHARTS = [
   { id: "api-latency", title: "API latency", subtitle: "p50 and p99 over the last minute", format: ms,
     series: (s) => [{ name: "p50", values: s.api_latency_p50_ms }, { name: "p99", values: s.api_latency_p99_ms }] },
   { id: "api-errors", title: "API error rate", subtitle: "Share of responses by status class", format: ratio,
-    yMax: null,
+    emptyMax: 0.04,
     series: (s) => [{ name: "5xx", values: s.api_5xx_ratio, color: "#e11d48" },
       { name: "4xx", values: s.api_4xx_ratio, color: "#d97706" }] },
   { id: "api-throughput", title: "API requests", subtitle: "Requests per second", format: perSecond,
@@ -96,7 +96,7 @@ export function render(root, _params, { onApiError }) {
     const span = visibleSpan(latest, range);
     for (const { chart, figure } of figures) {
       drawChart(figure, { t: latest.t, series: chart.series(latest.series), format: chart.format, now, span,
-        yMax: chart.yMax ?? undefined, integer: chart.integer });
+        yMax: chart.yMax, integer: chart.integer, emptyMax: chart.emptyMax });
     }
     tileRow.replaceChildren(...tiles(latest));
   };
