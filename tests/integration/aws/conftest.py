@@ -120,13 +120,24 @@ def sqs_event(bodies: list[str], *, queue: str) -> dict[str, Any]:
 
 
 @pytest.fixture
-def lambda_env(tmp_path: Path, moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
-    """The environment Terraform gives the handlers, against moto: bucket, queues, idempotency table, catalog."""
+def lambda_env(request: pytest.FixtureRequest, tmp_path: Path, moto_endpoint: str,
+               monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
+    """The environment Terraform gives the handlers, against moto: bucket, queues, idempotency table, catalog.
+
+    The catalog is SQLite in tmp, or PostgreSQL (as RDS in this shape) when parametrized indirectly with
+    "postgresql".
+    """
     from streamstack.db.session import upgrade
     from streamstack.events import lambda_handlers
     from streamstack.settings import get_settings
+    from tests.conftest import reset_postgres
 
-    settings = aws_settings(tmp_path / "data", moto_endpoint, auto_migrate=False)
+    database_url = None
+    if getattr(request, "param", "sqlite") == "postgresql":
+        database_url = request.getfixturevalue("postgres_url")
+        reset_postgres(database_url)
+        monkeypatch.setenv("STREAMSTACK_DATABASE_URL", database_url)
+    settings = aws_settings(tmp_path / "data", moto_endpoint, auto_migrate=False, database_url=database_url)
     table = unique("idempotency")
     environment = {
         "STREAMSTACK_PROFILE": "aws", "STREAMSTACK_AWS_ENDPOINT_URL": moto_endpoint,

@@ -64,6 +64,7 @@ def platform(lambda_env: Settings) -> Platform:  # type: ignore[misc]
 
 
 @pytest.mark.timeout(240)
+@pytest.mark.parametrize("lambda_env", ["sqlite", "postgresql"], indirect=True)
 def test_the_vod_flow_runs_on_s3_sqs_and_lambda_handlers(lambda_env: Settings, platform: Platform, tiny_clip: Path):
     from streamstack.api import create_app
     from streamstack.delivery.app import create_edge_app
