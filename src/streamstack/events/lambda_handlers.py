@@ -90,7 +90,7 @@ def reset_runtime() -> None:
 
 def build_runtime(settings: Settings) -> Runtime:
     """The Platform and the idempotent versions of the two handlers, sharing one DynamoDB persistence layer."""
-    table = os.environ.get(IDEMPOTENCY_TABLE_ENV)
+    table = getattr(settings, "idempotency_table", None) or os.environ.get(IDEMPOTENCY_TABLE_ENV)
     if not table:
         raise RuntimeError(f"set {IDEMPOTENCY_TABLE_ENV} to the DynamoDB idempotency table of the handlers")
     store = DynamoDBPersistenceLayer(table_name=table, boto3_client=client("dynamodb", settings))
