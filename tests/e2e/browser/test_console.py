@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from tests.e2e.browser.conftest import screenshot, sign_in
@@ -83,3 +84,35 @@ def test_the_tus_client_sends_chunks_and_resumes_after_an_interruption(page, sta
     assert result["final"] == 300 * 1024
     with stack.client() as client:
         assert client.get(f"/v1/uploads/{result['id']}").json()["status"] != "waiting"
+
+
+def test_choosing_a_half_uploaded_file_again_resumes_it_instead_of_starting_over(page, stack, clip: Path):
+    """The console remembers unfinished uploads per file; here the first half was sent before a "reload"."""
+    with stack.client() as client:
+        upload = client.post("/v1/uploads", json={"new_asset_settings": {"passthrough": clip.name}}).json()
+        half = clip.stat().st_size // 2
+        tus = {"Tus-Resumable": "1.0.0"}
+        client.post(upload["url"], headers={**tus, "Upload-Length": str(clip.stat().st_size)}).raise_for_status()
+        client.patch(upload["url"], content=clip.read_bytes()[:half], headers={
+            **tus, "Upload-Offset": "0", "Content-Type": "application/offset+octet-stream"}).raise_for_status()
+    sign_in(page, stack)
+    key = f"streamstack.upload:{clip.name}:{clip.stat().st_size}:{int(clip.stat().st_mtime * 1000)}"
+    page.evaluate("([key, value]) => localStorage.setItem(key, value)",
+                  [key, json.dumps({"url": upload["url"], "asset_id": upload["asset_id"]})])
+    page.click("a[data-nav=upload]")
+    page.set_input_files("#upload-file", str(clip))
+    page.evaluate("""() => {
+        window.seenProgress = [];
+        const bar = document.getElementById('upload-progress');
+        new MutationObserver(() => window.seenProgress.push(Number(bar.getAttribute('aria-valuenow'))))
+            .observe(bar, {attributes: true, attributeFilter: ['aria-valuenow']});
+    }""")
+    page.click("#upload-start")
+    page.wait_for_selector("#upload-status[data-state=done]", timeout=30_000)
+
+    assert page.get_attribute("#upload-asset-link", "href").endswith(upload["asset_id"])
+    assert page.evaluate("window.seenProgress")[0] >= 49
+    assert page.evaluate("([key]) => localStorage.getItem(key)", [key]) is None
+    with stack.client() as client:
+        assert client.get(f"/v1/uploads/{upload['id']}").json()["status"] != "waiting"
+        assert len(client.get("/v1/assets").json()["data"]) == 1

@@ -47,3 +47,20 @@ export function percent(fraction, digits = 0) {
 export function resolution(asset) {
   return asset.max_height ? `${asset.max_height}p` : "–";
 }
+
+const AVC_PROFILES = { 42: "Baseline", "4d": "Main", 58: "Extended", 64: "High", "6e": "High 10" };
+const AUDIO_CODECS = { "mp4a.40.2": "AAC-LC", "mp4a.40.5": "HE-AAC", "mp4a.40.29": "HE-AACv2", "ac-3": "AC-3",
+  "ec-3": "E-AC-3", opus: "Opus" };
+
+/** RFC 6381 codec strings as people read them: "avc1.64001f" → "H.264 High 3.1", "mp4a.40.2" → "AAC-LC". */
+export function codecName(codec) {
+  const [kind, detail = ""] = codec.trim().split(/\.(.*)/s);
+  if (kind === "avc1" || kind === "avc3") {
+    const profile = AVC_PROFILES[detail.slice(0, 2).toLowerCase()] || "";
+    const level = parseInt(detail.slice(4, 6), 16);
+    return ["H.264", profile, Number.isNaN(level) ? "" : (level / 10).toFixed(1)].filter(Boolean).join(" ");
+  }
+  if (kind === "hvc1" || kind === "hev1") return "HEVC";
+  if (kind === "av01") return "AV1";
+  return AUDIO_CODECS[codec.trim()] || codec.trim();
+}

@@ -2,7 +2,7 @@
 
 import { deleteAsset, getAsset, playbackToken } from "../api.js";
 import { copyText, errorBanner, every, h, meta, pageHeader, progressBar, statusBadge, toast } from "../dom.js";
-import { bitrate, dateTime, duration } from "../format.js";
+import { bitrate, codecName, dateTime, duration } from "../format.js";
 import { createPlayer, playbackUrl } from "../player.js";
 import { assetName } from "./assets.js";
 
@@ -53,7 +53,7 @@ function renditionsTable(renditions) {
     h("thead", h("tr", ["Rendition", "Size", "Bitrate", "Codecs"].map((title) => h("th", title)))),
     h("tbody", renditions.map((r) => h("tr",
       h("td", h("strong", r.name)), h("td.num", `${r.width}×${r.height}`), h("td.num", bitrate(r.bitrate)),
-      h("td.mono.small", r.codecs.split(",").map((codec) => h("div", codec)))))));
+      h("td.small", { title: r.codecs }, r.codecs.split(",").map((codec) => h("div", codecName(codec))))))));
 }
 
 function playbackCard(asset, sources) {

@@ -14,6 +14,31 @@ function policyChoice() {
     option("signed", "Signed", "Viewers need a signed URL or cookies (CloudFront format).", false));
 }
 
+const RESUME_PREFIX = "streamstack.upload:";
+
+/** Unfinished uploads are remembered per file (as tus-js-client does), so a reload resumes instead of restarting. */
+function resumeKey(file) {
+  return `${RESUME_PREFIX}${file.name}:${file.size}:${file.lastModified}`;
+}
+
+async function resumable(file) {
+  const saved = JSON.parse(localStorage.getItem(resumeKey(file)) || "null");
+  if (!saved) return null;
+  const response = await fetch(saved.url, { method: "HEAD", headers: { "Tus-Resumable": "1.0.0" } }).catch(() => null);
+  if (response?.ok && Number(response.headers.get("Upload-Offset")) < file.size) return saved;
+  localStorage.removeItem(resumeKey(file));
+  return null;
+}
+
+async function uploadTarget(file, policy) {
+  const saved = await resumable(file);
+  if (saved) return { ...saved, resumed: true };
+  const created = await createUpload(policy, file.name);
+  const target = { url: created.url, asset_id: created.asset_id };
+  localStorage.setItem(resumeKey(file), JSON.stringify(target));
+  return target;
+}
+
 function progressSection() {
   const fill = h("span.progress-fill");
   const bar = h("div.progress.progress-large#upload-progress", { role: "progressbar", "aria-valuemin": 0,
@@ -79,11 +104,13 @@ export function render(root, _params, { onApiError }) {
     setStatus(ui, "uploading", "Uploading…");
     const startedAt = performance.now();
     try {
-      const created = await createUpload(policy, file.name);
-      upload = new TusUpload(file, created.url, { onProgress: (sent, total) => showProgress(ui, sent, total, startedAt) });
+      const target = await uploadTarget(file, policy);
+      if (target.resumed) setStatus(ui, "uploading", "Resuming the unfinished upload of this file (its playback policy is the one chosen then)…");
+      upload = new TusUpload(file, target.url, { onProgress: (sent, total) => showProgress(ui, sent, total, startedAt) });
       await upload.start();
+      localStorage.removeItem(resumeKey(file));
       setStatus(ui, "done", "Upload complete. The asset is being encoded. ",
-        h("a#upload-asset-link", { href: `#/assets/${encodeURIComponent(created.asset_id)}` }, "Open the asset →"));
+        h("a#upload-asset-link", { href: `#/assets/${encodeURIComponent(target.asset_id)}` }, "Open the asset →"));
     } catch (error) {
       if (onApiError(error)) return;
       const aborted = error.name === "AbortError";
