@@ -10,6 +10,7 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -17,6 +18,8 @@ from pathlib import Path
 
 import pytest
 
+from streamstack.queue import sqlite as sqlite_queue
+from streamstack.queue.base import QueueUnavailable
 from streamstack.queue.factory import open_queue
 from streamstack.queue.sqlite import SqliteQueue
 from streamstack.settings import Settings
@@ -174,6 +177,39 @@ def test_long_poll_wakes_on_a_send_from_another_process(db_path: Path, queue: Sq
         sender.wait(30)
     assert [m.body for m in got] == ["from afar"]
     assert time.monotonic() - started < 15  # woken by the commit, not by the end of the wait
+
+
+def hold_write_lock(db_path: Path, seconds: float) -> None:
+    """Another connection (as another process would) holds the write lock for a while."""
+    conn = sqlite3.connect(db_path, isolation_level=None)
+    conn.execute("BEGIN IMMEDIATE")
+    time.sleep(seconds)
+    conn.execute("COMMIT")
+    conn.close()
+
+
+def test_writes_wait_for_a_busy_database(db_path: Path, queue: SqliteQueue) -> None:
+    holder = threading.Thread(target=hold_write_lock, args=(db_path, 0.5))
+    holder.start()
+    time.sleep(0.1)
+    queue.send("waited")
+    holder.join()
+    assert [m.body for m in queue.receive()] == ["waited"]
+
+
+def test_a_database_locked_too_long_is_unavailable(
+    db_path: Path, queue: SqliteQueue, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sqlite_queue, "BUSY_TIMEOUT_SECONDS", 0.3)
+    holder = threading.Thread(target=hold_write_lock, args=(db_path, 1.5))
+    holder.start()
+    time.sleep(0.1)
+    try:
+        with pytest.raises(QueueUnavailable):
+            queue.send("refused")
+    finally:
+        holder.join()
+    queue.send("accepted again")
 
 
 def test_idle_long_poll_sleeps_instead_of_spinning(queue: SqliteQueue) -> None:
