@@ -1,19 +1,22 @@
 """API requests/s with metrics on versus off, in one run. Target: on >= 0.9x off.
 
-    .venv/bin/python bench/metrics_overhead.py [--rounds 5] [--seconds 5] [--connections 16]
+    .venv/bin/python bench/metrics_overhead.py [--rounds 5] [--seconds 5] [--connections 16] [--no-pin]
                                                [--registry multiprocess|process] [--schedule together|alternate]
+                                               [--control]
 
 Two API servers run as subprocesses (`python -m streamstack api`: uvicorn + uvloop + httptools, one
 worker each) on free loopback ports, each over its own SQLite data dir seeded the same way (one admin key,
 one asset), one with STREAMSTACK_METRICS_ENABLED=true and one with false. `wrk` (keep-alive, fixed
 connections) sends the same mix to both: an authenticated `GET /v1/assets/{id}` and `GET /healthz`,
-alternately. By default (`--schedule together`) each round loads both servers at once, so both see the
-same background load at every instant (a shared 2-core machine swings by tens of percent within seconds);
-`--schedule alternate` loads them one after the other. Rounds alternate which server goes first; the
-ratio is taken per round and its median reported. Besides wall requests/s the table shows requests per
-second of the server's own CPU time (/proc); the target must hold for both. Last, the CPU the metrics
-middleware adds per request is measured in-process, which no other load can blur. `--control` runs
-both servers with metrics off (an A/A test): the spread of its ratios is this machine's noise floor.
+alternately. By default (`--schedule together`) each round loads both servers at once, and both servers
+are pinned to the same CPU (wrk to the others, `taskset`): the kernel shares that CPU fairly between them
+and whatever else runs there hits both alike. Unpinned on a busy 2-core box, an A/A run (`--control`)
+spread 0.68x-1.95x; pinned, 0.94x-1.03x. `--schedule alternate` loads them one after the other.
+Rounds alternate which server goes first; the ratio is taken per round and its median reported.
+Besides wall requests/s the table shows requests per second of the server's own CPU time (/proc); the
+target must hold for both. Last, the CPU the metrics middleware adds per request is measured in-process,
+which no other load can blur. `--control` runs both servers with metrics off (an A/A test): the spread
+of its ratios is this machine's noise floor.
 
 `--registry multiprocess` (default) is the embedded `up` shape: PROMETHEUS_MULTIPROC_DIR is set and every
 write goes to an mmap file. `--registry process` is the aws shape: one in-memory registry per process.
@@ -98,7 +101,12 @@ def seed(data_dir: Path) -> tuple[str, str]:
     return key, asset_id
 
 
-def start_api(root: Path, label: str, *, metrics_on: bool, multiprocess: bool) -> Server:
+def pinned(command: list[str], cpus: str | None) -> list[str]:
+    """The command under `taskset -c cpus`, or as is when not pinning."""
+    return ["taskset", "-c", cpus, *command] if cpus else command
+
+
+def start_api(root: Path, label: str, *, metrics_on: bool, multiprocess: bool, cpus: str | None) -> Server:
     """`streamstack api` in its own process, logging to a file, with metrics switched by environment."""
     data_dir = root / label
     port = free_port()
@@ -115,7 +123,7 @@ def start_api(root: Path, label: str, *, metrics_on: bool, multiprocess: bool) -
         env["PROMETHEUS_MULTIPROC_DIR"] = str(data_dir / "prometheus")
     with (root / f"{label}.log").open("wb") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "streamstack", "api"], env=env, stdout=log, stderr=subprocess.STDOUT
+            pinned([sys.executable, "-m", "streamstack", "api"], cpus), env=env, stdout=log, stderr=subprocess.STDOUT
         )
     return Server(label, f"http://127.0.0.1:{port}", process)
 
@@ -149,10 +157,19 @@ class Load:
     cpu_before: float
 
 
-def start_wrk(server: Server, script: Path, *, seconds: float, connections: int) -> Load:
-    command = ["wrk", "-t1", f"-c{connections}", f"-d{seconds:g}s", "--timeout", "30s", "-s", str(script), server.url]
-    cpu_before = cpu_seconds(server.process.pid)
-    return Load(server, subprocess.Popen(command, stdout=subprocess.PIPE, text=True), cpu_before)
+@dataclass(frozen=True)
+class Wrk:
+    """How every load run is made: the request mix, connections, and where wrk runs."""
+
+    script: Path
+    connections: int
+    cpus: str | None
+
+    def start(self, server: Server, seconds: float) -> Load:
+        command = ["wrk", "-t1", f"-c{self.connections}", f"-d{seconds:g}s", "--timeout", "30s", "-s", str(self.script)]
+        cpu_before = cpu_seconds(server.process.pid)
+        wrk = subprocess.Popen(pinned([*command, server.url], self.cpus), stdout=subprocess.PIPE, text=True)
+        return Load(server, wrk, cpu_before)
 
 
 def finish_wrk(load: Load) -> Run:
@@ -169,29 +186,21 @@ def finish_wrk(load: Load) -> Run:
     return Run(float(rps.group(1)), int(total.group(1)), failures, cpu)
 
 
-def run_round(
-    servers: list[Server], script: Path, *, seconds: float, connections: int, together: bool
-) -> dict[str, Run]:
+def run_round(servers: list[Server], wrk: Wrk, *, seconds: float, together: bool) -> dict[str, Run]:
     """Load the servers at once (same background load at every instant) or one after the other."""
     if together:
-        loads = [start_wrk(s, script, seconds=seconds, connections=connections) for s in servers]
+        loads = [wrk.start(server, seconds) for server in servers]
         return {load.server.label: finish_wrk(load) for load in loads}
-    return {s.label: finish_wrk(start_wrk(s, script, seconds=seconds, connections=connections)) for s in servers}
+    return {server.label: finish_wrk(wrk.start(server, seconds)) for server in servers}
 
 
-def measure(servers: dict[str, Server], script: Path, args: argparse.Namespace) -> list[dict[str, Run]]:
+def measure(servers: dict[str, Server], wrk: Wrk, args: argparse.Namespace) -> list[dict[str, Run]]:
     """A warm-up, then rounds that alternate which server is loaded (or started) first."""
     together = args.schedule == "together"
     pair = [servers["off"], servers["on"]]
-    run_round(pair, script, seconds=1, connections=args.connections, together=together)
+    run_round(pair, wrk, seconds=1, together=together)
     return [
-        run_round(
-            pair if index % 2 == 0 else pair[::-1],
-            script,
-            seconds=args.seconds,
-            connections=args.connections,
-            together=together,
-        )
+        run_round(pair if index % 2 == 0 else pair[::-1], wrk, seconds=args.seconds, together=together)
         for index in range(args.rounds)
     ]
 
@@ -275,6 +284,14 @@ def _row(on: Run, off: Run, wall_ratio: float, cpu_ratio: float) -> str:
     )
 
 
+def cpu_split(pin: bool) -> tuple[str | None, str | None]:
+    """Both servers on the first CPU (the scheduler shares it fairly between them), wrk on the others."""
+    cpus = sorted(os.sched_getaffinity(0))
+    if not pin or len(cpus) < 2 or not shutil.which("taskset"):
+        return None, None
+    return str(cpus[0]), ",".join(map(str, cpus[1:]))
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5)
@@ -282,6 +299,12 @@ def main() -> int:
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--registry", choices=("multiprocess", "process"), default="multiprocess")
     parser.add_argument("--schedule", choices=("together", "alternate"), default="together")
+    parser.add_argument(
+        "--pin",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="Pin both servers to one CPU and wrk to the others (taskset).",
+    )
     parser.add_argument("--control", action="store_true", help="A/A: metrics off on both, to see the noise floor.")
     parser.add_argument("--keep", action="store_true", help="Keep the temp dir (server logs) for inspection.")
     args = parser.parse_args()
@@ -295,12 +318,15 @@ def main() -> int:
         shutil.copytree(root / "on", root / "off")  # same key and asset id on both sides
         script = root / "mix.lua"
         script.write_text(WRK_SCRIPT.format(asset_id=asset_id, key=key))
+        server_cpus, wrk_cpus = cpu_split(args.pin)
         for label in ("on", "off"):
             on = label == "on" and not args.control
-            servers[label] = start_api(root, label, metrics_on=on, multiprocess=args.registry == "multiprocess")
+            servers[label] = start_api(
+                root, label, metrics_on=on, multiprocess=args.registry == "multiprocess", cpus=server_cpus
+            )
         for server in servers.values():
             wait_ready(server)
-        rounds = measure(servers, script, args)
+        rounds = measure(servers, Wrk(script, args.connections, wrk_cpus), args)
         path_seconds = metrics_path_seconds(root / "in-process", multiprocess=args.registry == "multiprocess")
         return 0 if report(rounds, args, path_seconds) else 1
     finally:
