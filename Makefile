@@ -11,7 +11,13 @@ $(BIN)/.installed: pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test,tracing]'
 	touch $@
 
-install: $(BIN)/.installed
+HLS_JS := src/streamstack/web/static/vendor/hls.min.js
+
+install: $(BIN)/.installed $(HLS_JS)
+
+# hls.js comes from the npm registry at install time (pinned in the script), never copied into the repo.
+$(HLS_JS): scripts/fetch-hls-js
+	bash scripts/fetch-hls-js || echo "hls.js not vendored (npm missing?): the console player will say so" >&2
 
 up: install
 	$(BIN)/streamstack up
