@@ -25,7 +25,7 @@ up: install
 system-deps:
 	bash scripts/install-system-deps
 
-test: install system-deps
+test: system-deps install
 	$(BIN)/pytest
 
 lint: install
