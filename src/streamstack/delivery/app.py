@@ -7,14 +7,13 @@ cache lookup stay a few dictionary operations on the hot path.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import logging
 import os
 import re
 import time
-from collections.abc import Awaitable, Callable, MutableMapping
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from types import SimpleNamespace
@@ -28,14 +27,25 @@ from streamstack.assets.models import Asset, PlaybackId
 from streamstack.delivery import playlists
 from streamstack.delivery.cache import CoalescingLRU, Loaded
 from streamstack.delivery.http import (
-    MAX_AGE_IMMUTABLE,
+    Headers,
     RangeNotSatisfiable,
-    cache_control,
+    Receive,
+    Reply,
+    Scope,
+    Send,
+    cors_headers,
+    error_reply,
     etag_matches,
     http_date,
+    lifespan,
     parse_cookies,
     parse_range,
+    preflight,
+    request_headers,
+    send_reply,
 )
+from streamstack.delivery.metering import ServedCounters
+from streamstack.delivery.objects import EdgeObject, cache_lifetime, etag_of, memory_weight
 from streamstack.delivery.signing import (
     SignedCredentials,
     credentials_from_cookies,
@@ -50,10 +60,6 @@ from streamstack.storage.base import InvalidKey, ObjectNotFound, ObjectStore, St
 from streamstack.storage.local import guess_content_type
 
 log = logging.getLogger("streamstack.delivery")
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
 R = TypeVar("R")
 
 _PATH = re.compile(r"^/([A-Za-z0-9_-]{1,64})(?:(\.m3u8)|/(.+))$")
@@ -65,18 +71,9 @@ MASTER_ROUTE = SimpleNamespace(path="/{playback_id}.m3u8")
 CHILD_ROUTE = SimpleNamespace(path="/{playback_id}/{path}")
 STREAM_CHUNK = 256 * 1024
 FILE_SEND_MIN_BYTES = 64 * 1024
-METADATA_BYTES = 512
-IMAGE_MAX_AGE = 3600
-FINAL_PLAYLIST_MAX_AGE = 3600
-READY_MASTER_MAX_AGE = 300
-CHANGING_MAX_AGE = 2
 NEGATIVE_TTL = 1.0
-MAX_RENDERINGS = 16
 _DONE = object()
 _CONDITIONAL = frozenset({b"range", b"if-none-match", b"origin"})
-CORS_ALLOW_HEADERS = b"Range, If-None-Match, If-Range, Content-Type"
-CORS_EXPOSE_HEADERS = b"Content-Length, Content-Range, ETag, Accept-Ranges, Cache-Control"
-_CORS_ANY = [(b"access-control-allow-origin", b"*"), (b"access-control-expose-headers", CORS_EXPOSE_HEADERS)]
 
 
 @dataclass(frozen=True)
@@ -86,121 +83,6 @@ class Playback:
     asset_id: str
     signed: bool
     ready: bool
-
-
-@dataclass
-class EdgeObject:
-    """An origin object as the edge serves it; body is None when it is too large to keep in memory."""
-
-    key: str
-    size: int
-    etag: str
-    content_type: bytes
-    last_modified: bytes
-    body: bytes | None
-    max_age: int
-    immutable: bool
-    is_playlist: bool = False
-    rendered: dict[tuple[str, int | None], tuple[bytes, str]] = field(default_factory=dict)
-    _headers: dict[tuple[str, bool], list[tuple[bytes, bytes]]] = field(default_factory=dict)
-    _plain_200: dict[tuple[str, bool], list[tuple[bytes, bytes]]] = field(default_factory=dict)
-
-    def shares(self, etag: str) -> bool:
-        """True for the stored or a memoised rendering: not per-viewer, so worth remembering headers for."""
-        return etag == self.etag or any(etag == known for _, known in self.rendered.values())
-
-    def headers(self, etag: str, private: bool, *, memo: bool = True) -> list[tuple[bytes, bytes]]:
-        """Response headers that depend only on the object; built once per variant, not per request."""
-        cached = self._headers.get((etag, private))
-        if cached is None:
-            cached = [
-                (b"content-type", self.content_type),
-                (b"etag", etag.encode()),
-                (b"last-modified", self.last_modified),
-                (b"cache-control", cache_control(self.max_age, private=private, immutable=self.immutable).encode()),
-                (b"accept-ranges", b"bytes"),
-            ]
-            if memo:
-                self._headers[etag, private] = cached
-        return cached
-
-    def plain_200_headers(self, etag: str, private: bool, length: int) -> list[tuple[bytes, bytes]]:
-        """The whole header list of the most common answer (full body, no Origin), memoised for shared bodies."""
-        cached = self._plain_200.get((etag, private))
-        if cached is None:
-            memo = self.shares(etag)
-            cached = [*self.headers(etag, private, memo=memo), *_CORS_ANY, (b"content-length", b"%d" % length)]
-            if memo:
-                self._plain_200[etag, private] = cached
-        return cached
-
-
-@dataclass(frozen=True)
-class Reply:
-    status: int
-    headers: list[tuple[bytes, bytes]]
-    body: bytes = b""
-
-
-def _edge_policy(key: str, body: bytes | None, ready: bool) -> tuple[int, bool]:
-    """Browser max-age and immutability: segments forever, playlists by whether they can still change."""
-    if not key.endswith(".m3u8"):
-        return (IMAGE_MAX_AGE, False) if key.endswith((".jpg", ".vtt", ".png", ".webp")) else (MAX_AGE_IMMUTABLE, True)
-    if body is None:
-        return CHANGING_MAX_AGE, False
-    if playlists.is_master(body):
-        return (READY_MASTER_MAX_AGE if ready else CHANGING_MAX_AGE), False
-    if playlists.is_final(body):
-        return FINAL_PLAYLIST_MAX_AGE, False
-    return max(1, int((playlists.target_duration(body) or 2) / 2)), False
-
-
-def _memory_weight(obj: EdgeObject) -> int:
-    """Bytes held in memory: the body, or a small fixed cost for the metadata of a file sent directly."""
-    return len(obj.body) if obj.body is not None else METADATA_BYTES
-
-
-def _etag_of(body: bytes) -> str:
-    return '"' + hashlib.md5(body, usedforsecurity=False).hexdigest() + '"'
-
-
-class ServedCounters:
-    """Responses and body bytes by cache result, kept as plain ints on the hot path.
-
-    Every second at most, the increase since the last time goes to the Prometheus counters (and the hit
-    ratio gauge, over that interval): one metrics write per second instead of several per request.
-    """
-
-    def __init__(self, *, publish: bool, interval: float = 1.0):
-        self.requests = dict.fromkeys(metrics.CACHE_RESULTS, 0)
-        self.bytes = dict.fromkeys(metrics.CACHE_RESULTS, 0)
-        self._publish, self._interval = publish, interval
-        self._published = (dict(self.requests), dict(self.bytes))
-        self._next = 0.0
-
-    def add(self, result: str, nbytes: int) -> None:
-        self.requests[result] += 1
-        self.bytes[result] += nbytes
-        if self._publish and (now := time.monotonic()) >= self._next:
-            self._next = now + self._interval
-            self.publish()
-
-    def publish(self) -> None:
-        """Record the increase since the last call (also called at shutdown, so nothing is lost)."""
-        requests, nbytes = self._published
-        for result in metrics.CACHE_RESULTS:
-            if delta := self.requests[result] - requests[result]:
-                metrics.record("streamstack_edge_requests_total", delta, cache_result=result)
-            if delta_bytes := self.bytes[result] - nbytes[result]:
-                metrics.record("streamstack_edge_bytes_total", delta_bytes, cache_result=result)
-        total = sum(self.requests.values()) - sum(requests.values())
-        if total:
-            served_without_origin = total - (self.requests["miss"] - requests["miss"])
-            metrics.record("streamstack_edge_cache_hit_ratio", served_without_origin / total)
-        self._published = (dict(self.requests), dict(self.bytes))
-
-    def as_dict(self) -> dict[str, dict[str, int]]:
-        return {"requests": dict(self.requests), "bytes": dict(self.bytes)}
 
 
 class EdgeApp:
@@ -222,7 +104,7 @@ class EdgeApp:
         budget = self.settings.edge_cache_bytes
         self.max_object_bytes = max_object_bytes if max_object_bytes is not None else max(budget // 16, 1)
         self.objects: CoalescingLRU[EdgeObject] = CoalescingLRU(
-            budget, weigh=_memory_weight, max_item_weight=self.max_object_bytes
+            budget, weigh=memory_weight, max_item_weight=self.max_object_bytes
         )
         self.direct_requests = 0  # answered from the origin file or stream, not from memory
         self.direct_bytes = 0
@@ -250,7 +132,7 @@ class EdgeApp:
             else:
                 await self._http(scope, send)
         elif scope["type"] == "lifespan":
-            await _lifespan(receive, send)
+            await lifespan(receive, send)
             if self.metered:
                 self.served.publish()
 
@@ -258,48 +140,48 @@ class EdgeApp:
         if self.server_sends_files is None:
             extensions = scope.get("extensions") or {}
             self.server_sends_files = ZEROCOPY in extensions or PATHSEND in extensions
-        headers = _headers(scope)
+        headers = request_headers(scope)
         try:
             await self._serve(scope, headers, send)
         except (StorageUnavailable, SQLAlchemyError):
             log.warning("edge origin or catalog unavailable for %s", scope["path"], exc_info=True)
-            await _send_reply(send, _error(503, "Service Unavailable", headers), scope)
+            await send_reply(send, error_reply(503, "Service Unavailable", headers), scope)
 
     async def _serve(self, scope: Scope, headers: dict[bytes, bytes], send: Send) -> None:
         method, path = scope["method"], scope["path"]
         if path == STATS_PATH:
-            await _send_reply(send, self._stats_reply(headers), scope)
+            await send_reply(send, self._stats_reply(headers), scope)
             return
         match = _PATH.match(path)
         if match is None:
-            await _send_reply(send, _error(404, "Not Found", headers), scope)
+            await send_reply(send, error_reply(404, "Not Found", headers), scope)
             return
         if method == "OPTIONS":
-            await _send_reply(send, _preflight(headers), scope)
+            await send_reply(send, preflight(headers), scope)
             return
         if method not in ("GET", "HEAD"):
-            await _send_reply(
-                send, _error(405, "Method Not Allowed", headers, [(b"allow", b"GET, HEAD, OPTIONS")]), scope
+            await send_reply(
+                send, error_reply(405, "Method Not Allowed", headers, [(b"allow", b"GET, HEAD, OPTIONS")]), scope
             )
             return
         playback_id, is_master, rest = match.group(1), match.group(2) is not None, match.group(3)
         scope["route"] = MASTER_ROUTE if is_master else CHILD_ROUTE
         playback = await self._playback(playback_id)
         if playback is None:
-            await _send_reply(send, _error(404, "Not Found", headers), scope)
+            await send_reply(send, error_reply(404, "Not Found", headers), scope)
             return
         credentials = None
         if playback.signed:
             allowed, credentials = await self._authorize(scope, headers)
             if not allowed:
-                await _send_reply(send, _error(403, "Forbidden", headers), scope)
+                await send_reply(send, error_reply(403, "Forbidden", headers), scope)
                 return
         key = f"assets/{playback.asset_id}/{'master.m3u8' if is_master else rest}"
         try:
             obj, result = await self.objects.lookup(key, self._load_object, key, playback.ready)
             sent = await self._respond(scope, headers, send, obj, playback_id, is_master, playback.signed, credentials)
         except (ObjectNotFound, InvalidKey):
-            await _send_reply(send, _error(404, "Not Found", headers), scope)
+            await send_reply(send, error_reply(404, "Not Found", headers), scope)
             return
         self.served.add(result if obj.body is not None else "miss", sent)
 
@@ -373,7 +255,7 @@ class EdgeApp:
         body = b"".join(self.store.get(key)) if self._keep_in_memory(key, info.size) else None
         if self.metered:
             metrics.observe_origin_fetch(time.perf_counter() - started)
-        max_age, immutable = _edge_policy(key, body, ready)
+        max_age, immutable = cache_lifetime(key, body, ready)
         obj = EdgeObject(
             key=key,
             size=info.size if body is None else len(body),
@@ -412,7 +294,7 @@ class EdgeApp:
             try:
                 body, etag, private = self._playlist_body(scope, obj, playback_id, is_master, signed, credentials)
             except ValueError as exc:
-                await _send_reply(send, _error(400, str(exc), headers), scope)
+                await send_reply(send, error_reply(400, str(exc), headers), scope)
                 return 0
         if body is not None and scope["method"] == "GET" and not _CONDITIONAL.intersection(headers):
             await send(
@@ -424,17 +306,17 @@ class EdgeApp:
             )
             await send({"type": "http.response.body", "body": body})
             return len(body)
-        base = [*obj.headers(etag, private, memo=obj.shares(etag)), *_cors(headers)]
+        base = [*obj.headers(etag, private, memo=obj.shares(etag)), *cors_headers(headers)]
         size = obj.size if body is None else len(body)
         inm = headers.get(b"if-none-match")
         if inm is not None and etag_matches(inm.decode("latin-1"), etag):
-            await _send_reply(send, Reply(304, base), scope)
+            await send_reply(send, Reply(304, base), scope)
             return 0
         try:
             byte_range = self._range(headers, size, etag)
         except RangeNotSatisfiable:
             base.append((b"content-range", f"bytes */{size}".encode()))
-            await _send_reply(send, Reply(416, [*base, (b"content-length", b"0")]), scope)
+            await send_reply(send, Reply(416, [*base, (b"content-length", b"0")]), scope)
             return 0
         start, end = byte_range or (0, size - 1)
         status = 206 if byte_range else 200
@@ -485,14 +367,13 @@ class EdgeApp:
             body = playlists.render_playlist(
                 obj.body, prefix=prefix, max_resolution=max_resolution, signed_query=signed_query
             )
-            return body, _etag_of(body), True
+            return body, etag_of(body), True
         memo_key = (prefix, max_resolution)
         rendered = obj.rendered.get(memo_key)
         if rendered is None:
             body = playlists.render_playlist(obj.body, prefix=prefix, max_resolution=max_resolution)
-            rendered = (body, _etag_of(body))
-            if len(obj.rendered) < MAX_RENDERINGS:
-                obj.rendered[memo_key] = rendered
+            rendered = (body, etag_of(body))
+            obj.remember(memo_key, rendered)
         return rendered[0], rendered[1], signed
 
     async def _send_large(
@@ -501,7 +382,7 @@ class EdgeApp:
         send: Send,
         key: str,
         status: int,
-        headers: list[tuple[bytes, bytes]],
+        headers: Headers,
         start: int,
         end: int,
     ) -> None:
@@ -528,9 +409,7 @@ class EdgeApp:
         self.direct_requests += 1
         self.direct_bytes += end - start + 1
 
-    async def _send_zerocopy(
-        self, send: Send, path: Path, status: int, headers: list[tuple[bytes, bytes]], start: int, end: int
-    ) -> None:
+    async def _send_zerocopy(self, send: Send, path: Path, status: int, headers: Headers, start: int, end: int) -> None:
         fd = os.open(path, os.O_RDONLY)
         try:
             await send({"type": "http.response.start", "status": status, "headers": headers})
@@ -538,9 +417,7 @@ class EdgeApp:
         finally:
             os.close(fd)
 
-    async def _send_stream(
-        self, send: Send, key: str, status: int, headers: list[tuple[bytes, bytes]], start: int, end: int
-    ) -> None:
+    async def _send_stream(self, send: Send, key: str, status: int, headers: Headers, start: int, end: int) -> None:
         chunks = await self._offload(partial(self.store.get, key, start=start, end=end, chunk_size=STREAM_CHUNK))
         await send({"type": "http.response.start", "status": status, "headers": headers})
         while (chunk := await self._offload(next, chunks, _DONE)) is not _DONE:
@@ -564,82 +441,9 @@ class EdgeApp:
         ).encode()
         return Reply(
             200,
-            [(b"content-type", b"application/json"), (b"cache-control", b"no-store"), *_cors(headers)],
+            [(b"content-type", b"application/json"), (b"cache-control", b"no-store"), *cors_headers(headers)],
             body,
         )
-
-
-def _headers(scope: Scope) -> dict[bytes, bytes]:
-    """Lower-cased request headers; repeated Cookie headers are joined as HTTP/2 allows."""
-    headers: dict[bytes, bytes] = {}
-    for name, value in scope["headers"]:
-        if name == b"cookie" and name in headers:
-            headers[name] += b"; " + value
-        else:
-            headers[name] = value
-    return headers
-
-
-def _cors(headers: dict[bytes, bytes]) -> list[tuple[bytes, bytes]]:
-    """Echo the Origin with credentials allowed, so browser players can send signed cookies cross-origin."""
-    origin = headers.get(b"origin")
-    if origin is None:
-        return _CORS_ANY
-    return [
-        (b"access-control-allow-origin", origin),
-        (b"access-control-allow-credentials", b"true"),
-        (b"access-control-expose-headers", CORS_EXPOSE_HEADERS),
-        (b"vary", b"Origin"),
-    ]
-
-
-def _preflight(headers: dict[bytes, bytes]) -> Reply:
-    requested = headers.get(b"access-control-request-headers", CORS_ALLOW_HEADERS)
-    return Reply(
-        204,
-        [
-            *_cors(headers),
-            (b"access-control-allow-methods", b"GET, HEAD, OPTIONS"),
-            (b"access-control-allow-headers", requested),
-            (b"access-control-max-age", b"86400"),
-        ],
-    )
-
-
-def _error(
-    status: int, text: str, headers: dict[bytes, bytes], extra: list[tuple[bytes, bytes]] | None = None
-) -> Reply:
-    """Errors carry only their status text: a 403 never says which check failed."""
-    body = f"{text}\n".encode()
-    return Reply(
-        status,
-        [
-            (b"content-type", b"text/plain; charset=utf-8"),
-            (b"cache-control", b"no-store"),
-            *_cors(headers),
-            *(extra or []),
-        ],
-        body,
-    )
-
-
-async def _send_reply(send: Send, reply: Reply, scope: Scope) -> None:
-    body = b"" if scope["method"] == "HEAD" else reply.body
-    headers = reply.headers
-    if reply.status not in (204, 304) and not any(name == b"content-length" for name, _ in headers):
-        headers = [*headers, (b"content-length", str(len(reply.body)).encode())]
-    await send({"type": "http.response.start", "status": reply.status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
-
-
-async def _lifespan(receive: Receive, send: Send) -> None:
-    while True:
-        message = await receive()
-        if message["type"] == "lifespan.startup":
-            await send({"type": "lifespan.startup.complete"})
-        elif message["type"] == "lifespan.shutdown":
-            await send({"type": "lifespan.shutdown.complete"})
-            return
 
 
 def create_edge_app(platform: Platform, **options: Any) -> EdgeApp:

@@ -2,7 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, MutableMapping
+from dataclasses import dataclass
 from email.utils import formatdate
+from typing import Any
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+Headers = list[tuple[bytes, bytes]]
+
+CORS_ALLOW_HEADERS = b"Range, If-None-Match, If-Range, Content-Type"
+CORS_EXPOSE_HEADERS = b"Content-Length, Content-Range, ETag, Accept-Ranges, Cache-Control"
+CORS_ANY: Headers = [(b"access-control-allow-origin", b"*"), (b"access-control-expose-headers", CORS_EXPOSE_HEADERS)]
 
 MAX_AGE_IMMUTABLE = 31_536_000
 
@@ -64,3 +77,88 @@ def cache_control(max_age: int, *, private: bool, immutable: bool = False) -> st
     """`private` when the response belongs to one viewer (signed playback): no shared cache reuses it."""
     scope = "private" if private else "public"
     return f"{scope}, max-age={max_age}" + (", immutable" if immutable else "")
+
+
+@dataclass(frozen=True)
+class Reply:
+    """A small complete response (errors, preflights, stats), sent in one go."""
+
+    status: int
+    headers: list[tuple[bytes, bytes]]
+    body: bytes = b""
+
+
+def request_headers(scope: Scope) -> dict[bytes, bytes]:
+    """Lower-cased request headers; repeated Cookie headers are joined as HTTP/2 allows."""
+    headers: dict[bytes, bytes] = {}
+    for name, value in scope["headers"]:
+        if name == b"cookie" and name in headers:
+            headers[name] += b"; " + value
+        else:
+            headers[name] = value
+    return headers
+
+
+def cors_headers(headers: dict[bytes, bytes]) -> list[tuple[bytes, bytes]]:
+    """Echo the Origin with credentials allowed, so browser players can send signed cookies cross-origin."""
+    origin = headers.get(b"origin")
+    if origin is None:
+        return CORS_ANY
+    return [
+        (b"access-control-allow-origin", origin),
+        (b"access-control-allow-credentials", b"true"),
+        (b"access-control-expose-headers", CORS_EXPOSE_HEADERS),
+        (b"vary", b"Origin"),
+    ]
+
+
+def preflight(headers: dict[bytes, bytes]) -> Reply:
+    """Browsers ask before a Range request from another origin; the answer is cached for a day."""
+    requested = headers.get(b"access-control-request-headers", CORS_ALLOW_HEADERS)
+    return Reply(
+        204,
+        [
+            *cors_headers(headers),
+            (b"access-control-allow-methods", b"GET, HEAD, OPTIONS"),
+            (b"access-control-allow-headers", requested),
+            (b"access-control-max-age", b"86400"),
+        ],
+    )
+
+
+def error_reply(
+    status: int, text: str, headers: dict[bytes, bytes], extra: list[tuple[bytes, bytes]] | None = None
+) -> Reply:
+    """Errors carry only their status text: a 403 never says which check failed."""
+    body = f"{text}\n".encode()
+    return Reply(
+        status,
+        [
+            (b"content-type", b"text/plain; charset=utf-8"),
+            (b"cache-control", b"no-store"),
+            *cors_headers(headers),
+            *(extra or []),
+        ],
+        body,
+    )
+
+
+async def send_reply(send: Send, reply: Reply, scope: Scope) -> None:
+    """Send a small complete reply; HEAD gets the headers only."""
+    body = b"" if scope["method"] == "HEAD" else reply.body
+    headers = reply.headers
+    if reply.status not in (204, 304) and not any(name == b"content-length" for name, _ in headers):
+        headers = [*headers, (b"content-length", str(len(reply.body)).encode())]
+    await send({"type": "http.response.start", "status": reply.status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def lifespan(receive: Receive, send: Send) -> None:
+    """Nothing to open or close: the platform is built before the app and closed by its owner."""
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await send({"type": "lifespan.shutdown.complete"})
+            return

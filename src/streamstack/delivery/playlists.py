@@ -68,9 +68,7 @@ def rewrite_uris(text: str, rewrite: Callable[[str], str]) -> str:
     out = []
     for line in text.splitlines():
         if line.startswith("#"):
-            out.append(
-                _URI_ATTRIBUTE.sub(lambda m: f'URI="{rewrite(m.group(1))}"', line) if "URI=" in line else line
-            )
+            out.append(_URI_ATTRIBUTE.sub(lambda m: f'URI="{rewrite(m.group(1))}"', line) if "URI=" in line else line)
         elif line.strip():
             out.append(rewrite(line.strip()))
         else:

@@ -90,9 +90,7 @@ def rsa_sign(private_key_pem: str, message: bytes, hash_algorithm: str = "SHA1")
 def rsa_verify(public_key_pem: str, message: bytes, signature: bytes, hash_algorithm: str = "SHA1") -> bool:
     """Remembered per (key, message, signature): every HLS segment request repeats the same check."""
     try:
-        load_public_key(public_key_pem).verify(
-            signature, message, padding.PKCS1v15(), _HASHES[hash_algorithm]()
-        )
+        load_public_key(public_key_pem).verify(signature, message, padding.PKCS1v15(), _HASHES[hash_algorithm]())
     except (InvalidSignature, ValueError, KeyError):
         return False
     return True
@@ -157,9 +155,7 @@ def split_signed_query(query: str) -> tuple[SignedCredentials | None, str]:
 
 
 def credentials_from_cookies(cookies: Mapping[str, str]) -> SignedCredentials | None:
-    values = {
-        name[len(COOKIE_PREFIX) :]: value for name, value in cookies.items() if name.startswith(COOKIE_PREFIX)
-    }
+    values = {name[len(COOKIE_PREFIX) :]: value for name, value in cookies.items() if name.startswith(COOKIE_PREFIX)}
     return _credentials(values) if values else None
 
 
@@ -211,9 +207,7 @@ def sign_cookies(
     ip_address: str | None = None,
 ) -> dict[str, str]:
     """Custom-policy cookies, so a wildcard resource can authorise every child request of a playlist."""
-    policy = build_policy(
-        resource, date_less_than, date_greater_than=date_greater_than, ip_address=ip_address
-    )
+    policy = build_policy(resource, date_less_than, date_greater_than=date_greater_than, ip_address=ip_address)
     credentials = sign(policy, key_pair_id=key_pair_id, private_key_pem=private_key_pem, kind="custom")
     return credentials.as_cookies()
 
@@ -221,9 +215,7 @@ def sign_cookies(
 @lru_cache(maxsize=1024)
 def _wildcard(pattern: str) -> re.Pattern[str]:
     """CloudFront wildcards: * is any run of characters (also none), ? is exactly one."""
-    return re.compile(
-        "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern), re.DOTALL
-    )
+    return re.compile("".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern), re.DOTALL)
 
 
 def resource_matches(resource: str, url: str) -> bool:
@@ -263,9 +255,7 @@ def _ip_allowed(condition: Mapping[str, Any], client_ip: str | None) -> bool:
         return False
 
 
-def _statement_allows(
-    statement: Mapping[str, Any], urls: Sequence[str], now: float, client_ip: str | None
-) -> bool:
+def _statement_allows(statement: Mapping[str, Any], urls: Sequence[str], now: float, client_ip: str | None) -> bool:
     """Resource (absent means every resource, as CloudFront documents), time window and source address."""
     try:
         condition = statement["Condition"]
@@ -275,9 +265,7 @@ def _statement_allows(
         return False
     if less_than is None or now >= less_than or (greater_than is not None and now < greater_than):
         return False
-    if resource is not None and not (
-        isinstance(resource, str) and any(resource_matches(resource, u) for u in urls)
-    ):
+    if resource is not None and not (isinstance(resource, str) and any(resource_matches(resource, u) for u in urls)):
         return False
     return _ip_allowed(condition, client_ip)
 
