@@ -18,7 +18,7 @@ MAX_RENDERINGS = 16
 
 @dataclass
 class EdgeObject:
-    """An origin object as the edge serves it; body is None when it is too large to keep in memory."""
+    """An origin object as the edge serves it; body is None when it is not kept in memory (large, or sent as a file)."""
 
     key: str
     size: int
