@@ -9,7 +9,7 @@ Printed beside bare SQLite loops run in the same process, on the same disk, with
 The target is adapter >= 0.5 x ceiling. Rounds alternate the loops and the adapter, and the best of
 each is kept, so that a burst of load from a neighbour on a shared machine does not decide the ratio.
 
-    .venv/bin/python bench/queue.py [--messages 20000] [--consumers 4] [--rounds 3]
+    .venv/bin/python bench/queue.py [--messages 10000] [--consumers 4] [--rounds 5]
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ import argparse  # noqa: E402
 import multiprocessing  # noqa: E402
 import os  # noqa: E402
 import sqlite3  # noqa: E402
+import statistics  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
 from collections.abc import Callable  # noqa: E402
@@ -119,8 +120,8 @@ def adapter_run(path: Path, messages: int, consumers: int) -> float:
     return max(last_ack for _, last_ack in reports) - start
 
 
-def print_table(results: list[Result], consumers: int) -> None:
-    """Rates side by side, then the ratios and the target."""
+def print_table(results: list[Result], rounds: list[dict[str, float]], consumers: int) -> None:
+    """Best rates side by side, the ratios and the target, and each round's own ratio as a noise gauge."""
     ceiling, strict, adapter = results
     print(f"{'':8} {'what':70} {'msgs/s':>9} {'seconds':>8}")
     for tag, result in zip(("ceiling", "strict", "adapter"), results, strict=True):
@@ -129,17 +130,22 @@ def print_table(results: list[Result], consumers: int) -> None:
     verdict = "met" if ratio >= TARGET_RATIO else "NOT met"
     print(f"ratio adapter/ceiling = {ratio:.2f}   target >= {TARGET_RATIO:.2f}: {verdict}")
     print(f"ratio adapter/strict  = {adapter.rate / strict.rate:.2f}   (for reference)")
+    per_round = [seconds["ceiling"] / seconds["adapter"] for seconds in rounds]
     print(
-        f"{adapter.messages} messages, {consumers} consumers, best of each, "
+        f"adapter/ceiling in each round: {', '.join(f'{r:.2f}' for r in per_round)}"
+        f" (median {statistics.median(per_round):.2f})"
+    )
+    print(
+        f"{adapter.messages} messages, {consumers} consumers, best of {len(rounds)} rounds, "
         f"sqlite {sqlite3.sqlite_version}, {os.cpu_count()} cpus, load {os.getloadavg()[0]:.1f}"
     )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--messages", type=int, default=20000, help="messages per run (default 20000)")
+    parser.add_argument("--messages", type=int, default=10000, help="messages per run (default 10000)")
     parser.add_argument("--consumers", type=int, default=4, help="consumer processes (default 4)")
-    parser.add_argument("--rounds", type=int, default=3, help="runs of each, best kept (default 3)")
+    parser.add_argument("--rounds", type=int, default=5, help="runs of each, best kept (default 5)")
     parser.add_argument("--dir", type=Path, default=None, help="where the database files go (default: temp)")
     args = parser.parse_args()
     n = args.messages
@@ -148,17 +154,17 @@ def main() -> None:
         "strict": lambda path: bare_loop(path, n, delete_every=BATCH),
         "adapter": lambda path: adapter_run(path, n, args.consumers),
     }
-    best = dict.fromkeys(runs, float("inf"))
+    rounds: list[dict[str, float]] = []
     with tempfile.TemporaryDirectory(dir=args.dir, prefix="queue-bench-") as workdir:
         for round_ in range(args.rounds):
-            for name, run in runs.items():
-                best[name] = min(best[name], run(Path(workdir) / f"{name}-{round_}.db"))
+            rounds.append({name: run(Path(workdir) / f"{name}-{round_}.db") for name, run in runs.items()})
     labels = {
         "ceiling": "bare SQLite loop: insert, delete, a commit each (1 process)",
         "strict": "bare SQLite loop: insert a commit each, delete 10 per commit",
         "adapter": f"SqliteQueue send -> receive({BATCH}) -> delete_batch, {args.consumers} procs",
     }
-    print_table([Result(labels[name], n, best[name]) for name in runs], args.consumers)
+    best = [Result(labels[name], n, min(seconds[name] for seconds in rounds)) for name in runs]
+    print_table(best, rounds, args.consumers)
 
 
 if __name__ == "__main__":
