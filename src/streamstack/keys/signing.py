@@ -46,9 +46,7 @@ def normalize_public_key(pem: str) -> str:
         raise ValueError("not a PEM public key") from exc
     if not isinstance(key, rsa.RSAPublicKey) or key.key_size < KEY_BITS:
         raise ValueError(f"signing keys must be RSA keys of at least {KEY_BITS} bits")
-    return key.public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    ).decode()
+    return key.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
 
 
 def create_signing_key(*, db_session: Session, name: str | None = None) -> CreatedSigningKey:
@@ -93,9 +91,7 @@ def revoke_signing_key(*, db_session: Session, key_id: str) -> bool:
 
 def active_public_keys(*, db_session: Session) -> dict[str, str]:
     """Key-Pair-Id -> public PEM of every unrevoked key: what the edge accepts."""
-    rows = db_session.execute(
-        select(SigningKey.id, SigningKey.public_key_pem).where(SigningKey.revoked_at.is_(None))
-    )
+    rows = db_session.execute(select(SigningKey.id, SigningKey.public_key_pem).where(SigningKey.revoked_at.is_(None)))
     return {key_id: pem for key_id, pem in rows}
 
 

@@ -89,8 +89,13 @@ def list_keys() -> None:
     table = Table("Key-Pair-Id", "name", "private key", "created", "revoked")
     with _db_session() as db_session:
         for key in list_signing_keys(db_session=db_session):
-            table.add_row(key.id, key.name or "", "yes" if key.private_key_pem else "no", str(key.created_at)[:19],
-                          str(key.revoked_at)[:19] if key.revoked_at else "")
+            table.add_row(
+                key.id,
+                key.name or "",
+                "yes" if key.private_key_pem else "no",
+                str(key.created_at)[:19],
+                str(key.revoked_at)[:19] if key.revoked_at else "",
+            )
     console.print(table)
 
 

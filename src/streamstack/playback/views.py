@@ -73,5 +73,9 @@ def create_token(
     expires_at = datetime.fromtimestamp(token.expires_at, UTC)
     for name, value in token.cookies.items():
         response.set_cookie(name, value, expires=expires_at, path="/", httponly=True, samesite="lax")
-    return TokenOut(url=token.url, cookies=TokenCookies.model_validate(token.cookies), expires_at=expires_at,
-                    key_pair_id=token.key_pair_id)
+    return TokenOut(
+        url=token.url,
+        cookies=TokenCookies.model_validate(token.cookies),
+        expires_at=expires_at,
+        key_pair_id=token.key_pair_id,
+    )
