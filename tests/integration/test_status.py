@@ -118,5 +118,5 @@ def test_the_table_shows_every_section(platform, live_api, live_edge, admin_key)
     Console(file=out, width=140, color_system=None).print(render(collect_status(live_api.url, None, live_edge.url)))
 
     text = out.getvalue()
-    expected = "component worker queue DLQ-not-empty DLQ-1 encoding-jobs completed hit-ratio 66.7%"
+    expected = "component worker queue DLQ-not-empty DLQ-1 jobs-since-start completed hit-ratio 66.7%"
     assert [word for word in expected.split() if word.replace("-", " ") not in text] == [], text

@@ -211,7 +211,7 @@ def render(status: PlatformStatus) -> Table:
         table.add_row("queue", q.queue, _queue_state(q), _queue_detail(q))
     table.add_section()
     for state, count in status.jobs.items():
-        table.add_row("encoding jobs", state, f"{count:.0f}", "")
+        table.add_row("jobs since start", state, f"{count:.0f}", "")
     table.add_section()
     table.add_row("edge", "hit ratio", _ratio(status.edge.hit_ratio), _edge_detail(status.edge))
     if status.metrics_error:
