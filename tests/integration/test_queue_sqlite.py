@@ -107,6 +107,16 @@ def test_named_queues_in_one_file_are_independent(db_path: Path, queue: SqliteQu
         events.close()
 
 
+def test_queue_names_are_case_sensitive_as_in_sqs(db_path: Path, queue: SqliteQueue) -> None:
+    shouting = SqliteQueue(db_path, "ENCODE")
+    try:
+        shouting.send("loud")
+        assert queue.receive() == []
+        assert [m.body for m in shouting.receive()] == ["loud"]
+    finally:
+        shouting.close()
+
+
 def test_messages_survive_reopening_the_file(db_path: Path, queue: SqliteQueue) -> None:
     queue.send("durable", delay_seconds=0)
     queue.close()

@@ -255,6 +255,11 @@ def _release_database(database: _Database) -> None:
             database.conn.close()
 
 
+def _ready_table(queue: str) -> str:
+    """SQLite table names ignore case and SQS queue names do not, so the name is spelled in hex."""
+    return f"queue_ready_{queue.encode().hex()}"
+
+
 def _parse_handle(receipt_handle: str) -> tuple[int, str]:
     """A receipt handle is `<row id>:<token>`; the token changes at every receive, as in SQS."""
     row_id, sep, token = receipt_handle.partition(":")
@@ -298,8 +303,8 @@ class SqliteQueue:
         self.path = Path(path)
         self.visibility_timeout = visibility_timeout
         self.max_receive_count = max_receive_count
-        self._ready = f"queue_ready_{name}"
-        self._dlq_ready = f"queue_ready_{self.dlq_name}"
+        self._ready = _ready_table(name)
+        self._dlq_ready = _ready_table(self.dlq_name)
         self._sql = {key: sql.format(ready=self._ready) for key, sql in _PER_QUEUE_SQL.items()}
         self._send_sql = self._sql["send"]
         self._db: _Database | None = self._guard(lambda: _open_database(self.path))
