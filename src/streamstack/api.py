@@ -24,6 +24,7 @@ log = logging.getLogger("streamstack.api")
 def create_app(platform: Platform) -> FastAPI:
     from streamstack.assets.views import router as assets_router
     from streamstack.playback.views import router as playback_router
+    from streamstack.uploads.s3_multipart import router as direct_uploads_router
     from streamstack.uploads.views import router as uploads_router
     from streamstack.web import mount_console
     from streamstack.webhooks.views import router as webhooks_router
@@ -32,6 +33,7 @@ def create_app(platform: Platform) -> FastAPI:
                   description="Upload, encode to adaptive HLS, deliver with signed playback, react to events.")
     app.state.platform = platform
     app.include_router(uploads_router)
+    app.include_router(direct_uploads_router)
     app.include_router(assets_router)
     app.include_router(playback_router)
     app.include_router(webhooks_router)

@@ -248,21 +248,27 @@ def upload(path: Path = typer.Argument(..., exists=True, dir_okay=False, readabl
            policy: str = typer.Option("public", "--policy", help="Playback policy: public or signed."),
            chunk_mb: int = typer.Option(8, "--chunk-mb", help="tus chunk size in MiB."),
            api_url: str | None = ApiUrl, api_key: str | None = ApiKey) -> None:
-    """Upload a file over tus (resumable), print the asset id and playback URL."""
+    """Upload a file (presigned S3 parts in the aws shape, else tus, resumable), print the asset id and playback URL."""
     from tusclient.client import TusClient
 
+    from streamstack.uploads.s3_multipart import put_parts
+
+    size = path.stat().st_size
     with _client(api_url, api_key) as client:
-        created = _check(client.post("/v1/uploads", json={"new_asset_settings": {"playback_policy": [policy]}}))
-        uploader = TusClient(created["url"]).uploader(str(path), chunk_size=chunk_mb << 20, retries=5,
-                                                      retry_delay=1)
-        size = path.stat().st_size
+        created = _check(client.post("/v1/uploads", json={"new_asset_settings": {"playback_policy": [policy]},
+                                                          "size": size}))
         with Progress(*Progress.get_default_columns()[:1], BarColumn(), DownloadColumn(), TransferSpeedColumn(),
                       console=err) as progress:
             task = progress.add_task(f"uploading {path.name}", total=size)
-            uploader.set_url(uploader.create_url())  # tus creation at the upload URL declares the length
-            while uploader.offset < size:
-                uploader.upload_chunk()
-                progress.update(task, completed=uploader.offset)
+            if created.get("multipart"):
+                put_parts(client, created["multipart"], path, lambda sent: progress.update(task, completed=sent))
+            else:
+                uploader = TusClient(created["url"]).uploader(str(path), chunk_size=chunk_mb << 20, retries=5,
+                                                              retry_delay=1)
+                uploader.set_url(uploader.create_url())  # tus creation at the upload URL declares the length
+                while uploader.offset < size:
+                    uploader.upload_chunk()
+                    progress.update(task, completed=uploader.offset)
         asset = _check(client.get(f"/v1/assets/{created['asset_id']}"))
         if wait:
             asset = _wait_for_asset(client, asset["id"])

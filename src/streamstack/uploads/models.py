@@ -27,6 +27,7 @@ class Upload(Timestamped, Base):
 
 class UploadCreate(BaseModel):
     new_asset_settings: NewAssetSettings = Field(default_factory=NewAssetSettings)
+    size: int | None = Field(None, ge=0, description="File size in bytes: fixes the tus length, sizes S3 parts.")
 
 
 class UploadOut(BaseModel):
@@ -34,3 +35,5 @@ class UploadOut(BaseModel):
     asset_id: str
     url: str
     status: str
+    multipart: dict[str, Any] | None = Field(
+        None, description="aws shape: presigned S3 multipart session (uploads.s3_multipart.MultipartSession).")

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from streamstack.assets import service as assets
 from streamstack.assets.models import NewAssetSettings
 from streamstack.db.base import new_id, utcnow
-from streamstack.storage.base import ObjectStore
+from streamstack.storage.base import ObjectInfo, ObjectStore
 from streamstack.uploads.models import Upload
 
 UPLOAD_TTL = timedelta(days=7)
@@ -85,9 +85,8 @@ def parse_checksum(header: str | None) -> tuple[str, bytes] | None:
         raise UploadError(400, "Upload-Checksum is not valid base64") from exc
 
 
-async def append_chunk(*, fd: int, upload: Upload, client_offset: int, body: AsyncIterator[bytes],
-                       content_length: int | None, checksum: tuple[str, bytes] | None) -> int:
-    """Write a PATCH body at the upload's offset; returns the new offset (kept on disconnect, tus-style)."""
+def check_chunk(*, upload: Upload, client_offset: int, content_length: int | None) -> int:
+    """Refuse a PATCH at the wrong offset or past the length; returns the bytes still expected."""
     if client_offset != upload.offset:
         raise UploadError(409, f"Upload-Offset {client_offset} does not match the current offset {upload.offset}")
     if upload.length is None:
@@ -95,6 +94,13 @@ async def append_chunk(*, fd: int, upload: Upload, client_offset: int, body: Asy
     room = upload.length - upload.offset
     if content_length is not None and content_length > room:
         raise UploadError(413, f"the chunk of {content_length} bytes goes past Upload-Length {upload.length}")
+    return room
+
+
+async def append_chunk(*, fd: int, upload: Upload, client_offset: int, body: AsyncIterator[bytes],
+                       content_length: int | None, checksum: tuple[str, bytes] | None) -> int:
+    """Write a PATCH body at the upload's offset; returns the new offset (kept on disconnect, tus-style)."""
+    room = check_chunk(upload=upload, client_offset=client_offset, content_length=content_length)
     os.ftruncate(fd, upload.offset)
     os.lseek(fd, upload.offset, os.SEEK_SET)
     digest = CHECKSUM_ALGORITHMS[checksum[0]]() if checksum else None
@@ -129,16 +135,25 @@ def complete_upload(*, db_session: Session, store: ObjectStore, upload: Upload, 
     if asset is None:
         raise UploadError(410, "the asset of this upload was deleted")
     info = store.put_file(assets.source_key(asset.id), path, content_type="application/octet-stream")
+    mark_source_stored(db_session=db_session, upload=upload, info=info)
+    path.unlink(missing_ok=True)
+
+
+def mark_source_stored(*, db_session: Session, upload: Upload, info: ObjectInfo) -> None:
+    """The source object exists (part file stored, or S3 multipart completed): the asset is preparing."""
+    asset = assets.get_asset(db_session=db_session, asset_id=upload.asset_id)
+    if asset is None:
+        raise UploadError(410, "the asset of this upload was deleted")
     assets.mark_preparing(db_session=db_session, asset=asset, source_size=info.size)
     upload.status = "asset_created"
     db_session.commit()
-    path.unlink(missing_ok=True)
 
 
-def cancel_upload(*, db_session: Session, upload: Upload, path: Path) -> None:
-    """tus termination: the staged bytes and the never-created asset go away."""
+def cancel_upload(*, db_session: Session, upload: Upload, path: Path | None) -> None:
+    """tus termination: the staged bytes (path None: kept elsewhere) and the never-created asset go away."""
     asset = assets.get_asset(db_session=db_session, asset_id=upload.asset_id)
-    path.unlink(missing_ok=True)
+    if path is not None:
+        path.unlink(missing_ok=True)
     db_session.delete(upload)
     if asset is not None and asset.status == "waiting":
         db_session.delete(asset)

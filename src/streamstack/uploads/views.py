@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
@@ -15,6 +17,7 @@ from streamstack.platform import Platform
 from streamstack.storage.base import StorageUnavailable
 from streamstack.uploads import service
 from streamstack.uploads.models import Upload, UploadCreate, UploadOut
+from streamstack.uploads.s3_multipart import UploadBackend, open_upload_backend
 
 router = APIRouter(tags=["uploads"])
 
@@ -42,8 +45,11 @@ def create_upload(body: UploadCreate, request: Request, db_session: Session = De
 
     def create() -> dict:
         upload = service.create_upload(db_session=db_session, new_asset_settings=body.new_asset_settings,
-                                       edge_base_url=platform.settings.edge_base_url)
-        return upload_out(upload, platform).model_dump(mode="json")
+                                       edge_base_url=platform.settings.edge_base_url, length=body.size)
+        out = upload_out(upload, platform)
+        if (multipart := open_upload_backend(platform).begin(upload, size=body.size)) is not None:
+            out.multipart = multipart.model_dump(mode="json")
+        return out.model_dump(mode="json", exclude_none=True)
 
     return run_idempotent(request=request, db_session=db_session, body=body.model_dump(mode="json"),
                           status_code=201, create=create, ttl_seconds=platform.settings.idempotency_ttl_seconds)
@@ -100,9 +106,9 @@ def tus_declare(upload_id: str, request: Request, db_session: Session = Depends(
         upload.tus_metadata = decode(service.decode_metadata, request.headers["upload-metadata"])
     db_session.commit()
     if upload.length == 0 and upload.status == "waiting":
-        path = service.part_path(platform.settings.uploads_dir, upload.id)
-        with service.locked_part(path):
-            finish(db_session, platform, upload, path)
+        backend = open_upload_backend(platform)
+        with backend.lock(upload.id) as handle:
+            finish(db_session, backend, upload, handle)
     headers = tus_headers(platform, Location=tus_url(platform, upload.id), **{"Upload-Offset": str(upload.offset)})
     return Response(status_code=201, headers=headers)
 
@@ -128,27 +134,27 @@ async def tus_patch(upload_id: str, request: Request, platform: Platform = Depen
     client_offset = header_int(request, "upload-offset", required=True)
     content_length = header_int(request, "content-length")
     checksum = decode(service.parse_checksum, request.headers.get("upload-checksum"))
-    path = service.part_path(platform.settings.uploads_dir, upload_id)
+    backend = open_upload_backend(platform)
     db_session = platform.sessions()
     try:
         upload = find_upload(db_session, upload_id)
         if upload.status != "waiting":
             raise Problem(409, "Conflict", "this upload is already complete")
-        with service.locked_part(path) as fd:
+        with backend.lock(upload_id) as handle:
             db_session.refresh(upload)
             declared = requested_length(request, platform)
             if declared is not None:
                 set_length(upload, declared)
             try:
-                upload.offset = await service.append_chunk(
-                    fd=fd, upload=upload, client_offset=client_offset, body=request.stream(),
+                upload.offset = await backend.append(
+                    handle, upload=upload, client_offset=client_offset, body=request.stream(),
                     content_length=content_length, checksum=checksum)
             except service.UploadError as exc:
                 db_session.rollback()
                 raise Problem(exc.status, tus_title(exc.status), str(exc), headers=tus_headers(platform)) from exc
             db_session.commit()
             if upload.offset == upload.length:
-                finish(db_session, platform, upload, path)
+                finish(db_session, backend, upload, handle)
         return Response(status_code=204, headers=tus_headers(platform, **{"Upload-Offset": str(upload.offset)}))
     finally:
         db_session.close()
@@ -161,15 +167,15 @@ def tus_delete(upload_id: str, request: Request, db_session: Session = Depends(g
     upload = find_upload(db_session, upload_id)
     if upload.status != "waiting":
         raise Problem(409, "Conflict", "a completed upload cannot be terminated; delete its asset instead")
-    path = service.part_path(platform.settings.uploads_dir, upload_id)
-    with service.locked_part(path):
-        service.cancel_upload(db_session=db_session, upload=upload, path=path)
+    backend = open_upload_backend(platform)
+    with backend.lock(upload_id) as handle:
+        backend.cancel(handle, db_session=db_session, upload=upload)
     return Response(status_code=204, headers=tus_headers(platform))
 
 
-def finish(db_session: Session, platform: Platform, upload: Upload, path) -> None:  # type: ignore[no-untyped-def]
+def finish(db_session: Session, backend: UploadBackend, upload: Upload, handle: Any) -> None:
     try:
-        service.complete_upload(db_session=db_session, store=platform.store, upload=upload, path=path)
+        backend.complete(handle, db_session=db_session, upload=upload)
     except StorageUnavailable as exc:
         db_session.rollback()
         raise Problem(503, "Service Unavailable",
