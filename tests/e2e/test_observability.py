@@ -32,6 +32,7 @@ from tests.integration.test_prometheus_rules import PROMTOOL, alert_expression_h
 pytestmark = pytest.mark.e2e
 
 POISON = json.dumps({"poison": "no handler knows this message"})
+TINY_CLIP = "-f lavfi -i testsrc2=size=320x180:rate=25:duration=2 -c:v libx264 -preset ultrafast -pix_fmt yuv420p"
 FAST_REDRIVE = {"STREAMSTACK_QUEUE_VISIBILITY_TIMEOUT": "1", "STREAMSTACK_QUEUE_MAX_RECEIVE_COUNT": "2"}
 
 
@@ -109,25 +110,8 @@ def create_key(up: Running) -> str:
 
 
 def tiny_clip(path: Path) -> Path:
-    subprocess.run(
-        [
-            imageio_ffmpeg.get_ffmpeg_exe(),
-            "-v",
-            "error",
-            "-f",
-            "lavfi",
-            "-i",
-            "testsrc2=size=320x180:rate=25:duration=2",
-            "-c:v",
-            "libx264",
-            "-preset",
-            "ultrafast",
-            "-pix_fmt",
-            "yuv420p",
-            str(path),
-        ],
-        check=True,
-    )
+    """2 s of 320x180 H.264: encodes in seconds, still a real ladder, playlists and segments."""
+    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", *TINY_CLIP.split(), str(path)], check=True)
     return path
 
 
