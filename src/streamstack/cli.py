@@ -47,8 +47,9 @@ def _catalog(settings: Settings):  # type: ignore[no-untyped-def]
 def db_upgrade() -> None:
     """Apply migrations once (the aws shape runs this as a one-off task, never on every replica start)."""
     from streamstack.db.session import upgrade
+    from streamstack.secrets import settings_with_secrets
 
-    settings = get_settings()
+    settings = settings_with_secrets(get_settings())
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     upgrade(settings.resolved_database_url)
     err.print("catalog is at the latest migration")

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from streamstack.db.session import open_catalog
 from streamstack.queue.base import Queue
+from streamstack.secrets import EnvSecrets, SecretsProvider, open_secrets, settings_with_secrets
 from streamstack.settings import Settings
 from streamstack.storage.base import ObjectInfo, ObjectStore
 from streamstack.storage.events import SOURCES_PREFIX, s3_object_created_event
@@ -22,6 +23,7 @@ class Platform:
     sessions: sessionmaker[Session]
     store: ObjectStore
     queues: dict[str, Queue] = field(default_factory=dict)
+    secrets: SecretsProvider = field(default_factory=EnvSecrets)
 
     @property
     def encode_queue(self) -> Queue:
@@ -44,6 +46,8 @@ def build_platform(settings: Settings) -> Platform:
     from streamstack.queue.factory import open_queue
     from streamstack.storage.factory import open_store
 
+    secrets = open_secrets(settings)
+    settings = settings_with_secrets(settings, secrets)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     engine, sessions = open_catalog(settings)
     queues = {
@@ -57,4 +61,4 @@ def build_platform(settings: Settings) -> Platform:
             queues["encode"].send(json.dumps(event))
 
     store = open_store(settings, on_created=notify_source_created)
-    return Platform(settings=settings, engine=engine, sessions=sessions, store=store, queues=queues)
+    return Platform(settings=settings, engine=engine, sessions=sessions, store=store, queues=queues, secrets=secrets)

@@ -28,6 +28,7 @@ from streamstack.db.base import new_id, utcnow
 from streamstack.db.session import session_scope
 from streamstack.observability import metrics
 from streamstack.platform import Platform
+from streamstack.secrets import webhook_secret
 from streamstack.webhooks.models import OutboxEvent, WebhookDelivery, WebhookEndpoint
 from streamstack.webhooks.service import secret_key, subscribes_to
 
@@ -150,13 +151,21 @@ def claim_delivery(platform: Platform, *, delivery_id: str,
         if claimed.rowcount != 1:  # type: ignore[attr-defined]
             return None
         row = db_session.execute(
-            select(WebhookDelivery.attempts, WebhookEndpoint.url, WebhookEndpoint.secret, OutboxEvent)
+            select(WebhookDelivery.attempts, WebhookEndpoint.url, WebhookEndpoint.id, WebhookEndpoint.secret,
+                   OutboxEvent)
             .join(WebhookEndpoint, WebhookEndpoint.id == WebhookDelivery.endpoint_id)
             .join(OutboxEvent, OutboxEvent.id == WebhookDelivery.event_id)
             .where(WebhookDelivery.id == delivery_id)
         ).one()
-        attempt, url, secret, event = row
-        return attempt, event.id, url, secret, payload_body(event)
+        attempt, url, endpoint_id, stored_secret, event = row
+        return attempt, event.id, url, endpoint_secret(platform, endpoint_id, stored_secret), payload_body(event)
+
+
+def endpoint_secret(platform: Platform, endpoint_id: str, stored_secret: str) -> str:
+    """Secrets Manager's value wins when it lists the endpoint (aws backend); else the catalog's."""
+    if platform.settings.secrets_backend != "aws":
+        return stored_secret
+    return webhook_secret(platform.secrets, endpoint_id) or stored_secret
 
 
 def payload_body(event: OutboxEvent) -> bytes:
