@@ -181,7 +181,8 @@ def _encode_in(workdir: Path, job: _Job) -> EncodeResult:
         on_tick=publisher.poll,
     )
     if run.returncode != 0:
-        raise MediaError("encode_failed", f"The video could not be encoded ({stderr_reason(run.stderr)}).")
+        reason = stderr_reason(run.stderr).replace(f"{workdir}/", "")  # no server paths in user messages
+        raise MediaError("encode_failed", f"The video could not be encoded ({reason}).")
     _check_complete(publisher.longest_duration(), info.duration)
     rendition_results, audio_result = publisher.finish()
     image_result = _publish_images(job, out, images, info.duration)
