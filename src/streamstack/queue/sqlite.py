@@ -34,6 +34,7 @@ MAX_DELAY_SECONDS = 900
 MAX_VISIBILITY_SECONDS = 43200.0
 MAX_ATTRIBUTES = 10
 BUSY_TIMEOUT_SECONDS = 10.0
+BUSY_SPINS = 20
 BUSY_PAUSE_SECONDS = 0.0001
 BUSY_MAX_PAUSE_SECONDS = 0.0005
 POLL_SECONDS = 0.01
@@ -115,20 +116,23 @@ def _now_ms() -> int:
 
 
 def _retry_busy(operation: Callable[[], T]) -> T:
-    """Retry while another connection holds the write lock, pausing BUSY_PAUSE_SECONDS (growing to
-    BUSY_MAX_PAUSE_SECONDS) up to BUSY_TIMEOUT_SECONDS. SQLite's own busy handler backs off 1, 2, 5, 10 ms...,
-    far longer than the tens of microseconds a write here holds the lock, and on a loaded machine those
-    sleeps, not the work, decided the throughput."""
+    """Retry while another connection holds the write lock: BUSY_SPINS immediate retries (a write here holds
+    the lock for tens of microseconds), then pauses of BUSY_PAUSE_SECONDS growing to BUSY_MAX_PAUSE_SECONDS,
+    up to BUSY_TIMEOUT_SECONDS. SQLite's own handler sleeps 1, 2, 5, 10 ms...; on a loaded machine each
+    sleep also gives up the CPU, and those sleeps, not the work, decided the throughput."""
     deadline = time.monotonic() + BUSY_TIMEOUT_SECONDS
     pause = BUSY_PAUSE_SECONDS
+    attempts = 0
     while True:
         try:
             return operation()
         except sqlite3.OperationalError as exc:
             if exc.sqlite_errorcode & 0xFF != sqlite3.SQLITE_BUSY or time.monotonic() > deadline:
                 raise
-        time.sleep(pause)
-        pause = min(pause * 1.5, BUSY_MAX_PAUSE_SECONDS)
+        attempts += 1
+        if attempts > BUSY_SPINS:
+            time.sleep(pause)
+            pause = min(pause * 1.5, BUSY_MAX_PAUSE_SECONDS)
 
 
 class _Database:
