@@ -24,6 +24,7 @@ locals {
     STREAMSTACK_QUEUE_VISIBILITY_TIMEOUT = tostring(var.encode_visibility_timeout_seconds)
     STREAMSTACK_QUEUE_MAX_RECEIVE_COUNT  = tostring(var.max_receive_count)
     STREAMSTACK_WORKER_CONCURRENCY       = tostring(var.worker_concurrency)
+    STREAMSTACK_WORKER_QUEUES            = jsonencode(["encode"]) # events belong to the on_encoding_event Lambda
     STREAMSTACK_ENCODER                  = var.encoder
     STREAMSTACK_MEDIACONVERT_ROLE_ARN    = module.encoding.mediaconvert_role_arn
     STREAMSTACK_SECRETS_BACKEND          = "aws"

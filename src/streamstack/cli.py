@@ -156,8 +156,10 @@ def edge() -> None:
 
     settings = get_settings()
     setup_process(service="edge", settings=settings)
+    # proxy_headers off: a forwarded-for header must not satisfy a signed policy's IpAddress condition.
     uvicorn.run(create_edge_app(build_edge_platform(settings)), host=settings.api_host, port=settings.edge_port,
-                log_config=None, timeout_graceful_shutdown=10)
+                log_config=None, timeout_graceful_shutdown=10, access_log=False, proxy_headers=False,
+                server_header=False)
 
 
 @app.command()

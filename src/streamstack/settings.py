@@ -44,12 +44,16 @@ class Settings(BaseSettings):
     events_queue: str = Field("events", description="Queue of MediaConvert-style job state change events.")
     queue_visibility_timeout: float = Field(900.0, description="Seconds a received message stays invisible.")
     queue_max_receive_count: int = Field(5, description="Receives before a message is redriven to its DLQ.")
+    worker_queues: list[Literal["encode", "events"]] = Field(
+        default_factory=lambda: ["events", "encode"],
+        description="Queues a worker consumes; aws: only encode (Lambda handles events).",
+    )
     worker_concurrency: int = Field(1, description="Encode jobs a worker process runs at once.")
 
     api_key_bootstrap: bool = Field(True, description="`up` creates and prints an admin key on first run.")
     max_upload_bytes: int = Field(10 * 1024**3, description="Largest accepted upload or import, in bytes.")
     outbound_allow_cidrs: list[str] = Field(
-        default_factory=list, description="Private CIDRs imports and webhooks may still reach (JSON list; tests: loopback)."
+        default_factory=list, description="Private CIDRs that imports and webhooks may reach (JSON list)."
     )
     import_timeout_seconds: float = Field(30.0, description="Connect/read timeout of URL imports.")
     idempotency_ttl_seconds: int = Field(24 * 3600, description="How long an Idempotency-Key is remembered.")

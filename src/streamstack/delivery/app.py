@@ -454,10 +454,13 @@ def create_edge_app(platform: Platform, **options: Any) -> EdgeApp:
 def build_edge_platform(settings: Settings) -> Platform:
     """Catalog and store only: the edge needs no queues, so it starts without a queue backend."""
     from streamstack.db.session import open_catalog
+    from streamstack.secrets import open_secrets, settings_with_secrets
     from streamstack.storage.factory import open_store
 
+    secrets = open_secrets(settings)
+    settings = settings_with_secrets(settings, secrets)
     engine, sessions = open_catalog(settings)
-    return Platform(settings=settings, engine=engine, sessions=sessions, store=open_store(settings))
+    return Platform(settings=settings, engine=engine, sessions=sessions, store=open_store(settings), secrets=secrets)
 
 
 def edge_app_from_settings() -> EdgeApp:

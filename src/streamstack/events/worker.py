@@ -38,10 +38,11 @@ class Worker:
 
     def bindings(self) -> list[QueueBinding]:
         """Encodes are long, so one at a time; metadata events are short, so ten per batch."""
-        return [
-            QueueBinding(self.platform.events_queue, events_record_handler(self.platform), 10),
-            QueueBinding(self.platform.encode_queue, encode_record_handler(self.platform), 1),
-        ]
+        available = {
+            "events": QueueBinding(self.platform.events_queue, events_record_handler(self.platform), 10),
+            "encode": QueueBinding(self.platform.encode_queue, encode_record_handler(self.platform), 1),
+        }
+        return [available[name] for name in self.platform.settings.worker_queues]
 
     def run(self) -> None:
         bindings = self.bindings()
