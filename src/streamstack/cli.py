@@ -301,6 +301,15 @@ def _print_asset_summary(asset: dict[str, Any]) -> None:
                           "errors": asset.get("errors", [])}))
 
 
+@app.command()
+def status(api_url: str | None = ApiUrl, api_key: str | None = ApiKey) -> None:
+    """Component health, queue and DLQ depth, encoding jobs by state and the edge hit ratio."""
+    from streamstack.observability.status import status_command
+
+    if not status_command(api_url, api_key):
+        raise typer.Exit(1)
+
+
 @assets_app.command("list")
 def assets_list(status: str | None = typer.Option(None, help="waiting, preparing, ready or errored."),
                 limit: int = 25, api_url: str | None = ApiUrl, api_key: str | None = ApiKey) -> None:

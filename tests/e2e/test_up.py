@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
-import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -14,56 +10,24 @@ import imageio_ffmpeg
 import pytest
 from tusclient.client import TusClient
 
-from tests.conftest import free_port
+from tests.e2e.conftest import start_up, wait_until
 
 pytestmark = pytest.mark.e2e
 
 
-def wait_until(predicate, timeout: float, what: str):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 @pytest.fixture
 def running_platform(tmp_path: Path):
-    env = {**os.environ, "STREAMSTACK_DATA_DIR": str(tmp_path / "data"), "STREAMSTACK_API_PORT": str(free_port()),
-           "STREAMSTACK_EDGE_PORT": str(free_port()), "STREAMSTACK_ENCODER": "none"}
-    log = (tmp_path / "up.log").open("wb")
-    process = subprocess.Popen([sys.executable, "-m", "streamstack", "up"], env=env, stdout=log,
-                               stderr=subprocess.STDOUT, start_new_session=True)
-    api = f"http://127.0.0.1:{env['STREAMSTACK_API_PORT']}"
-
-    def ready() -> bool:
-        try:
-            return httpx.get(f"{api}/readyz", timeout=1).status_code == 200
-        except httpx.HTTPError:
-            return False
-
-    try:
-        wait_until(ready, 120, "the API to become ready")
-        yield api, env, tmp_path / "up.log"
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=45)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-        log.close()
-    assert process.returncode == 0, (tmp_path / "up.log").read_text()[-2000:]
+    with start_up(tmp_path, STREAMSTACK_ENCODER="none") as up:
+        yield up
+    assert up.returncode == 0, up.log_tail()
 
 
 def test_up_key_upload_resume_and_encode_event_consumed(running_platform, tmp_path):
-    api, env, log_path = running_platform
-    output = log_path.read_text()
+    api = running_platform.api
+    output = running_platform.log.read_text()
     assert "First run: admin API key" in output and api in output
 
-    key = subprocess.run([sys.executable, "-m", "streamstack", "keys", "create", "--name", "e2e"], env=env,
-                         capture_output=True, text=True, check=True).stdout.strip()
+    key = running_platform.cli("keys", "create", "--name", "e2e").strip()
     assert key.startswith("ssk_") and "\n" not in key
     headers = {"Authorization": f"Bearer {key}"}
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 from streamstack.observability import metrics
@@ -11,7 +12,8 @@ class ServedCounters:
     """Responses and body bytes by cache result, kept as plain ints on the hot path.
 
     Every second at most, the increase since the last time goes to the Prometheus counters (and the hit
-    ratio gauge, over that interval): one metrics write per second instead of several per request.
+    ratio gauge, over that interval): one metrics write per second instead of several per request. A
+    response inside the interval schedules a flush at its end, so the last second before idle is counted.
     """
 
     def __init__(self, *, publish: bool, interval: float = 1.0):
@@ -20,13 +22,32 @@ class ServedCounters:
         self._publish, self._interval = publish, interval
         self._published = (dict(self.requests), dict(self.bytes))
         self._next = 0.0
+        self._flush_scheduled = False
 
     def add(self, result: str, nbytes: int) -> None:
         self.requests[result] += 1
         self.bytes[result] += nbytes
-        if self._publish and (now := time.monotonic()) >= self._next:
-            self._next = now + self._interval
-            self.publish()
+        if not self._publish:
+            return
+        now = time.monotonic()
+        if now >= self._next:
+            self._flush()
+        elif not self._flush_scheduled:
+            self._schedule_flush(self._next - now)
+
+    def _schedule_flush(self, delay: float) -> None:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # called outside the server's loop (tests, scripts): publish now
+            self._flush()
+            return
+        self._flush_scheduled = True
+        loop.call_later(delay, self._flush)
+
+    def _flush(self) -> None:
+        self._flush_scheduled = False
+        self._next = time.monotonic() + self._interval
+        self.publish()
 
     def publish(self) -> None:
         """Record the increase since the last call (also called at shutdown, so nothing is lost)."""

@@ -57,8 +57,10 @@ def hls_js() -> Path:
     return HLS_JS
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser(hls_js: Path) -> Iterator[Any]:
+    """Package scope: Playwright's sync API keeps an event loop running in the main thread until it stops,
+    which would break every later test that runs its own loop."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:

@@ -1,0 +1,84 @@
+"""Starting `streamstack up` as a user does, on free ports, for the end-to-end tests."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from streamstack.settings import Settings
+from tests.conftest import free_port
+
+
+def wait_until(predicate: Callable[[], Any], timeout: float, what: str) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def answers(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+@dataclass
+class Running:
+    """A `streamstack up` under test: its URLs, environment, log and exit code once stopped."""
+
+    api: str
+    edge: str
+    env: dict[str, str]
+    log: Path
+    returncode: int | None = None
+
+    @property
+    def settings(self) -> Settings:
+        """The settings the platform's processes read from their environment."""
+        fields = {name: value for name, value in self.env.items() if name.startswith("STREAMSTACK_")}
+        return Settings(**{name[len("STREAMSTACK_"):].lower(): value for name, value in fields.items()})
+
+    def log_tail(self) -> str:
+        return self.log.read_text(errors="replace")[-3000:]
+
+    def cli(self, *args: str) -> str:
+        command = [sys.executable, "-m", "streamstack", *args]
+        return subprocess.run(command, env=self.env, capture_output=True, text=True, check=True).stdout
+
+
+@contextmanager
+def start_up(tmp_path: Path, **overrides: str) -> Iterator[Running]:
+    """`streamstack up` in its own session; SIGTERM on exit, as Ctrl-C or ECS would stop it."""
+    api_port, edge_port = free_port(), free_port()
+    env = {key: value for key, value in os.environ.items()
+           if not key.startswith("STREAMSTACK_") and key != "PROMETHEUS_MULTIPROC_DIR"}
+    env.update({"STREAMSTACK_DATA_DIR": str(tmp_path / "data"), "STREAMSTACK_API_PORT": str(api_port),
+                "STREAMSTACK_EDGE_PORT": str(edge_port), **overrides})
+    up = Running(f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{edge_port}", env, tmp_path / "up.log")
+    with up.log.open("wb") as log:
+        process = subprocess.Popen([sys.executable, "-m", "streamstack", "up"], env=env, stdout=log,
+                                   stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            wait_until(lambda: answers(f"{up.api}/readyz") and answers(f"{up.edge}/_edge/stats"), 120,
+                       "the API and the edge to answer")
+            yield up
+        finally:
+            process.send_signal(signal.SIGTERM)
+            try:
+                up.returncode = process.wait(timeout=45)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
