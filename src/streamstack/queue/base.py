@@ -5,6 +5,19 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
+# SQS's limits: every adapter refuses what SQS refuses, so a call that works locally works against AWS.
+MAX_BATCH = 10
+MAX_WAIT_SECONDS = 20
+MAX_DELAY_SECONDS = 900
+MAX_VISIBILITY_SECONDS = 43200
+MAX_ATTRIBUTES = 10
+
+
+def check_range(name: str, value: float, low: float, high: float) -> None:
+    """The same ValueError from every adapter for an argument outside SQS's limits."""
+    if not low <= value <= high:
+        raise ValueError(f"{name} must be between {low:g} and {high:g}, got {value!r}")
+
 
 class QueueUnavailable(RuntimeError):
     """The queue backend failed; callers answer 503."""

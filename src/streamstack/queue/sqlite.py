@@ -24,15 +24,20 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
-from streamstack.queue.base import Message, QueueStats, QueueUnavailable
+from streamstack.queue.base import (
+    MAX_ATTRIBUTES,
+    MAX_BATCH,
+    MAX_DELAY_SECONDS,
+    MAX_VISIBILITY_SECONDS,
+    MAX_WAIT_SECONDS,
+    Message,
+    QueueStats,
+    QueueUnavailable,
+    check_range,
+)
 
 T = TypeVar("T")
 
-MAX_BATCH = 10
-MAX_WAIT_SECONDS = 20.0
-MAX_DELAY_SECONDS = 900
-MAX_VISIBILITY_SECONDS = 43200.0
-MAX_ATTRIBUTES = 10
 BUSY_TIMEOUT_SECONDS = 10.0
 BUSY_SPINS = 20
 BUSY_PAUSE_SECONDS = 0.0001
@@ -272,11 +277,6 @@ def _parse_handle(receipt_handle: str) -> tuple[int, str]:
     return int(row_id), token
 
 
-def _check_range(name: str, value: float, low: float, high: float) -> None:
-    """Refuse what SQS refuses, so a call that works locally also works against AWS."""
-    if not low <= value <= high:
-        raise ValueError(f"{name} must be between {low:g} and {high:g}, got {value!r}")
-
 
 def _message_id() -> str:
     """A random version-4 UUID, as SQS gives, at a fraction of uuid.uuid4()'s cost (ids need not be secret;
@@ -299,7 +299,7 @@ class SqliteQueue:
     ) -> None:
         if not _NAME.fullmatch(name):
             raise ValueError(f"queue names are 1-80 letters, digits, '-' or '_' (as in SQS), got {name!r}")
-        _check_range("visibility_timeout", visibility_timeout, 0, MAX_VISIBILITY_SECONDS)
+        check_range("visibility_timeout", visibility_timeout, 0, MAX_VISIBILITY_SECONDS)
         if max_receive_count is not None and max_receive_count < 1:
             raise ValueError("max_receive_count must be at least 1")
         self.name = name
@@ -342,7 +342,7 @@ class SqliteQueue:
 
     def send(self, body: str, *, delay_seconds: int = 0, attributes: dict[str, str] | None = None) -> str:
         """Enqueue one message in its own commit, so it is durable when send returns."""
-        _check_range("delay_seconds", delay_seconds, 0, MAX_DELAY_SECONDS)
+        check_range("delay_seconds", delay_seconds, 0, MAX_DELAY_SECONDS)
         if attributes and len(attributes) > MAX_ATTRIBUTES:
             raise ValueError(f"at most {MAX_ATTRIBUTES} message attributes")
         message_id, now = _message_id(), _now_ms()
@@ -361,10 +361,10 @@ class SqliteQueue:
         self, *, max_messages: int = 10, wait_seconds: float = 0.0, visibility_timeout: float | None = None
     ) -> list[Message]:
         """Claim up to max_messages, long-polling: sleep until a commit or a message's visibility time."""
-        _check_range("max_messages", max_messages, 1, MAX_BATCH)
-        _check_range("wait_seconds", wait_seconds, 0, MAX_WAIT_SECONDS)
+        check_range("max_messages", max_messages, 1, MAX_BATCH)
+        check_range("wait_seconds", wait_seconds, 0, MAX_WAIT_SECONDS)
         timeout = self.visibility_timeout if visibility_timeout is None else visibility_timeout
-        _check_range("visibility_timeout", timeout, 0, MAX_VISIBILITY_SECONDS)
+        check_range("visibility_timeout", timeout, 0, MAX_VISIBILITY_SECONDS)
         deadline = time.monotonic() + wait_seconds
         while True:
             messages = self._guard(lambda: self._claim(max_messages, int(timeout * 1000)))
@@ -433,7 +433,7 @@ class SqliteQueue:
 
     def change_visibility(self, receipt_handle: str, timeout: float) -> None:
         """Hide the message for `timeout` seconds from now; 0 makes it visible at once."""
-        _check_range("timeout", timeout, 0, MAX_VISIBILITY_SECONDS)
+        check_range("timeout", timeout, 0, MAX_VISIBILITY_SECONDS)
         row_id, token = _parse_handle(receipt_handle)
         database = self._database()
         params = (_now_ms() + int(timeout * 1000), row_id, token, self.name)

@@ -15,17 +15,22 @@ from typing import Any, TypeVar
 from botocore.exceptions import BotoCoreError, ClientError
 
 from streamstack.aws import client, error_code, make_client
-from streamstack.queue.base import Message, QueueStats, QueueUnavailable
+from streamstack.queue.base import (
+    MAX_ATTRIBUTES,
+    MAX_BATCH,
+    MAX_DELAY_SECONDS,
+    MAX_VISIBILITY_SECONDS,
+    MAX_WAIT_SECONDS,
+    Message,
+    QueueStats,
+    QueueUnavailable,
+    check_range,
+)
 from streamstack.settings import Settings
 
 T = TypeVar("T")
 
 DLQ_SUFFIX = "-dlq"
-MAX_BATCH = 10
-MAX_WAIT_SECONDS = 20
-MAX_DELAY_SECONDS = 900
-MAX_VISIBILITY_SECONDS = 43200
-MAX_ATTRIBUTES = 10
 DLQ_RETENTION_SECONDS = 14 * 24 * 3600
 INVALID_HANDLE_CODES = {
     "ReceiptHandleIsInvalid", "InvalidParameterValue", "AWS.SimpleQueueService.ReceiptHandleIsInvalid",
@@ -37,11 +42,6 @@ STATS_ATTRIBUTES = [
     "ApproximateNumberOfMessagesDelayed",
 ]
 
-
-def _check_range(name: str, value: float, low: float, high: float) -> None:
-    """Refuse locally what SQS would refuse, with the same ValueError the SQLite adapter raises."""
-    if not low <= value <= high:
-        raise ValueError(f"{name} must be between {low:g} and {high:g}, got {value!r}")
 
 
 def _seconds(value: float) -> int:
@@ -65,7 +65,7 @@ class SqsQueue:
         if not queue_url and not name:
             raise ValueError("give a queue_url or a queue name")
         if visibility_timeout is not None:
-            _check_range("visibility_timeout", visibility_timeout, 0, MAX_VISIBILITY_SECONDS)
+            check_range("visibility_timeout", visibility_timeout, 0, MAX_VISIBILITY_SECONDS)
         self.name = name or str(queue_url).rstrip("/").rsplit("/", 1)[-1]
         self.visibility_timeout = visibility_timeout
         self.client = sqs_client or make_client("sqs", region=region, endpoint_url=endpoint_url)
@@ -102,7 +102,7 @@ class SqsQueue:
         return attributes["QueueArn"]
 
     def send(self, body: str, *, delay_seconds: int = 0, attributes: dict[str, str] | None = None) -> str:
-        _check_range("delay_seconds", delay_seconds, 0, MAX_DELAY_SECONDS)
+        check_range("delay_seconds", delay_seconds, 0, MAX_DELAY_SECONDS)
         if attributes and len(attributes) > MAX_ATTRIBUTES:
             raise ValueError(f"at most {MAX_ATTRIBUTES} message attributes")
         request: dict[str, Any] = {"QueueUrl": self.url, "MessageBody": body, "DelaySeconds": _seconds(delay_seconds)}
@@ -116,8 +116,8 @@ class SqsQueue:
         self, *, max_messages: int = 10, wait_seconds: float = 0.0, visibility_timeout: float | None = None
     ) -> list[Message]:
         """ReceiveMessage with long polling; the queue's redrive policy moves exhausted messages to the DLQ."""
-        _check_range("max_messages", max_messages, 1, MAX_BATCH)
-        _check_range("wait_seconds", wait_seconds, 0, MAX_WAIT_SECONDS)
+        check_range("max_messages", max_messages, 1, MAX_BATCH)
+        check_range("wait_seconds", wait_seconds, 0, MAX_WAIT_SECONDS)
         timeout = self.visibility_timeout if visibility_timeout is None else visibility_timeout
         request: dict[str, Any] = {
             "QueueUrl": self.url,
@@ -127,7 +127,7 @@ class SqsQueue:
             "MessageAttributeNames": ["All"],
         }
         if timeout is not None:
-            _check_range("visibility_timeout", timeout, 0, MAX_VISIBILITY_SECONDS)
+            check_range("visibility_timeout", timeout, 0, MAX_VISIBILITY_SECONDS)
             request["VisibilityTimeout"] = _seconds(timeout)
         response = self._call(lambda: self.client.receive_message(**request))
         return [_message(entry) for entry in response.get("Messages", [])]
@@ -152,7 +152,7 @@ class SqsQueue:
 
     def change_visibility(self, receipt_handle: str, timeout: float) -> None:
         """0 makes the message visible at once; a message no longer ours (deleted, redelivered) is left alone."""
-        _check_range("timeout", timeout, 0, MAX_VISIBILITY_SECONDS)
+        check_range("timeout", timeout, 0, MAX_VISIBILITY_SECONDS)
         try:
             self._call(lambda: self.client.change_message_visibility(
                 QueueUrl=self.url, ReceiptHandle=receipt_handle, VisibilityTimeout=_seconds(timeout)))
