@@ -8,6 +8,11 @@ variable "environment" {
   }
 }
 
+variable "region" {
+  description = "AWS region of the environment (CloudFront's WAF, metrics and alarms go to us-east-1 regardless)."
+  type        = string
+}
+
 variable "project" {
   description = "Project name, after the environment in resource names."
   type        = string

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 from tests.infra.hcl import (
     ENVIRONMENTS,
     ENVIRONMENTS_DIR,
     MODULES_DIR,
+    TF_ROOT,
     load,
-    load_dir,
     locals_of,
     one,
     resource,
@@ -230,7 +232,7 @@ def test_rds_is_encrypted_with_managed_password_and_prod_protection() -> None:
     assert db["manage_master_user_password"] is True and db["publicly_accessible"] is False
     assert db["multi_az"] == "${var.multi_az}" and db["deletion_protection"] == "${var.deletion_protection}"
     assert db["backup_retention_period"] == "${var.backup_retention_days}"
-    prod = load(ENVIRONMENTS_DIR / "prod" / "main.tf")["module"][0]["streamstack"]
+    prod = load(ENVIRONMENTS_DIR / "prod" / "terraform.tfvars")
     assert prod["db_multi_az"] is True and prod["deletion_protection"] is True
 
 
@@ -245,20 +247,35 @@ def test_state_bucket_is_versioned_encrypted_private_and_lock_table_optional() -
 # environments -----------------------------------------------------------------------------------
 
 
+# Inputs no environment commits: CI passes the image, and account-specific ones come from account.tfvars.
+PER_DEPLOY_INPUTS = {"container_image", "lambda_package"}
+ACCOUNT_INPUTS = {"region", "api_certificate_arn", "signing_public_keys"}
+
+
 def test_each_environment_has_its_own_s3_state_with_lockfile() -> None:
+    backend = one(one(load(TF_ROOT / "versions.tf")["terraform"][0]["backend"])["s3"])
+    assert backend["use_lockfile"] is True and backend["encrypt"] is True
+    assert not {"bucket", "region", "key"} & set(backend), "per environment or account: pass with -backend-config"
+    assert "aws.us_east_1" not in str(load(TF_ROOT / "versions.tf")), "the root configures its providers itself"
+    aliases = {one(p["aws"]).get("alias") for p in load(TF_ROOT / "providers.tf")["provider"]}
+    assert aliases == {None, "us_east_1"}
     keys = set()
     for env in ENVIRONMENTS:
-        directory = ENVIRONMENTS_DIR / env
-        backend = one(one(load_dir(directory)["terraform"][0]["backend"])["s3"])
-        assert backend["use_lockfile"] is True and backend["encrypt"] is True
-        assert env in backend["key"]
-        assert "bucket" not in backend and "region" not in backend, "account-specific: pass with -backend-config"
-        keys.add(backend["key"])
-        module = load(directory / "main.tf")["module"][0]["streamstack"]
-        assert module["source"] == "../.." and module["environment"] == env
-        providers = load(directory / "main.tf")["provider"]
-        aliases = {one(p["aws"]).get("alias") for p in providers}
-        assert aliases == {None, "us_east_1"}
-        tfvars = load(directory / "live-events.auto.tfvars")
-        assert isinstance(tfvars["live_events"], list)
+        config = load(ENVIRONMENTS_DIR / env / "backend.hcl")
+        assert set(config) == {"key"}, f"{env}/backend.hcl: only the state key is committed"
+        assert env in config["key"]
+        keys.add(config["key"])
     assert len(keys) == len(ENVIRONMENTS)
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_environment_values_are_root_inputs_and_complete_the_required_ones(env: str) -> None:
+    values = load(ENVIRONMENTS_DIR / env / "terraform.tfvars")
+    root = variables(TF_ROOT)
+    assert values["environment"] == env
+    assert isinstance(values["live_events"], list)
+    assert set(values) <= set(root), f"{env}: not root inputs: {sorted(set(values) - set(root))}"
+    assert not set(values) & (PER_DEPLOY_INPUTS | ACCOUNT_INPUTS), f"{env}: commits an account or deploy input"
+    required = {name for name, body in root.items() if "default" not in body}
+    missing = required - set(values) - PER_DEPLOY_INPUTS - ACCOUNT_INPUTS
+    assert not missing, f"{env}: required root inputs nobody passes: {sorted(missing)}"

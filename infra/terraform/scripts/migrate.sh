@@ -1,23 +1,27 @@
 #!/usr/bin/env bash
 # Run `streamstack db upgrade` as a one-off Fargate task with the image about to be deployed,
-# before the services roll to it. Usage: migrate.sh <environment dir> (initialised, credentials set).
+# before the services roll to it. Usage: migrate.sh <environment> (the root initialised with that
+# environment's backend, credentials set, TF_VAR_container_image and TF_VAR_lambda_package exported).
 set -euo pipefail
-env_dir=$1
-mod=module.streamstack.module.api_service
+env=$1
+root=$(cd "$(dirname "$0")/.." && pwd)
+tf() { terraform -chdir="$root" "$@"; }
+var_files=(-var-file="environments/$env/terraform.tfvars")
+[ -f "$root/environments/$env/account.tfvars" ] && var_files+=(-var-file="environments/$env/account.tfvars")
 
 # Only the migration task definition (and what it needs to run) moves to the new image first.
-terraform -chdir="$env_dir" apply -input=false -auto-approve \
-  -target="$mod.aws_ecs_task_definition.this[\"migrate\"]" \
-  -target="$mod.aws_ecs_cluster.this" \
-  -target="$mod.aws_security_group.tasks" \
-  -target="$mod.aws_vpc_security_group_egress_rule.tasks_web" \
-  -target="$mod.aws_vpc_security_group_egress_rule.tasks_postgres" \
-  -target="module.streamstack.module.database"
+tf apply -input=false -auto-approve "${var_files[@]}" \
+  -target='module.api_service.aws_ecs_task_definition.this["migrate"]' \
+  -target=module.api_service.aws_ecs_cluster.this \
+  -target=module.api_service.aws_security_group.tasks \
+  -target=module.api_service.aws_vpc_security_group_egress_rule.tasks_web \
+  -target=module.api_service.aws_vpc_security_group_egress_rule.tasks_postgres \
+  -target=module.database
 
-out() { terraform -chdir="$env_dir" output -raw "$1"; }
+out() { tf output -raw "$1"; }
 cluster=$(out cluster_name)
 family=$(out migrate_task_definition)
-subnets=$(terraform -chdir="$env_dir" output -json private_subnet_ids | tr -d '[] "\n')
+subnets=$(tf output -json private_subnet_ids | tr -d '[] "\n')
 security_group=$(out tasks_security_group_id)
 
 task=$(aws ecs run-task --cluster "$cluster" --task-definition "$family" --launch-type FARGATE \
