@@ -14,6 +14,39 @@ import pytest
 
 from streamstack.settings import Settings
 
+
+def make_clip(path: Path, *, size: str = "320x180", rate: int = 25, seconds: float = 2, audio: bool = True) -> Path:
+    """A short H.264 (+ AAC tone) clip from ffmpeg's lavfi sources: real media, small enough to stay fast."""
+    import subprocess
+
+    import imageio_ffmpeg
+
+    command = [imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-y", "-f", "lavfi", "-i",
+               f"testsrc2=size={size}:rate={rate}:duration={seconds}"]
+    if audio:
+        command += ["-f", "lavfi", "-i", f"sine=frequency=440:duration={seconds}", "-c:a", "aac", "-shortest"]
+    command += ["-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", str(path)]
+    subprocess.run(command, check=True)
+    return path
+
+
+@pytest.fixture(scope="session")
+def clip(tmp_path_factory) -> Path:  # type: ignore[no-untyped-def]
+    """2 s of 320x180 with a tone, shared by every test that only needs some real video."""
+    return make_clip(tmp_path_factory.mktemp("media") / "clip.mp4")
+
+
+def wait_until(predicate, timeout: float, what: str):  # type: ignore[no-untyped-def]
+    """Poll until predicate() is truthy (and return it), or fail saying what never happened."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+
+
 POSTGRES_URL = os.environ.get("STREAMSTACK_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 
 

@@ -8,13 +8,11 @@ StreamstackDlqNotEmpty alert expression true on that very scrape.
 from __future__ import annotations
 
 import json
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urljoin
 
 import httpx
-import imageio_ffmpeg
 import pytest
 from tusclient.client import TusClient
 
@@ -26,7 +24,6 @@ from tests.integration.test_prometheus_rules import PROMTOOL, alert_expression_h
 pytestmark = pytest.mark.e2e
 
 POISON = json.dumps({"poison": "no handler knows this message"})
-TINY_CLIP = "-f lavfi -i testsrc2=size=320x180:rate=25:duration=2 -c:v libx264 -preset ultrafast -pix_fmt yuv420p"
 FAST_REDRIVE = {"STREAMSTACK_QUEUE_VISIBILITY_TIMEOUT": "1", "STREAMSTACK_QUEUE_MAX_RECEIVE_COUNT": "2"}
 
 
@@ -39,12 +36,6 @@ def running(tmp_path: Path) -> Iterator[Running]:
 
 def create_key(up: Running) -> str:
     return up.cli("keys", "create", "--name", "e2e-observability").strip()
-
-
-def tiny_clip(path: Path) -> Path:
-    """2 s of 320x180 H.264: encodes in seconds, still a real ladder, playlists and segments."""
-    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", *TINY_CLIP.split(), str(path)], check=True)
-    return path
 
 
 def upload_until_ready(up: Running, key: str, clip: Path) -> dict:  # type: ignore[type-arg]
@@ -98,10 +89,10 @@ def metric(samples: Samples, name: str, **labels: str) -> float:
 
 
 def test_upload_play_and_a_poison_message_show_in_metrics_and_fire_the_dlq_alert(
-    running: Running, tmp_path: Path
+    running: Running, clip: Path
 ) -> None:
     key = create_key(running)
-    asset = upload_until_ready(running, key, tiny_clip(tmp_path / "clip.mp4"))
+    asset = upload_until_ready(running, key, clip)
     playback_id = next(p["id"] for p in asset["playback_ids"] if p["policy"] == "public")
     requests = play(running, playback_id)
     assert play(running, playback_id) == requests  # the second viewing is served from the edge's cache

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import httpx
-import imageio_ffmpeg
 import pytest
 from tusclient.client import TusClient
 
@@ -22,7 +20,7 @@ def running_platform(tmp_path: Path):
     assert up.returncode == 0, up.log_tail()
 
 
-def test_up_key_upload_resume_and_encode_event_consumed(running_platform, tmp_path):
+def test_up_key_upload_resume_and_encode_event_consumed(running_platform, clip):
     api = running_platform.api
     output = running_platform.log.read_text()
     assert "First run: admin API key" in output and api in output
@@ -31,10 +29,6 @@ def test_up_key_upload_resume_and_encode_event_consumed(running_platform, tmp_pa
     assert key.startswith("ssk_") and "\n" not in key
     headers = {"Authorization": f"Bearer {key}"}
 
-    clip = tmp_path / "clip.mp4"
-    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-f", "lavfi", "-i",
-                    "testsrc2=size=320x180:rate=25:duration=2", "-c:v", "libx264", "-preset", "ultrafast",
-                    str(clip)], check=True)
     upload = httpx.post(f"{api}/v1/uploads", json={}, headers=headers).json()
     size = clip.stat().st_size
     TusClient(upload["url"]).uploader(str(clip), chunk_size=8192).upload(stop_at=size // 3)

@@ -105,7 +105,8 @@ def test_imports_and_webhooks_refuse_private_addresses_by_default(platform, admi
             response = strict_client.post("/v1/assets", json={"input": url}, headers=auth(key))
             assert response.status_code == 422, url
             assert response.headers["content-type"] == "application/problem+json"
-        hook = strict_client.post("/v1/webhooks", json={"url": "http://127.0.0.1:9/hook", "event_types": ["*"]}, headers=auth(key))
+        hook = strict_client.post("/v1/webhooks", json={"url": "http://127.0.0.1:9/hook", "event_types": ["*"]},
+                                  headers=auth(key))
         assert hook.status_code == 422 and "non-public" in hook.json()["detail"]
     strict.close()
 

@@ -6,26 +6,13 @@ import base64
 import hashlib
 import json
 import socket
-import subprocess
 import time
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
-import imageio_ffmpeg
-import pytest
 from tusclient.client import TusClient
 
 TUS = {"Tus-Resumable": "1.0.0"}
-
-
-@pytest.fixture(scope="module")
-def clip(tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("media") / "clip.mp4"
-    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-f", "lavfi", "-i",
-                    "testsrc2=size=320x180:rate=25:duration=2", "-f", "lavfi", "-i", "sine=duration=2",
-                    "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac", "-shortest", str(path)], check=True)
-    return path
 
 
 def new_upload(server, key: str) -> dict:

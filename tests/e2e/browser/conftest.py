@@ -5,17 +5,15 @@ from __future__ import annotations
 import shutil
 import subprocess
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
-import imageio_ffmpeg
 import pytest
 
-from tests.conftest import LiveServer, make_settings
+from tests.conftest import LiveServer, make_clip, make_settings, wait_until
 
 REPO = Path(__file__).resolve().parents[3]
 CHROMIUM = Path("/usr/bin/chromium")
@@ -35,16 +33,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "e2e/browser" in str(item.fspath):
             item.add_marker(skip)
-
-
-def wait_until(predicate: Callable[[], Any], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
 
 
 @pytest.fixture(scope="session")
@@ -144,12 +132,7 @@ def stack(tmp_path: Path) -> Iterator[Stack]:
 @pytest.fixture(scope="session")
 def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """8 s of 640x360 test pattern with a tone: small, yet enough for a two-rendition ladder."""
-    path = tmp_path_factory.mktemp("media") / "console-clip.mp4"
-    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-f", "lavfi", "-i",
-                    "testsrc2=size=640x360:rate=25:duration=8", "-f", "lavfi", "-i", "sine=frequency=440:duration=8",
-                    "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest",
-                    str(path)], check=True)
-    return path
+    return make_clip(tmp_path_factory.mktemp("media") / "console-clip.mp4", size="640x360", seconds=8)
 
 
 def sign_in(page: Any, stack: Stack) -> None:

@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import json
-import subprocess
-from pathlib import Path
 
-import imageio_ffmpeg
 import pytest
 from sqlalchemy import select
 
@@ -17,15 +14,6 @@ from streamstack.events.encoding import run_encode_job
 from streamstack.events.metadata import process_job_state_change
 from streamstack.platform import Platform
 from streamstack.webhooks.models import OutboxEvent
-
-
-@pytest.fixture(scope="module")
-def clip(tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("media") / "clip.mp4"
-    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-f", "lavfi", "-i",
-                    "testsrc2=size=320x180:rate=25:duration=2", "-f", "lavfi", "-i", "sine=duration=2",
-                    "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac", "-shortest", str(path)], check=True)
-    return path
 
 
 def uploaded_asset(platform: Platform, data: bytes, **asset_settings: object) -> str:
