@@ -17,7 +17,7 @@ from tests.corpus import generate as corpus
 
 
 @pytest.fixture(scope="session")
-def clip(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Path]:
+def lavfi_source(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Path]:
     """Make (once per session and parameter set) a tiny H.264/AAC clip from lavfi testsrc2 + sine."""
     made: dict[tuple, Path] = {}
     folder = tmp_path_factory.mktemp("clips")
