@@ -15,7 +15,17 @@ REPO = Path(__file__).resolve().parents[2]
 TF_ROOT = REPO / "infra" / "terraform"
 MODULES_DIR = TF_ROOT / "modules"
 ENVIRONMENTS_DIR = TF_ROOT / "environments"
-MODULE_NAMES = ("network", "api_service", "cdn", "event_processor", "encoding", "database", "monitoring", "state")
+MODULE_NAMES = (
+    "network",
+    "api_service",
+    "cdn",
+    "event_processor",
+    "encoding",
+    "database",
+    "monitoring",
+    "state",
+    "private_bucket",
+)
 ENVIRONMENTS = ("dev", "staging", "prod")
 
 _OPTIONS = SerializationOptions(with_comments=False, explicit_blocks=False, strip_string_quotes=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 
@@ -12,7 +13,9 @@ from tests.infra.hcl import (
     MODULES_DIR,
     TF_ROOT,
     load,
+    load_dir,
     locals_of,
+    module_dirs,
     one,
     resource,
     resources,
@@ -26,6 +29,7 @@ EVENTS = MODULES_DIR / "event_processor"
 ENCODING = MODULES_DIR / "encoding"
 DATABASE = MODULES_DIR / "database"
 STATE = MODULES_DIR / "state"
+BUCKET = MODULES_DIR / "private_bucket"
 
 
 def _types(directory) -> set[str]:  # type: ignore[no-untyped-def]
@@ -99,17 +103,47 @@ def test_live_events_prescale_before_kickoff_and_restore_after() -> None:
 # cdn --------------------------------------------------------------------------------------------
 
 
-def test_media_bucket_is_private_encrypted_versioned() -> None:
-    assert one(resource(CDN, "aws_s3_bucket_ownership_controls", "media")["rule"])["object_ownership"] == (
-        "BucketOwnerEnforced"
-    )
-    block = resource(CDN, "aws_s3_bucket_public_access_block", "media")
+def _bucket(module: Path, name: str) -> dict:
+    """Inputs of a private_bucket module call."""
+    body = load_dir(module)["module"]
+    call = next(b[name] for b in body if name in b)
+    assert call["source"] == "../private_bucket", call["source"]
+    return call
+
+
+def test_every_bucket_is_a_private_bucket() -> None:
+    """The only aws_s3_bucket is private_bucket's: versioned, encrypted, public access blocked, HTTPS only."""
+    owners = {d.name for d in module_dirs() if any(t == "aws_s3_bucket" for t, _, _ in resources(d))}
+    assert owners == {"private_bucket"}
+    assert one(resource(BUCKET, "aws_s3_bucket_versioning", "this")["versioning_configuration"])["status"] == "Enabled"
+    block = resource(BUCKET, "aws_s3_bucket_public_access_block", "this")
     assert all(
         block[k] is True
         for k in ("block_public_acls", "block_public_policy", "ignore_public_acls", "restrict_public_buckets")
     )
-    assert resource(CDN, "aws_s3_bucket_server_side_encryption_configuration", "media")
-    assert one(resource(CDN, "aws_s3_bucket_versioning", "media")["versioning_configuration"])["status"] == "Enabled"
+    sse = one(one(resource(BUCKET, "aws_s3_bucket_server_side_encryption_configuration", "this")["rule"]))
+    assert "aws:kms" in one(sse["apply_server_side_encryption_by_default"])["sse_algorithm"]
+    assert variables(BUCKET)["object_ownership"]["default"] == "BucketOwnerEnforced"
+    policy = resource(BUCKET, "aws_iam_policy_document", "this", kind="data")
+    deny = one(policy["statement"])
+    assert deny["effect"] == "Deny" and one(deny["condition"])["variable"] == "aws:SecureTransport"
+    assert policy["source_policy_documents"] == "${var.policy_documents}"
+    # checkov cannot see this rule beside the dynamic ones (CKV_AWS_300 is suppressed for that reason).
+    abort = one(resource(BUCKET, "aws_s3_bucket_lifecycle_configuration", "this")["rule"])
+    assert abort["status"] == "Enabled" and abort["filter"] == [{}], abort
+    assert one(abort["abort_incomplete_multipart_upload"])["days_after_initiation"] == (
+        "${var.abort_incomplete_upload_days}"
+    )
+
+
+def test_media_bucket_is_private_encrypted_versioned() -> None:
+    media = _bucket(CDN, "media_bucket")
+    assert "object_ownership" not in media, "the media bucket keeps BucketOwnerEnforced"
+    assert media["access_log_bucket"] == "${module.logs_bucket.id}"
+    assert media["policy_documents"] == ["${data.aws_iam_policy_document.media.json}"]
+    rules = {rule["id"]: rule for rule in media["lifecycle_rules"]}
+    assert media["abort_incomplete_upload_days"] == 7 and "noncurrent-versions" in rules
+    assert rules["abandoned-upload-tails"]["prefix"] == "uploads/"
 
 
 def test_cloudfront_oac_behaviors_tls_logging_metrics() -> None:
@@ -237,10 +271,8 @@ def test_rds_is_encrypted_with_managed_password_and_prod_protection() -> None:
 
 
 def test_state_bucket_is_versioned_encrypted_private_and_lock_table_optional() -> None:
-    assert one(resource(STATE, "aws_s3_bucket_versioning", "state")["versioning_configuration"])["status"] == "Enabled"
-    sse = one(resource(STATE, "aws_s3_bucket_server_side_encryption_configuration", "state")["rule"])
-    assert one(sse["apply_server_side_encryption_by_default"])["sse_algorithm"] == "aws:kms"
-    assert resource(STATE, "aws_s3_bucket_public_access_block", "state")["restrict_public_buckets"] is True
+    state = _bucket(STATE, "bucket")  # versioned and private as every private_bucket
+    assert state["kms_key_arn"] == "${aws_kms_key.state.arn}"
     assert resource(STATE, "aws_dynamodb_table", "lock")["count"] == "${var.create_lock_table ? 1 : 0}"
 
 

@@ -363,13 +363,13 @@ resource "aws_lb" "this" {
 
   access_logs {
     enabled = true
-    bucket  = aws_s3_bucket.alb_logs.id
+    bucket  = module.alb_logs_bucket.id
     prefix  = local.alb_log_prefix
   }
 
   tags = var.tags
 
-  depends_on = [aws_s3_bucket_policy.alb_logs]
+  depends_on = [module.alb_logs_bucket]
 }
 
 resource "aws_lb_target_group" "this" {
@@ -572,76 +572,22 @@ resource "aws_wafv2_web_acl_logging_configuration" "alb" {
 # ALB access logs bucket (ALB log delivery supports SSE-S3 only)
 ################################################################################
 
-resource "aws_s3_bucket" "alb_logs" {
-  #checkov:skip=CKV_AWS_18:This bucket is the access-log destination; logging it would recurse.
-  #checkov:skip=CKV_AWS_144:Access logs are not replicated across regions; they expire after alb_log_retention_days.
-  #checkov:skip=CKV_AWS_145:ALB access log delivery supports only SSE-S3, not SSE-KMS.
-  #checkov:skip=CKV2_AWS_62:Nothing consumes events of access-log objects.
-  bucket        = "${var.name}-alb-logs-${data.aws_caller_identity.current.account_id}"
-  force_destroy = false
+module "alb_logs_bucket" {
+  source = "../private_bucket"
 
-  tags = var.tags
-}
-
-resource "aws_s3_bucket_ownership_controls" "alb_logs" {
-  bucket = aws_s3_bucket.alb_logs.id
-  rule {
-    object_ownership = "BucketOwnerEnforced"
-  }
-}
-
-resource "aws_s3_bucket_public_access_block" "alb_logs" {
-  bucket                  = aws_s3_bucket.alb_logs.id
-  block_public_acls       = true
-  block_public_policy     = true
-  ignore_public_acls      = true
-  restrict_public_buckets = true
-}
-
-resource "aws_s3_bucket_server_side_encryption_configuration" "alb_logs" {
-  bucket = aws_s3_bucket.alb_logs.id
-  rule {
-    apply_server_side_encryption_by_default {
-      sse_algorithm = "AES256"
-    }
-  }
-}
-
-resource "aws_s3_bucket_versioning" "alb_logs" {
-  bucket = aws_s3_bucket.alb_logs.id
-  versioning_configuration {
-    status = "Enabled"
-  }
-}
-
-resource "aws_s3_bucket_lifecycle_configuration" "alb_logs" {
-  bucket = aws_s3_bucket.alb_logs.id
-
-  rule {
-    id     = "expire-access-logs"
-    status = "Enabled"
-
-    filter {}
-
-    expiration {
-      days = var.alb_log_retention_days
-    }
-
-    noncurrent_version_expiration {
-      noncurrent_days = 7
-    }
-
-    abort_incomplete_multipart_upload {
-      days_after_initiation = 1
-    }
-  }
+  name = "${var.name}-alb-logs-${data.aws_caller_identity.current.account_id}"
+  lifecycle_rules = [
+    { id = "expire-access-logs", expiration_days = var.alb_log_retention_days, noncurrent_version_days = 7 },
+  ]
+  policy_documents = [data.aws_iam_policy_document.alb_logs.json]
+  tags             = var.tags
 }
 
 data "aws_iam_policy_document" "alb_logs" {
   statement {
     sid       = "AlbLogDelivery"
     actions   = ["s3:PutObject"]
-    resources = ["${aws_s3_bucket.alb_logs.arn}/${local.alb_log_prefix}/AWSLogs/${data.aws_caller_identity.current.account_id}/*"]
+    resources = ["${module.alb_logs_bucket.arn}/${local.alb_log_prefix}/AWSLogs/${data.aws_caller_identity.current.account_id}/*"]
     principals {
       type        = "Service"
       identifiers = ["logdelivery.elasticloadbalancing.amazonaws.com"]
@@ -652,38 +598,12 @@ data "aws_iam_policy_document" "alb_logs" {
   statement {
     sid       = "AlbLogDeliveryLegacyRegions"
     actions   = ["s3:PutObject"]
-    resources = ["${aws_s3_bucket.alb_logs.arn}/${local.alb_log_prefix}/AWSLogs/${data.aws_caller_identity.current.account_id}/*"]
+    resources = ["${module.alb_logs_bucket.arn}/${local.alb_log_prefix}/AWSLogs/${data.aws_caller_identity.current.account_id}/*"]
     principals {
       type        = "AWS"
       identifiers = [data.aws_elb_service_account.current.arn]
     }
   }
-
-  statement {
-    sid     = "DenyInsecureTransport"
-    effect  = "Deny"
-    actions = ["s3:*"]
-    resources = [
-      aws_s3_bucket.alb_logs.arn,
-      "${aws_s3_bucket.alb_logs.arn}/*",
-    ]
-    principals {
-      type        = "*"
-      identifiers = ["*"]
-    }
-    condition {
-      test     = "Bool"
-      variable = "aws:SecureTransport"
-      values   = ["false"]
-    }
-  }
-}
-
-resource "aws_s3_bucket_policy" "alb_logs" {
-  bucket = aws_s3_bucket.alb_logs.id
-  policy = data.aws_iam_policy_document.alb_logs.json
-
-  depends_on = [aws_s3_bucket_public_access_block.alb_logs]
 }
 
 ################################################################################

@@ -15,89 +15,27 @@ locals {
 # Private media bucket: sources/{asset_id}, assets/{asset_id}/...
 ################################################################################
 
-resource "aws_s3_bucket" "media" {
-  #checkov:skip=CKV_AWS_144:Renditions are re-encodable from sources; cross-region replication is an operator cost choice, not a default.
-  #checkov:skip=CKV2_AWS_62:Event notifications (sources/ -> SQS) are set by modules/event_processor (aws_s3_bucket_notification.sources), outside this module.
-  #checkov:skip=CKV_AWS_145:SSE-S3, not SSE-KMS: every CloudFront origin fetch of a segment would be a billed KMS call, and OAC over SSE-KMS needs key grants to CloudFront.
-  bucket = local.media_bucket
+# SSE-S3, not SSE-KMS: every CloudFront origin fetch of a segment would be a billed KMS call, and OAC
+# over SSE-KMS needs key grants to CloudFront.
+module "media_bucket" {
+  source = "../private_bucket"
 
-  tags = var.tags
-}
-
-resource "aws_s3_bucket_ownership_controls" "media" {
-  bucket = aws_s3_bucket.media.id
-  rule {
-    object_ownership = "BucketOwnerEnforced"
-  }
-}
-
-resource "aws_s3_bucket_public_access_block" "media" {
-  bucket                  = aws_s3_bucket.media.id
-  block_public_acls       = true
-  block_public_policy     = true
-  ignore_public_acls      = true
-  restrict_public_buckets = true
-}
-
-resource "aws_s3_bucket_server_side_encryption_configuration" "media" {
-  bucket = aws_s3_bucket.media.id
-  rule {
-    apply_server_side_encryption_by_default {
-      sse_algorithm = "AES256"
-    }
-  }
-}
-
-resource "aws_s3_bucket_versioning" "media" {
-  bucket = aws_s3_bucket.media.id
-  versioning_configuration {
-    status = "Enabled"
-  }
-}
-
-resource "aws_s3_bucket_lifecycle_configuration" "media" {
-  bucket = aws_s3_bucket.media.id
-
-  rule {
-    id     = "media-housekeeping"
-    status = "Enabled"
-
-    filter {}
-
-    # Direct-to-S3 multipart uploads that a client abandoned.
-    abort_incomplete_multipart_upload {
-      days_after_initiation = 7
-    }
-
-    noncurrent_version_expiration {
-      noncurrent_days = var.noncurrent_version_days
-    }
-  }
-
-  # Staged tails of tus uploads that were never completed.
-  rule {
-    id     = "abandoned-upload-tails"
-    status = "Enabled"
-
-    filter {
-      prefix = "uploads/"
-    }
-
-    expiration {
-      days = 7
-    }
-  }
-}
-
-resource "aws_s3_bucket_logging" "media" {
-  bucket        = aws_s3_bucket.media.id
-  target_bucket = aws_s3_bucket.logs.id
-  target_prefix = "s3/${local.media_bucket}/"
+  name              = local.media_bucket
+  access_log_bucket = module.logs_bucket.id
+  # Direct-to-S3 multipart uploads that a client abandoned.
+  abort_incomplete_upload_days = 7
+  lifecycle_rules = [
+    { id = "noncurrent-versions", noncurrent_version_days = var.noncurrent_version_days },
+    # Staged tails of tus uploads that were never completed.
+    { id = "abandoned-upload-tails", prefix = "uploads/", expiration_days = 7 },
+  ]
+  policy_documents = [data.aws_iam_policy_document.media.json]
+  tags             = var.tags
 }
 
 # Browsers PUT presigned upload parts straight to S3 and read the ETag of each part.
 resource "aws_s3_bucket_cors_configuration" "media" {
-  bucket = aws_s3_bucket.media.id
+  bucket = module.media_bucket.id
 
   cors_rule {
     allowed_methods = ["PUT"]
@@ -112,7 +50,7 @@ data "aws_iam_policy_document" "media" {
   statement {
     sid       = "CloudFrontReadsAssets"
     actions   = ["s3:GetObject"]
-    resources = ["${aws_s3_bucket.media.arn}/assets/*"]
+    resources = ["${module.media_bucket.arn}/assets/*"]
     principals {
       type        = "Service"
       identifiers = ["cloudfront.amazonaws.com"]
@@ -123,108 +61,29 @@ data "aws_iam_policy_document" "media" {
       values   = [aws_cloudfront_distribution.this.arn]
     }
   }
-
-  statement {
-    sid     = "DenyInsecureTransport"
-    effect  = "Deny"
-    actions = ["s3:*"]
-    resources = [
-      aws_s3_bucket.media.arn,
-      "${aws_s3_bucket.media.arn}/*",
-    ]
-    principals {
-      type        = "*"
-      identifiers = ["*"]
-    }
-    condition {
-      test     = "Bool"
-      variable = "aws:SecureTransport"
-      values   = ["false"]
-    }
-  }
-}
-
-resource "aws_s3_bucket_policy" "media" {
-  bucket = aws_s3_bucket.media.id
-  policy = data.aws_iam_policy_document.media.json
-
-  depends_on = [aws_s3_bucket_public_access_block.media]
 }
 
 ################################################################################
 # Log bucket: CloudFront standard logs (need ACLs) and S3 server access logs
 ################################################################################
 
-resource "aws_s3_bucket" "logs" {
-  #checkov:skip=CKV_AWS_18:This bucket is the access-log destination; logging it would recurse.
-  #checkov:skip=CKV_AWS_144:Access logs are not replicated across regions; they expire after log_retention_days.
-  #checkov:skip=CKV_AWS_145:CloudFront standard log delivery does not support SSE-KMS destinations.
-  #checkov:skip=CKV2_AWS_62:Nothing consumes events of access-log objects.
-  bucket = local.logs_bucket
+module "logs_bucket" {
+  source = "../private_bucket"
 
-  tags = var.tags
-}
-
-resource "aws_s3_bucket_ownership_controls" "logs" {
-  #checkov:skip=CKV2_AWS_65:CloudFront standard logging writes through the awslogsdelivery ACL grant, so ACLs stay enabled here.
-  bucket = aws_s3_bucket.logs.id
-  rule {
-    object_ownership = "BucketOwnerPreferred"
-  }
-}
-
-resource "aws_s3_bucket_public_access_block" "logs" {
-  bucket                  = aws_s3_bucket.logs.id
-  block_public_acls       = true
-  block_public_policy     = true
-  ignore_public_acls      = true
-  restrict_public_buckets = true
-}
-
-resource "aws_s3_bucket_server_side_encryption_configuration" "logs" {
-  bucket = aws_s3_bucket.logs.id
-  rule {
-    apply_server_side_encryption_by_default {
-      sse_algorithm = "AES256"
-    }
-  }
-}
-
-resource "aws_s3_bucket_versioning" "logs" {
-  bucket = aws_s3_bucket.logs.id
-  versioning_configuration {
-    status = "Enabled"
-  }
-}
-
-resource "aws_s3_bucket_lifecycle_configuration" "logs" {
-  bucket = aws_s3_bucket.logs.id
-
-  rule {
-    id     = "expire-logs"
-    status = "Enabled"
-
-    filter {}
-
-    expiration {
-      days = var.log_retention_days
-    }
-
-    noncurrent_version_expiration {
-      noncurrent_days = 7
-    }
-
-    abort_incomplete_multipart_upload {
-      days_after_initiation = 1
-    }
-  }
+  name             = local.logs_bucket
+  object_ownership = "BucketOwnerPreferred" # CloudFront standard logging writes through the awslogsdelivery ACL grant
+  lifecycle_rules = [
+    { id = "expire-logs", expiration_days = var.log_retention_days, noncurrent_version_days = 7 },
+  ]
+  policy_documents = [data.aws_iam_policy_document.logs.json]
+  tags             = var.tags
 }
 
 data "aws_iam_policy_document" "logs" {
   statement {
     sid       = "S3ServerAccessLogs"
     actions   = ["s3:PutObject"]
-    resources = ["${aws_s3_bucket.logs.arn}/s3/*"]
+    resources = ["${module.logs_bucket.arn}/s3/*"]
     principals {
       type        = "Service"
       identifiers = ["logging.s3.amazonaws.com"]
@@ -235,32 +94,6 @@ data "aws_iam_policy_document" "logs" {
       values   = [data.aws_caller_identity.current.account_id]
     }
   }
-
-  statement {
-    sid     = "DenyInsecureTransport"
-    effect  = "Deny"
-    actions = ["s3:*"]
-    resources = [
-      aws_s3_bucket.logs.arn,
-      "${aws_s3_bucket.logs.arn}/*",
-    ]
-    principals {
-      type        = "*"
-      identifiers = ["*"]
-    }
-    condition {
-      test     = "Bool"
-      variable = "aws:SecureTransport"
-      values   = ["false"]
-    }
-  }
-}
-
-resource "aws_s3_bucket_policy" "logs" {
-  bucket = aws_s3_bucket.logs.id
-  policy = data.aws_iam_policy_document.logs.json
-
-  depends_on = [aws_s3_bucket_public_access_block.logs]
 }
 
 ################################################################################
@@ -431,7 +264,7 @@ resource "aws_cloudfront_distribution" "this" {
 
   origin {
     origin_id                = local.s3_origin_id
-    domain_name              = aws_s3_bucket.media.bucket_regional_domain_name
+    domain_name              = module.media_bucket.bucket_regional_domain_name
     origin_access_control_id = aws_cloudfront_origin_access_control.media.id
   }
 
@@ -503,14 +336,14 @@ resource "aws_cloudfront_distribution" "this" {
   }
 
   logging_config {
-    bucket          = aws_s3_bucket.logs.bucket_domain_name
+    bucket          = module.logs_bucket.bucket_domain_name
     prefix          = "cloudfront/"
     include_cookies = false
   }
 
   tags = var.tags
 
-  depends_on = [aws_s3_bucket_ownership_controls.logs]
+  depends_on = [module.logs_bucket]
 }
 
 # Additional metrics: without this subscription CloudFront publishes no CacheHitRate.

@@ -20,17 +20,17 @@ output "public_edge_url" {
 
 output "media_bucket_name" {
   description = "Name of the private media bucket (STREAMSTACK_S3_BUCKET)."
-  value       = aws_s3_bucket.media.id
+  value       = module.media_bucket.id
 }
 
 output "media_bucket_arn" {
   description = "ARN of the private media bucket."
-  value       = aws_s3_bucket.media.arn
+  value       = module.media_bucket.arn
 }
 
 output "logs_bucket_name" {
   description = "Bucket of CloudFront and S3 access logs."
-  value       = aws_s3_bucket.logs.id
+  value       = module.logs_bucket.id
 }
 
 output "key_group_id" {

@@ -1,11 +1,11 @@
 output "bucket_name" {
   description = "State bucket: pass as -backend-config=\"bucket=...\"."
-  value       = aws_s3_bucket.state.id
+  value       = module.bucket.id
 }
 
 output "bucket_arn" {
   description = "ARN of the state bucket."
-  value       = aws_s3_bucket.state.arn
+  value       = module.bucket.arn
 }
 
 output "kms_key_arn" {
