@@ -4,17 +4,25 @@ alarms and dashboards watch metrics the app emits (name, namespace, dimensions).
 from __future__ import annotations
 
 import importlib
+import json
 import re
+import shutil
+import subprocess
+import tempfile
+from functools import cache
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.infra.hcl import MODULES_DIR, TF_ROOT, load_dir, locals_of, one, resolve, resource, resources
+from tests.infra.hcl import MODULES_DIR, TF_ROOT, all_roots, load_dir, locals_of, one, resolve, resource, resources
+from tests.infra.test_tools import _terraform
 
 ROOT = TF_ROOT
 API_SERVICE = MODULES_DIR / "api_service"
 EVENT_PROCESSOR = MODULES_DIR / "event_processor"
 MONITORING = MODULES_DIR / "monitoring"
+ALARMS = MONITORING / "alarms"
 
 # Variables that tasks may set outside STREAMSTACK_*: libpq reads the RDS password from PGPASSWORD.
 THIRD_PARTY_ENV = {"PGPASSWORD"}
@@ -167,17 +175,49 @@ AWS_DIMENSIONS = {
 }
 
 
+# Required inputs of the monitoring module, enough to evaluate what its alarms watch.
+MONITORING_INPUTS = {
+    "name": "prod-streamstack",
+    "alb_arn_suffix": "app/prod-streamstack/0123456789abcdef",
+    "distribution_id": "E2EXAMPLE",
+    "queue_names": {"sources": "prod-streamstack-sources", "encode": "prod-streamstack-encode"},
+    "dlq_names": {"sources": "prod-streamstack-sources-dlq", "encode": "prod-streamstack-encode-dlq"},
+    "function_names": {"on_source_uploaded": "prod-streamstack-on-source-uploaded"},
+    "function_timeouts": {"on_source_uploaded": 60},
+    "kms_key_arn": "arn:aws:kms:example",
+}
+
+
+@cache
+def _alarm_definitions() -> dict[str, dict[str, Any]]:
+    """monitoring's alarm definitions (alarms.tf) as `terraform console` evaluates them, by alarm name suffix."""
+    terraform = _terraform()
+    if terraform is None:
+        pytest.skip("terraform binary not found (set STREAMSTACK_TERRAFORM or put terraform on PATH)")
+    with tempfile.TemporaryDirectory() as work:
+        shutil.copy(MONITORING / "variables.tf", work)
+        shutil.copy(MONITORING / "alarms.tf", work)
+        (Path(work) / "terraform.tfvars.json").write_text(json.dumps(MONITORING_INPUTS))
+        result = subprocess.run(
+            [terraform, "console"],
+            input="jsonencode(merge(local.alarms, local.cloudfront_alarms))",
+            cwd=work,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    assert result.returncode == 0, result.stderr
+    return json.loads(json.loads(result.stdout.strip()))
+
+
 def _alarm_metrics() -> list[tuple[str, str, str, dict[str, str]]]:
     """(alarm, namespace, metric name, dimensions) of every metric every alarm reads."""
     found = []
-    for rtype, rname, body in resources(MONITORING):
-        if rtype != "aws_cloudwatch_metric_alarm":
-            continue
-        specs = [body] if "metric_name" in body else [one(q["metric"]) for q in body["metric_query"] if "metric" in q]
-        assert specs, f"alarm {rname} reads no metric"
+    for name, alarm in _alarm_definitions().items():
+        specs = [alarm] if alarm.get("metric_name") else list(alarm.get("metrics", {}).values())
+        assert specs, f"alarm {name} reads no metric"
         for spec in specs:
-            namespace = resolve(spec["namespace"], MONITORING)
-            found.append((rname, namespace, spec["metric_name"], spec.get("dimensions", {})))
+            found.append((name, spec["namespace"], spec["metric_name"], spec.get("dimensions") or {}))
     return found
 
 
@@ -201,10 +241,17 @@ def test_alarms_cover_the_monitoring_list() -> None:
 
 
 def test_every_alarm_notifies_the_sns_topic() -> None:
-    for rtype, rname, body in resources(MONITORING):
-        if rtype == "aws_cloudwatch_metric_alarm":
-            actions = str(resolve(body.get("alarm_actions"), MONITORING))
-            assert "aws_sns_topic." in actions, f"alarm {rname} notifies nothing"
+    alarm_types = {(d, t) for d in all_roots() for t, _, _ in resources(d) if t == "aws_cloudwatch_metric_alarm"}
+    assert alarm_types == {(ALARMS, "aws_cloudwatch_metric_alarm")}, "every alarm comes from monitoring/alarms"
+    alarm = resource(ALARMS, "aws_cloudwatch_metric_alarm", "this")
+    assert alarm["alarm_actions"] == alarm["ok_actions"] == ["${var.topic_arn}"]
+    calls = {name: body for block in load_dir(MONITORING)["module"] for name, body in block.items()}
+    assert set(calls) == {"alarms", "cloudfront_alarms"}
+    for name, call in calls.items():
+        assert call["source"] == "./alarms"
+        assert call["topic_arn"].startswith("${aws_sns_topic."), f"{name} notifies {call['topic_arn']}"
+    assert calls["cloudfront_alarms"]["alarms"] == "${local.cloudfront_alarms}"
+    assert calls["cloudfront_alarms"]["providers"] == {"aws": "${aws.us_east_1}"}
 
 
 def test_every_alarm_metric_is_one_the_app_or_aws_emits() -> None:
