@@ -16,7 +16,7 @@ locals {
     api     = data.aws_iam_policy_document.api.json
     worker  = data.aws_iam_policy_document.worker.json
     edge    = data.aws_iam_policy_document.edge.json
-    migrate = data.aws_iam_policy_document.migrate.json
+    migrate = data.aws_iam_policy_document.read_secrets.json # only the database (its URL may come from Secrets Manager)
   }
 
   handler_policies = {
@@ -26,10 +26,74 @@ locals {
 }
 
 ################################################################################
+# Statements more than one role needs, written once
+################################################################################
+
+data "aws_iam_policy_document" "read_secrets" {
+  statement {
+    sid       = "ReadSecrets"
+    actions   = ["secretsmanager:GetSecretValue"]
+    resources = local.app_secret_arns
+  }
+}
+
+data "aws_iam_policy_document" "read_assets" {
+  statement {
+    sid       = "ReadAssets"
+    actions   = ["s3:GetObject"]
+    resources = [local.assets_objects]
+  }
+}
+
+data "aws_iam_policy_document" "list_assets" {
+  statement {
+    sid       = "ListAssets"
+    actions   = ["s3:ListBucket"]
+    resources = [local.media_bucket_arn]
+    condition {
+      test     = "StringLike"
+      variable = "s3:prefix"
+      values   = ["assets/*"]
+    }
+  }
+}
+
+data "aws_iam_policy_document" "enqueue_encodes" {
+  statement {
+    sid       = "EnqueueEncodes"
+    actions   = ["sqs:SendMessage", "sqs:GetQueueUrl"]
+    resources = [local.queue_arns["encode"]]
+  }
+}
+
+data "aws_iam_policy_document" "queue_status" {
+  statement {
+    sid       = "QueueStatus"
+    actions   = ["sqs:GetQueueAttributes", "sqs:GetQueueUrl"]
+    resources = local.all_queue_arns
+  }
+}
+
+data "aws_iam_policy_document" "idempotency" {
+  statement {
+    sid       = "Idempotency"
+    actions   = ["dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"]
+    resources = [module.event_processor.idempotency_table_arn]
+  }
+}
+
+################################################################################
 # api: uploads (tus backed by S3 multipart, presigned parts), asset reads and deletes, queue status
 ################################################################################
 
 data "aws_iam_policy_document" "api" {
+  source_policy_documents = [
+    data.aws_iam_policy_document.read_assets.json,
+    data.aws_iam_policy_document.enqueue_encodes.json,
+    data.aws_iam_policy_document.queue_status.json,
+    data.aws_iam_policy_document.read_secrets.json,
+  ]
+
   statement {
     sid       = "WriteUploads"
     actions   = ["s3:PutObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"]
@@ -46,12 +110,6 @@ data "aws_iam_policy_document" "api" {
     sid       = "TusTails"
     actions   = ["s3:PutObject", "s3:GetObject", "s3:DeleteObject"]
     resources = [local.uploads_objects]
-  }
-
-  statement {
-    sid       = "ReadAssets"
-    actions   = ["s3:GetObject"]
-    resources = [local.assets_objects]
   }
 
   statement {
@@ -82,24 +140,6 @@ data "aws_iam_policy_document" "api" {
       values   = ["true"]
     }
   }
-
-  statement {
-    sid       = "EnqueueImports"
-    actions   = ["sqs:SendMessage", "sqs:GetQueueUrl"]
-    resources = [local.queue_arns["encode"]]
-  }
-
-  statement {
-    sid       = "QueueStatus"
-    actions   = ["sqs:GetQueueAttributes", "sqs:GetQueueUrl"]
-    resources = local.all_queue_arns
-  }
-
-  statement {
-    sid       = "ReadSecrets"
-    actions   = ["secretsmanager:GetSecretValue"]
-    resources = local.app_secret_arns
-  }
 }
 
 ################################################################################
@@ -107,6 +147,12 @@ data "aws_iam_policy_document" "api" {
 ################################################################################
 
 data "aws_iam_policy_document" "worker" {
+  source_policy_documents = [
+    data.aws_iam_policy_document.list_assets.json,
+    data.aws_iam_policy_document.queue_status.json,
+    data.aws_iam_policy_document.read_secrets.json,
+  ]
+
   statement {
     sid       = "ReadMedia"
     actions   = ["s3:GetObject"]
@@ -117,17 +163,6 @@ data "aws_iam_policy_document" "worker" {
     sid       = "WriteAssets"
     actions   = ["s3:PutObject", "s3:AbortMultipartUpload", "s3:DeleteObject"]
     resources = [local.assets_objects]
-  }
-
-  statement {
-    sid       = "ListAssets"
-    actions   = ["s3:ListBucket"]
-    resources = [local.media_bucket_arn]
-    condition {
-      test     = "StringLike"
-      variable = "s3:prefix"
-      values   = ["assets/*"]
-    }
   }
 
   statement {
@@ -147,18 +182,6 @@ data "aws_iam_policy_document" "worker" {
     actions   = ["sqs:SendMessage", "sqs:GetQueueUrl"]
     resources = [local.queue_arns["events"]]
   }
-
-  statement {
-    sid       = "QueueGauges"
-    actions   = ["sqs:GetQueueAttributes", "sqs:GetQueueUrl"]
-    resources = local.all_queue_arns
-  }
-
-  statement {
-    sid       = "ReadSecrets"
-    actions   = ["secretsmanager:GetSecretValue"]
-    resources = local.app_secret_arns
-  }
 }
 
 ################################################################################
@@ -166,29 +189,10 @@ data "aws_iam_policy_document" "worker" {
 ################################################################################
 
 data "aws_iam_policy_document" "edge" {
-  statement {
-    sid       = "ReadAssets"
-    actions   = ["s3:GetObject"]
-    resources = [local.assets_objects]
-  }
-
-  statement {
-    sid       = "ReadSecrets"
-    actions   = ["secretsmanager:GetSecretValue"]
-    resources = local.app_secret_arns
-  }
-}
-
-################################################################################
-# migrate: only the database (its URL may come from Secrets Manager)
-################################################################################
-
-data "aws_iam_policy_document" "migrate" {
-  statement {
-    sid       = "ReadSecrets"
-    actions   = ["secretsmanager:GetSecretValue"]
-    resources = local.app_secret_arns
-  }
+  source_policy_documents = [
+    data.aws_iam_policy_document.read_assets.json,
+    data.aws_iam_policy_document.read_secrets.json,
+  ]
 }
 
 ################################################################################
@@ -196,28 +200,16 @@ data "aws_iam_policy_document" "migrate" {
 ################################################################################
 
 data "aws_iam_policy_document" "on_source_uploaded" {
+  source_policy_documents = [
+    data.aws_iam_policy_document.enqueue_encodes.json,
+    data.aws_iam_policy_document.idempotency.json,
+    data.aws_iam_policy_document.read_secrets.json,
+  ]
+
   statement {
     sid       = "ReadSources"
     actions   = ["s3:GetObject"]
     resources = [local.sources_objects]
-  }
-
-  statement {
-    sid       = "EnqueueEncodes"
-    actions   = ["sqs:SendMessage", "sqs:GetQueueUrl"]
-    resources = [local.queue_arns["encode"]]
-  }
-
-  statement {
-    sid       = "Idempotency"
-    actions   = ["dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"]
-    resources = [module.event_processor.idempotency_table_arn]
-  }
-
-  statement {
-    sid       = "ReadSecrets"
-    actions   = ["secretsmanager:GetSecretValue"]
-    resources = local.app_secret_arns
   }
 
   dynamic "statement" {
@@ -249,32 +241,10 @@ data "aws_iam_policy_document" "on_source_uploaded" {
 ################################################################################
 
 data "aws_iam_policy_document" "on_encoding_event" {
-  statement {
-    sid       = "ReadAssets"
-    actions   = ["s3:GetObject"]
-    resources = [local.assets_objects]
-  }
-
-  statement {
-    sid       = "ListAssets"
-    actions   = ["s3:ListBucket"]
-    resources = [local.media_bucket_arn]
-    condition {
-      test     = "StringLike"
-      variable = "s3:prefix"
-      values   = ["assets/*"]
-    }
-  }
-
-  statement {
-    sid       = "Idempotency"
-    actions   = ["dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"]
-    resources = [module.event_processor.idempotency_table_arn]
-  }
-
-  statement {
-    sid       = "ReadSecrets"
-    actions   = ["secretsmanager:GetSecretValue"]
-    resources = local.app_secret_arns
-  }
+  source_policy_documents = [
+    data.aws_iam_policy_document.read_assets.json,
+    data.aws_iam_policy_document.list_assets.json,
+    data.aws_iam_policy_document.idempotency.json,
+    data.aws_iam_policy_document.read_secrets.json,
+  ]
 }

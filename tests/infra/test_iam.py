@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.infra.hcl import REPO, TF_ROOT, all_roots, one, resources
+from tests.infra.hcl import REPO, TF_ROOT, all_roots, load, one, resources
 
 DOC = REPO / "docs" / "aws-permissions.md"
 IAM_TF_ROOT = TF_ROOT  # iam.tf lives in the root composition
@@ -154,13 +154,23 @@ BUCKET_ACTIONS = {"s3:ListBucket", "s3:ListBucketMultipartUploads"}
 OBJECT_PREFIXES = {"${local.sources_objects}", "${local.assets_objects}", "${local.uploads_objects}"}
 
 
-@pytest.mark.parametrize(
-    "document",
-    ["api", "worker", "edge", "migrate", "on_source_uploaded", "on_encoding_event"],
-)
+def _iam_tf_documents() -> list[str]:
+    """Names of the policy documents in iam.tf: the roles' own, and the shared ones they merge in."""
+    return [name for block in load(TF_ROOT / "iam.tf")["data"] for name in block.get("aws_iam_policy_document", {})]
+
+
+def test_roles_merge_only_policy_documents_of_iam_tf() -> None:
+    documents = _iam_tf_documents()
+    for rtype, name, body in resources(IAM_TF_ROOT, "data"):
+        if rtype == "aws_iam_policy_document" and name in documents:
+            for source in body.get("source_policy_documents", []):
+                match = re.fullmatch(r"\$\{data\.aws_iam_policy_document\.([a-z_]+)\.json\}", source)
+                assert match and match.group(1) in documents, f"{name} merges {source}"
+
+
+@pytest.mark.parametrize("document", _iam_tf_documents())
 def test_app_statements_are_scoped_to_prefixes_and_named_resources(document: str) -> None:
     statements = [s for d, n, s in _policy_documents() if d == IAM_TF_ROOT and n == document]
-    assert statements, f"no policy document {document} in iam.tf"
     for statement in statements:
         resources_ = statement["resources"]
         resources_ = resources_ if isinstance(resources_, list) else [resources_]
