@@ -9,6 +9,9 @@ from typing import Literal
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+WorkerQueue = Literal["encode", "events"]
+DEFAULT_WORKER_QUEUES: tuple[WorkerQueue, ...] = ("events", "encode")
+
 
 class Settings(BaseSettings):
     """Every setting has an embedded default; the AWS shape overrides them through the environment."""
@@ -44,8 +47,8 @@ class Settings(BaseSettings):
     events_queue: str = Field("events", description="Queue of MediaConvert-style job state change events.")
     queue_visibility_timeout: float = Field(900.0, description="Seconds a received message stays invisible.")
     queue_max_receive_count: int = Field(5, description="Receives before a message is redriven to its DLQ.")
-    worker_queues: list[Literal["encode", "events"]] = Field(
-        default_factory=lambda: ["events", "encode"],
+    worker_queues: list[WorkerQueue] = Field(
+        default_factory=lambda: list(DEFAULT_WORKER_QUEUES),
         description="Queues a worker consumes; aws: only encode (Lambda handles events).",
     )
     worker_concurrency: int = Field(1, description="Encode jobs a worker process runs at once.")

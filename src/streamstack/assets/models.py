@@ -77,10 +77,13 @@ class PlaybackId(Timestamped, Base):
     asset: Mapped[Asset | None] = relationship(back_populates="playback_ids")
 
 
+DEFAULT_POLICY: tuple[PlaybackPolicy, ...] = ("public",)
+
+
 class NewAssetSettings(BaseModel):
     """Mux's names, so integrators' habits carry over."""
 
-    playback_policy: list[PlaybackPolicy] = Field(default_factory=lambda: ["public"], max_length=2)
+    playback_policy: list[PlaybackPolicy] = Field(default_factory=lambda: list(DEFAULT_POLICY), max_length=2)
     mp4_support: Mp4Support = "none"
     passthrough: str | None = Field(None, max_length=255)
 

@@ -28,7 +28,7 @@ def decode_cursor(cursor: str, *, prefix: str) -> str:
     return value
 
 
-def page(db_session: Session, query: Select[Any], limit: int, row_id: Callable[[Any], str], *,
+def page(db_session: Session, query: Select[Any] | Any, limit: int, row_id: Callable[[Any], str], *,
          scalars: bool = True) -> tuple[list[Any], str | None]:
     """One page plus the opaque cursor of the next one (None on the last page)."""
     limit = max(1, min(limit, MAX_PAGE))

@@ -25,6 +25,7 @@ from streamstack.db.base import utcnow
 from streamstack.db.session import session_scope
 from streamstack.events.messages import MEDIACONVERT_DETAIL_TYPE
 from streamstack.media.errors import MediaError, ProbeError
+from streamstack.media.ladder import RenditionPlan
 from streamstack.media.mp4 import pick_static_rendition
 from streamstack.media.pipeline import EncodeResult, RenditionResult, encode_asset
 from streamstack.observability import metrics
@@ -191,7 +192,8 @@ def job_state_change(platform: Platform, job: EncodeJob, status: str, extra: dic
     }
 
 
-def video_output(bucket: str, key: str, duration_ms: int, rendition: RenditionResult) -> dict[str, Any]:
+def video_output(bucket: str, key: str, duration_ms: int,
+                 rendition: RenditionResult | RenditionPlan) -> dict[str, Any]:
     output = file_output(bucket, key, duration_ms)
     output["videoDetails"] = {"widthInPx": rendition.width, "heightInPx": rendition.height}
     return output

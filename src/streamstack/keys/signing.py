@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import base64
 import secrets
+from collections.abc import Collection
 from dataclasses import dataclass
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.orm import Session
 
 from streamstack.db.base import utcnow
@@ -95,11 +96,17 @@ def active_public_keys(*, db_session: Session) -> dict[str, str]:
     return {key_id: pem for key_id, pem in rows}
 
 
-def token_signing_key(*, db_session: Session) -> SigningKey | None:
-    """The newest active key that has a private half: new tokens move to a new key as soon as it exists."""
+def token_signing_key(*, db_session: Session, external_private_keys: Collection[str] = ()) -> SigningKey | None:
+    """The newest active key whose private half we hold (in the catalog, or in Secrets Manager by key id).
+
+    New tokens move to a new key as soon as it exists.
+    """
+    has_private_half: ColumnElement[bool] = SigningKey.private_key_pem.is_not(None)
+    if external_private_keys:
+        has_private_half = or_(has_private_half, SigningKey.id.in_(list(external_private_keys)))
     return db_session.scalar(
         select(SigningKey)
-        .where(SigningKey.revoked_at.is_(None), SigningKey.private_key_pem.is_not(None))
+        .where(SigningKey.revoked_at.is_(None), has_private_half)
         .order_by(SigningKey.created_at.desc(), SigningKey.id.desc())
         .limit(1)
     )

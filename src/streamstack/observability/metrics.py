@@ -23,7 +23,7 @@ from collections.abc import Awaitable, Callable, Iterator, Mapping, MutableMappi
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 from prometheus_client import (
     CollectorRegistry,
@@ -265,7 +265,8 @@ def _create(definition: MetricDef) -> Any:
     if definition.kind == "counter":
         return Counter(**common)
     if definition.kind == "gauge":
-        return Gauge(**common, multiprocess_mode=definition.multiprocess_mode or "mostrecent")
+        mode = cast(Any, definition.multiprocess_mode or "mostrecent")  # one of prometheus-client's literals
+        return Gauge(**common, multiprocess_mode=mode)
     return Histogram(**common, buckets=definition.buckets)
 
 

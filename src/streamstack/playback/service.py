@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
@@ -44,6 +45,7 @@ def issue_playback_token(
     ttl_seconds: int,
     policy: TokenPolicy = "custom",
     now: float | None = None,
+    external_private_keys: Mapping[str, str] | None = None,
 ) -> PlaybackToken:
     """Custom policy (default): the URL's signature also authorises child URIs; canned: the master URL only.
 
@@ -51,12 +53,15 @@ def issue_playback_token(
     """
     if db_session.get(PlaybackId, playback_id) is None:
         raise PlaybackIdNotFound(playback_id)
-    key = token_signing_key(db_session=db_session)
-    if key is None or key.private_key_pem is None:
+    external = external_private_keys or {}
+    key = token_signing_key(db_session=db_session, external_private_keys=external.keys())
+    private_key_pem = key and (key.private_key_pem or external.get(key.id))
+    if key is None or not private_key_pem:
         raise NoSigningKey("create one with `streamstack keys signing create`")
     expires_at = int(now if now is not None else time.time()) + ttl_seconds
     master = f"{edge_base_url}/{playback_id}.m3u8"
     resource = playback_resource(edge_base_url, playback_id)
-    signer = {"key_pair_id": key.id, "private_key_pem": key.private_key_pem, "date_less_than": expires_at}
-    url = sign_url(master, kind=policy, resource=None if policy == "canned" else resource, **signer)
-    return PlaybackToken(url, sign_cookies(resource, **signer), expires_at, key.id)
+    url = sign_url(master, kind=policy, resource=None if policy == "canned" else resource, key_pair_id=key.id,
+                   private_key_pem=private_key_pem, date_less_than=expires_at)
+    cookies = sign_cookies(resource, key_pair_id=key.id, private_key_pem=private_key_pem, date_less_than=expires_at)
+    return PlaybackToken(url, cookies, expires_at, key.id)

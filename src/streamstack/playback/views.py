@@ -14,6 +14,7 @@ from streamstack.errors import Problem, not_found
 from streamstack.keys.auth import require_scope
 from streamstack.platform import Platform
 from streamstack.playback.service import NoSigningKey, PlaybackIdNotFound, issue_playback_token
+from streamstack.secrets import signing_private_keys
 
 router = APIRouter(prefix="/v1/playback-ids", tags=["playback"])
 MAX_TTL_SECONDS = 7 * 24 * 3600
@@ -65,6 +66,7 @@ def create_token(
             playback_id=playback_id,
             ttl_seconds=request.ttl_seconds or settings.playback_token_ttl_seconds,
             policy=request.policy,
+            external_private_keys=external_signing_keys(platform),
         )
     except PlaybackIdNotFound as exc:
         raise not_found("playback id", playback_id) from exc
@@ -79,3 +81,10 @@ def create_token(
         expires_at=expires_at,
         key_pair_id=token.key_pair_id,
     )
+
+
+def external_signing_keys(platform: Platform) -> dict[str, str]:
+    """Private keys kept in Secrets Manager (aws backend) rather than in the catalog."""
+    if platform.settings.secrets_backend != "aws":
+        return {}
+    return signing_private_keys(platform.secrets)

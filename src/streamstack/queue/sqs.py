@@ -10,6 +10,7 @@ import json
 import math
 import threading
 from collections.abc import Callable
+from functools import partial
 from typing import Any, TypeVar
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -146,7 +147,7 @@ class SqsQueue:
         for start in range(0, len(receipt_handles), MAX_BATCH):
             chunk = receipt_handles[start : start + MAX_BATCH]
             entries = [{"Id": str(i), "ReceiptHandle": handle} for i, handle in enumerate(chunk)]
-            response = self._call(lambda e=entries: self.client.delete_message_batch(QueueUrl=self.url, Entries=e))
+            response = self._call(partial(self.client.delete_message_batch, QueueUrl=self.url, Entries=entries))
             if any(not failure.get("SenderFault", False) for failure in response.get("Failed", [])):
                 raise QueueUnavailable(f"sqs could not delete some messages of {self.name!r}")
 

@@ -131,7 +131,7 @@ async def tus_patch(upload_id: str, request: Request, platform: Platform = Depen
     check_tus_version(request)
     if request.headers.get("content-type", "").split(";")[0].strip() != "application/offset+octet-stream":
         raise Problem(415, "Unsupported Media Type", "PATCH bodies must be application/offset+octet-stream")
-    client_offset = header_int(request, "upload-offset", required=True)
+    client_offset = required_header_int(request, "upload-offset")
     content_length = header_int(request, "content-length")
     checksum = decode(service.parse_checksum, request.headers.get("upload-checksum"))
     backend = open_upload_backend(platform)
@@ -213,11 +213,16 @@ def check_tus_version(request: Request) -> None:
                       headers={"Tus-Version": TUS_VERSION})
 
 
-def header_int(request: Request, name: str, *, required: bool = False) -> int | None:
+def required_header_int(request: Request, name: str) -> int:
+    value = header_int(request, name)
+    if value is None:
+        raise Problem(400, "Bad Request", f"the {name} header is required")
+    return value
+
+
+def header_int(request: Request, name: str) -> int | None:
     raw = request.headers.get(name)
     if raw is None:
-        if required:
-            raise Problem(400, "Bad Request", f"the {name} header is required")
         return None
     if not raw.isdigit():
         raise Problem(400, "Bad Request", f"{name} must be a non-negative integer")

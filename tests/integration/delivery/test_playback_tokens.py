@@ -88,3 +88,24 @@ async def test_errors_are_problems(api, edge_platform, media):
     read_only = await api.post(f"/v1/playback-ids/{media.signed_id}/tokens", headers=bearer(edge_platform, ["read"]))
     assert read_only.status_code == 403
     assert (await api.post(f"/v1/playback-ids/{media.signed_id}/tokens")).status_code == 401
+
+
+async def test_a_private_key_held_in_secrets_manager_signs_tokens_the_edge_accepts(client, edge_platform, media):
+    """aws shape: the catalog holds only the public half (`keys signing add`); the private half is a secret."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    from streamstack.keys.signing import add_signing_key, list_signing_keys, public_pem_of, revoke_signing_key
+    from streamstack.playback.service import issue_playback_token
+
+    private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    private_pem = private.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                        serialization.NoEncryption()).decode()
+    with edge_platform.sessions() as db:
+        for other in list_signing_keys(db_session=db):  # only the secret-held key may sign
+            revoke_signing_key(db_session=db, key_id=other.id)
+        key = add_signing_key(db_session=db, public_key_pem=public_pem_of(private))
+        token = issue_playback_token(db_session=db, edge_base_url=EDGE, playback_id=media.signed_id,
+                                     ttl_seconds=60, external_private_keys={key.id: private_pem})
+    assert token.key_pair_id == key.id
+    assert (await client.get(token.url)).status_code == 200

@@ -11,6 +11,8 @@ target_metadata = Base.metadata
 
 def run_migrations_online() -> None:
     url = config.get_main_option("sqlalchemy.url")
+    if not url:
+        raise RuntimeError("alembic needs sqlalchemy.url (streamstack.db.session.alembic_config sets it)")
     engine = create_engine(url)
     with engine.connect() as connection:
         context.configure(
