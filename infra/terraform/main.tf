@@ -51,49 +51,9 @@ locals {
 # Platform KMS key: log groups, alarm topic, secrets, RDS, DynamoDB, Lambda environment
 ################################################################################
 
+# Principals of this account use the key only through these services (their IAM policies grant the service call).
 data "aws_iam_policy_document" "platform_key" {
-  #checkov:skip=CKV_AWS_109,CKV_AWS_111,CKV_AWS_356:A key policy: Resource "*" is this key, and the account root administering it is the AWS default key policy.
-  statement {
-    sid       = "AccountAdministers"
-    actions   = ["kms:*"]
-    resources = ["*"]
-    principals {
-      type        = "AWS"
-      identifiers = ["arn:${local.partition}:iam::${local.account_id}:root"]
-    }
-  }
-
-  statement {
-    sid       = "CloudWatchLogsEncrypts"
-    actions   = ["kms:Encrypt", "kms:Decrypt", "kms:ReEncryptFrom", "kms:ReEncryptTo", "kms:GenerateDataKey", "kms:DescribeKey"]
-    resources = ["*"]
-    principals {
-      type        = "Service"
-      identifiers = ["logs.${local.region}.amazonaws.com"]
-    }
-    condition {
-      test     = "ArnLike"
-      variable = "kms:EncryptionContext:aws:logs:arn"
-      values   = ["arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:*"]
-    }
-  }
-
-  statement {
-    sid       = "CloudWatchPublishesAlarms"
-    actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
-    resources = ["*"]
-    principals {
-      type        = "Service"
-      identifiers = ["cloudwatch.amazonaws.com"]
-    }
-    condition {
-      test     = "StringEquals"
-      variable = "aws:SourceAccount"
-      values   = [local.account_id]
-    }
-  }
-
-  # Principals of this account use the key only through these services (their IAM policies grant the service call).
+  #checkov:skip=CKV_AWS_109,CKV_AWS_111,CKV_AWS_356:A key policy: Resource "*" is this key, and only this account's principals use it, through the listed services.
   statement {
     sid       = "AccountPrincipalsThroughServices"
     actions   = ["kms:Encrypt", "kms:Decrypt", "kms:ReEncryptFrom", "kms:ReEncryptTo", "kms:GenerateDataKey", "kms:DescribeKey", "kms:CreateGrant"]
@@ -115,18 +75,15 @@ data "aws_iam_policy_document" "platform_key" {
   }
 }
 
-resource "aws_kms_key" "platform" {
-  description             = "${local.name} platform data"
-  enable_key_rotation     = true
-  deletion_window_in_days = 30
-  policy                  = data.aws_iam_policy_document.platform_key.json
+module "platform_key" {
+  source = "./modules/kms_key"
 
-  tags = local.tags
-}
-
-resource "aws_kms_alias" "platform" {
-  name          = "alias/${local.name}"
-  target_key_id = aws_kms_key.platform.key_id
+  name              = local.name
+  description       = "${local.name} platform data"
+  log_group_pattern = "*"
+  cloudwatch_alarms = true
+  policy_documents  = [data.aws_iam_policy_document.platform_key.json]
+  tags              = local.tags
 }
 
 ################################################################################
@@ -139,7 +96,7 @@ resource "aws_secretsmanager_secret" "app" {
 
   name        = "${local.name}/${each.value}"
   description = "streamstack ${each.value}"
-  kms_key_id  = aws_kms_key.platform.arn
+  kms_key_id  = module.platform_key.arn
 
   tags = local.tags
 }
@@ -157,7 +114,7 @@ module "network" {
   enable_nat_gateway      = var.enable_nat_gateway
   one_nat_gateway_per_az  = var.one_nat_gateway_per_az
   flow_log_retention_days = var.security_log_retention_days
-  kms_key_arn             = aws_kms_key.platform.arn
+  kms_key_arn             = module.platform_key.arn
   tags                    = local.tags
 }
 
@@ -176,7 +133,7 @@ module "cdn" {
   cors_allowed_origins = var.cors_allowed_origins
   anonymous_ip_action  = var.anonymous_ip_action
   log_retention_days   = var.security_log_retention_days
-  kms_key_arn          = aws_kms_key.platform.arn
+  kms_key_arn          = module.platform_key.arn
   tags                 = local.tags
 }
 
@@ -199,7 +156,7 @@ module "event_processor" {
   subnet_ids                        = module.network.private_subnet_ids
   idempotency_deletion_protection   = var.deletion_protection
   log_retention_days                = var.log_retention_days
-  kms_key_arn                       = aws_kms_key.platform.arn
+  kms_key_arn                       = module.platform_key.arn
   tags                              = local.tags
 }
 
@@ -224,7 +181,7 @@ module "api_service" {
   live_events             = var.live_events
   log_retention_days      = var.log_retention_days
   waf_log_retention_days  = var.security_log_retention_days
-  kms_key_arn             = aws_kms_key.platform.arn
+  kms_key_arn             = module.platform_key.arn
   tags                    = local.tags
 }
 
@@ -254,7 +211,7 @@ module "database" {
   multi_az                = var.db_multi_az
   deletion_protection     = var.deletion_protection
   backup_retention_days   = var.db_backup_retention_days
-  kms_key_arn             = aws_kms_key.platform.arn
+  kms_key_arn             = module.platform_key.arn
   tags                    = local.tags
 }
 
@@ -274,6 +231,6 @@ module "monitoring" {
   function_names         = module.event_processor.function_names
   function_timeouts      = module.event_processor.function_timeouts
   worker_heartbeat_alarm = var.encoder == "ffmpeg" && var.service_sizes["worker"].min_capacity > 0
-  kms_key_arn            = aws_kms_key.platform.arn
+  kms_key_arn            = module.platform_key.arn
   tags                   = local.tags
 }

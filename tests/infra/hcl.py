@@ -25,6 +25,7 @@ MODULE_NAMES = (
     "monitoring",
     "state",
     "private_bucket",
+    "kms_key",
 )
 ENVIRONMENTS = ("dev", "staging", "prod")
 

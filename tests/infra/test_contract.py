@@ -245,10 +245,14 @@ def test_every_alarm_notifies_the_sns_topic() -> None:
     assert alarm_types == {(ALARMS, "aws_cloudwatch_metric_alarm")}, "every alarm comes from monitoring/alarms"
     alarm = resource(ALARMS, "aws_cloudwatch_metric_alarm", "this")
     assert alarm["alarm_actions"] == alarm["ok_actions"] == ["${var.topic_arn}"]
-    calls = {name: body for block in load_dir(MONITORING)["module"] for name, body in block.items()}
+    calls = {
+        name: body
+        for block in load_dir(MONITORING)["module"]
+        for name, body in block.items()
+        if body["source"] == "./alarms"
+    }
     assert set(calls) == {"alarms", "cloudfront_alarms"}
     for name, call in calls.items():
-        assert call["source"] == "./alarms"
         assert call["topic_arn"].startswith("${aws_sns_topic."), f"{name} notifies {call['topic_arn']}"
     assert calls["cloudfront_alarms"]["alarms"] == "${local.cloudfront_alarms}"
     assert calls["cloudfront_alarms"]["providers"] == {"aws": "${aws.us_east_1}"}

@@ -272,7 +272,7 @@ def test_rds_is_encrypted_with_managed_password_and_prod_protection() -> None:
 
 def test_state_bucket_is_versioned_encrypted_private_and_lock_table_optional() -> None:
     state = _bucket(STATE, "bucket")  # versioned and private as every private_bucket
-    assert state["kms_key_arn"] == "${aws_kms_key.state.arn}"
+    assert state["kms_key_arn"] == "${module.key.arn}"
     assert resource(STATE, "aws_dynamodb_table", "lock")["count"] == "${var.create_lock_table ? 1 : 0}"
 
 

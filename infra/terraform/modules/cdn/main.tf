@@ -1,5 +1,4 @@
 data "aws_caller_identity" "current" {}
-data "aws_partition" "current" {}
 
 locals {
   media_bucket = "${var.name}-media-${data.aws_caller_identity.current.account_id}"
@@ -475,43 +474,16 @@ resource "aws_wafv2_web_acl" "cloudfront" {
   tags = var.tags
 }
 
-data "aws_iam_policy_document" "waf_logs_key" {
-  #checkov:skip=CKV_AWS_109,CKV_AWS_111,CKV_AWS_356:A key policy: Resource "*" is this key, and the account root administering it is the AWS default key policy.
-  statement {
-    sid       = "AccountAdministers"
-    actions   = ["kms:*"]
-    resources = ["*"]
-    principals {
-      type        = "AWS"
-      identifiers = ["arn:${data.aws_partition.current.partition}:iam::${data.aws_caller_identity.current.account_id}:root"]
-    }
+module "waf_logs_key" {
+  source = "../kms_key"
+  providers = {
+    aws = aws.us_east_1
   }
 
-  statement {
-    sid       = "CloudWatchLogsEncrypts"
-    actions   = ["kms:Encrypt", "kms:Decrypt", "kms:ReEncryptFrom", "kms:ReEncryptTo", "kms:GenerateDataKey", "kms:DescribeKey"]
-    resources = ["*"]
-    principals {
-      type        = "Service"
-      identifiers = ["logs.us-east-1.amazonaws.com"]
-    }
-    condition {
-      test     = "ArnLike"
-      variable = "kms:EncryptionContext:aws:logs:arn"
-      values   = ["arn:${data.aws_partition.current.partition}:logs:us-east-1:${data.aws_caller_identity.current.account_id}:log-group:aws-waf-logs-${var.name}-*"]
-    }
-  }
-}
-
-resource "aws_kms_key" "waf_logs" {
-  provider = aws.us_east_1
-
-  description             = "${var.name} CloudFront WAF logs"
-  enable_key_rotation     = true
-  deletion_window_in_days = 30
-  policy                  = data.aws_iam_policy_document.waf_logs_key.json
-
-  tags = var.tags
+  name              = "${var.name}-cloudfront-waf-logs"
+  description       = "${var.name} CloudFront WAF logs"
+  log_group_pattern = "aws-waf-logs-${var.name}-*"
+  tags              = var.tags
 }
 
 resource "aws_cloudwatch_log_group" "waf" {
@@ -519,7 +491,7 @@ resource "aws_cloudwatch_log_group" "waf" {
 
   name              = "aws-waf-logs-${var.name}-cloudfront"
   retention_in_days = var.log_retention_days
-  kms_key_id        = aws_kms_key.waf_logs.arn
+  kms_key_id        = module.waf_logs_key.arn
 
   tags = var.tags
 }

@@ -1,6 +1,4 @@
 data "aws_region" "current" {}
-data "aws_caller_identity" "current" {}
-data "aws_partition" "current" {}
 
 locals {
   region = data.aws_region.current.name
@@ -25,43 +23,16 @@ resource "aws_sns_topic_subscription" "alarms_email" {
   endpoint  = each.value
 }
 
-data "aws_iam_policy_document" "alarms_us_east_1_key" {
-  #checkov:skip=CKV_AWS_109,CKV_AWS_111,CKV_AWS_356:A key policy: Resource "*" is this key, and the account root administering it is the AWS default key policy.
-  statement {
-    sid       = "AccountAdministers"
-    actions   = ["kms:*"]
-    resources = ["*"]
-    principals {
-      type        = "AWS"
-      identifiers = ["arn:${data.aws_partition.current.partition}:iam::${data.aws_caller_identity.current.account_id}:root"]
-    }
+module "alarms_us_east_1_key" {
+  source = "../kms_key"
+  providers = {
+    aws = aws.us_east_1
   }
 
-  statement {
-    sid       = "CloudWatchPublishesAlarms"
-    actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
-    resources = ["*"]
-    principals {
-      type        = "Service"
-      identifiers = ["cloudwatch.amazonaws.com"]
-    }
-    condition {
-      test     = "StringEquals"
-      variable = "aws:SourceAccount"
-      values   = [data.aws_caller_identity.current.account_id]
-    }
-  }
-}
-
-resource "aws_kms_key" "alarms_us_east_1" {
-  provider = aws.us_east_1
-
-  description             = "${var.name} CloudFront alarm topic"
-  enable_key_rotation     = true
-  deletion_window_in_days = 30
-  policy                  = data.aws_iam_policy_document.alarms_us_east_1_key.json
-
-  tags = var.tags
+  name              = "${var.name}-cloudfront-alarms"
+  description       = "${var.name} CloudFront alarm topic"
+  cloudwatch_alarms = true
+  tags              = var.tags
 }
 
 # CloudFront publishes its metrics in us-east-1 only, so its alarms and their topic live there.
@@ -69,7 +40,7 @@ resource "aws_sns_topic" "alarms_us_east_1" {
   provider = aws.us_east_1
 
   name              = "${var.name}-cloudfront-alarms"
-  kms_master_key_id = aws_kms_key.alarms_us_east_1.arn
+  kms_master_key_id = module.alarms_us_east_1_key.arn
 
   tags = var.tags
 }
