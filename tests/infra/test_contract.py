@@ -244,18 +244,18 @@ def test_every_alarm_notifies_the_sns_topic() -> None:
     alarm_types = {(d, t) for d in all_roots() for t, _, _ in resources(d) if t == "aws_cloudwatch_metric_alarm"}
     assert alarm_types == {(ALARMS, "aws_cloudwatch_metric_alarm")}, "every alarm comes from monitoring/alarms"
     alarm = resource(ALARMS, "aws_cloudwatch_metric_alarm", "this")
-    assert alarm["alarm_actions"] == alarm["ok_actions"] == ["${var.topic_arn}"]
+    assert alarm["alarm_actions"] == alarm["ok_actions"] == ["${aws_sns_topic.this.arn}"]
     calls = {
         name: body
         for block in load_dir(MONITORING)["module"]
         for name, body in block.items()
         if body["source"] == "./alarms"
     }
-    assert set(calls) == {"alarms", "cloudfront_alarms"}
-    for name, call in calls.items():
-        assert call["topic_arn"].startswith("${aws_sns_topic."), f"{name} notifies {call['topic_arn']}"
+    assert calls["alarms"]["alarms"] == "${local.alarms}"
     assert calls["cloudfront_alarms"]["alarms"] == "${local.cloudfront_alarms}"
     assert calls["cloudfront_alarms"]["providers"] == {"aws": "${aws.us_east_1}"}
+    for name, call in calls.items():
+        assert call["topic_name"].startswith("${var.name}-"), f"{name}: topic {call['topic_name']}"
 
 
 def test_every_alarm_metric_is_one_the_app_or_aws_emits() -> None:

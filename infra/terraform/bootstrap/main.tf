@@ -24,8 +24,17 @@ resource "aws_iam_openid_connect_provider" "github" {
   tags = var.tags
 }
 
-# Pull requests plan with read-only access plus the state bucket (locks are objects in it).
-data "aws_iam_policy_document" "plan_assume" {
+locals {
+  # Who may assume each CI role: the OIDC subject of pull requests, or of a job in one GitHub environment.
+  ci_subjects = merge(
+    { plan = "repo:${var.github_repository}:pull_request" },
+    { for env in var.environments : "deploy-${env}" => "repo:${var.github_repository}:environment:${env}" },
+  )
+}
+
+data "aws_iam_policy_document" "ci_assume" {
+  for_each = local.ci_subjects
+
   statement {
     actions = ["sts:AssumeRoleWithWebIdentity"]
     principals {
@@ -40,14 +49,15 @@ data "aws_iam_policy_document" "plan_assume" {
     condition {
       test     = "StringEquals"
       variable = "token.actions.githubusercontent.com:sub"
-      values   = ["repo:${var.github_repository}:pull_request"]
+      values   = [each.value]
     }
   }
 }
 
+# Pull requests plan with read-only access plus the state bucket (locks are objects in it).
 resource "aws_iam_role" "plan" {
   name               = "${var.name}-terraform-plan"
-  assume_role_policy = data.aws_iam_policy_document.plan_assume.json
+  assume_role_policy = data.aws_iam_policy_document.ci_assume["plan"].json
 
   tags = var.tags
 }
@@ -84,33 +94,11 @@ resource "aws_iam_role_policy" "plan_state" {
 }
 
 # One deploy role per GitHub environment: only a job running in that environment can assume it.
-data "aws_iam_policy_document" "deploy_assume" {
-  for_each = toset(var.environments)
-
-  statement {
-    actions = ["sts:AssumeRoleWithWebIdentity"]
-    principals {
-      type        = "Federated"
-      identifiers = [aws_iam_openid_connect_provider.github.arn]
-    }
-    condition {
-      test     = "StringEquals"
-      variable = "token.actions.githubusercontent.com:aud"
-      values   = ["sts.amazonaws.com"]
-    }
-    condition {
-      test     = "StringEquals"
-      variable = "token.actions.githubusercontent.com:sub"
-      values   = ["repo:${var.github_repository}:environment:${each.value}"]
-    }
-  }
-}
-
 resource "aws_iam_role" "deploy" {
   for_each = toset(var.environments)
 
   name               = "${var.name}-terraform-deploy-${each.value}"
-  assume_role_policy = data.aws_iam_policy_document.deploy_assume[each.value].json
+  assume_role_policy = data.aws_iam_policy_document.ci_assume["deploy-${each.value}"].json
 
   tags = var.tags
 }

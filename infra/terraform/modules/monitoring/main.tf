@@ -5,25 +5,22 @@ locals {
 }
 
 ################################################################################
-# Notification topics: alarms notify an SNS topic in their own region
+# Alarms (what they watch: alarms.tf), each notifying an SNS topic in its own region
 ################################################################################
 
-resource "aws_sns_topic" "alarms" {
-  name              = "${var.name}-alarms"
-  kms_master_key_id = var.kms_key_arn
+module "alarms" {
+  source = "./alarms"
 
-  tags = var.tags
+  name        = var.name
+  alarms      = local.alarms
+  topic_name  = "${var.name}-alarms"
+  kms_key_arn = var.kms_key_arn
+  emails      = var.alarm_emails
+  tags        = var.tags
 }
 
-resource "aws_sns_topic_subscription" "alarms_email" {
-  for_each = toset(var.alarm_emails)
-
-  topic_arn = aws_sns_topic.alarms.arn
-  protocol  = "email"
-  endpoint  = each.value
-}
-
-module "alarms_us_east_1_key" {
+# CloudFront publishes its metrics in us-east-1 only, so its alarms, their topic and its key live there.
+module "cloudfront_alarms_key" {
   source = "../kms_key"
   providers = {
     aws = aws.us_east_1
@@ -35,48 +32,18 @@ module "alarms_us_east_1_key" {
   tags              = var.tags
 }
 
-# CloudFront publishes its metrics in us-east-1 only, so its alarms and their topic live there.
-resource "aws_sns_topic" "alarms_us_east_1" {
-  provider = aws.us_east_1
-
-  name              = "${var.name}-cloudfront-alarms"
-  kms_master_key_id = module.alarms_us_east_1_key.arn
-
-  tags = var.tags
-}
-
-resource "aws_sns_topic_subscription" "alarms_us_east_1_email" {
-  provider = aws.us_east_1
-  for_each = toset(var.alarm_emails)
-
-  topic_arn = aws_sns_topic.alarms_us_east_1.arn
-  protocol  = "email"
-  endpoint  = each.value
-}
-
-################################################################################
-# Alarms (what they watch: alarms.tf)
-################################################################################
-
-module "alarms" {
-  source = "./alarms"
-
-  name      = var.name
-  alarms    = local.alarms
-  topic_arn = aws_sns_topic.alarms.arn
-  tags      = var.tags
-}
-
 module "cloudfront_alarms" {
   source = "./alarms"
   providers = {
     aws = aws.us_east_1
   }
 
-  name      = var.name
-  alarms    = local.cloudfront_alarms
-  topic_arn = aws_sns_topic.alarms_us_east_1.arn
-  tags      = var.tags
+  name        = var.name
+  alarms      = local.cloudfront_alarms
+  topic_name  = "${var.name}-cloudfront-alarms"
+  kms_key_arn = module.cloudfront_alarms_key.arn
+  emails      = var.alarm_emails
+  tags        = var.tags
 }
 
 ################################################################################

@@ -1,11 +1,11 @@
 output "alarm_topic_arn" {
   description = "SNS topic of the regional alarms."
-  value       = aws_sns_topic.alarms.arn
+  value       = module.alarms.topic_arn
 }
 
 output "cloudfront_alarm_topic_arn" {
   description = "SNS topic of the CloudFront alarms (us-east-1)."
-  value       = aws_sns_topic.alarms_us_east_1.arn
+  value       = module.cloudfront_alarms.topic_arn
 }
 
 output "dashboard_name" {

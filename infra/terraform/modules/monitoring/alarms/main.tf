@@ -1,4 +1,20 @@
-# One CloudWatch alarm per entry of var.alarms, in the region of the provider it is given.
+# One CloudWatch alarm per entry of var.alarms, and the topic they notify, in the region of the provider given.
+
+resource "aws_sns_topic" "this" {
+  name              = var.topic_name
+  kms_master_key_id = var.kms_key_arn
+
+  tags = var.tags
+}
+
+resource "aws_sns_topic_subscription" "email" {
+  for_each = toset(var.emails)
+
+  topic_arn = aws_sns_topic.this.arn
+  protocol  = "email"
+  endpoint  = each.value
+}
+
 resource "aws_cloudwatch_metric_alarm" "this" {
   for_each = var.alarms
 
@@ -9,8 +25,8 @@ resource "aws_cloudwatch_metric_alarm" "this" {
   evaluation_periods  = each.value.evaluation_periods
   datapoints_to_alarm = each.value.datapoints
   treat_missing_data  = each.value.missing_data
-  alarm_actions       = [var.topic_arn]
-  ok_actions          = [var.topic_arn]
+  alarm_actions       = [aws_sns_topic.this.arn]
+  ok_actions          = [aws_sns_topic.this.arn]
 
   # One metric: set here. An expression: the metric_query blocks below.
   namespace          = each.value.namespace

@@ -34,9 +34,20 @@ variable "alarms" {
   }
 }
 
-variable "topic_arn" {
-  description = "SNS topic every alarm notifies on ALARM and OK (in the alarms' region)."
+variable "topic_name" {
+  description = "Name of the SNS topic every alarm notifies on ALARM and OK (in the alarms' region)."
   type        = string
+}
+
+variable "kms_key_arn" {
+  description = "KMS key of the topic (its policy lets CloudWatch alarms publish)."
+  type        = string
+}
+
+variable "emails" {
+  description = "E-mail addresses subscribed to the topic."
+  type        = list(string)
+  default     = []
 }
 
 variable "tags" {
