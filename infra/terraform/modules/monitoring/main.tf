@@ -58,164 +58,125 @@ locals {
     ]
   ])
 
+  # Panels in reading order, two per row; each is a CloudWatch metric widget in this region unless it says otherwise.
+  dashboard_panels = [
+    {
+      title  = "API: requests and 5XX (load balancer)"
+      stat   = "Sum"
+      period = 60
+      metrics = [
+        ["AWS/ApplicationELB", "RequestCount", "LoadBalancer", var.alb_arn_suffix],
+        ["AWS/ApplicationELB", "HTTPCode_Target_5XX_Count", "LoadBalancer", var.alb_arn_suffix],
+        ["AWS/ApplicationELB", "HTTPCode_ELB_5XX_Count", "LoadBalancer", var.alb_arn_suffix],
+        [local.app_namespace, "streamstack_api_5xx_total", "Service", "api", { label = "app-counted 5xx" }],
+      ]
+    },
+    {
+      title  = "API latency"
+      period = 60
+      metrics = [
+        ["AWS/ApplicationELB", "TargetResponseTime", "LoadBalancer", var.alb_arn_suffix, { stat = "p50", label = "ALB p50" }],
+        ["AWS/ApplicationELB", "TargetResponseTime", "LoadBalancer", var.alb_arn_suffix, { stat = "p99", label = "ALB p99" }],
+        [local.app_namespace, "streamstack_api_request_duration_seconds", "Service", "api", { stat = "p99", label = "app p99" }],
+      ]
+    },
+    {
+      title  = "CDN: cache hit rate and 5xx rate (%)"
+      region = "us-east-1"
+      stat   = "Average"
+      period = 300
+      metrics = [
+        ["AWS/CloudFront", "CacheHitRate", "DistributionId", var.distribution_id, "Region", "Global"],
+        ["AWS/CloudFront", "5xxErrorRate", "DistributionId", var.distribution_id, "Region", "Global"],
+      ]
+    },
+    {
+      title  = "Edge: requests by cache result, hit ratio, origin fetch p99"
+      period = 60
+      metrics = [
+        [local.app_namespace, "streamstack_edge_requests_total", "Service", "edge", "cache_result", "hit", { stat = "Sum" }],
+        [local.app_namespace, "streamstack_edge_requests_total", "Service", "edge", "cache_result", "miss", { stat = "Sum" }],
+        [local.app_namespace, "streamstack_edge_requests_total", "Service", "edge", "cache_result", "coalesced", { stat = "Sum" }],
+        [local.app_namespace, "streamstack_edge_cache_hit_ratio", "Service", "edge", { stat = "Average", yAxis = "right" }],
+        [local.app_namespace, "streamstack_edge_origin_fetch_seconds", "Service", "edge", { stat = "p99", yAxis = "right" }],
+      ]
+    },
+    {
+      title  = "Encoding jobs by state"
+      stat   = "Sum"
+      period = 300
+      metrics = [
+        for s in ["queued", "running", "completed", "failed"] :
+        [local.app_namespace, "streamstack_encoding_jobs_total", "Service", "worker", "state", s]
+      ]
+    },
+    {
+      title  = "Encoding: job duration and time to playable (p50, p99)"
+      period = 300
+      metrics = [
+        [local.app_namespace, "streamstack_encoding_job_duration_seconds", "Service", "worker", { stat = "p50" }],
+        [local.app_namespace, "streamstack_encoding_job_duration_seconds", "Service", "worker", { stat = "p99" }],
+        [local.app_namespace, "streamstack_time_to_playable_seconds", "Service", "worker", { stat = "p50" }],
+        [local.app_namespace, "streamstack_time_to_playable_seconds", "Service", "worker", { stat = "p99" }],
+      ]
+    },
+    {
+      title   = "Queues and DLQs: visible messages"
+      stat    = "Maximum"
+      period  = 60
+      metrics = local.queue_depth_metrics
+    },
+    {
+      title  = "Queues: age of oldest message (s)"
+      stat   = "Maximum"
+      period = 60
+      metrics = [
+        for role, q in var.queue_names : ["AWS/SQS", "ApproximateAgeOfOldestMessage", "QueueName", q, { label = role }]
+      ]
+    },
+    {
+      title  = "Handlers (Lambda): errors, throttles, duration p99"
+      period = 300
+      metrics = flatten([
+        for h, f in var.function_names : [
+          ["AWS/Lambda", "Errors", "FunctionName", f, { stat = "Sum", label = "${h} errors" }],
+          ["AWS/Lambda", "Throttles", "FunctionName", f, { stat = "Sum", label = "${h} throttles" }],
+          ["AWS/Lambda", "Duration", "FunctionName", f, { stat = "p99", label = "${h} p99 ms", yAxis = "right" }],
+        ]
+      ])
+    },
+    {
+      title  = "Handlers (app): duration and errors by event type"
+      period = 300
+      metrics = [
+        [{ expression = "SEARCH('{${local.app_namespace},Service,event_type} MetricName=\"streamstack_handler_duration_seconds\"', 'p99', 300)", id = "duration", label = "p99" }],
+        [{ expression = "SEARCH('{${local.app_namespace},Service,event_type} MetricName=\"streamstack_handler_errors_total\"', 'Sum', 300)", id = "errors", label = "errors" }],
+      ]
+    },
+    {
+      title  = "Webhooks"
+      period = 300
+      metrics = [
+        [{ expression = "SEARCH('{${local.app_namespace},Service} MetricName=\"streamstack_webhook_attempts_total\"', 'Sum', 300)", id = "attempts", label = "attempts" }],
+        [{ expression = "SEARCH('{${local.app_namespace},Service} MetricName=\"streamstack_webhook_failures_total\"', 'Sum', 300)", id = "failures", label = "failures" }],
+        [{ expression = "SEARCH('{${local.app_namespace},Service} MetricName=\"streamstack_webhook_delivery_seconds\"', 'p99', 300)", id = "latency", label = "delivery p99", yAxis = "right" }],
+      ]
+    },
+    {
+      title  = "Live: ingest bitrate and edge lag"
+      period = 60
+      metrics = [
+        [{ expression = "SEARCH('{${local.app_namespace},Service} MetricName=\"streamstack_live_ingest_bitrate_bits\"', 'Average', 60)", id = "bitrate", label = "ingest bitrate" }],
+        [{ expression = "SEARCH('{${local.app_namespace},Service} MetricName=\"streamstack_live_edge_lag_seconds\"', 'Maximum', 60)", id = "lag", label = "edge lag" }],
+      ]
+    },
+  ]
+
   dashboard_widgets = [
-    {
-      type = "metric", x = 0, y = 0, width = 12, height = 6
-      properties = {
-        title  = "API: requests and 5XX (load balancer)"
-        region = local.region
-        stat   = "Sum"
-        period = 60
-        metrics = [
-          ["AWS/ApplicationELB", "RequestCount", "LoadBalancer", var.alb_arn_suffix],
-          ["AWS/ApplicationELB", "HTTPCode_Target_5XX_Count", "LoadBalancer", var.alb_arn_suffix],
-          ["AWS/ApplicationELB", "HTTPCode_ELB_5XX_Count", "LoadBalancer", var.alb_arn_suffix],
-          [local.app_namespace, "streamstack_api_5xx_total", "Service", "api", { label = "app-counted 5xx" }],
-        ]
-      }
-    },
-    {
-      type = "metric", x = 12, y = 0, width = 12, height = 6
-      properties = {
-        title  = "API latency"
-        region = local.region
-        period = 60
-        metrics = [
-          ["AWS/ApplicationELB", "TargetResponseTime", "LoadBalancer", var.alb_arn_suffix, { stat = "p50", label = "ALB p50" }],
-          ["AWS/ApplicationELB", "TargetResponseTime", "LoadBalancer", var.alb_arn_suffix, { stat = "p99", label = "ALB p99" }],
-          [local.app_namespace, "streamstack_api_request_duration_seconds", "Service", "api", { stat = "p99", label = "app p99" }],
-        ]
-      }
-    },
-    {
-      type = "metric", x = 0, y = 6, width = 12, height = 6
-      properties = {
-        title  = "CDN: cache hit rate and 5xx rate (%)"
-        region = "us-east-1"
-        stat   = "Average"
-        period = 300
-        metrics = [
-          ["AWS/CloudFront", "CacheHitRate", "DistributionId", var.distribution_id, "Region", "Global"],
-          ["AWS/CloudFront", "5xxErrorRate", "DistributionId", var.distribution_id, "Region", "Global"],
-        ]
-      }
-    },
-    {
-      type = "metric", x = 12, y = 6, width = 12, height = 6
-      properties = {
-        title  = "Edge: requests by cache result, hit ratio, origin fetch p99"
-        region = local.region
-        period = 60
-        metrics = [
-          [local.app_namespace, "streamstack_edge_requests_total", "Service", "edge", "cache_result", "hit", { stat = "Sum" }],
-          [local.app_namespace, "streamstack_edge_requests_total", "Service", "edge", "cache_result", "miss", { stat = "Sum" }],
-          [local.app_namespace, "streamstack_edge_requests_total", "Service", "edge", "cache_result", "coalesced", { stat = "Sum" }],
-          [local.app_namespace, "streamstack_edge_cache_hit_ratio", "Service", "edge", { stat = "Average", yAxis = "right" }],
-          [local.app_namespace, "streamstack_edge_origin_fetch_seconds", "Service", "edge", { stat = "p99", yAxis = "right" }],
-        ]
-      }
-    },
-    {
-      type = "metric", x = 0, y = 12, width = 12, height = 6
-      properties = {
-        title  = "Encoding jobs by state"
-        region = local.region
-        stat   = "Sum"
-        period = 300
-        metrics = [
-          for s in ["queued", "running", "completed", "failed"] :
-          [local.app_namespace, "streamstack_encoding_jobs_total", "Service", "worker", "state", s]
-        ]
-      }
-    },
-    {
-      type = "metric", x = 12, y = 12, width = 12, height = 6
-      properties = {
-        title  = "Encoding: job duration and time to playable (p50, p99)"
-        region = local.region
-        period = 300
-        metrics = [
-          [local.app_namespace, "streamstack_encoding_job_duration_seconds", "Service", "worker", { stat = "p50" }],
-          [local.app_namespace, "streamstack_encoding_job_duration_seconds", "Service", "worker", { stat = "p99" }],
-          [local.app_namespace, "streamstack_time_to_playable_seconds", "Service", "worker", { stat = "p50" }],
-          [local.app_namespace, "streamstack_time_to_playable_seconds", "Service", "worker", { stat = "p99" }],
-        ]
-      }
-    },
-    {
-      type = "metric", x = 0, y = 18, width = 12, height = 6
-      properties = {
-        title   = "Queues and DLQs: visible messages"
-        region  = local.region
-        stat    = "Maximum"
-        period  = 60
-        metrics = local.queue_depth_metrics
-      }
-    },
-    {
-      type = "metric", x = 12, y = 18, width = 12, height = 6
-      properties = {
-        title  = "Queues: age of oldest message (s)"
-        region = local.region
-        stat   = "Maximum"
-        period = 60
-        metrics = [
-          for role, q in var.queue_names : ["AWS/SQS", "ApproximateAgeOfOldestMessage", "QueueName", q, { label = role }]
-        ]
-      }
-    },
-    {
-      type = "metric", x = 0, y = 24, width = 12, height = 6
-      properties = {
-        title  = "Handlers (Lambda): errors, throttles, duration p99"
-        region = local.region
-        period = 300
-        metrics = flatten([
-          for h, f in var.function_names : [
-            ["AWS/Lambda", "Errors", "FunctionName", f, { stat = "Sum", label = "${h} errors" }],
-            ["AWS/Lambda", "Throttles", "FunctionName", f, { stat = "Sum", label = "${h} throttles" }],
-            ["AWS/Lambda", "Duration", "FunctionName", f, { stat = "p99", label = "${h} p99 ms", yAxis = "right" }],
-          ]
-        ])
-      }
-    },
-    {
-      type = "metric", x = 12, y = 24, width = 12, height = 6
-      properties = {
-        title  = "Handlers (app): duration and errors by event type"
-        region = local.region
-        period = 300
-        metrics = [
-          [{ expression = "SEARCH('{${local.app_namespace},Service,event_type} MetricName=\"streamstack_handler_duration_seconds\"', 'p99', 300)", id = "duration", label = "p99" }],
-          [{ expression = "SEARCH('{${local.app_namespace},Service,event_type} MetricName=\"streamstack_handler_errors_total\"', 'Sum', 300)", id = "errors", label = "errors" }],
-        ]
-      }
-    },
-    {
-      type = "metric", x = 0, y = 30, width = 12, height = 6
-      properties = {
-        title  = "Webhooks"
-        region = local.region
-        period = 300
-        metrics = [
-          [{ expression = "SEARCH('{${local.app_namespace},Service} MetricName=\"streamstack_webhook_attempts_total\"', 'Sum', 300)", id = "attempts", label = "attempts" }],
-          [{ expression = "SEARCH('{${local.app_namespace},Service} MetricName=\"streamstack_webhook_failures_total\"', 'Sum', 300)", id = "failures", label = "failures" }],
-          [{ expression = "SEARCH('{${local.app_namespace},Service} MetricName=\"streamstack_webhook_delivery_seconds\"', 'p99', 300)", id = "latency", label = "delivery p99", yAxis = "right" }],
-        ]
-      }
-    },
-    {
-      type = "metric", x = 12, y = 30, width = 12, height = 6
-      properties = {
-        title  = "Live: ingest bitrate and edge lag"
-        region = local.region
-        period = 60
-        metrics = [
-          [{ expression = "SEARCH('{${local.app_namespace},Service} MetricName=\"streamstack_live_ingest_bitrate_bits\"', 'Average', 60)", id = "bitrate", label = "ingest bitrate" }],
-          [{ expression = "SEARCH('{${local.app_namespace},Service} MetricName=\"streamstack_live_edge_lag_seconds\"', 'Maximum', 60)", id = "lag", label = "edge lag" }],
-        ]
-      }
-    },
+    for i, panel in local.dashboard_panels : {
+      type       = "metric", x = (i % 2) * 12, y = floor(i / 2) * 6, width = 12, height = 6
+      properties = merge({ region = local.region }, panel)
+    }
   ]
 }
 
