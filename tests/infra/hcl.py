@@ -26,6 +26,7 @@ MODULE_NAMES = (
     "state",
     "private_bucket",
     "kms_key",
+    "web_acl",
 )
 ENVIRONMENTS = ("dev", "staging", "prod")
 

@@ -30,6 +30,7 @@ ENCODING = MODULES_DIR / "encoding"
 DATABASE = MODULES_DIR / "database"
 STATE = MODULES_DIR / "state"
 BUCKET = MODULES_DIR / "private_bucket"
+WAF = MODULES_DIR / "web_acl"
 
 
 def _types(directory) -> set[str]:  # type: ignore[no-untyped-def]
@@ -103,12 +104,16 @@ def test_live_events_prescale_before_kickoff_and_restore_after() -> None:
 # cdn --------------------------------------------------------------------------------------------
 
 
+def _call(module: Path, name: str, source: str) -> dict:
+    """Inputs of the module call `name` in `module`, which must call `source`."""
+    call = next(b[name] for b in load_dir(module)["module"] if name in b)
+    assert call["source"] == source, call["source"]
+    return call
+
+
 def _bucket(module: Path, name: str) -> dict:
     """Inputs of a private_bucket module call."""
-    body = load_dir(module)["module"]
-    call = next(b[name] for b in body if name in b)
-    assert call["source"] == "../private_bucket", call["source"]
-    return call
+    return _call(module, name, "../private_bucket")
 
 
 def test_every_bucket_is_a_private_bucket() -> None:
@@ -158,7 +163,7 @@ def test_cloudfront_oac_behaviors_tls_logging_metrics() -> None:
     assert "aws_cloudfront_key_group.signing.id" in behaviors["/assets/*"]["trusted_key_groups"]
     assert one(dist["viewer_certificate"])["minimum_protocol_version"] == "TLSv1.2_2021"
     assert one(dist["logging_config"])["bucket"]
-    assert dist["web_acl_id"] == "${aws_wafv2_web_acl.cloudfront.arn}"
+    assert dist["web_acl_id"] == "${module.waf.arn}"
     subscription = one(resource(CDN, "aws_cloudfront_monitoring_subscription", "this")["monitoring_subscription"])
     assert one(subscription["realtime_metrics_subscription_config"])["realtime_metrics_subscription_status"] == (
         "Enabled"
@@ -189,8 +194,8 @@ def test_cache_policies_segments_long_playlists_short_signing_only_at_the_edge()
 
 
 def test_waf_is_cloudfront_scoped_in_us_east_1_with_managed_and_rate_rules() -> None:
-    acl = resource(CDN, "aws_wafv2_web_acl", "cloudfront")
-    assert acl["scope"] == "CLOUDFRONT" and acl["provider"] == "${aws.us_east_1}"
+    acl = resource(WAF, "aws_wafv2_web_acl", "this")
+    assert acl["scope"] == "${var.scope}"
     groups = {
         one(one(rule["statement"])["managed_rule_group_statement"])["name"]
         for rule in acl["rule"]
@@ -198,11 +203,16 @@ def test_waf_is_cloudfront_scoped_in_us_east_1_with_managed_and_rate_rules() -> 
     }
     assert {"AWSManagedRulesCommonRuleSet", "AWSManagedRulesKnownBadInputsRuleSet"} <= groups
     assert any("rate_based_statement" in one(rule["statement"]) for rule in acl["rule"])
+    logging = resource(WAF, "aws_wafv2_web_acl_logging_configuration", "this")
+    assert logging["log_destination_configs"] == ["${aws_cloudwatch_log_group.this.arn}"]
+    cloudfront = _call(CDN, "waf", "../web_acl")
+    assert cloudfront["scope"] == "CLOUDFRONT" and cloudfront["providers"] == {"aws": "${aws.us_east_1}"}
+    assert cloudfront["anonymous_ip_action"] == "${var.anonymous_ip_action}"
+    alb = _call(API, "waf", "../web_acl")
+    assert alb["scope"] == "REGIONAL" and alb["common_rules_to_count"] == ["SizeRestrictions_BODY"]
+    assert resource(API, "aws_wafv2_web_acl_association", "alb")["web_acl_arn"] == "${module.waf.arn}"
     versions = load(CDN / "versions.tf")["terraform"][0]["required_providers"][0]["aws"]
     assert "aws.us_east_1" in str(versions["configuration_aliases"])
-
-
-# event_processor --------------------------------------------------------------------------------
 
 
 def test_every_queue_has_an_encrypted_dlq_with_max_receive_count() -> None:

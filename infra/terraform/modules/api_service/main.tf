@@ -351,7 +351,7 @@ resource "aws_vpc_security_group_egress_rule" "alb_to_tasks" {
 }
 
 resource "aws_lb" "this" {
-  #checkov:skip=CKV2_AWS_76:Log4j protection (AWSManagedRulesKnownBadInputsRuleSet) is attached; the check also demands AWSManagedRulesAnonymousIpList, which blocks hosting-provider IPs, i.e. integrators' servers calling the API.
+  #checkov:skip=CKV2_AWS_76:Log4j protection (AWSManagedRulesKnownBadInputsRuleSet) is attached; AWSManagedRulesAnonymousIpList only counts here, since blocking hosting-provider IPs would stop integrators' servers calling the API.
   name                       = substr(var.name, 0, 32)
   load_balancer_type         = "application"
   internal                   = false
@@ -458,114 +458,24 @@ resource "aws_lb_listener_rule" "edge" {
 # Regional WAF on the load balancer (the API is reached directly, not through CloudFront)
 ################################################################################
 
-resource "aws_wafv2_web_acl" "alb" {
+module "waf" {
+  source = "../web_acl"
+
   name  = "${var.name}-alb"
   scope = "REGIONAL"
-
-  default_action {
-    allow {}
-  }
-
-  rule {
-    name     = "aws-common"
-    priority = 1
-
-    override_action {
-      none {}
-    }
-
-    statement {
-      managed_rule_group_statement {
-        vendor_name = "AWS"
-        name        = "AWSManagedRulesCommonRuleSet"
-
-        # tus PATCH and multipart bodies are media chunks far above the rule's 8 KB body limit.
-        rule_action_override {
-          name = "SizeRestrictions_BODY"
-          action_to_use {
-            count {}
-          }
-        }
-      }
-    }
-
-    visibility_config {
-      cloudwatch_metrics_enabled = true
-      metric_name                = "${var.name}-alb-aws-common"
-      sampled_requests_enabled   = true
-    }
-  }
-
-  rule {
-    name     = "aws-known-bad-inputs"
-    priority = 2
-
-    override_action {
-      none {}
-    }
-
-    statement {
-      managed_rule_group_statement {
-        vendor_name = "AWS"
-        name        = "AWSManagedRulesKnownBadInputsRuleSet"
-      }
-    }
-
-    visibility_config {
-      cloudwatch_metrics_enabled = true
-      metric_name                = "${var.name}-alb-known-bad-inputs"
-      sampled_requests_enabled   = true
-    }
-  }
-
-  rule {
-    name     = "rate-per-ip"
-    priority = 3
-
-    action {
-      block {}
-    }
-
-    statement {
-      rate_based_statement {
-        limit              = var.waf_rate_limit
-        aggregate_key_type = "IP"
-      }
-    }
-
-    visibility_config {
-      cloudwatch_metrics_enabled = true
-      metric_name                = "${var.name}-alb-rate-per-ip"
-      sampled_requests_enabled   = true
-    }
-  }
-
-  visibility_config {
-    cloudwatch_metrics_enabled = true
-    metric_name                = "${var.name}-alb"
-    sampled_requests_enabled   = true
-  }
-
-  tags = var.tags
+  # tus PATCH and multipart bodies are media chunks far above the common rule set's 8 KB body limit.
+  common_rules_to_count = ["SizeRestrictions_BODY"]
+  # Observe only: integrators' servers on hosting-provider IPs call the API.
+  anonymous_ip_action = "count"
+  rate_limit          = var.waf_rate_limit
+  log_retention_days  = var.waf_log_retention_days
+  kms_key_arn         = var.kms_key_arn
+  tags                = var.tags
 }
 
 resource "aws_wafv2_web_acl_association" "alb" {
   resource_arn = aws_lb.this.arn
-  web_acl_arn  = aws_wafv2_web_acl.alb.arn
-}
-
-resource "aws_cloudwatch_log_group" "waf" {
-  # WAF requires the aws-waf-logs- prefix.
-  name              = "aws-waf-logs-${var.name}-alb"
-  retention_in_days = var.waf_log_retention_days
-  kms_key_id        = var.kms_key_arn
-
-  tags = var.tags
-}
-
-resource "aws_wafv2_web_acl_logging_configuration" "alb" {
-  resource_arn            = aws_wafv2_web_acl.alb.arn
-  log_destination_configs = [aws_cloudwatch_log_group.waf.arn]
+  web_acl_arn  = module.waf.arn
 }
 
 ################################################################################

@@ -259,7 +259,7 @@ resource "aws_cloudfront_distribution" "this" {
   price_class     = var.price_class
   comment         = "${var.name} playback"
   aliases         = var.aliases
-  web_acl_id      = aws_wafv2_web_acl.cloudfront.arn
+  web_acl_id      = module.waf.arn
 
   origin {
     origin_id                = local.s3_origin_id
@@ -360,118 +360,19 @@ resource "aws_cloudfront_monitoring_subscription" "this" {
 # WAFv2 for CloudFront: scope CLOUDFRONT lives in us-east-1
 ################################################################################
 
-resource "aws_wafv2_web_acl" "cloudfront" {
-  provider = aws.us_east_1
-
-  name  = "${var.name}-cloudfront"
-  scope = "CLOUDFRONT"
-
-  default_action {
-    allow {}
+module "waf" {
+  source = "../web_acl"
+  providers = {
+    aws = aws.us_east_1
   }
 
-  rule {
-    name     = "aws-common"
-    priority = 1
-
-    override_action {
-      none {}
-    }
-
-    statement {
-      managed_rule_group_statement {
-        vendor_name = "AWS"
-        name        = "AWSManagedRulesCommonRuleSet"
-      }
-    }
-
-    visibility_config {
-      cloudwatch_metrics_enabled = true
-      metric_name                = "${var.name}-cf-aws-common"
-      sampled_requests_enabled   = true
-    }
-  }
-
-  rule {
-    name     = "aws-known-bad-inputs"
-    priority = 2
-
-    override_action {
-      none {}
-    }
-
-    statement {
-      managed_rule_group_statement {
-        vendor_name = "AWS"
-        name        = "AWSManagedRulesKnownBadInputsRuleSet"
-      }
-    }
-
-    visibility_config {
-      cloudwatch_metrics_enabled = true
-      metric_name                = "${var.name}-cf-known-bad-inputs"
-      sampled_requests_enabled   = true
-    }
-  }
-
-  rule {
-    name     = "aws-anonymous-ip"
-    priority = 3
-
-    override_action {
-      dynamic "count" {
-        for_each = var.anonymous_ip_action == "count" ? [1] : []
-        content {}
-      }
-      dynamic "none" {
-        for_each = var.anonymous_ip_action == "block" ? [1] : []
-        content {}
-      }
-    }
-
-    statement {
-      managed_rule_group_statement {
-        vendor_name = "AWS"
-        name        = "AWSManagedRulesAnonymousIpList"
-      }
-    }
-
-    visibility_config {
-      cloudwatch_metrics_enabled = true
-      metric_name                = "${var.name}-cf-anonymous-ip"
-      sampled_requests_enabled   = true
-    }
-  }
-
-  rule {
-    name     = "rate-per-ip"
-    priority = 4
-
-    action {
-      block {}
-    }
-
-    statement {
-      rate_based_statement {
-        limit              = var.waf_rate_limit
-        aggregate_key_type = "IP"
-      }
-    }
-
-    visibility_config {
-      cloudwatch_metrics_enabled = true
-      metric_name                = "${var.name}-cf-rate-per-ip"
-      sampled_requests_enabled   = true
-    }
-  }
-
-  visibility_config {
-    cloudwatch_metrics_enabled = true
-    metric_name                = "${var.name}-cloudfront"
-    sampled_requests_enabled   = true
-  }
-
-  tags = var.tags
+  name                = "${var.name}-cloudfront"
+  scope               = "CLOUDFRONT"
+  anonymous_ip_action = var.anonymous_ip_action
+  rate_limit          = var.waf_rate_limit
+  log_retention_days  = var.log_retention_days
+  kms_key_arn         = module.waf_logs_key.arn
+  tags                = var.tags
 }
 
 module "waf_logs_key" {
@@ -484,21 +385,4 @@ module "waf_logs_key" {
   description       = "${var.name} CloudFront WAF logs"
   log_group_pattern = "aws-waf-logs-${var.name}-*"
   tags              = var.tags
-}
-
-resource "aws_cloudwatch_log_group" "waf" {
-  provider = aws.us_east_1
-
-  name              = "aws-waf-logs-${var.name}-cloudfront"
-  retention_in_days = var.log_retention_days
-  kms_key_id        = module.waf_logs_key.arn
-
-  tags = var.tags
-}
-
-resource "aws_wafv2_web_acl_logging_configuration" "cloudfront" {
-  provider = aws.us_east_1
-
-  resource_arn            = aws_wafv2_web_acl.cloudfront.arn
-  log_destination_configs = [aws_cloudwatch_log_group.waf.arn]
 }

@@ -45,5 +45,5 @@ output "public_key_ids" {
 
 output "waf_web_acl_arn" {
   description = "ARN of the CloudFront WAF web ACL (us-east-1)."
-  value       = aws_wafv2_web_acl.cloudfront.arn
+  value       = module.waf.arn
 }
