@@ -82,12 +82,7 @@ variable "waf_rate_limit" {
 variable "anonymous_ip_action" {
   description = "count (observe) or block: the AWS anonymous-IP rule set (VPNs, proxies, Tor, hosting providers), for geo-rights-managed content."
   type        = string
-  default     = "count"
-
-  validation {
-    condition     = contains(["count", "block"], var.anonymous_ip_action)
-    error_message = "anonymous_ip_action must be count or block."
-  }
+  default     = "count" # modules/web_acl validates it
 }
 
 variable "noncurrent_version_days" {
