@@ -10,7 +10,6 @@ import json
 import math
 import threading
 from collections.abc import Callable
-from functools import partial
 from typing import Any, TypeVar
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -147,10 +146,13 @@ class SqsQueue:
         for start in range(0, len(receipt_handles), MAX_BATCH):
             chunk = receipt_handles[start : start + MAX_BATCH]
             entries = [{"Id": str(i), "ReceiptHandle": handle} for i, handle in enumerate(chunk)]
-            response = self._call(partial(self.client.delete_message_batch, QueueUrl=self.url, Entries=entries))
+            response = self._delete_entries(entries)
             if any(not failure.get("SenderFault", False) for failure in response.get("Failed", [])):
                 raise QueueUnavailable(f"sqs could not delete some messages of {self.name!r}")
 
+
+    def _delete_entries(self, entries: list[dict[str, str]]) -> dict[str, Any]:
+        return self._call(lambda: self.client.delete_message_batch(QueueUrl=self.url, Entries=entries))
     def change_visibility(self, receipt_handle: str, timeout: float) -> None:
         """0 makes the message visible at once; a message no longer ours (deleted, redelivered) is left alone."""
         check_range("timeout", timeout, 0, MAX_VISIBILITY_SECONDS)
