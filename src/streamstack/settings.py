@@ -75,6 +75,7 @@ class Settings(BaseSettings):
     mediaconvert_endpoint_url: str | None = Field(None, description="Account MediaConvert endpoint.")
 
     playback_token_ttl_seconds: int = Field(3600, description="Default lifetime of signed playback URLs/cookies.")
+    edge_workers: int = Field(1, description="Edge worker processes (each has its own cache and coalescing).")
     edge_cache_bytes: int = Field(256 * 1024**2, description="Byte budget of the edge's in-memory LRU cache.")
 
     webhook_timeout_seconds: float = Field(5.0, description="Timeout of one webhook delivery attempt.")
