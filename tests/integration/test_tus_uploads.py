@@ -134,3 +134,30 @@ def test_zero_byte_upload_completes_and_is_handed_to_the_encoder(live_api, admin
     upload = new_upload(live_api, admin_key)
     TusClient(upload["url"]).uploader(str(empty)).upload()
     assert asset_status(live_api, admin_key, upload["asset_id"])["status"] == "preparing"
+
+
+def test_a_store_failure_on_the_last_chunk_is_503_keeps_the_bytes_and_a_retry_completes(
+        live_api, admin_key, platform, monkeypatch):
+    from streamstack.storage.base import StorageUnavailable
+
+    upload = new_upload(live_api, admin_key)
+    httpx.post(upload["url"], headers={**TUS, "Upload-Length": "6"})
+    real_put_file = platform.store.put_file
+
+    def store_down(*_args, **_kwargs):
+        raise StorageUnavailable("disk unavailable")
+
+    monkeypatch.setattr(platform.store, "put_file", store_down)
+    patch = {**TUS, "Content-Type": "application/offset+octet-stream"}
+    response = httpx.patch(upload["url"], content=b"abcdef", headers={**patch, "Upload-Offset": "0"})
+    assert response.status_code == 503
+    assert response.headers["content-type"] == "application/problem+json"
+    assert asset_status(live_api, admin_key, upload["asset_id"])["status"] == "waiting"
+    assert list(platform.store.list("sources/")) == []
+    assert platform.encode_queue.receive(max_messages=10) == []
+
+    monkeypatch.setattr(platform.store, "put_file", real_put_file)
+    retry = httpx.patch(upload["url"], content=b"", headers={**patch, "Upload-Offset": "6"})
+    assert retry.status_code == 204
+    assert asset_status(live_api, admin_key, upload["asset_id"])["status"] == "preparing"
+    assert b"".join(platform.store.get(f"sources/{upload['asset_id']}")) == b"abcdef"
