@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -64,6 +64,9 @@ class Settings(BaseSettings):
     encoder: Literal["ffmpeg", "mediaconvert", "none"] = Field("ffmpeg", description="Encoding backend.")
     segment_seconds: float = Field(4.0, description="HLS segment duration.")
     keyframe_seconds: float = Field(2.0, description="GOP length; aligned across renditions.")
+    ladder: list[dict[str, Any]] | None = Field(
+        None, description='Custom ABR ladder, e.g. [{"name": "720p", "height": 720, "video_kbps": 3000}] (JSON).'
+    )
     max_resolution: int | None = Field(None, description="Cap on the ladder's tallest rendition (e.g. 720).")
     max_frame_rate: float = Field(60.0, description="Frame-rate cap of every rendition.")
     x264_preset: str = Field("veryfast", description="libx264 preset of the ffmpeg encoder.")

@@ -36,16 +36,10 @@ FFMPEG = imageio_ffmpeg.get_ffmpeg_exe()
 LADDER = [{"name": "180p", "height": 180, "video_kbps": 300}, {"name": "120p", "height": 120, "video_kbps": 150}]
 
 
-class TwoRungSettings(Settings):
-    """A custom two-rung ladder, so a tiny 320x180 source still shows alignment across renditions."""
-
-    ladder: list[dict[str, Any]] = LADDER
-
-
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    base = make_settings(tmp_path / "data", segment_seconds=1.0, keyframe_seconds=1.0)
-    return TwoRungSettings(**base.model_dump())
+    """A custom two-rung ladder, so a tiny 320x180 source still shows alignment across renditions."""
+    return make_settings(tmp_path / "data", segment_seconds=1.0, keyframe_seconds=1.0, ladder=LADDER)
 
 
 @pytest.fixture(scope="module")

@@ -117,7 +117,7 @@ def plan_ladder(
     """Video renditions that fit the source: never upscaled, aspect kept, even sizes, frame rate capped."""
     if not probe.has_video or probe.width < 2 or probe.height < 2:
         return []
-    rungs = parse_ladder(ladder) or parse_ladder(getattr(settings, "ladder", None)) or DEFAULT_LADDER
+    rungs = parse_ladder(ladder) or parse_ladder(settings.ladder) or DEFAULT_LADDER
     rate = output_frame_rate(source_frame_rate(probe), float(settings.max_frame_rate))
     short = min(probe.width, probe.height)
     cap = min(short, settings.max_resolution or short)
