@@ -9,6 +9,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from streamstack.db.session import open_catalog
+from streamstack.observability import metrics
 from streamstack.queue.base import Queue
 from streamstack.secrets import EnvSecrets, SecretsProvider, open_secrets, settings_with_secrets
 from streamstack.settings import Settings
@@ -59,6 +60,7 @@ def build_platform(settings: Settings) -> Platform:
         if key.startswith(SOURCES_PREFIX):
             event = s3_object_created_event(settings.s3_bucket, info, region=settings.aws_region)
             queues["encode"].send(json.dumps(event))
+            metrics.record_encoding_state("queued")
 
     store = open_store(settings, on_created=notify_source_created)
     return Platform(settings=settings, engine=engine, sessions=sessions, store=store, queues=queues, secrets=secrets)

@@ -104,6 +104,7 @@ def test_upload_play_and_a_poison_message_show_in_metrics_and_fire_the_dlq_alert
     scrape = httpx.get(f"{running.api}/metrics").raise_for_status().text
     samples = parse_samples(scrape)
     assert metric(samples, "streamstack_encoding_jobs_total", state="completed") >= 1, scrape
+    assert metric(samples, "streamstack_encoding_jobs_total", state="queued") >= 1, scrape
     assert metric(samples, "streamstack_queue_dlq_depth", queue="encode") == 1, scrape
     assert metric(samples, "streamstack_handler_errors_total", event_type="unknown") >= 2, scrape
     status = collect_status(running.api, key, running.edge)  # the worker's heartbeat comes from its own process

@@ -40,7 +40,7 @@ from streamstack.events.handlers import UnknownMessage, process_batch
 from streamstack.events.handlers import on_encoding_event as apply_encoding_event
 from streamstack.events.messages import message_kind, parse_body
 from streamstack.media.errors import MediaError
-from streamstack.observability.metrics import lambda_metrics
+from streamstack.observability.metrics import lambda_metrics, record_encoding_state
 from streamstack.platform import Platform, build_platform
 from streamstack.secrets import settings_with_secrets
 from streamstack.settings import Settings, get_settings
@@ -119,6 +119,8 @@ def start_encode(*, identity: dict[str, Any], platform: Platform, event: dict[st
             submit_mediaconvert(platform, asset_id)
     else:
         platform.encode_queue.send(json.dumps(event))
+    for _asset_id in asset_ids:
+        record_encoding_state("queued")
 
 
 def submit_mediaconvert(platform: Platform, asset_id: str) -> None:
