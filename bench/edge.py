@@ -1,6 +1,6 @@
 """Edge delivery vs nginx on the same files: requests/s and p99 for a 1 MB segment and for a playlist.
 
-    .venv/bin/python bench/edge.py [--seconds 4] [--connections 32] [--workers 1] [--server uvicorn]
+    .venv/bin/python bench/edge.py [--seconds 4] [--connections 32] [--workers 1] [--server granian|uvicorn]
 
 Each server runs alone on loopback in its own process, one worker each by default (uvicorn + uvloop +
 httptools for the edge; nginx with `sendfile on`, `open_file_cache` and keep-alive), serving the same
@@ -379,8 +379,8 @@ def main() -> int:
     parser.add_argument(
         "--server",
         choices=["uvicorn", "granian"],
-        default="uvicorn",
-        help="ASGI server of the edge and the ceiling (granian must be importable)",
+        default="granian",
+        help="ASGI server of the edge and the ceiling (granian is what `streamstack edge` runs)",
     )
     args = parser.parse_args()
     if not shutil.which("wrk") or not (shutil.which("nginx") or Path("/usr/sbin/nginx").exists()):
