@@ -24,6 +24,7 @@ import httpx
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from streamstack.assets.imports import ImportRefused, check_import_url
 from streamstack.db.base import new_id, utcnow
 from streamstack.db.session import session_scope
 from streamstack.observability import metrics
@@ -128,7 +129,7 @@ def attempt_delivery(platform: Platform, client: httpx.Client, *, delivery_id: s
         return 0
     attempt, message_id, url, secret, body = claim
     started = time.perf_counter()
-    outcome = send(client, url=url, secret=secret, message_id=message_id, body=body)
+    outcome = refused_target(platform, url) or send(client, url=url, secret=secret, message_id=message_id, body=body)
     metrics.record_webhook_attempt(time.perf_counter() - started, ok=outcome.ok)
     with session_scope(platform.sessions) as db_session:
         record_outcome(db_session=db_session, delivery_id=delivery_id, attempt=attempt, outcome=outcome,
@@ -198,6 +199,15 @@ def signature_headers(*, secret: str, message_id: str, timestamp: int, body: byt
         "webhook-timestamp": str(timestamp),
         "webhook-signature": "v1," + base64.b64encode(digest).decode(),
     }
+
+
+def refused_target(platform: Platform, url: str) -> Outcome | None:
+    """The host is resolved again at each attempt: a name that now points inside the network is not called."""
+    try:
+        check_import_url(url, platform.settings, must_resolve=False)
+    except ImportRefused as exc:
+        return Outcome(False, None, str(exc).replace("input", "webhook URL", 1)[:MAX_ERROR_LENGTH])
+    return None
 
 
 def send(client: httpx.Client, *, url: str, secret: str, message_id: str, body: bytes) -> Outcome:

@@ -168,3 +168,18 @@ def test_workers_racing_on_the_same_outbox_send_each_attempt_once(catalog_platfo
     assert sorted(r.headers["webhook-id"] for r in receiver.requests) == sorted(event_ids)
     assert len(deliveries(catalog_platform)) == 10
     assert all(d.status == "delivered" and d.attempts == 1 for d in deliveries(catalog_platform))
+
+
+def test_a_target_that_is_no_longer_public_is_not_called(platform, receiver):
+    """The allow-list is checked at every attempt, so DNS that turns private later cannot be used for SSRF."""
+    from streamstack.webhooks.dispatcher import dispatch_due
+
+    subscribe(platform, receiver.url)
+    announce(platform)
+    platform.settings = platform.settings.model_copy(update={"outbound_allow_cidrs": []})
+    dispatch_due(platform)
+
+    assert receiver.requests == []
+    [delivery] = deliveries(platform)
+    assert delivery.status == "pending" and delivery.attempts == 1
+    assert "non-public" in (delivery.last_error or "")
