@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Literal
+from urllib.parse import unquote
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
@@ -148,7 +149,7 @@ def split_signed_query(query: str) -> tuple[SignedCredentials | None, str]:
     for part in query.split("&") if query else ():
         name, _, value = part.partition("=")
         if name in QUERY_PARAMS:
-            found[name] = value
+            found[name] = unquote(value)  # clients that percent-encode `~` (%7E) still match
         else:
             kept.append(part)
     return (_credentials(found) if found else None), "&".join(kept)

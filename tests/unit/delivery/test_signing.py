@@ -105,3 +105,11 @@ def test_canned_verification_rebuilds_the_policy_from_the_url(pem, public_pem):
     keys = {"K1": public_pem}.get
     assert verify(credentials, urls=["https://other/p.m3u8", "https://e/p.m3u8"], public_key=keys, now=100)
     assert not verify(credentials, urls=["https://e/p.m3u8?x=1"], public_key=keys, now=100)
+
+
+def test_percent_encoded_signature_characters_are_decoded():
+    from streamstack.delivery.signing import split_signed_query
+
+    plain, _ = split_signed_query("Expires=1700000000&Signature=ab~cd-ef_&Key-Pair-Id=K1")
+    encoded, _ = split_signed_query("Expires=1700000000&Signature=ab%7Ecd-ef_&Key-Pair-Id=K1")
+    assert encoded == plain
