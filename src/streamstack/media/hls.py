@@ -119,6 +119,9 @@ def hls_output_args(files: RenditionFiles, settings: Any) -> list[str]:
         "-f", "hls", "-hls_time", f"{settings.segment_seconds:g}", "-hls_segment_type", "fmp4",
         "-hls_playlist_type", "event", "-hls_list_size", "0",
         "-hls_flags", "independent_segments+temp_file",
+        # Negative composition offsets (trun v1) put the first B-frame-delayed picture at PTS 0: players
+        # that ignore edit lists (MSE) would otherwise see video start 2 frames after the audio.
+        "-hls_segment_options", "movflags=+negative_cts_offsets",
         "-hls_fmp4_init_filename", files.init, "-hls_segment_filename", files.segment_pattern,
         files.playlist,
     ]  # fmt: skip
