@@ -10,6 +10,7 @@ Default ladder (H.264 High, 30 fps figures; sizes are the short side, so portrai
 | 360p  |        730 | Apple's 768x432 "730" tier: Apple's 640x360 at 365 kb/s is too soft for sports     |
 | 240p  |        300 | Apple's 416x234 tier (145 kb/s) doubled for high-motion content                   |
 
+A source between rungs keeps its own size as the top rendition (640x272 -> 640x272 + 240p).
 Above 30 fps a rung's bitrate is multiplied by 1.5 (the 60 fps / 30 fps ratio of YouTube's recommended
 upload bitrates). Audio is one AAC-LC stereo rendition at 128 kb/s shared by every video rendition.
 """
@@ -122,15 +123,28 @@ def plan_ladder(
     short = min(probe.width, probe.height)
     cap = min(short, settings.max_resolution or short)
     plans: list[RenditionPlan] = []
+    above = _rung_above(rungs, cap)
+    if above is not None:  # the source sits between rungs (or below all): its own size is the top
+        plans.append(_plan_rung(above, _even(cap), probe, rate, settings, name=f"{_even(cap)}p"))
     for rung in rungs:
         lines = _fit_rung(rung.height, cap)
         if lines is None or any(min(p.width, p.height) == lines for p in plans):
             continue
         plans.append(_plan_rung(rung, lines, probe, rate, settings))
-    if not plans:  # source smaller than every rung: one rendition at its own size
-        smallest = rungs[-1]
-        plans.append(_plan_rung(smallest, _even(cap), probe, rate, settings, name=f"{_even(cap)}p"))
     return plans
+
+
+def _rung_above(rungs: Sequence[LadderRung], cap: int) -> LadderRung | None:
+    """The smallest rung taller than the source when no rung comes within 5% of its size, else None.
+
+    Its bitrate, scaled to the source's area, prices the extra top rendition. A source taller than
+    the ladder's top rung gets no extra rendition: the ladder's top is the configured ceiling.
+    """
+    near = cap * (1 - NEAR_RUNG_TOLERANCE)
+    if any((_fit_rung(r.height, cap) or 0) >= near for r in rungs):
+        return None
+    taller = [r for r in rungs if r.height > cap]
+    return taller[-1] if taller else None
 
 
 def source_frame_rate(probe: Probe) -> float:

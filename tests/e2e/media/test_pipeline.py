@@ -87,6 +87,16 @@ def test_ladder_decodes_back_as_planned(
     assert abs(audio.seconds - 5.0) <= 0.1
 
 
+def test_source_between_rungs_keeps_its_resolution_on_top(
+    store: LocalObjectStore, lavfi_source: Callable[..., Path], encode: Callable
+) -> None:
+    encoded = encode(store, lavfi_source(size="640x272", seconds=2, audio=False), settings=FAST)
+    result, folder = encoded.result, asset_dir(store)
+    assert [(r.name, r.width, r.height) for r in result.renditions] == [("272p", 640, 272), ("240p", 564, 240)]
+    decoded = decode(folder / "272p.m3u8")
+    assert (decoded.width, decoded.height, decoded.frames) == (640, 272, 60)
+
+
 def test_segment_boundaries_are_identical_across_renditions(
     store: LocalObjectStore, lavfi_source: Callable[..., Path], encode: Callable
 ) -> None:

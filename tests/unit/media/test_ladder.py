@@ -174,3 +174,25 @@ def test_interlaced_sport_is_planned_at_field_rate() -> None:
     plans = plan_ladder(interlaced, Settings())
     assert plans[0].frame_rate == 50 and plans[0].gop_frames == 100
     assert plan_ladder(interlaced, Settings(max_frame_rate=30))[0].frame_rate == 25
+
+
+def test_source_between_rungs_keeps_its_own_size_on_top() -> None:
+    plans = plan_ladder(source(640, 272), Settings())
+    assert sizes(plans) == [(640, 272), (564, 240)]
+    assert plans[0].name == "272p"
+    assert plans[1].bitrate < plans[0].bitrate < 730_000  # priced from the 360p rung, scaled by area
+
+
+def test_source_near_a_rung_gets_no_extra_top() -> None:
+    plans = plan_ladder(source(1298, 730), Settings())
+    assert [p.name for p in plans] == ["720p", "480p", "360p", "240p"]
+
+
+def test_source_above_the_ladder_top_is_capped_by_the_ladder() -> None:
+    plans = plan_ladder(source(2560, 1440), Settings())
+    assert sizes(plans)[0] == (1920, 1080)
+
+
+def test_max_resolution_between_rungs_is_the_top_size() -> None:
+    plans = plan_ladder(source(1920, 1080), Settings(max_resolution=600))
+    assert sizes(plans)[:2] == [(1066, 600), (854, 480)]
