@@ -66,6 +66,8 @@ _PATH = re.compile(r"^/([A-Za-z0-9_-]{1,64})(?:(\.m3u8)|/(.+))$")
 ZEROCOPY = "http.response.zerocopysend"
 PATHSEND = "http.response.pathsend"
 STATS_PATH = "/_edge/stats"
+HEALTH_PATH = "/healthz"  # the path Terraform gives the edge's target group and container health checks
+HEALTHY = Reply(200, [(b"content-type", b"application/json"), (b"cache-control", b"no-store")], b'{"status":"ok"}')
 METRICS_PATH = "/metrics"
 MASTER_ROUTE = SimpleNamespace(path="/{playback_id}.m3u8")
 CHILD_ROUTE = SimpleNamespace(path="/{playback_id}/{path}")
@@ -116,7 +118,9 @@ class EdgeApp:
         self.served = ServedCounters(publish=self.metered)
         self.metrics_endpoint = metrics.metrics_app() if self.metered else None
         self._entry: Callable[[Scope, Receive, Send], Awaitable[None]] = (
-            metrics.MetricsMiddleware(self._dispatch, service="edge", exclude_paths=(METRICS_PATH, STATS_PATH))
+            metrics.MetricsMiddleware(
+                self._dispatch, service="edge", exclude_paths=(METRICS_PATH, STATS_PATH, HEALTH_PATH)
+            )
             if self.metered
             else self._dispatch
         )
@@ -149,6 +153,9 @@ class EdgeApp:
 
     async def _serve(self, scope: Scope, headers: dict[bytes, bytes], send: Send) -> None:
         method, path = scope["method"], scope["path"]
+        if path == HEALTH_PATH:  # liveness: the process answers (no catalog call, so a DB blip replaces no task)
+            await send_reply(send, HEALTHY, scope)
+            return
         if path == STATS_PATH:
             await send_reply(send, self._stats_reply(headers), scope)
             return

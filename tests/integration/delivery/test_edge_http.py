@@ -289,3 +289,12 @@ async def test_prometheus_counters_and_metrics_endpoint(edge_platform, media, ke
     assert "streamstack_edge_cache_hit_ratio" in text
     assert 'route="/{playback_id}/{path}"' in text and 'status_class="4xx"' in text
     assert "streamstack_edge_origin_fetch_seconds_count" in text
+
+
+async def test_healthz_answers_200_for_load_balancer_and_container_checks(client):
+    """Terraform points the edge target group and the container health check at /healthz (issue 11, defect 5)."""
+    for method in ("GET", "HEAD"):
+        response = await client.request(method, "/healthz")
+        assert response.status_code == 200
+        assert response.headers["cache-control"] == "no-store"
+    assert (await client.get("/healthz")).json() == {"status": "ok"}
