@@ -3,10 +3,12 @@ data "aws_caller_identity" "current" {}
 data "aws_partition" "current" {}
 
 locals {
-  name       = "${var.environment}-${var.project}"
-  region     = data.aws_region.current.name
-  account_id = data.aws_caller_identity.current.account_id
-  partition  = data.aws_partition.current.partition
+  name = "${var.environment}-${var.project}"
+  # The app reads <prefix><name> (streamstack.secrets); the secrets below are created and granted under it.
+  secrets_prefix = "${local.name}/"
+  region         = data.aws_region.current.name
+  account_id     = data.aws_caller_identity.current.account_id
+  partition      = data.aws_partition.current.partition
 
   tags = merge(var.tags, {
     Environment = var.environment
@@ -28,6 +30,7 @@ locals {
     STREAMSTACK_ENCODER                  = var.encoder
     STREAMSTACK_MEDIACONVERT_ROLE_ARN    = module.encoding.mediaconvert_role_arn
     STREAMSTACK_SECRETS_BACKEND          = "aws"
+    STREAMSTACK_SECRETS_PREFIX           = local.secrets_prefix
     STREAMSTACK_DATABASE_URL             = module.database.database_url
     STREAMSTACK_AUTO_MIGRATE             = "false"
     STREAMSTACK_PUBLIC_EDGE_URL          = module.cdn.public_edge_url
@@ -94,7 +97,7 @@ resource "aws_secretsmanager_secret" "app" {
   #checkov:skip=CKV2_AWS_57:Rotated by the documented procedures (docs/deploy.md): signing keys must change together with CloudFront's key group, the database URL with the RDS-managed password.
   for_each = toset(["database-url", "playback-signing-key", "webhook-signing-secret"])
 
-  name        = "${local.name}/${each.value}"
+  name        = "${local.secrets_prefix}${each.value}"
   description = "streamstack ${each.value}"
   kms_key_id  = module.platform_key.arn
 

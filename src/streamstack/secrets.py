@@ -72,8 +72,8 @@ class AwsSecrets:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> AwsSecrets:
-        prefix = getattr(settings, "secrets_prefix", DEFAULT_PREFIX)
-        return cls(client("secretsmanager", settings), prefix=prefix, refresh_seconds=settings.secrets_refresh_seconds)
+        return cls(client("secretsmanager", settings), prefix=settings.secrets_prefix,
+                   refresh_seconds=settings.secrets_refresh_seconds)
 
     def __repr__(self) -> str:
         return f"AwsSecrets(prefix={self.prefix!r}, cached={sorted(self._cache)})"

@@ -44,9 +44,7 @@ def secrets_settings(aws: Settings) -> Settings:
     sm.create_secret(Name=prefix + DATABASE_URL, SecretString=SECRET_DB_URL)
     sm.create_secret(Name=prefix + SIGNING_KEYS, SecretString=json.dumps({"K2JCJMDEHXQW5F": PEM}))
     sm.create_secret(Name=prefix + WEBHOOK_SECRETS, SecretString=json.dumps({"we_1": "whsec_dGVzdHNlY3JldA=="}))
-    updated = aws.model_copy(update={"secrets_backend": "aws", "secrets_refresh_seconds": 60})
-    object.__setattr__(updated, "secrets_prefix", prefix)  # until Settings has the field (see docs/aws.md)
-    return updated
+    return aws.model_copy(update={"secrets_backend": "aws", "secrets_refresh_seconds": 60, "secrets_prefix": prefix})
 
 
 def test_values_come_from_secrets_manager(secrets_settings: Settings):
@@ -61,7 +59,7 @@ def test_values_come_from_secrets_manager(secrets_settings: Settings):
 def test_cached_until_the_refresh_interval_then_rotated(secrets_settings: Settings):
     clock = Clock()
     sm = client("secretsmanager", secrets_settings)
-    secrets = AwsSecrets(sm, prefix=secrets_settings.secrets_prefix, refresh_seconds=60, clock=clock)  # type: ignore[attr-defined]
+    secrets = AwsSecrets(sm, prefix=secrets_settings.secrets_prefix, refresh_seconds=60, clock=clock)
     assert secrets.get(DATABASE_URL) == SECRET_DB_URL
     sm.put_secret_value(SecretId=secrets.prefix + DATABASE_URL, SecretString="postgresql://rotated@db/x")
     clock.now += 59
@@ -72,7 +70,7 @@ def test_cached_until_the_refresh_interval_then_rotated(secrets_settings: Settin
 
 def test_a_failed_refresh_keeps_serving_the_cached_value(secrets_settings: Settings):
     clock = Clock()
-    good = AwsSecrets(client("secretsmanager", secrets_settings), prefix=secrets_settings.secrets_prefix,  # type: ignore[attr-defined]
+    good = AwsSecrets(client("secretsmanager", secrets_settings), prefix=secrets_settings.secrets_prefix,
                       refresh_seconds=60, clock=clock)
     assert good.get(DATABASE_URL) == SECRET_DB_URL
     good.client = client("secretsmanager", secrets_settings, endpoint_url="http://127.0.0.1:9",
