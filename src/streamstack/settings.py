@@ -11,6 +11,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 WorkerQueue = Literal["encode", "events"]
 DEFAULT_WORKER_QUEUES: tuple[WorkerQueue, ...] = ("events", "encode")
+WILDCARD_HOSTS = frozenset({"", "0.0.0.0", "::"})
 
 
 class Settings(BaseSettings):
@@ -34,7 +35,9 @@ class Settings(BaseSettings):
     edge_port: int = Field(8001, description="Port of the edge (HLS delivery).")
     public_api_url: str | None = Field(None, description="Base URL clients use for the API; default http://host:api_port.")
     public_edge_url: str | None = Field(
-        None, description="Base URL players use for playback (CloudFront domain in aws); default http://host:edge_port."
+        None,
+        description="Base URL players use for playback (CloudFront domain in aws); default http://host:edge_port. "
+        "Signed-playback resources are matched against it (and the edge's own address), never the Host header.",
     )
 
     storage_backend: Literal["local", "s3"] | None = Field(None, description="Object store adapter; follows profile.")
@@ -130,7 +133,19 @@ class Settings(BaseSettings):
 
     @property
     def edge_base_url(self) -> str:
-        return (self.public_edge_url or f"http://{self.api_host}:{self.edge_port}").rstrip("/")
+        return (self.public_edge_url or self.local_edge_url).rstrip("/")
+
+    @property
+    def local_edge_url(self) -> str:
+        host = f"[{self.api_host}]" if ":" in self.api_host else self.api_host
+        return f"http://{host}:{self.edge_port}"
+
+    @property
+    def edge_base_urls(self) -> tuple[str, ...]:
+        """Bases a signed resource may name: the public one, and the edge's own address unless it is a wildcard."""
+        if self.api_host in WILDCARD_HOSTS or self.local_edge_url == self.edge_base_url:
+            return (self.edge_base_url,)
+        return (self.edge_base_url, self.local_edge_url)
 
 
 @lru_cache

@@ -37,6 +37,7 @@ from streamstack.delivery.http import (
     error_reply,
     etag_matches,
     http_date,
+    is_plain_host,
     lifespan,
     parse_cookies,
     parse_range,
@@ -112,7 +113,7 @@ class EdgeApp:
         self.direct_bytes = 0
         self.playbacks: CoalescingLRU[Playback | None] = CoalescingLRU(100_000, weigh=lambda _: 1)
         self.keys: CoalescingLRU[dict[str, str]] = CoalescingLRU(1, weigh=lambda _: 1)
-        self.edge_base = self.settings.edge_base_url
+        self.edge_bases = self.settings.edge_base_urls
         self.server_sends_files: bool | None = None  # learnt from the first request's ASGI extensions
         self.metered = metrics.metrics_enabled()
         self.served = ServedCounters(publish=self.metered)
@@ -155,6 +156,9 @@ class EdgeApp:
         method, path = scope["method"], scope["path"]
         if path == HEALTH_PATH:  # liveness: the process answers (no catalog call, so a DB blip replaces no task)
             await send_reply(send, HEALTHY, scope)
+            return
+        if not is_plain_host(headers.get(b"host")):
+            await send_reply(send, error_reply(400, "Bad Request", headers), scope)
             return
         if path == STATS_PATH:
             await send_reply(send, self._stats_reply(headers), scope)
@@ -231,25 +235,19 @@ class EdgeApp:
         client = scope.get("client")
         allowed = verify(
             credentials,
-            urls=self._request_urls(scope, headers, rest),
+            urls=self._request_urls(scope, rest),
             public_key=keys.get,
             now=self.clock(),
             client_ip=client[0] if client else None,
         )
         return allowed, query_credentials
 
-    def _request_urls(self, scope: Scope, headers: dict[bytes, bytes], query: str) -> list[str]:
-        """The URL as the viewer addressed this edge, and as the configured public base names it."""
+    def _request_urls(self, scope: Scope, query: str) -> list[str]:
+        """The request as the configured base URL(s) name it; never built from the client's Host header."""
         raw_path = scope.get("raw_path")
         path = raw_path.decode("latin-1") if raw_path else scope["path"]
         suffix = path + (f"?{query}" if query else "")
-        urls = [self.edge_base + suffix]
-        host = headers.get(b"host")
-        if host:
-            own = f"{scope.get('scheme', 'http')}://{host.decode('latin-1')}{suffix}"
-            if own != urls[0]:
-                urls.append(own)
-        return urls
+        return [base + suffix for base in self.edge_bases]
 
     # --- origin and cache -------------------------------------------------------------------------
     async def _load_object(self, key: str, ready: bool) -> Loaded[EdgeObject]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
 from email.utils import formatdate
@@ -18,6 +19,12 @@ CORS_EXPOSE_HEADERS = b"Content-Length, Content-Range, ETag, Accept-Ranges, Cach
 CORS_ANY: Headers = [(b"access-control-allow-origin", b"*"), (b"access-control-expose-headers", CORS_EXPOSE_HEADERS)]
 
 MAX_AGE_IMMUTABLE = 31_536_000
+_PLAIN_HOST = re.compile(rb"(?:[A-Za-z0-9_][A-Za-z0-9_.-]{0,252}|\[[0-9A-Fa-f:.]{2,45}\])(?::[0-9]{1,5})?")
+
+
+def is_plain_host(host: bytes | None) -> bool:
+    """A Host header is a name or address and an optional port, nothing else (absent is HTTP/1.0's right)."""
+    return host is None or _PLAIN_HOST.fullmatch(host) is not None
 
 
 class RangeNotSatisfiable(Exception):

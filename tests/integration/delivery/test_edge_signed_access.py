@@ -245,3 +245,45 @@ def test_policy_is_compact_json_in_botocore_order():
     policy = build_policy("https://d/x*", 100, date_greater_than=50, ip_address="1.2.3.4")
     assert json.loads(policy)["Statement"][0]["Condition"]["IpAddress"] == {"AWS:SourceIp": "1.2.3.4/32"}
     assert policy.startswith('{"Statement":[{"Resource":"https://d/x*","Condition":{"DateLessThan"')
+
+
+B_PATHS = (".m3u8", "/720p/index.m3u8", "/720p/seg_00000.m4s", "/thumbnail.jpg")
+
+
+def _wildcard_credentials(keys, base: str, playback_id: str):  # type: ignore[no-untyped-def]
+    policy = build_policy(f"{base}/{playback_id}*", int(time.time()) + 300)
+    return sign(policy, key_pair_id=keys.new_id, private_key_pem=keys.new_pem, kind="custom")
+
+
+@pytest.mark.parametrize("transport", ["url", "cookie"])
+async def test_a_token_for_one_playback_id_never_opens_another_through_the_host_header(client, keys, media, transport):
+    """Host `<edge>/<A>` once made `<edge>/<A>/<B>.m3u8` the URL checked against A's wildcard `<edge>/<A>*`."""
+    a, b = media.signed_id, media.other_signed_id
+    credentials = _wildcard_credentials(keys, EDGE, a)
+
+    async def get(path: str, host: str):  # type: ignore[no-untyped-def]
+        if transport == "url":
+            return await client.get(f"{path}?{credentials.as_query()}", headers={"Host": host})
+        return await client.get(path, headers={"Host": host, **cookie_header(credentials.as_cookies())})
+
+    for suffix in B_PATHS:
+        for host in (f"edge.test/{a}", f"edge.test/{a}/x", f"edge.test/{a}?", f"edge.test/{a}#"):
+            response = await get(f"/{b}{suffix}", host)
+            assert response.status_code == 400, (suffix, host)
+        assert (await get(f"/{b}{suffix}", "edge.test")).status_code == 403, suffix
+        assert (await get(f"/{a}{suffix}", "edge.test")).status_code == 200, suffix
+
+
+async def test_a_token_for_another_base_url_is_refused_whatever_the_host_header(client, keys, media):
+    """Only the configured public base counts: signing for the Host a client chooses proves nothing."""
+    credentials = _wildcard_credentials(keys, "http://attacker.test", media.signed_id)
+    for host in ("attacker.test", "edge.test"):
+        response = await client.get(f"/{media.signed_id}.m3u8?{credentials.as_query()}", headers={"Host": host})
+        assert response.status_code == 403, host
+
+
+@pytest.mark.parametrize("host", ["edge.test", "edge.test:8443", "127.0.0.1:8001", "[::1]:8001", "edge_1.internal"])
+async def test_plain_hosts_are_served(client, keys, media, host):
+    credentials = _wildcard_credentials(keys, EDGE, media.signed_id)
+    response = await client.get(f"/{media.signed_id}.m3u8?{credentials.as_query()}", headers={"Host": host})
+    assert response.status_code == 200

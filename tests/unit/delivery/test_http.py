@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from streamstack.delivery.http import RangeNotSatisfiable, etag_matches, parse_cookies, parse_range
+from streamstack.delivery.http import RangeNotSatisfiable, etag_matches, is_plain_host, parse_cookies, parse_range
 
 
 @pytest.mark.parametrize(
@@ -38,3 +38,18 @@ def test_etag_matching_is_weak():
 
 def test_cookie_values_with_cloudfront_characters_survive():
     assert parse_cookies("CloudFront-Signature=ab~c-_; other=1")["CloudFront-Signature"] == "ab~c-_"
+
+
+@pytest.mark.parametrize(
+    "host", [None, b"edge.test", b"edge.test:80", b"10.0.0.1:8001", b"[::1]:8001", b"cdn.example.com."]
+)
+def test_plain_hosts_are_accepted(host):
+    assert is_plain_host(host)
+
+
+@pytest.mark.parametrize(
+    "host", [b"", b"edge.test/abc", b"edge.test?x", b"edge.test#", b"user@edge.test", b"edge.test:80:81", b"edge test",
+             b"edge.test:123456", b"edge.test\n", b"[::1", b"*.test"]
+)
+def test_hosts_with_anything_but_a_name_and_port_are_refused(host):
+    assert not is_plain_host(host)
