@@ -14,6 +14,28 @@ import pytest
 
 from streamstack.settings import Settings
 
+TESTS = Path(__file__).resolve().parent
+E2E = TESTS / "e2e"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Markers by what a test needs: everything under tests/e2e is `e2e`, every PostgreSQL case is `postgres`.
+
+    (A `pytestmark` in a conftest marks nothing, so markers are applied here, where `-m` sees them.)
+    """
+    for item in items:
+        if item.path.is_relative_to(E2E):
+            item.add_marker(pytest.mark.e2e)
+        if needs_postgres(item):
+            item.add_marker(pytest.mark.postgres)
+
+
+def needs_postgres(item: pytest.Item) -> bool:
+    """A test asks for the server directly, or is the "postgresql" case of a catalog parametrization."""
+    callspec = getattr(item, "callspec", None)
+    params = callspec.params.values() if callspec is not None else ()
+    return "postgres_url" in getattr(item, "fixturenames", ()) or "postgresql" in params
+
 
 def make_clip(path: Path, *, size: str = "320x180", rate: int = 25, seconds: float = 2, audio: bool = True) -> Path:
     """A short H.264 (+ AAC tone) clip from ffmpeg's lavfi sources: real media, small enough to stay fast."""
@@ -119,23 +141,42 @@ def live_api(platform) -> Iterator[LiveServer]:  # type: ignore[no-untyped-def]
         yield server
 
 
-def postgres_available() -> str | None:
-    """None when the server answers, else the reason to skip."""
+def in_ci() -> bool:
+    """CI sets CI=true: there a missing real part that the machine provides is a failure, not a skip."""
+    return os.environ.get("CI", "").lower() in {"true", "1"}
+
+
+def missing_part(reason: str) -> None:
+    """A real part this machine kind provides is absent: skip with the reason here, fail with it under CI."""
+    if in_ci():
+        pytest.fail(f"{reason} (CI=true: `make test` must provide it)", pytrace=False)
+    pytest.skip(reason)
+
+
+def postgres_required() -> bool:
+    """Under CI, or when a server was named explicitly, an unreachable PostgreSQL fails the tests that need it."""
+    return in_ci() or "STREAMSTACK_TEST_POSTGRES_URL" in os.environ
+
+
+def postgres_unreachable() -> str | None:
+    """None when the server answers, else why not (with the driver's own message)."""
     try:
         import psycopg
 
         with psycopg.connect(POSTGRES_URL, connect_timeout=3):
             return None
-    except Exception as exc:  # noqa: BLE001 - any failure means skip
-        return f"PostgreSQL not reachable at {POSTGRES_URL}: {type(exc).__name__}"
+    except Exception as exc:  # noqa: BLE001 - every failure is reported with its message
+        return f"PostgreSQL not reachable at {POSTGRES_URL}: {type(exc).__name__}: {exc}".strip()
 
 
 @pytest.fixture(scope="session")
 def postgres_url() -> Iterator[str]:
     """A fresh database per test session on the local server; dropped afterwards."""
-    reason = postgres_available()
+    reason = postgres_unreachable()
+    if reason and postgres_required():
+        pytest.fail(f"{reason} (required: CI=true or STREAMSTACK_TEST_POSTGRES_URL is set)", pytrace=False)
     if reason:
-        pytest.skip(reason)
+        pytest.skip(f"{reason}; set STREAMSTACK_TEST_POSTGRES_URL or CI=true to make this a failure")
     import psycopg
 
     name = f"streamstack_test_{uuid.uuid4().hex[:10]}"

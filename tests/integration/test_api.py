@@ -10,6 +10,13 @@ from fastapi.testclient import TestClient
 
 from streamstack.api import create_app
 from streamstack.keys.service import create_api_key
+from streamstack.settings import Settings
+
+
+@pytest.fixture
+def settings(catalog_settings: Settings) -> Settings:
+    """The API layer (auth, keys, idempotency, pagination) runs on SQLite and on PostgreSQL."""
+    return catalog_settings
 
 
 @pytest.fixture

@@ -9,9 +9,16 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from streamstack.keys.service import create_api_key
+from streamstack.settings import Settings
 from streamstack.webhooks.dispatcher import fan_out
 from streamstack.webhooks.models import WebhookDelivery
 from streamstack.webhooks.outbox import record_event
+
+
+@pytest.fixture
+def settings(catalog_settings: Settings) -> Settings:
+    """The API layer (auth, keys, idempotency, pagination) runs on SQLite and on PostgreSQL."""
+    return catalog_settings
 
 
 @pytest.fixture
