@@ -73,8 +73,8 @@ def probe(path: Path) -> Probe:
     return parse_probe_output(run.stderr)
 
 
-def parse_probe_output(stderr: str) -> Probe:
-    """Parse `ffmpeg -i` diagnostics into a Probe (pure, so refusals are unit-testable)."""
+def parse_probe_output(stderr: str, *, live: bool = False) -> Probe:
+    """Parse `ffmpeg -i` diagnostics into a Probe (pure, so refusals are unit-testable); live has no duration."""
     formats = _PROBED_RE.findall(stderr)
     format_name = formats[-1] if formats else "unknown"
     _raise_for_open_failure(stderr, format_name)
@@ -92,7 +92,9 @@ def parse_probe_output(stderr: str) -> Probe:
         fields.update(_video_fields(video[0], video[1], _rotation_after(stderr, video[0])))
     if audio is not None:
         fields.update(_audio_fields(audio[0], audio[1]))
-    if duration is None or duration <= 0:
+    if live:
+        duration = 0.0
+    elif duration is None or duration <= 0:
         raise ProbeError("unknown_duration", f"The duration of this {format_name} file cannot be determined.")
     return Probe(
         format_name=format_name, duration=duration, bitrate=bitrate,

@@ -1,0 +1,110 @@
+"""Plan and build the one ffmpeg of a live session: decode once, N renditions, fMP4 fragments to pipes.
+
+The ladder is planned from the incoming stream (never upscaled) like VOD's, with keyframes forced
+every `keyframe_seconds` on the shared timeline so segments line up across renditions. Each
+rendition carries its own AAC track (muxed), so one LL-HLS playlist per variant is enough and a
+player switches rungs with a single blocking reload. ffmpeg cuts a fragment at every keyframe and
+every `part_seconds` (`frag_keyframe` + `frag_duration`); the packager turns fragments into parts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from streamstack.media.ladder import AudioPlan, LadderRung, RenditionPlan, plan_audio, plan_ladder
+from streamstack.media.live_packager import PackagingPlan, part_target_for
+from streamstack.media.probe import Probe
+
+# A live default: 720p30 in gives three rungs; 240p adds encode cost for little audience value live.
+LIVE_LADDER: tuple[LadderRung, ...] = (
+    LadderRung("1080p", 1080, 6000),
+    LadderRung("720p", 720, 3000),
+    LadderRung("480p", 480, 1200),
+    LadderRung("360p", 360, 730),
+)
+FRAGMENT_FLAGS = "frag_keyframe+empty_moov+default_base_moof+negative_cts_offsets+delay_moov"
+INGEST_PROTOCOLS = {"rtmp": "rtmp,tcp", "srt": "srt,udp"}
+INGEST_FORMATS = {"rtmp": "flv,live_flv", "srt": "mpegts"}
+
+
+@dataclass(frozen=True)
+class LiveEncodePlan:
+    """What one live session encodes: the renditions, the audio and the part/segment timing."""
+
+    renditions: tuple[RenditionPlan, ...]
+    audio: AudioPlan | None
+    packaging: PackagingPlan
+    preset: str
+    low_latency: bool
+
+
+def plan_live(probe: Probe, settings: Any, *, low_latency: bool = True) -> LiveEncodePlan:
+    """The live ladder for an incoming stream; a stream without video is refused by the caller."""
+    ladder = settings.live_ladder or LIVE_LADDER
+    renditions = tuple(plan_ladder(probe, settings, ladder=ladder))
+    rate = float(renditions[0].frame_rate) if renditions else 30.0
+    packaging = PackagingPlan(
+        part_target=part_target_for(rate, settings.live_part_seconds),
+        segment_target=settings.keyframe_seconds,
+        window_seconds=float(settings.live_dvr_window),
+    )
+    return LiveEncodePlan(renditions, plan_audio(probe), packaging, settings.live_x264_preset, low_latency)
+
+
+def live_input_args(url: str, protocol: str) -> list[str]:
+    """Open the ingest URL with only its own protocol and container allowed, probing as little as it can."""
+    return [
+        "-protocol_whitelist", INGEST_PROTOCOLS[protocol],
+        "-format_whitelist", INGEST_FORMATS[protocol],
+        "-probesize", "500000", "-analyzeduration", "1000000", "-fflags", "+nobuffer",
+        "-i", url,
+    ]  # fmt: skip
+
+
+def build_live_command(
+    input_args: Sequence[str], probe: Probe, plan: LiveEncodePlan, fds: Sequence[int]
+) -> list[str]:
+    """ffmpeg arguments (without the executable): one muxed fMP4 output per rendition, on pipe fds."""
+    if len(fds) != len(plan.renditions):
+        raise ValueError("one pipe per rendition")
+    args = ["-loglevel", "level+warning", *input_args]
+    rate = plan.renditions[0].frame_rate
+    branches = "".join(f"[s{i}]" for i in range(len(plan.renditions)))
+    chains = [f"[0:{probe.video_stream}]fps={rate.numerator}/{rate.denominator},split={len(plan.renditions)}{branches}"]
+    chains += [
+        f"[s{i}]scale={r.width}:{r.height}:flags=bicubic,setsar=1,format=yuv420p[v{i}]"
+        for i, r in enumerate(plan.renditions)
+    ]
+    args += ["-filter_complex", ";".join(chains)]
+    for index, (rendition, fd) in enumerate(zip(plan.renditions, fds, strict=True)):
+        args += ["-map", f"[v{index}]", *_video_args(rendition, plan)]
+        if plan.audio is not None and probe.audio_stream is not None:
+            args += ["-map", f"0:{probe.audio_stream}", *_audio_args(plan.audio)]
+        args += [
+            "-f", "mp4", "-movflags", FRAGMENT_FLAGS,
+            "-frag_duration", str(round(plan.packaging.part_target * 1_000_000) - 1000),
+            f"pipe:{fd}",
+        ]  # fmt: skip
+    return args
+
+
+def _video_args(plan: RenditionPlan, live: LiveEncodePlan) -> list[str]:
+    keyframe = live.packaging.segment_target
+    tune = ["-tune", "zerolatency"] if live.low_latency else []
+    return [
+        "-c:v", "libx264", "-preset", live.preset, *tune,
+        "-profile:v", plan.profile, "-level:v", plan.level,
+        "-b:v", str(plan.bitrate), "-maxrate", str(plan.maxrate), "-bufsize", str(plan.bufsize),
+        "-g", str(plan.gop_frames), "-keyint_min", str(plan.gop_frames),
+        "-sc_threshold", "0", "-flags", "+cgop",
+        "-force_key_frames", f"expr:gte(t,n_forced*{keyframe:g})",
+    ]  # fmt: skip
+
+
+def _audio_args(audio: AudioPlan) -> list[str]:
+    return [
+        "-c:a", "aac", "-b:a", str(audio.bitrate), "-ac", str(audio.channels), "-ar", str(audio.sample_rate),
+        "-af", "aresample=async=1",
+    ]  # fmt: skip

@@ -1,0 +1,227 @@
+"""Cut a live encoder's fragmented MP4 into LL-HLS parts and segments, and publish the playlists.
+
+ffmpeg's HLS muxer cannot write parts, so each rendition is fragmented MP4 on a pipe (one
+fragment of about half a second each); every fragment becomes a part, a segment closes once it
+holds a segment target's worth, and the next one opens on a keyframe. Each object is written
+before the playlist that names it, so a player never sees a URI it cannot fetch.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import BinaryIO, Protocol
+
+from streamstack.media.fmp4 import Fragment, FragmentReader
+from streamstack.media.llhls import (
+    LivePlaylist,
+    LiveSegment,
+    Part,
+    RenditionReport,
+    render_low_latency,
+    render_recording,
+    render_standard,
+)
+
+PLAYLIST_TYPE = "application/vnd.apple.mpegurl"
+MEDIA_TYPE = "video/mp4"
+LOW_LATENCY_PLAYLIST = "ll.m3u8"
+DELTA_PLAYLIST = "ll_skip.m3u8"
+STANDARD_PLAYLIST = "standard.m3u8"
+RECORDING_PLAYLIST = "recording.m3u8"
+SEGMENT_TOLERANCE = 0.02  # a segment this close to its target is full (29.97 fps GOPs last 2.002 s)
+
+
+class ObjectSink(Protocol):
+    """Where the packager puts what it cuts (names relative to the session's root)."""
+
+    def put(self, name: str, data: bytes, content_type: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class PackagingPlan:
+    """Part and segment targets and the DVR window, the same for every rendition of a stream."""
+
+    part_target: float
+    segment_target: float
+    window_seconds: float
+
+
+def part_target_for(frame_rate: float, wanted: float) -> float:
+    """The longest part ffmpeg writes for a wanted fragment duration: whole frames, rounded up."""
+    frames = max(1, math.ceil(wanted * frame_rate - 1e-6))
+    return math.ceil(round(frames / frame_rate * 100_000, 6)) / 100_000
+
+
+class RenditionPackager:
+    """One rendition's parts, segments and playlists; fed one fragment at a time."""
+
+    def __init__(
+        self,
+        name: str,
+        sink: ObjectSink,
+        plan: PackagingPlan,
+        *,
+        reports: Callable[[str], Sequence[RenditionReport]] = lambda name: (),
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        on_part: Callable[[str, float], None] | None = None,
+    ) -> None:
+        self.name = name
+        self.sink = sink
+        self.plan = plan
+        self.playlist = LivePlaylist(plan.segment_target, plan.part_target, plan.window_seconds)
+        self._reports = reports
+        self._clock = clock
+        self._on_part = on_part
+        self._current: LiveSegment | None = None
+        self._current_data: list[bytes] = []
+        self._connection = -1
+        self._init_uri = ""
+        self._origin: datetime | None = None
+        self._next_discontinuity = False
+        self.lock = threading.Lock()
+
+    def start_connection(self, init: bytes) -> None:
+        """A new encoder run (first publish or a reconnect): new init segment, a discontinuity after the first."""
+        with self.lock:
+            self._close_segment()
+            self._connection += 1
+            self._init_uri = f"init{self._connection}.mp4"
+            self._next_discontinuity = self._connection > 0
+            self._origin = None
+        self.sink.put(f"{self.name}/{self._init_uri}", init, MEDIA_TYPE)
+
+    def add(self, fragment: Fragment) -> None:
+        """Publish a fragment as a part (opening or closing segments around it), then the playlists."""
+        with self.lock:
+            current = self._current
+            if current is not None and fragment.independent and current.duration >= self.plan.segment_target / 2:
+                self._close_segment()  # a keyframe after half a segment: a new segment (odd GOPs)
+            segment = self._current or self._open_segment(fragment)
+            uri = f"{segment.msn}.{len(segment.parts)}.m4s"
+            self.sink.put(f"{self.name}/{uri}", fragment.data, MEDIA_TYPE)
+            segment.parts.append(Part(uri, fragment.duration, fragment.independent))
+            self._current_data.append(fragment.data)
+            if segment.duration >= self.plan.segment_target - SEGMENT_TOLERANCE:
+                self._close_segment()
+            self._publish()
+        if self._on_part is not None:
+            self._on_part(self.name, fragment.duration)
+
+    def finish(self) -> None:
+        """The session is over: close the last segment and publish ENDLIST everywhere (live-to-VOD)."""
+        with self.lock:
+            self._close_segment()
+            self.playlist.ended = True
+            self._publish()
+
+    def live_edge(self) -> RenditionReport | None:
+        """This rendition's newest part, as other renditions report it."""
+        last = self.playlist.last_part()
+        return RenditionReport(f"../{self.name}/{LOW_LATENCY_PLAYLIST}", *last) if last else None
+
+    def _open_segment(self, fragment: Fragment) -> LiveSegment:
+        now = self._clock()
+        if self._origin is None:  # the fragment just finished, so its end is about now
+            self._origin = now - timedelta(seconds=fragment.start + fragment.duration)
+        date = self._origin + timedelta(seconds=fragment.start)
+        previous = self.playlist.segments[-1] if self.playlist.segments else None
+        if previous is not None:
+            date = max(date, previous.program_date_time + timedelta(seconds=previous.duration))
+        msn = previous.msn + 1 if previous else 0
+        segment = LiveSegment(msn, self._init_uri, date, discontinuity=self._next_discontinuity)
+        self._next_discontinuity = False
+        self.playlist.segments.append(segment)
+        self._current, self._current_data = segment, []
+        return segment
+
+    def _close_segment(self) -> None:
+        segment = self._current
+        if segment is None:
+            return
+        if segment.parts:
+            uri = f"{segment.msn}.m4s"
+            self.sink.put(f"{self.name}/{uri}", b"".join(self._current_data), MEDIA_TYPE)
+            segment.uri = uri
+        else:
+            self.playlist.segments.remove(segment)
+        self._current, self._current_data = None, []
+
+    def _preload_hint(self) -> str:
+        if self._current is not None:
+            return f"{self._current.msn}.{len(self._current.parts)}.m4s"
+        last = self.playlist.segments[-1].msn if self.playlist.segments else -1
+        return f"{last + 1}.0.m4s"
+
+    def _publish(self) -> None:
+        reports = [r for r in self._reports(self.name)]
+        hint = self._preload_hint()
+        put = self.sink.put
+        put(f"{self.name}/{DELTA_PLAYLIST}", render_low_latency(self.playlist, preload_hint=hint, reports=reports,
+                                                               skip=True).encode(), PLAYLIST_TYPE)
+        put(f"{self.name}/{STANDARD_PLAYLIST}", render_standard(self.playlist).encode(), PLAYLIST_TYPE)
+        put(f"{self.name}/{RECORDING_PLAYLIST}", render_recording(self.playlist).encode(), PLAYLIST_TYPE)
+        # the full LL playlist last: blocking reloads wake on it, and everything it names exists by now
+        put(f"{self.name}/{LOW_LATENCY_PLAYLIST}", render_low_latency(self.playlist, preload_hint=hint,
+                                                                     reports=reports).encode(), PLAYLIST_TYPE)
+
+
+class LivePackager:
+    """All renditions of one live stream: shared rendition reports, one thread per encoder pipe."""
+
+    def __init__(
+        self,
+        names: Sequence[str],
+        sink: ObjectSink,
+        plan: PackagingPlan,
+        *,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        on_part: Callable[[str, float], None] | None = None,
+    ) -> None:
+        self.renditions = {
+            name: RenditionPackager(name, sink, plan, reports=self._reports_for, clock=clock, on_part=on_part)
+            for name in names
+        }
+
+    def _reports_for(self, name: str) -> list[RenditionReport]:
+        reports = []
+        for other, packager in self.renditions.items():
+            if other != name and (edge := packager.live_edge()) is not None:
+                reports.append(edge)
+        return reports
+
+    def package(self, name: str, stream: BinaryIO) -> int:
+        """Read one rendition's fMP4 stream to its end (one encoder connection); returns fragments packaged."""
+        packager = self.renditions[name]
+        reader = FragmentReader(stream)
+        packager.start_connection(reader.read_init())
+        count = 0
+        for fragment in reader.fragments():
+            packager.add(fragment)
+            count += 1
+        return count
+
+    def package_all(self, streams: dict[str, BinaryIO]) -> dict[str, int | BaseException]:
+        """Package every rendition of one encoder connection in parallel, until all streams end."""
+        results: dict[str, int | BaseException] = {}
+
+        def run(name: str, stream: BinaryIO) -> None:
+            try:
+                results[name] = self.package(name, stream)
+            except BaseException as exc:  # reported to the caller, which decides the session's fate
+                results[name] = exc
+
+        threads = [threading.Thread(target=run, args=item, name=f"package-{item[0]}", daemon=True)
+                   for item in streams.items()]  # fmt: skip
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        return results
+
+    def finish(self) -> None:
+        for packager in self.renditions.values():
+            packager.finish()

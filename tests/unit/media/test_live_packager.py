@@ -1,0 +1,212 @@
+"""The live encoder + packager on a real ffmpeg: parts, segments and playlists that obey the spec and decode."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import threading
+from fractions import Fraction
+from pathlib import Path
+from types import SimpleNamespace
+
+import imageio_ffmpeg
+import pytest
+
+from streamstack.media.fmp4 import FragmentError, FragmentReader
+from streamstack.media.live import LIVE_LADDER, build_live_command, plan_live
+from streamstack.media.live_packager import LivePackager, part_target_for
+from streamstack.media.probe import Probe
+from tests.unit.media.llhls_rules import check_playlist, check_sequence, parse
+
+SECONDS = 7
+
+
+def live_settings(**overrides: object) -> SimpleNamespace:
+    values: dict[str, object] = dict(
+        ladder=None, live_ladder=None, max_resolution=None, max_frame_rate=60.0, keyframe_seconds=2.0,
+        live_part_seconds=0.5, live_dvr_window=4.0, live_x264_preset="ultrafast",
+    )  # fmt: skip
+    values.update(overrides)
+    return SimpleNamespace(**values)
+
+
+def source_probe(width: int = 640, height: int = 360, rate: float = 30.0) -> Probe:
+    return Probe(format_name="flv", duration=0.0, bitrate=None, has_video=True, has_audio=True, width=width,
+                 height=height, frame_rate=rate, video_stream=0, audio_stream=1, audio_channels=2,
+                 audio_sample_rate=48000)  # fmt: skip
+
+
+class RecordingSink:
+    """An object store in memory that keeps every version of every playlist, in write order."""
+
+    def __init__(self) -> None:
+        self.objects: dict[str, bytes] = {}
+        self.history: dict[str, list[str]] = {}
+        self.lock = threading.Lock()
+
+    def put(self, name: str, data: bytes, content_type: str) -> None:
+        with self.lock:
+            if name.endswith(".m3u8"):
+                text = data.decode()
+                for uri in self._uris(text):  # everything a playlist names already exists
+                    assert f"{name.rsplit('/', 1)[0]}/{uri}" in self.objects, f"{name} names missing {uri}"
+                self.history.setdefault(name, []).append(text)
+            self.objects[name] = data
+
+    @staticmethod
+    def _uris(text: str) -> list[str]:
+        playlist = parse(text)
+        uris = [s.uri for s in playlist.segments] + [u for s in playlist.segments for _, u, _ in s.parts]
+        return uris + [u for _, u, _ in playlist.trailing_parts]
+
+
+def encode_live(
+    tmp_path: Path, settings: SimpleNamespace, seconds: int = SECONDS
+) -> tuple[RecordingSink, LivePackager]:
+    probe = source_probe()
+    plan = plan_live(probe, settings)
+    source = [
+        "-f", "lavfi", "-i",
+        f"testsrc2=size=640x360:rate=30:duration={seconds}[out0];"
+        f"sine=frequency=440:sample_rate=48000:duration={seconds}[out1]",
+    ]  # fmt: skip
+    pipes = [os.pipe() for _ in plan.renditions]
+    command = build_live_command(source, probe, plan, [w for _, w in pipes])
+    proc = subprocess.Popen([imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-nostdin", *command],
+                            pass_fds=[w for _, w in pipes], stderr=subprocess.PIPE)  # fmt: skip
+    for _, write_end in pipes:
+        os.close(write_end)
+    sink = RecordingSink()
+    packager = LivePackager([r.name for r in plan.renditions], sink, plan.packaging)
+    streams = {r.name: os.fdopen(read_end, "rb") for r, (read_end, _) in zip(plan.renditions, pipes, strict=True)}
+    results = packager.package_all(streams)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 0, stderr.decode()
+    assert all(isinstance(count, int) and count > 0 for count in results.values()), results
+    packager.finish()
+    return sink, packager
+
+
+def decode(path: Path) -> str:
+    """Decode a playlist with ffmpeg end to end; returns its diagnostics (which carry the duration read)."""
+    run = subprocess.run(
+        [imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-v", "error", "-stats", "-allowed_extensions", "ALL",
+         "-i", str(path), "-f", "null", "-"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    assert "rror" not in run.stderr.replace("error_", ""), run.stderr
+    return run.stderr
+
+
+def write_out(sink: RecordingSink, root: Path) -> None:
+    for name, data in sink.objects.items():
+        target = root / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+
+
+@pytest.fixture(scope="module")
+def packaged(tmp_path_factory) -> tuple[RecordingSink, LivePackager, Path]:  # type: ignore[no-untyped-def]
+    root = tmp_path_factory.mktemp("live")
+    sink, packager = encode_live(root, live_settings(live_ladder=[r for r in LIVE_LADDER if r.height <= 360]
+                                                     + [LIVE_LADDER[-1].__class__("180p", 180, 200)]))
+    write_out(sink, root)
+    return sink, packager, root
+
+
+def test_every_low_latency_playlist_written_obeys_the_spec(packaged) -> None:  # type: ignore[no-untyped-def]
+    sink, packager, _ = packaged
+    assert set(packager.renditions) == {"360p", "180p"}
+    for name in packager.renditions:
+        history = sink.history[f"{name}/ll.m3u8"]
+        assert len(history) >= SECONDS * 2 - 1  # a new playlist for every part
+        parsed = check_sequence(history)
+        final = parsed[-1]
+        assert final.ended and not final.preload_hints
+        assert final.tags["EXT-X-PART-INF"] == "PART-TARGET=0.50000"
+        live = parsed[len(parsed) // 2]
+        assert live.preload_hints and live.reports, "a live playlist hints the next part and reports the others"
+        assert {r["URI"] for r in live.reports} == {f"../{o}/ll.m3u8" for o in packager.renditions if o != name}
+
+
+def test_parts_start_segments_on_keyframes_and_segments_last_the_gop(packaged) -> None:  # type: ignore[no-untyped-def]
+    sink, _, _ = packaged
+    final = parse(sink.history["360p/recording.m3u8"][-1])
+    assert [round(s.duration, 3) for s in final.segments] == [2.0, 2.0, 2.0, 1.0]
+    mid = parse(sink.history["360p/ll.m3u8"][9])  # 10 parts in: segment 2 is growing
+    assert all(p[0] <= 0.5 for s in mid.segments for p in s.parts)
+    assert [p[2] for p in mid.segments[0].parts] == [True, False, False, False]
+
+
+def test_the_window_slides_and_delta_updates_skip_old_segments(packaged) -> None:  # type: ignore[no-untyped-def]
+    sink, _, _ = packaged
+    final = parse(sink.history["360p/ll.m3u8"][-1])
+    assert final.media_sequence >= 1, "segments older than the 4 s DVR window leave the playlist"
+    standard = check_playlist(sink.history["360p/standard.m3u8"][-1], low_latency=False)
+    assert standard.media_sequence == final.media_sequence
+    delta = [parse(t) for t in sink.history["360p/ll_skip.m3u8"]]
+    assert not any(p.skipped for p in delta), "a 4 s window is shorter than CAN-SKIP-UNTIL: nothing to skip"
+
+
+def test_delta_updates_leave_out_segments_older_than_skip_until(tmp_path: Path) -> None:
+    sink, _ = encode_live(tmp_path, live_settings(live_ladder=[LIVE_LADDER[-1].__class__("180p", 180, 200)],
+                                                   live_dvr_window=60.0), seconds=16)
+    full = check_playlist(sink.history["180p/ll.m3u8"][-2])
+    delta = check_playlist(sink.history["180p/ll_skip.m3u8"][-2])
+    assert delta.skipped >= 1
+    assert delta.media_sequence == full.media_sequence
+    assert [s.uri for s in delta.segments] == [s.uri for s in full.segments[delta.skipped :]]
+
+
+def test_the_recording_and_the_live_playlist_decode_with_ffmpeg(packaged) -> None:  # type: ignore[no-untyped-def]
+    sink, _, root = packaged
+    recording = parse(sink.history["360p/recording.m3u8"][-1])
+    assert recording.ended and recording.tags["EXT-X-PLAYLIST-TYPE"] == "VOD"
+    stats = decode(root / "360p" / "recording.m3u8")
+    assert "time=00:00:06.9" in stats or "time=00:00:07.0" in stats, stats
+    decode(root / "180p" / "ll.m3u8")
+
+
+def test_a_reconnect_continues_the_sequence_after_a_discontinuity(tmp_path: Path) -> None:
+    sink = RecordingSink()
+    settings = live_settings(live_ladder=[LIVE_LADDER[-1].__class__("180p", 180, 200)], live_dvr_window=60.0)
+    first, _ = encode_live(tmp_path, settings, seconds=3)
+    packager = LivePackager(["180p"], sink, plan_live(source_probe(), settings).packaging)
+    for connection in (first, first):  # the same publisher twice: init, then fragments, twice
+        stream = _Bytes(connection.objects["180p/init0.mp4"] + b"".join(
+            connection.objects[f"180p/{n}.m4s"] for n in range(2)))
+        packager.package("180p", stream)  # type: ignore[arg-type]
+    packager.finish()
+    final = check_playlist(sink.history["180p/ll.m3u8"][-1])
+    assert [s.discontinuity for s in final.segments] == [False, False, True, False]
+    recording = sink.history["180p/recording.m3u8"][-1]
+    assert recording.count("#EXT-X-DISCONTINUITY\n") == 1 and '#EXT-X-MAP:URI="init1.mp4"' in recording
+    write_out(sink, tmp_path / "out")
+    decode(tmp_path / "out" / "180p" / "recording.m3u8")
+
+
+def test_a_stream_that_is_not_fragmented_mp4_is_refused() -> None:
+    with pytest.raises(FragmentError):
+        FragmentReader(_Bytes(b"\x00\x00\x00\x10mdat" + b"\x00" * 8)).read_init()
+    with pytest.raises(FragmentError):
+        FragmentReader(_Bytes(b"FLV\x01\x05" + b"\xff" * 40)).read_init()
+
+
+def test_part_target_is_whole_frames_rounded_up() -> None:
+    assert part_target_for(30.0, 0.5) == 0.5
+    assert part_target_for(float(Fraction(30000, 1001)), 0.5) == 0.5005
+    assert part_target_for(25.0, 0.5) == 0.52
+
+
+class _Bytes:
+    """A readable stream over bytes that returns short reads, as a pipe does."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data, self.at = data, 0
+
+    def read(self, count: int = -1) -> bytes:
+        count = min(count if count >= 0 else len(self.data), 4096)
+        chunk = self.data[self.at : self.at + count]
+        self.at += len(chunk)
+        return chunk
