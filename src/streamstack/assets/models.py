@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import JSON, BigInteger, DateTime, Float, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -30,6 +30,9 @@ class Asset(Timestamped, Base):
     has_audio: Mapped[bool | None] = mapped_column()
     mp4_support: Mapped[str] = mapped_column(String(16), default="none")
     passthrough: Mapped[str | None] = mapped_column(String(255))
+    title: Mapped[str | None] = mapped_column(String(512))
+    creator_id: Mapped[str | None] = mapped_column(String(128), index=True)
+    external_id: Mapped[str | None] = mapped_column(String(128), index=True)
     input_url: Mapped[str | None] = mapped_column(Text)
     source_key: Mapped[str | None] = mapped_column(String(255))
     source_size: Mapped[int | None] = mapped_column(BigInteger)
@@ -78,6 +81,19 @@ class PlaybackId(Timestamped, Base):
 
 
 DEFAULT_POLICY: tuple[PlaybackPolicy, ...] = ("public",)
+TITLE_MAX = 512  # Mux's limits, so metadata that fits there fits here
+ID_MAX = 128
+
+
+class AssetMeta(BaseModel):
+    """Mux's `meta`: a human title and the integrator's own ids, searchable and filterable in the list."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    title: str | None = Field(None, max_length=TITLE_MAX, description="Shown in the console; "
+                              "an upload's file name when not given.")
+    creator_id: str | None = Field(None, max_length=ID_MAX, description="Who made it, in your system.")
+    external_id: str | None = Field(None, max_length=ID_MAX, description="The asset's id in your system.")
 
 
 class NewAssetSettings(BaseModel):
@@ -86,10 +102,20 @@ class NewAssetSettings(BaseModel):
     playback_policy: list[PlaybackPolicy] = Field(default_factory=lambda: list(DEFAULT_POLICY), max_length=2)
     mp4_support: Mp4Support = "none"
     passthrough: str | None = Field(None, max_length=255)
+    meta: AssetMeta = Field(default_factory=AssetMeta)
 
 
 class AssetCreate(NewAssetSettings):
     input: str = Field(..., description="http(s) URL to import the source from.", max_length=4096)
+
+
+class AssetUpdate(BaseModel):
+    """PATCH body: only the fields sent change; a meta field sent as null is cleared."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    meta: AssetMeta | None = None
+    passthrough: str | None = Field(None, max_length=255)
 
 
 class PlaybackIdOut(BaseModel):
@@ -120,6 +146,7 @@ class AssetOut(BaseModel):
     aspect_ratio: str | None
     mp4_support: Mp4Support
     passthrough: str | None
+    meta: AssetMeta
     errors: list[str]
     renditions: list[RenditionOut]
     playback_ids: list[PlaybackIdOut]

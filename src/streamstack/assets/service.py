@@ -5,7 +5,17 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
-from streamstack.assets.models import Asset, AssetOut, NewAssetSettings, PlaybackId, PlaybackIdOut, RenditionOut
+from streamstack.assets.models import (
+    TITLE_MAX,
+    Asset,
+    AssetMeta,
+    AssetOut,
+    AssetUpdate,
+    NewAssetSettings,
+    PlaybackId,
+    PlaybackIdOut,
+    RenditionOut,
+)
 from streamstack.db.base import new_id, utcnow
 from streamstack.db.pagination import decode_cursor, page
 from streamstack.storage.base import ObjectStore, delete_prefix
@@ -21,13 +31,15 @@ def outputs_prefix(asset_id: str) -> str:
 
 
 def create_asset(*, db_session: Session, new_asset_settings: NewAssetSettings, input_url: str | None = None,
-                 edge_base_url: str = "") -> Asset:
-    """A waiting asset with its playback ids; `video.asset.created` commits with it."""
+                 edge_base_url: str = "", file_name: str | None = None) -> Asset:
+    """A waiting asset with its playback ids, titled by file_name if not by meta; `video.asset.created` with it."""
     asset = Asset(
         id=new_id("as_"), status="waiting", progress=0.0, input_url=input_url,
         mp4_support=new_asset_settings.mp4_support, passthrough=new_asset_settings.passthrough,
         errors=[], images={}, static_renditions=[],
     )
+    set_meta(asset, new_asset_settings.meta)
+    default_title(asset, file_name)
     for policy in dict.fromkeys(new_asset_settings.playback_policy):
         asset.playback_ids.append(PlaybackId(id=new_id("pb_"), policy=policy))
     db_session.add(asset)
@@ -44,15 +56,48 @@ def get_asset(*, db_session: Session, asset_id: str) -> Asset | None:
     )
 
 
-def list_assets(*, db_session: Session, limit: int = 25, cursor: str | None = None,
-                status: str | None = None) -> tuple[list[Asset], str | None]:
-    """Newest first; the cursor is the last id seen, opaque to clients."""
+def list_assets(*, db_session: Session, limit: int = 25, cursor: str | None = None, status: str | None = None,
+                creator_id: str | None = None, external_id: str | None = None,
+                title: str | None = None) -> tuple[list[Asset], str | None]:
+    """Newest first; the cursor is the last id seen, opaque to clients. `title` matches a substring, any case."""
     query = select(Asset).options(selectinload(Asset.renditions), selectinload(Asset.playback_ids))
     if status:
         query = query.where(Asset.status == status)
+    if creator_id is not None:
+        query = query.where(Asset.creator_id == creator_id)
+    if external_id is not None:
+        query = query.where(Asset.external_id == external_id)
+    if title:
+        query = query.where(Asset.title.icontains(title, autoescape=True))
     if cursor:
         query = query.where(Asset.id < decode_cursor(cursor, prefix="as_"))
     return page(db_session, query.order_by(Asset.id.desc()), limit, lambda asset: asset.id)
+
+
+def set_meta(asset: Asset, meta: AssetMeta, *, only_sent: bool = False) -> None:
+    """Copy meta onto the row; with only_sent (PATCH) fields the client left out keep their value."""
+    fields = meta.model_fields_set if only_sent else AssetMeta.model_fields.keys()
+    for name in fields:
+        setattr(asset, name, getattr(meta, name))
+
+
+def default_title(asset: Asset, file_name: str | None) -> None:
+    """An upload's file name (without folders) titles an asset its creator did not name."""
+    name = (file_name or "").replace("\\", "/").rsplit("/", 1)[-1].strip()
+    if asset.title is None and name:
+        asset.title = name[:TITLE_MAX]
+
+
+def update_asset(*, db_session: Session, asset: Asset, update: AssetUpdate, edge_base_url: str = "") -> Asset:
+    """PATCH semantics; `video.asset.updated` commits with the change."""
+    if update.meta is not None:
+        set_meta(asset, update.meta, only_sent=True)
+    if "passthrough" in update.model_fields_set:
+        asset.passthrough = update.passthrough
+    db_session.flush()
+    record_event(db_session=db_session, type="video.asset.updated", object_type="asset", object_id=asset.id,
+                 data=asset_to_out(asset, edge_base_url).model_dump(mode="json"))
+    return asset
 
 
 def mark_preparing(*, db_session: Session, asset: Asset, source_size: int) -> None:
@@ -91,6 +136,7 @@ def asset_to_out(asset: Asset, edge_base_url: str) -> AssetOut:
         max_width=asset.max_width, max_height=asset.max_height, max_frame_rate=asset.max_frame_rate,
         aspect_ratio=asset.aspect_ratio, mp4_support=asset.mp4_support,  # type: ignore[arg-type]
         passthrough=asset.passthrough, errors=list(asset.errors or []),
+        meta=AssetMeta(title=asset.title, creator_id=asset.creator_id, external_id=asset.external_id),
         renditions=[RenditionOut.model_validate(r, from_attributes=True) for r in asset.renditions],
         playback_ids=[
             PlaybackIdOut(id=p.id, policy=p.policy, url=playback_url(edge_base_url, p.id))  # type: ignore[arg-type]

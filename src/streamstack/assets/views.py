@@ -1,8 +1,9 @@
-"""REST routes for assets: import from URL, list, show, delete."""
+"""REST routes for assets: import from URL, list (filter by meta, search titles), show, update meta, delete."""
 
 from __future__ import annotations
 
 import json
+from urllib.parse import unquote, urlsplit
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
@@ -10,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from streamstack.assets import service
 from streamstack.assets.imports import ImportRefused, check_import_url
-from streamstack.assets.models import AssetCreate, AssetList, AssetOut, AssetStatus
+from streamstack.assets.models import ID_MAX, TITLE_MAX, AssetCreate, AssetList, AssetOut, AssetStatus, AssetUpdate
 from streamstack.db.pagination import MAX_PAGE
 from streamstack.deps import get_platform, get_session
 from streamstack.errors import Problem, not_found
@@ -36,7 +37,7 @@ def create_asset(body: AssetCreate, request: Request, db_session: Session = Depe
 
     def create() -> dict:
         asset = service.create_asset(db_session=db_session, new_asset_settings=body, input_url=body.input,
-                                     edge_base_url=settings.edge_base_url)
+                                     edge_base_url=settings.edge_base_url, file_name=url_file_name(body.input))
         db_session.commit()
         platform.encode_queue.send(json.dumps(import_message(asset.id, body.input)),
                                    attributes=inject_request_id())
@@ -46,12 +47,23 @@ def create_asset(body: AssetCreate, request: Request, db_session: Session = Depe
                           status_code=201, create=create, ttl_seconds=settings.idempotency_ttl_seconds)
 
 
+def url_file_name(url: str) -> str | None:
+    """The last path segment of an import URL (`.../match%201.mp4` -> `match 1.mp4`), a default title."""
+    return unquote(urlsplit(url).path.rsplit("/", 1)[-1]) or None
+
+
 @router.get("", response_model=AssetList, dependencies=[Depends(require_scope("read"))])
 def list_assets(limit: int = Query(25, ge=1, le=MAX_PAGE), cursor: str | None = None,
-                status: AssetStatus | None = None, db_session: Session = Depends(get_session),
-                platform: Platform = Depends(get_platform)) -> AssetList:
+                status: AssetStatus | None = None,
+                creator_id: str | None = Query(None, max_length=ID_MAX, description="Exactly this meta.creator_id."),
+                external_id: str | None = Query(None, max_length=ID_MAX,
+                                                description="Exactly this meta.external_id."),
+                title: str | None = Query(None, max_length=TITLE_MAX,
+                                          description="Titles containing this text, any case."),
+                db_session: Session = Depends(get_session), platform: Platform = Depends(get_platform)) -> AssetList:
     try:
-        rows, next_cursor = service.list_assets(db_session=db_session, limit=limit, cursor=cursor, status=status)
+        rows, next_cursor = service.list_assets(db_session=db_session, limit=limit, cursor=cursor, status=status,
+                                                creator_id=creator_id, external_id=external_id, title=title)
     except ValueError as exc:
         raise Problem(400, "Bad Request", str(exc)) from exc
     base = platform.settings.edge_base_url
@@ -65,6 +77,19 @@ def get_asset(asset_id: str, db_session: Session = Depends(get_session),
     if asset is None:
         raise not_found("asset", asset_id)
     return service.asset_to_out(asset, platform.settings.edge_base_url)
+
+
+@router.patch("/{asset_id}", response_model=AssetOut, dependencies=[Depends(require_scope("write"))])
+def update_asset(asset_id: str, body: AssetUpdate, db_session: Session = Depends(get_session),
+                 platform: Platform = Depends(get_platform)) -> AssetOut:
+    """Change meta or passthrough; fields not sent keep their value."""
+    asset = service.get_asset(db_session=db_session, asset_id=asset_id)
+    if asset is None:
+        raise not_found("asset", asset_id)
+    base = platform.settings.edge_base_url
+    service.update_asset(db_session=db_session, asset=asset, update=body, edge_base_url=base)
+    db_session.commit()
+    return service.asset_to_out(asset, base)
 
 
 @router.delete("/{asset_id}", status_code=204, dependencies=[Depends(require_scope("write"))])

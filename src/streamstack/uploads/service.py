@@ -41,12 +41,25 @@ class ChunkResult:
 def create_upload(*, db_session: Session, new_asset_settings: NewAssetSettings, edge_base_url: str,
                   length: int | None = None, metadata: dict[str, str] | None = None) -> Upload:
     asset = assets.create_asset(db_session=db_session, new_asset_settings=new_asset_settings,
-                                edge_base_url=edge_base_url)
+                                edge_base_url=edge_base_url, file_name=file_name_of(metadata or {}))
     upload = Upload(id=new_id("up_"), asset_id=asset.id, status="waiting", length=length, offset=0,
                     tus_metadata=metadata or {}, expires_at=utcnow() + UPLOAD_TTL)
     db_session.add(upload)
     db_session.commit()
     return upload
+
+
+def file_name_of(metadata: dict[str, str]) -> str | None:
+    """The file name tus clients send in Upload-Metadata (tus-js-client and tuspy: filename; Uppy: name)."""
+    return metadata.get("filename") or metadata.get("name")
+
+
+def declare_metadata(*, db_session: Session, upload: Upload, metadata: dict[str, str]) -> None:
+    """Metadata sent with tus creation at an upload URL: kept, and its file name titles an untitled asset."""
+    upload.tus_metadata = metadata
+    asset = assets.get_asset(db_session=db_session, asset_id=upload.asset_id)
+    if asset is not None:
+        assets.default_title(asset, file_name_of(metadata))
 
 
 def check_length(length: int, max_bytes: int) -> None:

@@ -103,7 +103,8 @@ def tus_declare(upload_id: str, request: Request, db_session: Session = Depends(
     if length is not None:
         set_length(upload, length)
     if request.headers.get("upload-metadata"):
-        upload.tus_metadata = decode(service.decode_metadata, request.headers["upload-metadata"])
+        metadata = decode(service.decode_metadata, request.headers["upload-metadata"])
+        service.declare_metadata(db_session=db_session, upload=upload, metadata=metadata)
     db_session.commit()
     if upload.length == 0 and upload.status == "waiting":
         backend = open_upload_backend(platform)

@@ -43,10 +43,10 @@ def test_sign_in_then_tus_upload_reaches_100_percent_and_the_asset_is_listed(pag
     asset_id = page.get_attribute("#upload-asset-link", "href").rsplit("/", 1)[-1]
     with stack.client() as client:
         asset = client.get(f"/v1/assets/{asset_id}").json()
-    assert asset["passthrough"] == clip.name and asset["playback_ids"][0]["policy"] == "signed"
+    assert asset["meta"]["title"] == clip.name and asset["playback_ids"][0]["policy"] == "signed"
     page.click("a[data-nav=assets]")
     row = page.wait_for_selector(f"tr[data-asset-id='{asset_id}']")
-    assert clip.name in row.inner_text()
+    assert page.inner_text(f"tr[data-asset-id='{asset_id}'] a.asset-link") == clip.name  # the title, not the id
     screenshot(page, "console-assets.png")
 
     page.set_viewport_size({"width": 390, "height": 844})
@@ -89,7 +89,7 @@ def test_the_tus_client_sends_chunks_and_resumes_after_an_interruption(page, sta
 def test_choosing_a_half_uploaded_file_again_resumes_it_instead_of_starting_over(page, stack, clip: Path):
     """The console remembers unfinished uploads per file; here the first half was sent before a "reload"."""
     with stack.client() as client:
-        upload = client.post("/v1/uploads", json={"new_asset_settings": {"passthrough": clip.name}}).json()
+        upload = client.post("/v1/uploads", json={"new_asset_settings": {"meta": {"title": clip.name}}}).json()
         half = clip.stat().st_size // 2
         tus = {"Tus-Resumable": "1.0.0"}
         client.post(upload["url"], headers={**tus, "Upload-Length": str(clip.stat().st_size)}).raise_for_status()

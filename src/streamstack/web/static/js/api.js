@@ -42,9 +42,9 @@ export const getAsset = (id) => api(`/v1/assets/${encodeURIComponent(id)}`);
 export const deleteAsset = (id) => api(`/v1/assets/${encodeURIComponent(id)}`, { method: "DELETE" });
 export const metricsSummary = () => api("/v1/metrics/summary");
 
-/** A direct upload; the file name becomes the asset's passthrough so the list can show it. */
+/** A direct upload; the file name becomes the asset's title (meta.title) so the list can show it. */
 export function createUpload(playbackPolicy, fileName) {
-  const settings = { playback_policy: [playbackPolicy], passthrough: fileName.slice(0, 255) };
+  const settings = { playback_policy: [playbackPolicy], meta: { title: fileName.slice(0, 512) } };
   return api("/v1/uploads", {
     method: "POST",
     body: { new_asset_settings: settings },

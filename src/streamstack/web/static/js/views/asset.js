@@ -38,6 +38,8 @@ function detailsCard(asset) {
     h("h2", "Details"),
     h("dl.details",
       item("Asset ID", h("span.mono", asset.id)),
+      ...(asset.meta?.creator_id ? item("Creator ID", h("span.mono", asset.meta.creator_id)) : []),
+      ...(asset.meta?.external_id ? item("External ID", h("span.mono", asset.meta.external_id)) : []),
       item("Status", statusBadge(asset.status)),
       item("Duration", duration(asset.duration)),
       item("Max resolution", asset.max_width ? `${asset.max_width}×${asset.max_height}` : "–"),

@@ -6,8 +6,9 @@ import { dateTime, duration, resolution } from "../format.js";
 
 const BUSY = new Set(["waiting", "preparing"]);
 
+/** The asset's title (meta.title, an upload's file name by default); the id only when it has none. */
 export function assetName(asset) {
-  return asset.passthrough || asset.id;
+  return asset.meta?.title || asset.id;
 }
 
 function row(asset) {
@@ -15,7 +16,7 @@ function row(asset) {
   const progress = asset.status === "ready" ? 100 : asset.progress;
   return h("tr.clickable", { dataset: { assetId: asset.id, status: asset.status }, onclick: open },
     h("td", h("a.asset-link", { href: `#/assets/${encodeURIComponent(asset.id)}` }, assetName(asset)),
-      asset.passthrough ? h("div.mono.muted.small", asset.id) : null),
+      asset.meta?.title ? h("div.mono.muted.small", asset.id) : null),
     h("td", statusBadge(asset.status)),
     h("td.progress-cell", asset.status === "errored" ? h("span.muted", "–") : progressBar(progress)),
     h("td.num", duration(asset.duration)),
