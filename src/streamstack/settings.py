@@ -57,7 +57,8 @@ class Settings(BaseSettings):
     worker_concurrency: int = Field(1, description="Encode jobs a worker process runs at once.")
 
     api_key_bootstrap: bool = Field(True, description="`up` creates and prints an admin key on first run.")
-    max_upload_bytes: int = Field(10 * 1024**3, description="Largest accepted upload or import, in bytes.")
+    max_upload_bytes: int = Field(10 * 1024**3, ge=0, le=2**63 - 1,
+                                  description="Largest accepted upload or import, in bytes.")
     outbound_allow_cidrs: list[str] = Field(
         default_factory=list, description="Private CIDRs that imports and webhooks may reach (JSON list)."
     )

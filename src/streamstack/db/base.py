@@ -18,6 +18,10 @@ NAMING = {
 }
 
 
+MAX_BIGINT = 2**63 - 1
+"""The largest integer a BigInteger column holds on SQLite and PostgreSQL alike."""
+
+
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
 

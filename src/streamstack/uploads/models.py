@@ -10,7 +10,7 @@ from sqlalchemy import JSON, BigInteger, DateTime, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from streamstack.assets.models import NewAssetSettings
-from streamstack.db.base import Base, Timestamped
+from streamstack.db.base import MAX_BIGINT, Base, Timestamped
 
 
 class Upload(Timestamped, Base):
@@ -27,7 +27,8 @@ class Upload(Timestamped, Base):
 
 class UploadCreate(BaseModel):
     new_asset_settings: NewAssetSettings = Field(default_factory=NewAssetSettings)
-    size: int | None = Field(None, ge=0, description="File size in bytes: fixes the tus length, sizes S3 parts.")
+    size: int | None = Field(None, ge=0, le=MAX_BIGINT,
+                             description="File size in bytes: fixes the tus length, sizes S3 parts.")
 
 
 class UploadOut(BaseModel):

@@ -107,7 +107,8 @@ class LocalPartBackend:
                      body: AsyncIterator[bytes], content_length: int | None,
                      checksum: tuple[str, bytes] | None) -> int:
         return await service.append_chunk(fd=handle[0], upload=upload, client_offset=client_offset, body=body,
-                                          content_length=content_length, checksum=checksum)
+                                          content_length=content_length, checksum=checksum,
+                                          max_bytes=self.platform.settings.max_upload_bytes)
 
     def complete(self, handle: tuple[int, Path], *, db_session: Session, upload: Upload) -> None:
         service.complete_upload(db_session=db_session, store=self.platform.store, upload=upload, path=handle[1])
@@ -159,7 +160,8 @@ class S3MultipartBackend:
     async def append(self, handle: None, *, upload: Upload, client_offset: int, body: AsyncIterator[bytes],
                      content_length: int | None, checksum: tuple[str, bytes] | None) -> int:
         """Full parts go to S3 as they fill; the unfinished part is saved as the tail (kept on disconnect)."""
-        room = service.check_chunk(upload=upload, client_offset=client_offset, content_length=content_length)
+        room = service.check_chunk(upload=upload, client_offset=client_offset, content_length=content_length,
+                                   max_bytes=self.platform.settings.max_upload_bytes)
         key, upload_id = self.session(upload)
         part_number = upload.offset // self.part_size
         buffer = bytearray(self.read_tail(upload))
@@ -207,12 +209,26 @@ class S3MultipartBackend:
             parts.append(self.store.upload_part(key, upload_id, upload.offset // self.part_size + 1, tail))
         self.finish(db_session=db_session, upload=upload, key=key, upload_id=upload_id, parts=parts)
 
+    def allowed_bytes(self, upload: Upload) -> int:
+        """The declared length, never more than the size limit (which may have dropped since)."""
+        limit = self.platform.settings.max_upload_bytes
+        return limit if upload.length is None else min(upload.length, limit)
+
+    def max_part_number(self, upload: Upload) -> int:
+        """Parts past the allowed bytes could only hold bytes that must not be stored."""
+        return min(MAX_PARTS, max(1, math.ceil(self.allowed_bytes(upload) / self.part_size)))
+
     def complete_presigned(self, *, db_session: Session, upload: Upload) -> None:
-        """The client PUT every part itself: complete with what S3 lists."""
+        """The client PUT every part itself: complete with what S3 lists, unless that is more than allowed."""
         key, upload_id = self.session(upload)
         parts = self.store.list_parts(key, upload_id)
         if not parts:
             raise Problem(409, "Conflict", "no part has been uploaded yet")
+        size = sum(int(part["Size"]) for part in parts)
+        if size > (allowed := self.allowed_bytes(upload)):
+            self.store.abort_multipart(key, upload_id)
+            raise Problem(413, "Content Too Large", f"the parts hold {size} bytes, more than the {allowed} this "
+                          "upload allows; they were discarded (upload the parts again)")
         self.finish(db_session=db_session, upload=upload, key=key, upload_id=upload_id, parts=parts)
 
     def finish(self, *, db_session: Session, upload: Upload, key: str, upload_id: str,
@@ -264,9 +280,13 @@ def presign_parts(upload_id: str, body: PartsRequest, db_session: Session = Depe
                   platform: Platform = Depends(get_platform)) -> list[PresignedPart]:
     """Fresh presigned URLs for some parts (unknown size at creation, or expired URLs on resume)."""
     backend = s3_backend(platform)
+    upload = waiting_upload(db_session, upload_id)
     if any(not 1 <= n <= MAX_PARTS for n in body.part_numbers):
         raise Problem(400, "Bad Request", f"part numbers go from 1 to {MAX_PARTS}")
-    key, s3_upload_id = backend.session(waiting_upload(db_session, upload_id))
+    if max(body.part_numbers) > (last := backend.max_part_number(upload)):
+        raise Problem(413, "Content Too Large", f"this upload allows {backend.allowed_bytes(upload)} bytes: "
+                      f"at most {last} parts of {backend.part_size} bytes")
+    key, s3_upload_id = backend.session(upload)
     return backend.presign(key, s3_upload_id, body.part_numbers)
 
 

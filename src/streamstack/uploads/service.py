@@ -63,10 +63,11 @@ def declare_metadata(*, db_session: Session, upload: Upload, metadata: dict[str,
 
 
 def check_length(length: int, max_bytes: int) -> None:
+    """The size limit, checked when a length is declared and again at every PATCH (the limit may have dropped)."""
     if length < 0:
-        raise UploadError(400, "Upload-Length must be a non-negative integer")
+        raise UploadError(400, "the upload length must be a non-negative integer")
     if length > max_bytes:
-        raise UploadError(413, f"Upload-Length {length} exceeds the maximum of {max_bytes} bytes")
+        raise UploadError(413, f"an upload of {length} bytes exceeds the maximum of {max_bytes} bytes")
 
 
 def part_path(uploads_dir: Path, upload_id: str) -> Path:
@@ -98,12 +99,13 @@ def parse_checksum(header: str | None) -> tuple[str, bytes] | None:
         raise UploadError(400, "Upload-Checksum is not valid base64") from exc
 
 
-def check_chunk(*, upload: Upload, client_offset: int, content_length: int | None) -> int:
-    """Refuse a PATCH at the wrong offset or past the length; returns the bytes still expected."""
+def check_chunk(*, upload: Upload, client_offset: int, content_length: int | None, max_bytes: int) -> int:
+    """Refuse a PATCH at the wrong offset, past the length or past the size limit; returns the bytes still expected."""
     if client_offset != upload.offset:
         raise UploadError(409, f"Upload-Offset {client_offset} does not match the current offset {upload.offset}")
     if upload.length is None:
         raise UploadError(400, "the upload length is not known yet: send Upload-Length")
+    check_length(upload.length, max_bytes)
     room = upload.length - upload.offset
     if content_length is not None and content_length > room:
         raise UploadError(413, f"the chunk of {content_length} bytes goes past Upload-Length {upload.length}")
@@ -111,9 +113,10 @@ def check_chunk(*, upload: Upload, client_offset: int, content_length: int | Non
 
 
 async def append_chunk(*, fd: int, upload: Upload, client_offset: int, body: AsyncIterator[bytes],
-                       content_length: int | None, checksum: tuple[str, bytes] | None) -> int:
+                       content_length: int | None, checksum: tuple[str, bytes] | None, max_bytes: int) -> int:
     """Write a PATCH body at the upload's offset; returns the new offset (kept on disconnect, tus-style)."""
-    room = check_chunk(upload=upload, client_offset=client_offset, content_length=content_length)
+    room = check_chunk(upload=upload, client_offset=client_offset, content_length=content_length,
+                       max_bytes=max_bytes)
     os.ftruncate(fd, upload.offset)
     os.lseek(fd, upload.offset, os.SEEK_SET)
     digest = CHECKSUM_ALGORITHMS[checksum[0]]() if checksum else None

@@ -42,6 +42,8 @@ def tus_url(platform: Platform, upload_id: str) -> str:
 def create_upload(body: UploadCreate, request: Request, db_session: Session = Depends(get_session),
                   platform: Platform = Depends(get_platform)) -> JSONResponse:
     """A direct upload: a waiting asset plus a tus URL any tus client can PATCH and resume."""
+    if body.size is not None:
+        decode(service.check_length, body.size, platform.settings.max_upload_bytes)
 
     def create() -> dict:
         upload = service.create_upload(db_session=db_session, new_asset_settings=body.new_asset_settings,

@@ -99,3 +99,33 @@ def test_tus_termination_aborts_the_multipart_upload(api: httpx.Client, aws_plat
     with pytest.raises(ObjectNotFound):
         aws_platform.store.head(source)
     assert list(aws_platform.store.list("uploads/")) == []
+
+
+def test_presigned_parts_past_the_limit_are_refused_and_an_oversized_upload_stores_nothing(tmp_path: Path,
+                                                                                          moto_endpoint: str):
+    from streamstack.api import create_app
+    from streamstack.platform import build_platform
+    from tests.integration.aws.conftest import aws_settings, create_aws_resources
+
+    settings = aws_settings(tmp_path / "data", moto_endpoint, max_upload_bytes=MIB)
+    create_aws_resources(settings)
+    platform = build_platform(settings)
+    with platform.sessions() as db_session:
+        key = create_api_key(db_session=db_session, name="t", scopes=["admin"]).secret
+    auth = {"Authorization": f"Bearer {key}"}
+    with LiveServer(create_app(platform), settings.api_port) as server, httpx.Client(
+            base_url=server.url, headers=auth, timeout=60) as api:
+        assert api.post("/v1/uploads", json={"size": 2 * MIB}).status_code == 413
+        created = api.post("/v1/uploads", json={}).json()
+        session = created["multipart"]
+        assert api.post(session["parts_url"], json={"part_numbers": [2]}).status_code == 413
+        [part] = api.post(session["parts_url"], json={"part_numbers": [1]}).json()
+        assert httpx.put(part["url"], content=os.urandom(MIB + 1)).status_code == 200  # S3 cannot bound a part
+        refused = api.post(session["complete_url"])
+        assert refused.status_code == 413 and "discarded" in refused.json()["detail"]
+        source = f"sources/{created['asset_id']}"
+        with pytest.raises(ObjectNotFound):
+            platform.store.head(source)
+        assert platform.store.find_multipart(source) is None
+        assert read_asset(settings, created["asset_id"])["status"] == "waiting"
+    platform.close()
