@@ -99,11 +99,8 @@ class Stack:
 def console_app(platform: Any) -> Any:
     """The API app exactly as `streamstack up` serves it (console included), sampling metrics every second."""
     from streamstack.api import create_app
-    from streamstack.web import mount_console
 
     app = create_app(platform)
-    if not hasattr(app.state, "metrics_sampler"):
-        mount_console(app, platform)
     app.state.metrics_sampler.interval = 1.0
     return app
 

@@ -7,27 +7,14 @@ from datetime import datetime
 
 import httpx
 import pytest
-from fastapi import FastAPI, Request
 
-from streamstack.errors import Problem, problem_response
+from streamstack.api import create_app
 from streamstack.keys.service import create_api_key
-from streamstack.playback.views import router
+from streamstack.platform import build_platform
 
 from .conftest import EDGE, cookie_header
 
 pytestmark = pytest.mark.anyio
-
-
-def api_app(platform) -> FastAPI:  # type: ignore[no-untyped-def]
-    app = FastAPI()
-    app.state.platform = platform
-    app.include_router(router)
-
-    @app.exception_handler(Problem)
-    async def on_problem(request: Request, exc: Problem):  # type: ignore[no-untyped-def]
-        return problem_response(request, exc)
-
-    return app
 
 
 def bearer(platform, scopes: list[str]) -> dict[str, str]:  # type: ignore[no-untyped-def]
@@ -37,11 +24,14 @@ def bearer(platform, scopes: list[str]) -> dict[str, str]:  # type: ignore[no-un
 
 
 @pytest.fixture
-async def api(edge_platform, media):  # type: ignore[no-untyped-def]
+async def api(edge_settings, media):  # type: ignore[no-untyped-def]
+    """The API exactly as `streamstack up` serves it, on the catalog and store the edge reads."""
+    platform = build_platform(edge_settings)
     async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=api_app(edge_platform)), base_url="http://api.test"
+        transport=httpx.ASGITransport(app=create_app(platform)), base_url="http://api.test"
     ) as http:
         yield http
+    platform.close()
 
 
 async def test_token_url_and_cookies_play_at_the_edge(api, client, edge_platform, keys, media):

@@ -24,12 +24,8 @@ def settings(catalog_settings: Settings) -> Settings:
 @pytest.fixture
 def client(platform) -> TestClient:  # type: ignore[no-untyped-def]
     from streamstack.api import create_app
-    from streamstack.webhooks.views import router
 
-    app = create_app(platform)
-    if not any(getattr(route, "path", "") == "/v1/webhooks" for route in app.routes):
-        app.include_router(router)  # until api.py includes it
-    return TestClient(app)
+    return TestClient(create_app(platform))
 
 
 @pytest.fixture
