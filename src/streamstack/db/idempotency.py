@@ -1,4 +1,4 @@
-"""Stored responses for Idempotency-Key, so a retried create returns the first answer."""
+"""Idempotency-Key claims and their stored responses: status_code is NULL while the first request runs."""
 
 from __future__ import annotations
 
@@ -16,6 +16,6 @@ class IdempotencyRecord(Base):
 
     scope_key: Mapped[str] = mapped_column(String(320), primary_key=True)
     request_hash: Mapped[str] = mapped_column(String(64))
-    status_code: Mapped[int] = mapped_column(Integer)
-    body: Mapped[Any] = mapped_column(JSON)
+    status_code: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    body: Mapped[Any] = mapped_column(JSON, nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
