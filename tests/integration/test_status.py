@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
+from streamstack.cli.status import render, status_command
 from streamstack.observability import metrics
-from streamstack.observability.status import collect_status, render, status_command
+from streamstack.observability.status import collect_status
 from streamstack.settings import Settings
 from tests.conftest import LiveServer, free_port, make_settings
 

@@ -1,4 +1,4 @@
-"""`streamstack status`: the platform at a glance, from the API's readiness checks and one `/metrics` scrape.
+"""The platform at a glance, from the API's readiness checks and one `/metrics` scrape (`streamstack status`).
 
 In the embedded shape the API's `/metrics` is the multiprocess aggregate of the API, worker and edge
 processes, so one scrape answers for all of them: the worker is alive when its heartbeat gauge is fresh,
@@ -8,8 +8,6 @@ started. A component that cannot be judged from here (no heartbeat in a per-proc
 
 from __future__ import annotations
 
-import json
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -17,8 +15,6 @@ from typing import Any
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
-from rich.console import Console
-from rich.table import Table
 
 WORKER_STALE_SECONDS = 120.0  # the StreamstackWorkerStopped threshold in deploy/prometheus/rules.yml
 TIMEOUT_SECONDS = 5.0
@@ -93,9 +89,6 @@ class PlatformStatus:
             "edge": {"requests": self.edge.requests, "bytes": self.edge.bytes, "hit_ratio": self.edge.hit_ratio},
             "metrics_error": self.metrics_error,
         }
-
-
-# --- collecting ----------------------------------------------------------------------------------------
 
 
 def collect_status(
@@ -194,60 +187,3 @@ def jobs_from(samples: Samples) -> dict[str, float]:
 def edge_from(samples: Samples) -> EdgeTraffic:
     bytes_served = sum(_values(samples, "streamstack_edge_bytes_total").values())
     return EdgeTraffic(_values(samples, "streamstack_edge_requests_total", "cache_result"), bytes_served)
-
-
-# --- showing -------------------------------------------------------------------------------------------
-
-STATE_STYLE = {"ok": "green", "down": "bold red", "unknown": "yellow"}
-
-
-def render(status: PlatformStatus) -> Table:
-    """One table, a section each for components, queues, encoding jobs and the edge."""
-    table = Table("", "name", "state", "detail", title=f"streamstack at {status.api_url}", title_justify="left")
-    for c in status.components:
-        table.add_row("component", c.name, f"[{STATE_STYLE[c.state]}]{c.state}[/]", c.detail)
-    table.add_section()
-    for q in status.queues:
-        table.add_row("queue", q.queue, _queue_state(q), _queue_detail(q))
-    table.add_section()
-    for state, count in status.jobs.items():
-        table.add_row("jobs since start", state, f"{count:.0f}", "")
-    table.add_section()
-    table.add_row("edge", "hit ratio", _ratio(status.edge.hit_ratio), _edge_detail(status.edge))
-    if status.metrics_error:
-        table.caption = f"[yellow]{status.metrics_error}[/]"
-    return table
-
-
-def _queue_state(q: QueueStatus) -> str:
-    return "[bold red]DLQ not empty[/]" if q.dlq_depth else "[green]ok[/]"
-
-
-def _queue_detail(q: QueueStatus) -> str:
-    oldest = "-" if q.oldest_age_seconds is None else f"{q.oldest_age_seconds:.0f} s"
-    dlq = "-" if q.dlq_depth is None else f"{q.dlq_depth:.0f}"
-    return f"depth {q.depth:.0f}, oldest {oldest}, DLQ {dlq}"
-
-
-def _ratio(value: float | None) -> str:
-    return "-" if value is None else f"{value:.1%}"
-
-
-def _edge_detail(edge: EdgeTraffic) -> str:
-    by_result = ", ".join(f"{name} {count:.0f}" for name, count in sorted(edge.requests.items()))
-    return f"{edge.total:.0f} requests ({by_result or 'none yet'}), {edge.bytes / 1e6:.1f} MB served"
-
-
-def status_command(api_url: str | None, api_key: str | None, *, edge_url: str | None = None) -> bool:
-    """Print the status (a Rich table on a terminal, JSON otherwise); True when nothing is down."""
-    from streamstack.settings import get_settings
-
-    settings = get_settings()
-    status = collect_status(
-        (api_url or settings.api_base_url).rstrip("/"), api_key, (edge_url or settings.edge_base_url).rstrip("/")
-    )
-    if sys.stdout.isatty():
-        Console().print(render(status))
-    else:
-        print(json.dumps(status.as_dict(), indent=2))
-    return status.healthy

@@ -8,11 +8,11 @@ from pathlib import Path
 import httpx
 import pytest
 
+from streamstack.cli.upload import put_parts
 from streamstack.keys.service import create_api_key
 from streamstack.platform import Platform
 from streamstack.storage.base import ObjectNotFound
 from streamstack.storage.s3 import PART_SIZE
-from streamstack.uploads.s3_multipart import put_parts
 from tests.conftest import LiveServer
 from tests.integration.aws.conftest import read_asset
 

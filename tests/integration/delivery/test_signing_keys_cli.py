@@ -10,7 +10,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from typer.testing import CliRunner
 
-from streamstack.keys.signing_cli import signing_app
+from streamstack.cli.signing import signing_app
 from streamstack.settings import get_settings
 
 

@@ -4,34 +4,14 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import typer
-from rich.console import Console
 from rich.table import Table
-from sqlalchemy.orm import Session
+
+from streamstack.cli.common import catalog_session, console, err
 
 signing_app = typer.Typer(help="Playback signing keys (CloudFront key-group style).", no_args_is_help=True)
-console = Console()
-err = Console(stderr=True)
-
-
-@contextmanager
-def _db_session() -> Iterator[Session]:
-    """One catalog session from the process settings; the engine is disposed afterwards."""
-    from streamstack.db.session import open_catalog
-    from streamstack.settings import get_settings
-
-    settings = get_settings()
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    engine, sessions = open_catalog(settings)
-    try:
-        with sessions() as db_session:
-            yield db_session
-    finally:
-        engine.dispose()
 
 
 def _write_private_key(path: Path, pem: str) -> None:
@@ -52,7 +32,7 @@ def create(
     if out is not None and out.exists():
         err.print(f"{out} exists; not overwriting a private key")
         raise typer.Exit(1)
-    with _db_session() as db_session:
+    with catalog_session() as db_session:
         created = create_signing_key(db_session=db_session, name=name)
     if out is not None:
         _write_private_key(out, created.private_key_pem)
@@ -72,7 +52,7 @@ def add(
     """Register a public key whose private half is kept elsewhere; prints its Key-Pair-Id."""
     from streamstack.keys.signing import add_signing_key
 
-    with _db_session() as db_session:
+    with catalog_session() as db_session:
         try:
             key = add_signing_key(db_session=db_session, public_key_pem=public_key.read_text(), name=name)
         except ValueError as exc:
@@ -87,7 +67,7 @@ def list_keys() -> None:
     from streamstack.keys.signing import list_signing_keys
 
     table = Table("Key-Pair-Id", "name", "private key", "created", "revoked")
-    with _db_session() as db_session:
+    with catalog_session() as db_session:
         for key in list_signing_keys(db_session=db_session):
             table.add_row(
                 key.id,
@@ -104,7 +84,7 @@ def revoke(key_id: str) -> None:
     """Revoke a key: the edge rejects its signatures within seconds and tokens use another key."""
     from streamstack.keys.signing import revoke_signing_key
 
-    with _db_session() as db_session:
+    with catalog_session() as db_session:
         found = revoke_signing_key(db_session=db_session, key_id=key_id)
     if not found:
         err.print(f"no signing key {key_id!r}")

@@ -1,0 +1,49 @@
+"""`streamstack assets`: list, show and delete assets through the API."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+import typer
+from rich.table import Table
+
+from streamstack.cli.common import ApiKey, ApiUrl, api_client, checked, console, err
+
+assets_app = typer.Typer(help="Assets in the catalog.", no_args_is_help=True)
+
+
+@assets_app.command("list")
+def assets_list(status: str | None = typer.Option(None, help="waiting, preparing, ready or errored."),
+                limit: int = 25, api_url: str | None = ApiUrl, api_key: str | None = ApiKey) -> None:
+    """List assets, newest first."""
+    with api_client(api_url, api_key) as client:
+        params: dict[str, Any] = {"limit": limit}
+        if status:
+            params["status"] = status
+        page = checked(client.get("/v1/assets", params=params))
+    if not sys.stdout.isatty():
+        print(json.dumps(page))
+        return
+    table = Table("id", "status", "progress", "duration", "renditions", "created")
+    for asset in page["data"]:
+        table.add_row(asset["id"], asset["status"], f"{asset['progress']:.0f}%",
+                      f"{asset['duration']:.1f}s" if asset["duration"] else "-", str(len(asset["renditions"])),
+                      asset["created_at"][:19])
+    console.print(table)
+
+
+@assets_app.command("show")
+def assets_show(asset_id: str, api_url: str | None = ApiUrl, api_key: str | None = ApiKey) -> None:
+    """Show one asset as JSON."""
+    with api_client(api_url, api_key) as client:
+        console.print_json(data=checked(client.get(f"/v1/assets/{asset_id}")))
+
+
+@assets_app.command("delete")
+def assets_delete(asset_id: str, api_url: str | None = ApiUrl, api_key: str | None = ApiKey) -> None:
+    """Delete an asset and every object it owns."""
+    with api_client(api_url, api_key) as client:
+        checked(client.delete(f"/v1/assets/{asset_id}"))
+    err.print(f"deleted {asset_id}")

@@ -1,0 +1,141 @@
+"""Running the platform: `up` (everything on this machine), `api`, `worker`, `edge`, and `db upgrade`."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from typing import Any
+
+import typer
+
+from streamstack.cli.common import catalog_session, console, err
+from streamstack.settings import Settings, get_settings
+
+db_app = typer.Typer(help="Catalog migrations.", no_args_is_help=True)
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply migrations once (the aws shape runs this as a one-off task, never on every replica start)."""
+    from streamstack.db.session import upgrade
+    from streamstack.secrets import settings_with_secrets
+
+    settings = settings_with_secrets(get_settings())
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    upgrade(settings.resolved_database_url)
+    err.print("catalog is at the latest migration")
+
+
+def api() -> None:
+    """Run the API and console (one process)."""
+    import uvicorn
+
+    from streamstack.api import create_app
+    from streamstack.observability import setup_process
+    from streamstack.platform import build_platform
+
+    settings = get_settings()
+    setup_process(service="api", settings=settings)
+    platform = build_platform(settings)
+    uvicorn.run(create_app(platform), host=settings.api_host, port=settings.api_port, log_config=None,
+                timeout_graceful_shutdown=30)
+
+
+def worker() -> None:
+    """Run a worker: consumes the encode and events queues."""
+    from streamstack.events.worker import Worker
+    from streamstack.observability import setup_process
+    from streamstack.platform import build_platform
+
+    settings = get_settings()
+    setup_process(service="worker", settings=settings)
+    platform = build_platform(settings)
+    runner = Worker(platform, ticks=worker_ticks(platform))
+    runner.install_signal_handlers()
+    runner.run()
+    platform.close()
+
+
+def worker_ticks(platform):  # type: ignore[no-untyped-def]
+    """Periodic work between polls: webhook delivery, liveness heartbeat and queue gauges."""
+    from streamstack.observability import metrics
+    from streamstack.webhooks.dispatcher import dispatch_due
+
+    return [lambda: dispatch_due(platform), metrics.heartbeat,
+            *(lambda q=q: metrics.refresh_queue(q) for q in platform.queues.values())]
+
+
+def edge() -> None:
+    """Run the edge: HLS delivery with signed playback, caching and request coalescing."""
+    from granian import Granian
+    from granian.constants import Interfaces, Loops
+
+    settings = get_settings()
+    # granian (Rust HTTP, ASGI): bench/edge.py measures ~3x uvicorn's playlist throughput and sendfile-style
+    # `pathsend` for segments. It never rewrites the client address from forwarded headers, so a header
+    # cannot satisfy a signed policy's IpAddress condition.
+    Granian("streamstack.delivery.app:edge_app_from_settings", factory=True, address=settings.api_host,
+            port=settings.edge_port, interface=Interfaces.ASGI, loop=Loops.uvloop, websockets=False,
+            workers=settings.edge_workers, backlog=4096, log_access=False).serve()
+
+
+def up() -> None:
+    """Run the whole platform on this machine: API + console, worker and edge, until Ctrl-C."""
+    from streamstack.db.session import upgrade
+
+    settings = get_settings()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    upgrade(settings.resolved_database_url)
+    admin_key = _first_run_admin_key(settings)
+    from streamstack.observability.metrics import metrics_dir, prepare_multiprocess
+
+    env = {**os.environ, "STREAMSTACK_AUTO_MIGRATE": "false", **prepare_multiprocess(metrics_dir(settings))}
+    children = [_spawn(name, env) for name in ("api", "worker", "edge")]
+    console.print(f"[bold]streamstack[/bold] is up: console and API at {settings.api_base_url}  "
+                  f"edge at {settings.edge_base_url}  data in {settings.data_dir.resolve()}")
+    if admin_key:
+        console.print("First run: admin API key (shown once):")
+        console.print(admin_key, markup=False, highlight=False)
+    _supervise(children)
+
+
+def _spawn(name: str, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen([sys.executable, "-m", "streamstack", name], env=env)
+
+
+def _supervise(children: list[subprocess.Popen[bytes]]) -> None:
+    """Stop everything when one child dies or on SIGINT/SIGTERM; children get SIGTERM to drain."""
+    stop = {"now": False}
+
+    def request_stop(_signum: int, _frame: Any) -> None:
+        stop["now"] = True
+
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
+    while not stop["now"] and all(child.poll() is None for child in children):
+        time.sleep(0.2)
+    for child in children:
+        if child.poll() is None:
+            child.send_signal(signal.SIGTERM)
+    for child in children:
+        try:
+            child.wait(timeout=40)
+        except subprocess.TimeoutExpired:
+            child.kill()
+    if any(child.returncode not in (0, -signal.SIGTERM) for child in children) and not stop["now"]:
+        raise typer.Exit(1)
+
+
+def _first_run_admin_key(settings: Settings) -> str | None:
+    if not settings.api_key_bootstrap:
+        return None
+    from streamstack.keys.service import create_api_key, list_api_keys
+
+    with catalog_session(settings) as db_session:
+        if list_api_keys(db_session=db_session):
+            return None
+        created = create_api_key(db_session=db_session, name="admin", scopes=["admin"])
+    return created.secret

@@ -1,0 +1,74 @@
+"""`streamstack status`: component health, queues, encoding jobs and the edge, as a table or JSON."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from streamstack.cli.common import ApiKey, ApiUrl
+from streamstack.observability.status import EdgeTraffic, PlatformStatus, QueueStatus, collect_status
+
+
+def status(api_url: str | None = ApiUrl, api_key: str | None = ApiKey) -> None:
+    """Component health, queue and DLQ depth, encoding jobs by state and the edge hit ratio."""
+    if not status_command(api_url, api_key):
+        raise typer.Exit(1)
+
+
+STATE_STYLE = {"ok": "green", "down": "bold red", "unknown": "yellow"}
+
+
+def render(status: PlatformStatus) -> Table:
+    """One table, a section each for components, queues, encoding jobs and the edge."""
+    table = Table("", "name", "state", "detail", title=f"streamstack at {status.api_url}", title_justify="left")
+    for c in status.components:
+        table.add_row("component", c.name, f"[{STATE_STYLE[c.state]}]{c.state}[/]", c.detail)
+    table.add_section()
+    for q in status.queues:
+        table.add_row("queue", q.queue, _queue_state(q), _queue_detail(q))
+    table.add_section()
+    for state, count in status.jobs.items():
+        table.add_row("jobs since start", state, f"{count:.0f}", "")
+    table.add_section()
+    table.add_row("edge", "hit ratio", _ratio(status.edge.hit_ratio), _edge_detail(status.edge))
+    if status.metrics_error:
+        table.caption = f"[yellow]{status.metrics_error}[/]"
+    return table
+
+
+def _queue_state(q: QueueStatus) -> str:
+    return "[bold red]DLQ not empty[/]" if q.dlq_depth else "[green]ok[/]"
+
+
+def _queue_detail(q: QueueStatus) -> str:
+    oldest = "-" if q.oldest_age_seconds is None else f"{q.oldest_age_seconds:.0f} s"
+    dlq = "-" if q.dlq_depth is None else f"{q.dlq_depth:.0f}"
+    return f"depth {q.depth:.0f}, oldest {oldest}, DLQ {dlq}"
+
+
+def _ratio(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1%}"
+
+
+def _edge_detail(edge: EdgeTraffic) -> str:
+    by_result = ", ".join(f"{name} {count:.0f}" for name, count in sorted(edge.requests.items()))
+    return f"{edge.total:.0f} requests ({by_result or 'none yet'}), {edge.bytes / 1e6:.1f} MB served"
+
+
+def status_command(api_url: str | None, api_key: str | None, *, edge_url: str | None = None) -> bool:
+    """Print the status (a Rich table on a terminal, JSON otherwise); True when nothing is down."""
+    from streamstack.settings import get_settings
+
+    settings = get_settings()
+    status = collect_status(
+        (api_url or settings.api_base_url).rstrip("/"), api_key, (edge_url or settings.edge_base_url).rstrip("/")
+    )
+    if sys.stdout.isatty():
+        Console().print(render(status))
+    else:
+        print(json.dumps(status.as_dict(), indent=2))
+    return status.healthy
