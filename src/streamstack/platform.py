@@ -9,12 +9,14 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from streamstack.db.session import open_catalog
+from streamstack.media.encoder import Encoder, open_encoder
 from streamstack.observability import metrics
 from streamstack.queue.base import Queue
 from streamstack.secrets import EnvSecrets, SecretsProvider, open_secrets, settings_with_secrets
 from streamstack.settings import Settings
 from streamstack.storage.base import ObjectInfo, ObjectStore
-from streamstack.storage.events import SOURCES_PREFIX, s3_object_created_event
+from streamstack.storage.events import s3_object_created_event
+from streamstack.storage.keys import asset_id_from_source_key
 
 
 @dataclass
@@ -25,6 +27,7 @@ class Platform:
     store: ObjectStore
     queues: dict[str, Queue] = field(default_factory=dict)
     secrets: SecretsProvider = field(default_factory=EnvSecrets)
+    encoder: Encoder | None = None
 
     @property
     def encode_queue(self) -> Queue:
@@ -43,7 +46,7 @@ class Platform:
 
 
 def build_platform(settings: Settings) -> Platform:
-    """Catalog, queues and store from Settings; the local store notifies like an S3 bucket does."""
+    """Catalog, queues, store and encoder from Settings; the local store notifies like an S3 bucket does."""
     from streamstack.queue.factory import open_queue
     from streamstack.storage.factory import open_store
 
@@ -57,10 +60,12 @@ def build_platform(settings: Settings) -> Platform:
     }
 
     def notify_source_created(key: str, info: ObjectInfo) -> None:
-        if key.startswith(SOURCES_PREFIX):
+        if asset_id_from_source_key(key) is not None:
             event = s3_object_created_event(settings.s3_bucket, info, region=settings.aws_region)
             queues["encode"].send(json.dumps(event))
             metrics.record_encoding_state("queued")
 
     store = open_store(settings, on_created=notify_source_created)
-    return Platform(settings=settings, engine=engine, sessions=sessions, store=store, queues=queues, secrets=secrets)
+    encoder = open_encoder(settings, store=store, events_queue=queues["events"])
+    return Platform(settings=settings, engine=engine, sessions=sessions, store=store, queues=queues, secrets=secrets,
+                    encoder=encoder)

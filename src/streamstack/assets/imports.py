@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 import socket
 from collections.abc import Iterator
+from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import httpx
@@ -12,6 +13,12 @@ import httpx
 from streamstack.settings import Settings
 
 MAX_REDIRECTS = 5
+IMPORT_TYPE = "streamstack:asset.import"
+
+
+def import_message(asset_id: str, url: str) -> dict[str, Any]:
+    """The encode-queue message that asks a worker to fetch the URL into the asset's source."""
+    return {"type": IMPORT_TYPE, "asset_id": asset_id, "url": url}
 
 
 class ImportRefused(ValueError):

@@ -19,15 +19,8 @@ from streamstack.assets.models import (
 from streamstack.db.base import new_id, utcnow
 from streamstack.db.pagination import decode_cursor, page
 from streamstack.storage.base import ObjectStore, delete_prefix
+from streamstack.storage.keys import asset_prefix, source_key
 from streamstack.webhooks.outbox import record_event
-
-
-def source_key(asset_id: str) -> str:
-    return f"sources/{asset_id}"
-
-
-def outputs_prefix(asset_id: str) -> str:
-    return f"assets/{asset_id}/"
 
 
 def create_asset(*, db_session: Session, new_asset_settings: NewAssetSettings, input_url: str | None = None,
@@ -118,7 +111,7 @@ def mark_errored(*, db_session: Session, asset: Asset, reason: str, edge_base_ur
 
 def delete_asset(*, db_session: Session, store: ObjectStore, asset: Asset) -> None:
     """Objects first: a failure leaves the row, so the delete can be retried and nothing is orphaned."""
-    delete_prefix(store, outputs_prefix(asset.id))
+    delete_prefix(store, asset_prefix(asset.id))
     store.delete(source_key(asset.id))
     record_event(db_session=db_session, type="video.asset.deleted", object_type="asset", object_id=asset.id,
                  data={"id": asset.id})

@@ -10,12 +10,11 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
 
 from streamstack.assets import service
-from streamstack.assets.imports import ImportRefused, check_import_url
+from streamstack.assets.imports import ImportRefused, check_import_url, import_message
 from streamstack.assets.models import ID_MAX, TITLE_MAX, AssetCreate, AssetList, AssetOut, AssetStatus, AssetUpdate
 from streamstack.db.pagination import MAX_PAGE
 from streamstack.deps import get_platform, get_session
 from streamstack.errors import Problem, not_found
-from streamstack.events.messages import import_message
 from streamstack.idempotency import run_idempotent
 from streamstack.keys.auth import require_scope
 from streamstack.observability.logging import inject_request_id

@@ -58,6 +58,7 @@ from streamstack.observability import metrics
 from streamstack.platform import Platform
 from streamstack.settings import Settings
 from streamstack.storage.base import InvalidKey, ObjectNotFound, ObjectStore, StorageUnavailable, validate_key
+from streamstack.storage.keys import asset_object_key, master_key
 from streamstack.storage.local import guess_content_type
 
 log = logging.getLogger("streamstack.delivery")
@@ -187,7 +188,7 @@ class EdgeApp:
             if not allowed:
                 await send_reply(send, error_reply(403, "Forbidden", headers), scope)
                 return
-        key = f"assets/{playback.asset_id}/{'master.m3u8' if is_master else rest}"
+        key = master_key(playback.asset_id) if is_master else asset_object_key(playback.asset_id, rest)
         try:
             obj, result = await self.objects.lookup(key, self._load_object, key, playback.ready)
             sent = await self._respond(scope, headers, send, obj, playback_id, is_master, playback.signed, credentials)

@@ -13,16 +13,17 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from streamstack.assets import service as assets
 from streamstack.assets.imports import ImportRefused, stream_url
 from streamstack.db.session import session_scope
+from streamstack.events.encoding import run_encode_job
 from streamstack.events.messages import message_kind, parse_body
 from streamstack.observability import metrics
 from streamstack.observability.logging import message_context
 from streamstack.platform import Platform
-from streamstack.storage.events import SOURCES_PREFIX, object_keys_from_event
+from streamstack.storage.events import object_keys_from_event
+from streamstack.storage.keys import asset_id_from_source_key, source_key
 
 log = logging.getLogger("streamstack.events")
 
 RecordHandler = Callable[[SQSRecord], None]
-TERMINAL = ("ready", "errored")
 
 
 class UnknownMessage(ValueError):
@@ -54,8 +55,8 @@ def encode_record_handler(platform: Platform) -> RecordHandler:
     def route(body: dict[str, Any], kind: str) -> None:
         if kind == "s3":
             for _bucket, key in object_keys_from_event(body):
-                if key.startswith(SOURCES_PREFIX):
-                    on_source_uploaded(platform, asset_id=key[len(SOURCES_PREFIX):])
+                if (asset_id := asset_id_from_source_key(key)) is not None:
+                    on_source_uploaded(platform, asset_id=asset_id)
         elif kind == "import":
             on_import_requested(platform, asset_id=body["asset_id"], url=body["url"])
         elif kind != "s3-test":
@@ -76,28 +77,9 @@ def events_record_handler(platform: Platform) -> RecordHandler:
 
 
 def on_source_uploaded(platform: Platform, *, asset_id: str) -> None:
-    """A source landed: encode it, unless the asset is gone or already finished (redelivery)."""
-    with session_scope(platform.sessions) as db_session:
-        asset = assets.get_asset(db_session=db_session, asset_id=asset_id)
-        if asset is None or asset.status in TERMINAL:
-            log.info("source event ignored", extra={"asset_id": asset_id})
-            return
-        if platform.settings.encoder == "none" or not encoder_available():
-            assets.mark_errored(db_session=db_session, asset=asset, reason="no encoder configured",
-                                edge_base_url=platform.settings.edge_base_url)
-            return
-    from streamstack.events.encoding import run_encode_job
-
-    run_encode_job(platform, asset_id=asset_id)
-
-
-def encoder_available() -> bool:
-    """The ffmpeg pipeline is importable (the media package ships with the wheel)."""
-    try:
-        import streamstack.events.encoding  # noqa: F401
-    except ImportError:
-        return False
-    return True
+    """A source landed: encode it with the platform's encoder, unless the asset is gone or finished (redelivery)."""
+    with metrics.observe_handler("encode"):
+        run_encode_job(platform, asset_id=asset_id)
 
 
 def on_import_requested(platform: Platform, *, asset_id: str, url: str) -> None:
@@ -107,7 +89,7 @@ def on_import_requested(platform: Platform, *, asset_id: str, url: str) -> None:
         if asset is None or asset.status != "waiting":
             return
         try:
-            info = platform.store.put(assets.source_key(asset_id), stream_url(url, platform.settings))
+            info = platform.store.put(source_key(asset_id), stream_url(url, platform.settings))
         except (ImportRefused, httpx.HTTPError) as exc:
             assets.mark_errored(db_session=db_session, asset=asset, reason=f"import failed: {exc}",
                                 edge_base_url=platform.settings.edge_base_url)

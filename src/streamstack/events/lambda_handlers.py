@@ -1,8 +1,8 @@
 """AWS Lambda entry points, fed by SQS event source mappings with ReportBatchItemFailures.
 
 - `on_source_uploaded` (queue `sources`, S3 ObjectCreated notifications): starts an encode, by
-  forwarding the notification to the encode queue of the ECS ffmpeg workers or by submitting a
-  MediaConvert job (settings.encoder).
+  forwarding the notification to the encode queue of the ECS ffmpeg workers or, for a remote encoder
+  (MediaConvert), by starting the job here with `platform.encoder`.
 - `on_encoding_event` (queue `events`, EventBridge MediaConvert Job State Change): runs the metadata
   processor, the same one the embedded worker runs.
 
@@ -33,18 +33,17 @@ from aws_lambda_powertools.utilities.idempotency import (
 )
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from streamstack.assets import service as assets
 from streamstack.aws import client
-from streamstack.db.session import session_scope
+from streamstack.events.encoding import run_encode_job
 from streamstack.events.handlers import UnknownMessage, process_batch
 from streamstack.events.handlers import on_encoding_event as apply_encoding_event
 from streamstack.events.messages import message_kind, parse_body
-from streamstack.media.errors import MediaError
 from streamstack.observability.metrics import lambda_metrics, record_encoding_state
 from streamstack.platform import Platform, build_platform
 from streamstack.secrets import settings_with_secrets
 from streamstack.settings import Settings, get_settings
-from streamstack.storage.events import SOURCES_PREFIX, object_keys_from_event
+from streamstack.storage.events import object_keys_from_event
+from streamstack.storage.keys import asset_id_from_source_key
 
 IDEMPOTENCY_TABLE_ENV = "STREAMSTACK_IDEMPOTENCY_TABLE"
 IDEMPOTENCY_TTL_SECONDS = 24 * 3600  # longer than any redelivery: S3 duplicates and SQS retries come sooner
@@ -109,34 +108,18 @@ def build_runtime(settings: Settings) -> Runtime:
 
 
 def start_encode(*, identity: dict[str, Any], platform: Platform, event: dict[str, Any]) -> None:
-    """Forward the notification to the ffmpeg workers, or submit a MediaConvert job per source object."""
-    asset_ids = [key[len(SOURCES_PREFIX):] for bucket, key in object_keys_from_event(event)
-                 if bucket == platform.settings.s3_bucket and key.startswith(SOURCES_PREFIX)]
+    """Start a remote encoder's job per source object, or forward the notification to the ffmpeg workers."""
+    asset_ids = [asset_id for bucket, key in object_keys_from_event(event)
+                 if bucket == platform.settings.s3_bucket and (asset_id := asset_id_from_source_key(key)) is not None]
     if not asset_ids:
         log.info("notification without sources ignored", extra={"objects": identity["objects"]})
-    elif platform.settings.encoder == "mediaconvert":
+    elif platform.encoder is not None and platform.encoder.remote:
         for asset_id in asset_ids:
-            submit_mediaconvert(platform, asset_id)
+            run_encode_job(platform, asset_id=asset_id)
     else:
         platform.encode_queue.send(json.dumps(event))
     for _asset_id in asset_ids:
         record_encoding_state("queued")
-
-
-def submit_mediaconvert(platform: Platform, asset_id: str) -> None:
-    """A source MediaConvert cannot take (unreadable, too large) errors the asset instead of retrying."""
-    from streamstack.media.mediaconvert import start_mediaconvert_job
-
-    try:
-        job_id = start_mediaconvert_job(platform, asset_id=asset_id)
-    except MediaError as exc:
-        with session_scope(platform.sessions) as db_session:
-            asset = assets.get_asset(db_session=db_session, asset_id=asset_id)
-            if asset is not None:
-                assets.mark_errored(db_session=db_session, asset=asset, reason=exc.message,
-                                    edge_base_url=platform.settings.edge_base_url)
-        return
-    log.info("mediaconvert job submitted", extra={"asset_id": asset_id, "job_id": job_id})
 
 
 def apply_event(*, identity: dict[str, Any], platform: Platform, event: dict[str, Any]) -> None:

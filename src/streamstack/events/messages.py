@@ -1,16 +1,12 @@
-"""Shapes of the messages the platform puts on its queues, and how a handler tells them apart."""
+"""How a handler tells the messages on its queues apart; each message is built by its producer."""
 
 from __future__ import annotations
 
 import json
 from typing import Any
 
-IMPORT_TYPE = "streamstack:asset.import"
-MEDIACONVERT_DETAIL_TYPE = "MediaConvert Job State Change"
-
-
-def import_message(asset_id: str, url: str) -> dict[str, Any]:
-    return {"type": IMPORT_TYPE, "asset_id": asset_id, "url": url}
+from streamstack.assets.imports import IMPORT_TYPE
+from streamstack.media.job_events import JOB_STATE_CHANGE
 
 
 def message_kind(body: dict[str, Any]) -> str:
@@ -22,7 +18,7 @@ def message_kind(body: dict[str, Any]) -> str:
         return "s3"
     if body.get("type") == IMPORT_TYPE:
         return "import"
-    if body.get("detail-type") == MEDIACONVERT_DETAIL_TYPE:
+    if body.get("detail-type") == JOB_STATE_CHANGE:
         return "mediaconvert"
     return "unknown"
 

@@ -28,7 +28,6 @@ from streamstack.media.safety import input_args
 
 AUDIO_NAME = "audio"
 AUDIO_GROUP = "audio"
-MASTER_NAME = "master.m3u8"
 START_TAG = "#EXT-X-START:TIME-OFFSET=0,PRECISE=YES"
 PROGRESS_ARGS = ["-progress", "pipe:1", "-stats_period", "0.5", "-nostats"]
 

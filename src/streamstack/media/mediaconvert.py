@@ -1,30 +1,22 @@
-"""The MediaConvert encoder: the same ladder as the ffmpeg workers, as a CreateJob request.
+"""The ladder as a MediaConvert CreateJob request: pure translation, no I/O (submission is `MediaConvertEncoder`).
 
 Planning stays in `plan_ladder`; this module only translates plans into MediaConvert settings (one
-HLS output group of fMP4/CMAF renditions with QVBR rate control and an AAC audio group) and submits
-the job. The job's `UserMetadata.asset_id` comes back in the EventBridge Job State Change event, which
-the metadata processor handles exactly as it handles the ffmpeg workers' events.
+HLS output group of fMP4/CMAF renditions with QVBR rate control and an AAC audio group). The job's
+`UserMetadata.asset_id` comes back in the EventBridge Job State Change event, which the metadata
+processor handles exactly as it handles the ffmpeg workers' events.
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
-from streamstack.assets import service as assets
-from streamstack.assets.models import Asset
-from streamstack.aws import client
-from streamstack.db.base import utcnow
-from streamstack.db.session import session_scope
-from streamstack.media.hls import AUDIO_GROUP, AUDIO_NAME, MASTER_NAME
+from streamstack.media.hls import AUDIO_GROUP, AUDIO_NAME
 from streamstack.media.ladder import AudioPlan, RenditionPlan, plan_audio, plan_ladder
-from streamstack.media.pipeline import asset_prefix, download_source
-from streamstack.media.probe import Probe, probe
-from streamstack.media.safety import job_directory
-from streamstack.platform import Platform
+from streamstack.media.probe import Probe
 from streamstack.settings import Settings
+from streamstack.storage.keys import MASTER_NAME, asset_prefix
 
 AUDIO_SELECTOR = "Audio Selector 1"
 QVBR_QUALITY_LEVEL = 7  # AWS's suggested starting point for QVBR; MaxBitrate caps the peaks
@@ -137,6 +129,7 @@ def hls_group(destination: str, settings: Any, outputs: list[dict[str, Any]]) ->
 def build_create_job(
     *,
     asset_id: str,
+    source_key: str,
     bucket: str,
     renditions: Sequence[RenditionPlan],
     audio: AudioPlan | None,
@@ -144,7 +137,7 @@ def build_create_job(
     role_arn: str,
     client_request_token: str | None = None,
 ) -> dict[str, Any]:
-    """The CreateJob request for one asset: source `sources/<id>`, outputs under `assets/<id>/`."""
+    """The CreateJob request for one asset: the source object in, outputs under the asset's prefix."""
     if not renditions:
         raise ValueError("a MediaConvert job needs at least one video rendition")
     outputs = [video_output(plan, settings, has_audio=audio is not None) for plan in renditions]
@@ -152,7 +145,7 @@ def build_create_job(
         outputs.append(audio_output(audio))
     master = MASTER_NAME.removesuffix(".m3u8")
     source_input: dict[str, Any] = {
-        "FileInput": f"s3://{bucket}/{assets.source_key(asset_id)}",
+        "FileInput": f"s3://{bucket}/{source_key}",
         "TimecodeSource": "ZEROBASED",
         "VideoSelector": {},
     }
@@ -173,46 +166,13 @@ def build_create_job(
     return request
 
 
-def plan_job(asset_id: str, source: Probe, settings: Settings) -> dict[str, Any]:
+def plan_job(asset_id: str, source: Probe, settings: Settings, *, source_key: str) -> dict[str, Any]:
     """Plan the ladder for a probed source and build its CreateJob request."""
     if not settings.mediaconvert_role_arn:
         raise MediaConvertNotConfigured("set STREAMSTACK_MEDIACONVERT_ROLE_ARN to use encoder=mediaconvert")
     token = hashlib.sha256(f"{asset_id}:{source.duration}:{source.bitrate}".encode()).hexdigest()[:64]
     return build_create_job(
-        asset_id=asset_id, bucket=settings.s3_bucket, renditions=plan_ladder(source, settings),
+        asset_id=asset_id, source_key=source_key, bucket=settings.s3_bucket, renditions=plan_ladder(source, settings),
         audio=plan_audio(source), settings=settings, role_arn=settings.mediaconvert_role_arn,
         client_request_token=token,
     )
-
-
-def submit_job(mediaconvert_client: Any, request: dict[str, Any]) -> str:
-    """CreateJob; returns the job id MediaConvert assigned."""
-    return str(mediaconvert_client.create_job(**request)["Job"]["Id"])
-
-
-def mediaconvert_client(settings: Settings) -> Any:
-    """MediaConvert at the account endpoint from settings (regional endpoints also accept CreateJob)."""
-    return client("mediaconvert", settings, endpoint_url=settings.mediaconvert_endpoint_url)
-
-
-def probe_source(platform: Platform, asset_id: str) -> Probe:
-    """Download the source to a job directory (Lambda: /tmp) and probe it with the bundled ffmpeg."""
-    with job_directory(prefix="streamstack-probe-") as workdir:
-        path = download_source(platform.store, assets.source_key(asset_id), Path(workdir) / "source",
-                               platform.settings)
-        return probe(path)
-
-
-def start_mediaconvert_job(platform: Platform, *, asset_id: str, mc_client: Any = None) -> str | None:
-    """Probe, plan, submit, and record the job id so the job's events are recognised as current."""
-    with session_scope(platform.sessions) as db_session:
-        asset = db_session.get(Asset, asset_id)
-        if asset is None or asset.status in ("ready", "errored"):
-            return None
-    request = plan_job(asset_id, probe_source(platform, asset_id), platform.settings)
-    job_id = submit_job(mc_client or mediaconvert_client(platform.settings), request)
-    with session_scope(platform.sessions) as db_session:
-        asset = db_session.get(Asset, asset_id)
-        if asset is not None:
-            asset.job_id, asset.encoding_started_at, asset.status = job_id, utcnow(), "preparing"
-    return job_id

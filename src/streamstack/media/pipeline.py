@@ -18,7 +18,6 @@ from typing import Any
 from streamstack.media.errors import MediaError
 from streamstack.media.hls import (
     AUDIO_NAME,
-    MASTER_NAME,
     AudioRendition,
     RenditionFiles,
     Variant,
@@ -48,6 +47,7 @@ from streamstack.media.mp4 import (
 from streamstack.media.probe import Probe, probe
 from streamstack.media.safety import job_directory, run_ffmpeg, stderr_reason, sweep_stale_job_dirs
 from streamstack.storage.base import ObjectNotFound, ObjectStore
+from streamstack.storage.keys import MASTER_NAME, asset_prefix
 
 ENCODE_PROGRESS_SHARE = 95.0  # the rest is remuxing and the final uploads
 TRUNCATION_TOLERANCE_SECONDS = 0.5
@@ -113,11 +113,6 @@ class EncodeResult:
     playable_seconds: float | None
     encode_seconds: float
     output_keys: tuple[str, ...] = field(repr=False, default=())
-
-
-def asset_prefix(asset_id: str) -> str:
-    """Where every output of an asset lives."""
-    return f"assets/{asset_id}/"
 
 
 @dataclass

@@ -9,8 +9,6 @@ from urllib.parse import quote_plus, unquote_plus
 
 from streamstack.storage.base import ObjectInfo
 
-SOURCES_PREFIX = "sources/"
-
 
 def s3_object_created_event(bucket: str, info: ObjectInfo, *, region: str = "us-east-1",
                             event_name: str = "ObjectCreated:Put") -> dict[str, Any]:

@@ -12,24 +12,23 @@ from __future__ import annotations
 
 import contextlib
 import math
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
-import httpx
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
-from streamstack.assets import service as assets
 from streamstack.db.base import utcnow
 from streamstack.deps import get_platform, get_session
 from streamstack.errors import Problem, not_found
 from streamstack.keys.auth import require_scope
 from streamstack.platform import Platform
 from streamstack.storage.base import ObjectNotFound
+from streamstack.storage.keys import source_key
 from streamstack.storage.s3 import PART_SIZE, S3ObjectStore
 from streamstack.uploads import service
 from streamstack.uploads.models import Upload
@@ -127,7 +126,7 @@ class S3MultipartBackend:
 
     def begin(self, upload: Upload, *, size: int | None) -> MultipartSession:
         """Create the multipart upload and presign one URL per part of the declared size."""
-        key = assets.source_key(upload.asset_id)
+        key = source_key(upload.asset_id)
         upload_id = self.store.create_multipart(key, content_type="application/octet-stream")
         count = 0 if size is None else max(1, math.ceil(size / self.part_size))
         if count > MAX_PARTS:
@@ -147,7 +146,7 @@ class S3MultipartBackend:
 
     def session(self, upload: Upload) -> tuple[str, str]:
         """(source key, S3 UploadId) of an upload, creating the multipart upload on first use."""
-        key = assets.source_key(upload.asset_id)
+        key = source_key(upload.asset_id)
         return key, self.store.find_multipart(key) or self.store.create_multipart(key)
 
     def tail_key(self, upload_id: str) -> str:
@@ -239,7 +238,7 @@ class S3MultipartBackend:
         self.store.delete(self.tail_key(upload.id))
 
     def cancel(self, handle: None, *, db_session: Session, upload: Upload) -> None:
-        key = assets.source_key(upload.asset_id)
+        key = source_key(upload.asset_id)
         if (upload_id := self.store.find_multipart(key)) is not None:
             self.store.abort_multipart(key, upload_id)
         self.store.delete(self.tail_key(upload.id))
@@ -295,28 +294,3 @@ def complete_parts(upload_id: str, db_session: Session = Depends(get_session),
                    platform: Platform = Depends(get_platform)) -> None:
     """Finish a presigned multipart upload: the source object appears and its S3 notification starts encoding."""
     s3_backend(platform).complete_presigned(db_session=db_session, upload=waiting_upload(db_session, upload_id))
-
-
-# --- the client side, for `streamstack upload` ----------------------------------------------------------
-
-
-def put_parts(client: httpx.Client, session: dict[str, Any], path: Path,
-              on_progress: Callable[[int], None] = lambda sent: None) -> None:
-    """PUT the file's parts to their presigned URLs (asking for any missing ones), then complete."""
-    size = path.stat().st_size
-    part_size = int(session["part_size"])
-    urls = {p["part_number"]: p["url"] for p in session["parts"]}
-    wanted = list(range(1, max(1, math.ceil(size / part_size)) + 1))
-    missing = [n for n in wanted if n not in urls]
-    if missing:
-        response = client.post(session["parts_url"], json={"part_numbers": missing})
-        response.raise_for_status()
-        urls.update({p["part_number"]: p["url"] for p in response.json()})
-    sent = 0
-    with path.open("rb") as handle, httpx.Client(timeout=300) as s3:
-        for number in wanted:
-            data = handle.read(part_size)
-            s3.put(urls[number], content=data).raise_for_status()
-            sent += len(data)
-            on_progress(sent)
-    client.post(session["complete_url"]).raise_for_status()

@@ -18,6 +18,7 @@ from streamstack.assets import service as assets
 from streamstack.assets.models import NewAssetSettings
 from streamstack.db.base import new_id, utcnow
 from streamstack.storage.base import ObjectInfo, ObjectStore
+from streamstack.storage.keys import source_key
 from streamstack.uploads.models import Upload
 
 UPLOAD_TTL = timedelta(days=7)
@@ -150,7 +151,7 @@ def complete_upload(*, db_session: Session, store: ObjectStore, upload: Upload, 
     asset = assets.get_asset(db_session=db_session, asset_id=upload.asset_id)
     if asset is None:
         raise UploadError(410, "the asset of this upload was deleted")
-    info = store.put_file(assets.source_key(asset.id), path, content_type="application/octet-stream")
+    info = store.put_file(source_key(asset.id), path, content_type="application/octet-stream")
     mark_source_stored(db_session=db_session, upload=upload, info=info)
     path.unlink(missing_ok=True)
 

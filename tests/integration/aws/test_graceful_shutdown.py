@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from streamstack.assets.imports import import_message
 from streamstack.db.session import upgrade
-from streamstack.events.messages import import_message
 from streamstack.queue.sqs import SqsQueue
 from streamstack.settings import Settings
 from tests.conftest import free_port, make_settings

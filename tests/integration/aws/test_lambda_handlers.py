@@ -148,7 +148,7 @@ def test_mediaconvert_is_chosen_by_setting(lambda_env: Settings, tiny_clip: Path
     mc = boto3.client("mediaconvert", region_name="us-east-1", endpoint_url="https://mc.example.com")
     stub = Stubber(mc)
     stub.add_response("create_job", {"Job": {"Id": "1795867200000-mc0001", "Role": "r", "Settings": {}}})
-    monkeypatch.setattr("streamstack.media.mediaconvert.mediaconvert_client", lambda settings: mc)
+    monkeypatch.setattr("streamstack.media.encoder.mediaconvert_client", lambda settings: mc)
     with stub:
         result = on_source_uploaded(sqs_event([body], queue="sources"), FakeLambdaContext())
     assert result == {"batchItemFailures": []}

@@ -12,13 +12,13 @@ from botocore.model import Shape
 from botocore.stub import Stubber
 from botocore.validate import validate_parameters
 
+from streamstack.media.encoder import MediaConvertEncoder
 from streamstack.media.ladder import plan_audio, plan_ladder
 from streamstack.media.mediaconvert import (
     MediaConvertNotConfigured,
     build_create_job,
     codec_level,
     plan_job,
-    submit_job,
 )
 from streamstack.media.probe import Probe
 from streamstack.settings import Settings
@@ -57,12 +57,12 @@ def assert_valid(request: dict[str, Any]) -> None:
 
 
 def test_the_job_is_valid_for_the_service_model(settings: Settings):
-    assert_valid(plan_job("as_1", source(), settings))
+    assert_valid(plan_job("as_1", source(), settings, source_key="sources/as_1"))
 
 
 def test_the_job_follows_the_ladder_with_qvbr_hls_and_the_asset_id(settings: Settings):
     probe = source()
-    request = plan_job("as_1", probe, settings)
+    request = plan_job("as_1", probe, settings, source_key="sources/as_1")
     (group,) = request["Settings"]["OutputGroups"]
     hls = group["OutputGroupSettings"]
     assert hls["Type"] == "HLS_GROUP_SETTINGS"
@@ -87,7 +87,8 @@ def test_the_job_follows_the_ladder_with_qvbr_hls_and_the_asset_id(settings: Set
 @pytest.mark.parametrize("probe", [source(320, 180, audio=False), source(1080, 1920, fps=59.94),
                                    source(3840, 2160, fps=25)], ids=["tiny-silent", "portrait-60", "uhd-25"])
 def test_every_kind_of_source_gives_a_valid_job(settings: Settings, probe: Probe):
-    request = build_create_job(asset_id="as_2", bucket="b", renditions=plan_ladder(probe, settings),
+    request = build_create_job(asset_id="as_2", source_key="sources/as_2", bucket="b",
+                               renditions=plan_ladder(probe, settings),
                                audio=plan_audio(probe), settings=settings, role_arn=ROLE)
     assert_valid(request)
     outputs = request["Settings"]["OutputGroups"][0]["Outputs"]
@@ -99,17 +100,18 @@ def test_every_kind_of_source_gives_a_valid_job(settings: Settings, probe: Probe
 def test_submit_through_a_stubbed_client_validates_the_call(settings: Settings):
     mc = boto3.client("mediaconvert", region_name="us-east-1", endpoint_url="https://mc.example.com",
                       aws_access_key_id="x", aws_secret_access_key="x")
-    request = plan_job("as_3", source(), settings)
+    request = plan_job("as_3", source(), settings, source_key="sources/as_3")
     with Stubber(mc) as stub:
         stub.add_response("create_job", {"Job": {"Id": "1700000000000-abc123", "Role": ROLE,
                                                  "Settings": request["Settings"]}}, request)
-        assert submit_job(mc, request) == "1700000000000-abc123"
+        encoder = MediaConvertEncoder(settings=settings, store=None, mediaconvert_client=mc)  # type: ignore[arg-type]
+        assert encoder.submit(request) == "1700000000000-abc123"
         stub.assert_no_pending_responses()
 
 
 def test_a_job_without_a_role_is_refused_before_any_call():
     with pytest.raises(MediaConvertNotConfigured):
-        plan_job("as_4", source(), Settings(mediaconvert_role_arn=None))
+        plan_job("as_4", source(), Settings(mediaconvert_role_arn=None), source_key="sources/as_4")
 
 
 @pytest.mark.parametrize(("level", "expected"), [("3.0", "LEVEL_3"), ("3.1", "LEVEL_3_1"), ("4.0", "LEVEL_4"),

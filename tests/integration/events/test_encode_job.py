@@ -12,7 +12,9 @@ from streamstack.assets.models import NewAssetSettings
 from streamstack.events import encoding
 from streamstack.events.encoding import run_encode_job
 from streamstack.events.metadata import process_job_state_change
+from streamstack.media import encoder
 from streamstack.platform import Platform
+from streamstack.storage.keys import asset_prefix, source_key
 from streamstack.webhooks.models import OutboxEvent
 
 
@@ -20,7 +22,7 @@ def uploaded_asset(platform: Platform, data: bytes, **asset_settings: object) ->
     with platform.sessions() as db_session:
         asset = assets.create_asset(db_session=db_session, new_asset_settings=NewAssetSettings(**asset_settings))
         db_session.commit()
-    platform.store.put(assets.source_key(asset.id), [data])
+    platform.store.put(source_key(asset.id), [data])
     platform.encode_queue.purge()
     return asset.id
 
@@ -73,7 +75,7 @@ def test_bad_input_becomes_an_error_event_with_the_precise_reason(platform):
     asset = load(platform, asset_id)
     assert asset.status == "errored"
     assert asset.errors == [event["detail"]["errorMessage"]] and "text" in asset.errors[0]
-    assert list(platform.store.list(assets.outputs_prefix(asset_id))) == []
+    assert list(platform.store.list(asset_prefix(asset_id))) == []
 
 
 def test_an_unexpected_failure_propagates_so_the_message_is_retried(platform, monkeypatch):
@@ -82,7 +84,7 @@ def test_an_unexpected_failure_propagates_so_the_message_is_retried(platform, mo
     def broken(**_kwargs: object) -> None:
         raise OSError("disk full")
 
-    monkeypatch.setattr(encoding, "encode_asset", broken)
+    monkeypatch.setattr(encoder, "encode_asset", broken)
     with pytest.raises(OSError, match="disk full"):
         run_encode_job(platform, asset_id=asset_id)
     assert emitted_events(platform) == []
@@ -90,7 +92,7 @@ def test_an_unexpected_failure_propagates_so_the_message_is_retried(platform, mo
 
 
 def test_finished_or_unknown_assets_are_not_encoded_again(platform, monkeypatch):
-    monkeypatch.setattr(encoding, "encode_asset", lambda **_: pytest.fail("encoded a finished asset"))
+    monkeypatch.setattr(encoder, "encode_asset", lambda **_: pytest.fail("encoded a finished asset"))
     asset_id = uploaded_asset(platform, b"x")
     with platform.sessions() as db_session:
         asset = assets.get_asset(db_session=db_session, asset_id=asset_id)
@@ -104,12 +106,12 @@ def test_finished_or_unknown_assets_are_not_encoded_again(platform, monkeypatch)
 def test_progress_writes_are_throttled(platform, monkeypatch):
     asset_id = uploaded_asset(platform, b"x")
     writes: list[float] = []
-    writer = encoding.ProgressWriter(platform, asset_id)
-    original = writer.platform.sessions
-    monkeypatch.setattr(writer.platform, "sessions", lambda: (writes.append(1.0), original())[1])
+    tracker = encoding.CatalogTracker(platform, asset_id)
+    original = tracker.platform.sessions
+    monkeypatch.setattr(tracker.platform, "sessions", lambda: (writes.append(1.0), original())[1])
     for percent in range(0, 100):
-        writer(float(percent))
-    writer(100.0)
+        tracker.progress(float(percent))
+    tracker.progress(100.0)
     assert len(writes) == 2  # the first report, then the final 100 (all within one second)
 
 

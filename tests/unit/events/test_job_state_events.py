@@ -3,20 +3,17 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
-from types import SimpleNamespace
 
 import pytest
 
-from streamstack.events.encoding import EncodeJob, job_complete_event, job_error_event, new_job_id
 from streamstack.events.messages import message_kind
 from streamstack.media.errors import MediaError, ProbeError
+from streamstack.media.job_events import EncodeJob, job_complete_event, job_error_event, new_job_id
 from streamstack.media.pipeline import AudioResult, EncodeResult, RenditionResult
 from streamstack.settings import Settings
 
-PLATFORM = SimpleNamespace(settings=Settings(s3_bucket="media-bucket", aws_region="eu-west-1"))
-JOB = EncodeJob(asset_id="as_1", job_id="1536964333549-opn151", source_key="sources/as_1", mp4_support="standard",
-                started_at=datetime.now(UTC))
+SETTINGS = Settings(s3_bucket="media-bucket", aws_region="eu-west-1")
+JOB = EncodeJob(asset_id="as_1", job_id="1536964333549-opn151", source_key="sources/as_1", mp4_support="standard")
 ENVELOPE_KEYS = {"version", "id", "detail-type", "source", "account", "time", "region", "resources", "detail"}
 DOCUMENTED_OUTPUT_KEYS = {"outputFilePaths", "durationInMs", "videoDetails"}
 
@@ -41,7 +38,7 @@ def result(**overrides: object) -> EncodeResult:
 
 
 def test_complete_event_is_shaped_like_mediaconvert_with_our_asset_in_user_metadata():
-    event = job_complete_event(PLATFORM, JOB, result())  # type: ignore[arg-type]
+    event = job_complete_event(SETTINGS, JOB, result())
     assert set(event) == ENVELOPE_KEYS
     assert message_kind(event) == "mediaconvert"
     assert event["source"] == "aws.mediaconvert" and event["region"] == "eu-west-1"
@@ -56,7 +53,7 @@ def test_complete_event_is_shaped_like_mediaconvert_with_our_asset_in_user_metad
 
 
 def test_hls_group_lists_master_and_every_output_with_duration_and_dimensions_only():
-    hls, file_group = job_complete_event(PLATFORM, JOB, result())["detail"]["outputGroupDetails"]  # type: ignore[arg-type]
+    hls, file_group = job_complete_event(SETTINGS, JOB, result())["detail"]["outputGroupDetails"]
     assert hls["type"] == "HLS_GROUP"
     assert hls["playlistFilePaths"] == ["s3://media-bucket/assets/as_1/master.m3u8"]
     videos, audio = hls["outputDetails"][:2], hls["outputDetails"][2]
@@ -74,7 +71,7 @@ def test_hls_group_lists_master_and_every_output_with_duration_and_dimensions_on
 
 
 def test_without_static_mp4_or_audio_there_is_only_the_video_hls_group():
-    groups = job_complete_event(PLATFORM, JOB, result(static_mp4_key=None, audio=None))[  # type: ignore[arg-type]
+    groups = job_complete_event(SETTINGS, JOB, result(static_mp4_key=None, audio=None))[
         "detail"]["outputGroupDetails"]
     assert [g["type"] for g in groups] == ["HLS_GROUP"]
     assert len(groups[0]["outputDetails"]) == 2
@@ -86,7 +83,7 @@ def test_without_static_mp4_or_audio_there_is_only_the_video_hls_group():
     (MediaError("timeout", "The job ran out of its wall-clock limit."), 1999),
 ])
 def test_error_event_carries_mediaconverts_numeric_code_and_the_precise_message(error, code):
-    detail = job_error_event(PLATFORM, JOB, error)["detail"]  # type: ignore[arg-type]
+    detail = job_error_event(SETTINGS, JOB, error)["detail"]
     assert detail["status"] == "ERROR"
     assert detail["errorCode"] == code
     assert detail["errorMessage"] == error.message
