@@ -183,21 +183,33 @@ def test_every_public_route_is_served_and_published(client):
     assert sorted(SERVED - published) == []
 
 
-def test_catalog_failure_mid_request_is_503_and_writes_nothing(client, admin_key, platform, monkeypatch):
+def test_catalog_failure_mid_request_is_503_and_writes_nothing(client, admin_key, platform):
+    """The asset row is already written when the upload's INSERT fails: the whole create rolls back."""
+    from sqlalchemy import event
     from sqlalchemy.exc import OperationalError
 
     from streamstack.assets.models import Asset
-    from streamstack.uploads import service
+    from streamstack.uploads.models import Upload
+    from streamstack.webhooks.models import OutboxEvent
 
-    def failing_create(**_kwargs):
-        raise OperationalError("INSERT", {}, Exception("database is locked"))
+    statements: list[str] = []
 
-    monkeypatch.setattr(service, "create_upload", failing_create)
-    response = client.post("/v1/uploads", json={}, headers=auth(admin_key))
+    def fail_on_the_upload_insert(_conn, _cursor, statement, _params, _context, _many):  # type: ignore[no-untyped-def]
+        statements.append(statement.split("(")[0].strip())
+        if statement.startswith("INSERT INTO uploads"):
+            raise OperationalError(statement, {}, Exception("server closed the connection unexpectedly"))
+
+    event.listen(platform.engine, "before_cursor_execute", fail_on_the_upload_insert)
+    try:
+        response = client.post("/v1/uploads", json={}, headers=auth(admin_key))
+    finally:
+        event.remove(platform.engine, "before_cursor_execute", fail_on_the_upload_insert)
+    assert "INSERT INTO assets" in statements  # the failure came after a write, not before any
     assert response.status_code == 503
     assert response.headers["content-type"] == "application/problem+json"
     with platform.sessions() as db:
-        assert db.query(Asset).count() == 0
+        assert [db.query(model).count() for model in (Asset, Upload, OutboxEvent)] == [0, 0, 0]
+    assert client.post("/v1/uploads", json={}, headers=auth(admin_key)).status_code == 201
 
 
 def test_http_client_sees_request_ids(client):

@@ -23,6 +23,7 @@ from streamstack.queue.base import QueueUnavailable
 from streamstack.queue.factory import open_queue
 from streamstack.queue.sqlite import SqliteQueue
 from streamstack.settings import Settings
+from tests.conftest import wait_until
 from tests.contract.queue_contract import (
     LONG,
     MAX_RECEIVE_COUNT,
@@ -189,21 +190,39 @@ def test_long_poll_wakes_on_a_send_from_another_process(db_path: Path, queue: Sq
     assert time.monotonic() - started < 15  # woken by the commit, not by the end of the wait
 
 
-def hold_write_lock(db_path: Path, seconds: float) -> None:
-    """Another connection (as another process would) holds the write lock for a while."""
-    conn = sqlite3.connect(db_path, isolation_level=None)
-    conn.execute("BEGIN IMMEDIATE")
-    time.sleep(seconds)
-    conn.execute("COMMIT")
-    conn.close()
+class WriteLockHolder(threading.Thread):
+    """Another connection (as another process would) holds the write lock for a while.
+
+    `locked` is set once the lock is held, `releasing` just before it is let go: tests wait on these, not on time.
+    """
+
+    def __init__(self, db_path: Path, seconds: float) -> None:
+        super().__init__(daemon=True)
+        self.db_path, self.seconds = db_path, seconds
+        self.locked, self.releasing = threading.Event(), threading.Event()
+
+    def run(self) -> None:
+        conn = sqlite3.connect(self.db_path, isolation_level=None)
+        conn.execute("BEGIN IMMEDIATE")
+        self.locked.set()
+        time.sleep(self.seconds)
+        self.releasing.set()
+        conn.execute("COMMIT")
+        conn.close()
+
+    def __enter__(self) -> WriteLockHolder:
+        self.start()
+        assert self.locked.wait(30), "the other connection never got the write lock"
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.join()
 
 
 def test_writes_wait_for_a_busy_database(db_path: Path, queue: SqliteQueue) -> None:
-    holder = threading.Thread(target=hold_write_lock, args=(db_path, 0.5))
-    holder.start()
-    time.sleep(0.1)
-    queue.send("waited")
-    holder.join()
+    with WriteLockHolder(db_path, 0.5) as holder:
+        queue.send("waited")
+        assert holder.releasing.is_set(), "the send returned while another connection held the write lock"
     assert [m.body for m in queue.receive()] == ["waited"]
 
 
@@ -211,15 +230,10 @@ def test_a_database_locked_too_long_is_unavailable(
     db_path: Path, queue: SqliteQueue, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(sqlite_queue, "BUSY_TIMEOUT_SECONDS", 0.3)
-    holder = threading.Thread(target=hold_write_lock, args=(db_path, 1.5))
-    holder.start()
-    time.sleep(0.1)
-    try:
-        with pytest.raises(QueueUnavailable):
-            queue.send("refused")
-    finally:
-        holder.join()
+    with WriteLockHolder(db_path, 1.5), pytest.raises(QueueUnavailable):
+        queue.send("refused")
     queue.send("accepted again")
+    assert [m.body for m in queue.receive()] == ["accepted again"]
 
 
 def test_idle_long_poll_sleeps_instead_of_spinning(queue: SqliteQueue) -> None:
@@ -268,6 +282,15 @@ CONSUMER = textwrap.dedent(
 )
 
 
+def lines(log: Path) -> int:
+    return len(log.read_text().splitlines()) if log.exists() else 0
+
+
+def busy(sent_log: Path, sent_before: int, processed_log: Path, processed_before: int) -> bool:
+    """The producer has sent and the consumers have processed something since the round began."""
+    return lines(sent_log) >= sent_before + 50 and lines(processed_log) > processed_before
+
+
 def drain_everything(queue: SqliteQueue, timeout: float) -> list[str]:
     """Receive and delete until nothing is visible or in flight (expired claims come back first)."""
     bodies: list[str] = []
@@ -284,11 +307,14 @@ def test_kill_9_of_busy_processes_loses_no_sent_message(db_path: Path, tmp_path:
     sent_log, processed_log = tmp_path / "sent.log", tmp_path / "processed.log"
     SqliteQueue(db_path, "encode").close()
     for round_ in range(3):
+        sent_before, processed_before = lines(sent_log), lines(processed_log)
         producer = subprocess.Popen([sys.executable, "-c", PRODUCER, str(db_path), str(sent_log), f"r{round_}"])
         consumers = [
             subprocess.Popen([sys.executable, "-c", CONSUMER, str(db_path), str(processed_log)]) for _ in range(2)
         ]
-        time.sleep(2.0 + 0.37 * round_)
+        wait_until(functools.partial(busy, sent_log, sent_before, processed_log, processed_before), 60,
+                   f"round {round_}: the producer and the consumers to be busy")
+        time.sleep(0.37 * round_)  # a different point of their work in each round
         for process in [producer, *consumers]:
             os.kill(process.pid, signal.SIGKILL)
             process.wait(10)

@@ -82,6 +82,12 @@ class Stack:
     def client(self) -> httpx.Client:
         return httpx.Client(base_url=self.api.url, headers={"Authorization": f"Bearer {self.key}"}, timeout=30)
 
+    def samples(self) -> list[Any]:
+        """The metrics samples the console's Health page charts, as taken so far."""
+        sampler = self.api.server.config.app.state.metrics_sampler
+        with sampler.lock:
+            return list(sampler.samples)
+
     def start_worker(self) -> None:
         from streamstack.events.worker import Worker
 

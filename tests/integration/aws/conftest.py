@@ -221,6 +221,23 @@ def read_asset(settings: Settings, asset_id: str) -> dict[str, Any]:
         engine.dispose()
 
 
+def outbox_types(settings: Settings, asset_id: str) -> list[str]:
+    """The webhook events recorded for an asset, oldest first: what subscribers will receive."""
+    from sqlalchemy import select
+
+    from streamstack.db.session import open_catalog
+    from streamstack.webhooks.models import OutboxEvent
+
+    engine, sessions = open_catalog(settings)
+    try:
+        with sessions() as db_session:
+            rows = db_session.scalars(select(OutboxEvent).where(OutboxEvent.object_id == asset_id)
+                                      .order_by(OutboxEvent.created_at, OutboxEvent.id)).all()
+            return [row.type for row in rows]
+    finally:
+        engine.dispose()
+
+
 @pytest.fixture
 def aws_platform(tmp_path: Path, moto_endpoint: str) -> Iterator[Any]:
     """The platform in the aws profile (S3 store, SQS queues) on moto; the catalog is SQLite in tmp."""

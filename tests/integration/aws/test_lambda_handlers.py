@@ -11,14 +11,20 @@ import pytest
 from botocore.stub import Stubber
 
 from streamstack.aws import client
-from streamstack.events import lambda_handlers
 from streamstack.events.lambda_handlers import on_encoding_event, on_source_uploaded
 from streamstack.queue.base import to_sqs_record
 from streamstack.queue.sqs import SqsQueue
 from streamstack.settings import Settings
 from streamstack.storage.events import s3_object_created_event
 from streamstack.storage.s3 import S3ObjectStore
-from tests.integration.aws.conftest import FakeLambdaContext, new_asset, read_asset, sqs_event, unique
+from tests.integration.aws.conftest import (
+    FakeLambdaContext,
+    new_asset,
+    outbox_types,
+    read_asset,
+    sqs_event,
+    unique,
+)
 
 MASTER = (
     "#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-INDEPENDENT-SEGMENTS\n"
@@ -104,16 +110,13 @@ def test_s3_test_events_are_acknowledged(lambda_env: Settings):
     assert encode_queue(lambda_env).stats().visible == 0
 
 
-def test_an_encoding_event_makes_the_asset_ready_once(lambda_env: Settings, monkeypatch: pytest.MonkeyPatch):
+def test_an_encoding_event_makes_the_asset_ready_once(lambda_env: Settings):
     asset_id = new_asset(lambda_env, status="preparing", job_id="1795867200000-abc123")
     put_outputs(lambda_env, asset_id)
-    calls: list[str] = []
-    original = lambda_handlers.apply_encoding_event
-    monkeypatch.setattr(lambda_handlers, "apply_encoding_event", lambda p, e: (calls.append(e["id"]), original(p, e)))
     body = job_complete_event(lambda_env, asset_id, "1795867200000-abc123")
     for _ in range(2):
         assert on_encoding_event(sqs_event([body], queue="events"), FakeLambdaContext()) == {"batchItemFailures": []}
-    assert calls == ["e-1"]
+    assert outbox_types(lambda_env, asset_id) == ["video.asset.created", "video.asset.ready"]  # one ready, not two
     asset = read_asset(lambda_env, asset_id)
     assert asset["status"] == "ready"
     assert [(r["name"], r["width"], r["height"]) for r in asset["renditions"]] == [("180p", 320, 180)]

@@ -52,4 +52,6 @@ def test_giving_back_a_message_no_longer_in_flight_is_harmless(aws: Settings):
     queue.send("x")
     (message,) = queue.receive(wait_seconds=1)
     queue.delete(message.receipt_handle)
-    queue.change_visibility(message.receipt_handle, 0)
+    queue.change_visibility(message.receipt_handle, 0)  # no error, and the deleted message does not come back
+    assert queue.receive(wait_seconds=1) == []
+    assert (queue.stats().visible, queue.stats().in_flight) == (0, 0)

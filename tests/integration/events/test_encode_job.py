@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from sqlalchemy import event as sql_event
 from sqlalchemy import select
 
 from streamstack.assets import service as assets
@@ -103,16 +104,27 @@ def test_finished_or_unknown_assets_are_not_encoded_again(platform, monkeypatch)
     assert emitted_events(platform) == []
 
 
-def test_progress_writes_are_throttled(platform, monkeypatch):
+def test_progress_writes_are_throttled(platform):
     asset_id = uploaded_asset(platform, b"x")
-    writes: list[float] = []
+    with platform.sessions() as db_session:
+        assets.get_asset(db_session=db_session, asset_id=asset_id).status = "preparing"
+        db_session.commit()
+    updates: list[str] = []
+
+    def count_updates(_conn, _cursor, statement, _params, _context, _many):  # type: ignore[no-untyped-def]
+        if statement.startswith("UPDATE assets"):
+            updates.append(statement)
+
     tracker = encoding.CatalogTracker(platform, asset_id)
-    original = tracker.platform.sessions
-    monkeypatch.setattr(tracker.platform, "sessions", lambda: (writes.append(1.0), original())[1])
-    for percent in range(0, 100):
-        tracker.progress(float(percent))
-    tracker.progress(100.0)
-    assert len(writes) == 2  # the first report, then the final 100 (all within one second)
+    sql_event.listen(platform.engine, "before_cursor_execute", count_updates)
+    try:
+        for percent in range(0, 100):
+            tracker.progress(float(percent))
+        tracker.progress(100.0)
+    finally:
+        sql_event.remove(platform.engine, "before_cursor_execute", count_updates)
+    assert len(updates) == 2  # the first report, then the final 100 (all within one second)
+    assert load(platform, asset_id).progress == 100
 
 
 def test_a_redelivered_encode_supersedes_the_first_attempt_without_duplicates(platform, clip):
