@@ -169,7 +169,7 @@ def test_readiness_fails_when_the_store_is_gone(client, platform):
 SERVED = {
     ("post", "/v1/uploads"), ("get", "/v1/uploads/{upload_id}"), ("post", "/v1/uploads/{upload_id}/parts"),
     ("post", "/v1/uploads/{upload_id}/complete"), ("get", "/v1/assets"), ("post", "/v1/assets"),
-    ("get", "/v1/assets/{asset_id}"), ("delete", "/v1/assets/{asset_id}"),
+    ("get", "/v1/assets/{asset_id}"), ("patch", "/v1/assets/{asset_id}"), ("delete", "/v1/assets/{asset_id}"),
     ("post", "/v1/playback-ids/{playback_id}/tokens"), ("get", "/v1/webhooks"), ("post", "/v1/webhooks"),
     ("get", "/v1/webhooks/{webhook_id}"), ("delete", "/v1/webhooks/{webhook_id}"),
     ("get", "/v1/webhooks/{webhook_id}/deliveries"), ("get", "/healthz"), ("get", "/readyz"),
