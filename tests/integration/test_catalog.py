@@ -15,7 +15,7 @@ from streamstack.db.session import alembic_config, open_catalog, upgrade
 from streamstack.webhooks.models import OutboxEvent
 
 TABLES = {"assets", "renditions", "playback_ids", "uploads", "api_keys", "outbox_events", "signing_keys",
-          "webhook_endpoints", "webhook_deliveries", "idempotency_records", "alembic_version"}
+          "webhook_endpoints", "webhook_deliveries", "idempotency_records", "tracks", "alembic_version"}
 
 
 def test_migrations_create_every_table(catalog_settings):

@@ -50,6 +50,9 @@ class Asset(Timestamped, Base):
     playback_ids: Mapped[list[PlaybackId]] = relationship(
         back_populates="asset", cascade="all, delete-orphan", order_by="PlaybackId.created_at"
     )
+    tracks: Mapped[list[Track]] = relationship(
+        back_populates="asset", cascade="all, delete-orphan", order_by="Track.id"
+    )
 
 
 class Rendition(Base):
@@ -78,6 +81,25 @@ class PlaybackId(Timestamped, Base):
     policy: Mapped[str] = mapped_column(String(8), default="public")
 
     asset: Mapped[Asset | None] = relationship(back_populates="playback_ids")
+
+
+class Track(Timestamped, Base):
+    """A text track (subtitles or captions) of an asset; its WebVTT lives in the object store."""
+
+    __tablename__ = "tracks"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    asset_id: Mapped[str] = mapped_column(ForeignKey("assets.id", ondelete="CASCADE"), index=True)
+    type: Mapped[str] = mapped_column(String(8), default="text")
+    text_type: Mapped[str] = mapped_column(String(16), default="subtitles")
+    language_code: Mapped[str] = mapped_column(String(35))
+    name: Mapped[str] = mapped_column(String(255))
+    closed_captions: Mapped[bool] = mapped_column(default=False)
+    source_format: Mapped[str] = mapped_column(String(8))
+    cue_count: Mapped[int] = mapped_column(Integer)
+    passthrough: Mapped[str | None] = mapped_column(String(255))
+
+    asset: Mapped[Asset] = relationship(back_populates="tracks")
 
 
 DEFAULT_POLICY: tuple[PlaybackPolicy, ...] = ("public",)
@@ -118,6 +140,37 @@ class AssetUpdate(BaseModel):
     passthrough: str | None = Field(None, max_length=255)
 
 
+LANGUAGE_TAG = r"^[A-Za-z]{2,3}(?:-[A-Za-z0-9]{1,8})*$"  # BCP 47, as HLS LANGUAGE wants it
+
+
+class TrackCreate(BaseModel):
+    """Mux's track body; the caption file comes from `url`, or as the `file` part of a multipart form."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    type: Literal["text"] = "text"
+    text_type: Literal["subtitles"] = "subtitles"
+    language_code: str = Field(..., max_length=35, pattern=LANGUAGE_TAG, description="BCP 47, e.g. en or pt-BR.")
+    name: str | None = Field(None, min_length=1, max_length=255, pattern=r"^[^\x00-\x1f\x7f]*$",
+                             description="Shown in the player's menu; the language code when not given.")
+    closed_captions: bool = Field(False, description="Describes sounds too (SDH), not only dialogue.")
+    passthrough: str | None = Field(None, max_length=255)
+    url: str | None = Field(None, max_length=4096, description="http(s) URL of a WebVTT or SRT file.")
+
+
+class TrackOut(BaseModel):
+    id: str
+    type: Literal["text"]
+    text_type: Literal["subtitles"]
+    language_code: str
+    name: str
+    closed_captions: bool
+    passthrough: str | None
+    status: Literal["ready"] = "ready"
+    source_format: Literal["webvtt", "srt"]
+    cue_count: int
+
+
 class PlaybackIdOut(BaseModel):
     id: str
     policy: PlaybackPolicy
@@ -150,6 +203,7 @@ class AssetOut(BaseModel):
     errors: list[str]
     renditions: list[RenditionOut]
     playback_ids: list[PlaybackIdOut]
+    tracks: list[TrackOut]
     static_renditions: list[dict[str, Any]]
     created_at: datetime
     playable_at: datetime | None

@@ -15,11 +15,13 @@ from streamstack.assets.models import (
     PlaybackId,
     PlaybackIdOut,
     RenditionOut,
+    Track,
+    TrackOut,
 )
 from streamstack.db.base import new_id, utcnow
 from streamstack.db.pagination import decode_cursor, page
 from streamstack.storage.base import ObjectStore, delete_prefix
-from streamstack.storage.keys import asset_prefix, source_key
+from streamstack.storage.keys import asset_prefix, source_key, tracks_prefix
 from streamstack.webhooks.outbox import record_event
 
 
@@ -45,7 +47,8 @@ def create_asset(*, db_session: Session, new_asset_settings: NewAssetSettings, i
 def get_asset(*, db_session: Session, asset_id: str) -> Asset | None:
     return db_session.scalar(
         select(Asset).where(Asset.id == asset_id).options(selectinload(Asset.renditions),
-                                                           selectinload(Asset.playback_ids))
+                                                           selectinload(Asset.playback_ids),
+                                                           selectinload(Asset.tracks))
     )
 
 
@@ -53,7 +56,8 @@ def list_assets(*, db_session: Session, limit: int = 25, cursor: str | None = No
                 creator_id: str | None = None, external_id: str | None = None,
                 title: str | None = None) -> tuple[list[Asset], str | None]:
     """Newest first; the cursor is the last id seen, opaque to clients. `title` matches a substring, any case."""
-    query = select(Asset).options(selectinload(Asset.renditions), selectinload(Asset.playback_ids))
+    query = select(Asset).options(selectinload(Asset.renditions), selectinload(Asset.playback_ids),
+                                  selectinload(Asset.tracks))
     if status:
         query = query.where(Asset.status == status)
     if creator_id is not None:
@@ -112,6 +116,7 @@ def mark_errored(*, db_session: Session, asset: Asset, reason: str, edge_base_ur
 def delete_asset(*, db_session: Session, store: ObjectStore, asset: Asset) -> None:
     """Objects first: a failure leaves the row, so the delete can be retried and nothing is orphaned."""
     delete_prefix(store, asset_prefix(asset.id))
+    delete_prefix(store, tracks_prefix(asset.id))
     store.delete(source_key(asset.id))
     record_event(db_session=db_session, type="video.asset.deleted", object_type="asset", object_id=asset.id,
                  data={"id": asset.id})
@@ -135,7 +140,12 @@ def asset_to_out(asset: Asset, edge_base_url: str) -> AssetOut:
             PlaybackIdOut(id=p.id, policy=p.policy, url=playback_url(edge_base_url, p.id))  # type: ignore[arg-type]
             for p in asset.playback_ids
         ],
+        tracks=[track_to_out(t) for t in asset.tracks],
         static_renditions=list(asset.static_renditions or []),
         created_at=asset.created_at or utcnow(), playable_at=asset.playable_at, ready_at=asset.ready_at,
     )
 
+
+
+def track_to_out(track: Track) -> TrackOut:
+    return TrackOut.model_validate(track, from_attributes=True)

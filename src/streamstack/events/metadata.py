@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from streamstack.assets import service as assets
 from streamstack.assets.models import Asset, Rendition
+from streamstack.assets.tracks import publish_tracks
 from streamstack.db.base import utcnow
 from streamstack.db.session import session_scope
 from streamstack.media.images import STORYBOARD_IMAGE_NAME, STORYBOARD_VTT_NAME, THUMBNAIL_NAME
@@ -85,6 +86,8 @@ def complete_job(*, db_session: Session, platform: Platform, asset: Asset, detai
     if not claim_terminal(db_session=db_session, asset=asset, job_id=detail.get("jobId"), status="ready"):
         return
     store_outputs(asset, outputs)
+    if asset.tracks:  # text tracks added while it encoded join the master now
+        publish_tracks(store=platform.store, asset=asset)
     asset.progress = 100.0
     asset.status = "ready"
     asset.ready_at = utcnow()

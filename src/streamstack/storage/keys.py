@@ -2,13 +2,15 @@
 
     sources/{asset_id}                  the uploaded or imported source (its ObjectCreated event starts the encode)
     assets/{asset_id}/master.m3u8       the HLS master playlist
-    assets/{asset_id}/{name}            renditions, segments, images and static MP4s, by their fixed file names
+    assets/{asset_id}/{name}            renditions, segments, images, static MP4s and published text tracks
+    tracks/{asset_id}/{track_id}.vtt    a text track's WebVTT as accepted (outside the prefix an encode rewrites)
 """
 
 from __future__ import annotations
 
 SOURCES_PREFIX = "sources/"
 ASSETS_PREFIX = "assets/"
+TRACKS_PREFIX = "tracks/"
 MASTER_NAME = "master.m3u8"
 
 
@@ -37,3 +39,13 @@ def asset_object_key(asset_id: str, name: str) -> str:
 def master_key(asset_id: str) -> str:
     """The master playlist players open first."""
     return asset_object_key(asset_id, MASTER_NAME)
+
+
+def tracks_prefix(asset_id: str) -> str:
+    """The asset's text tracks as accepted, kept apart from the outputs a re-encode cleans up."""
+    return f"{TRACKS_PREFIX}{asset_id}/"
+
+
+def track_source_key(asset_id: str, track_id: str) -> str:
+    """One text track's converted WebVTT, copied into the asset's outputs when it is published."""
+    return f"{tracks_prefix(asset_id)}{track_id}.vtt"

@@ -19,6 +19,7 @@ SECRET_BYTES = 24  # Standard Webhooks: between 24 and 64 bytes
 MAX_SECRET_BYTES = 64
 EVENT_TYPES = (
     "video.asset.created", "video.asset.ready", "video.asset.errored", "video.asset.updated", "video.asset.deleted",
+    "video.asset.track.ready", "video.asset.track.deleted",
     "video.live_stream.connected", "video.live_stream.active", "video.live_stream.disconnected",
     "video.live_stream.idle",
 )

@@ -1,4 +1,4 @@
-// The hls.js player shared by the console and the embed page: quality menu and a live rendition indicator.
+// The hls.js player shared by the console and the embed page: quality and captions menus, a rendition indicator.
 
 import { h, meta } from "./dom.js";
 import { bitrate } from "./format.js";
@@ -42,12 +42,14 @@ function buildChrome(container) {
   const message = h("div.player-message", { role: "alert", hidden: true });
   const menu = h("select.quality-menu", { "aria-label": "Quality", disabled: true },
     h("option", { value: "-1" }, "Auto"));
+  const captions = h("select.captions-menu", { "aria-label": "Captions" }, h("option", { value: "-1" }, "Off"));
+  const captionsLabel = h("label.quality.captions", { hidden: true }, h("span", "Captions"), captions);
   const indicator = h("span.level-indicator", "Loading…");
   const switches = h("span.switch-count", "0 rendition switches");
   const bar = h("div.player-bar",
-    h("label.quality", h("span", "Quality"), menu), indicator, h("span.spacer"), switches);
+    h("label.quality", h("span", "Quality"), menu), captionsLabel, indicator, h("span.spacer"), switches);
   container.replaceChildren(h("div.player-stage", video, badge, message), bar);
-  return { video, badge, message, menu, indicator, switches, bar };
+  return { video, badge, message, menu, captions, captionsLabel, indicator, switches, bar };
 }
 
 /**
@@ -104,6 +106,15 @@ function wireHls(Hls, hls, player, ui, autoplay) {
     player.events.push({ type: "error", fatal: data.fatal, details: data.details, hole: data.hole });
     if (data.fatal) recover(Hls, hls, ui, data);
   });
+  hls.on(Hls.Events.SUBTITLE_TRACKS_UPDATED, (_event, data) => {
+    fillCaptions(ui, data.subtitleTracks);
+    player.events.push({ type: "subtitles", tracks: data.subtitleTracks.map((t) => t.name) });
+  });
+  ui.captions.addEventListener("change", () => {
+    const chosen = Number(ui.captions.value);
+    hls.subtitleDisplay = chosen !== -1;
+    hls.subtitleTrack = chosen;
+  });
   ui.menu.addEventListener("change", () => {
     const chosen = Number(ui.menu.value);
     hls.currentLevel = chosen;
@@ -144,6 +155,14 @@ function fillMenu(menu, levels) {
       `${levelName(level)} · ${bitrate(level.bitrate)}`));
   menu.replaceChildren(h("option", { value: "-1" }, "Auto"), ...options);
   menu.disabled = levels.length < 2;
+}
+
+/** The master's SUBTITLES group as a menu: "Off" plus one entry per text track (name and language). */
+function fillCaptions(ui, tracks) {
+  const options = tracks.map((track, index) => h("option", { value: String(index) },
+    track.lang && track.lang !== track.name ? `${track.name} (${track.lang})` : track.name));
+  ui.captions.replaceChildren(h("option", { value: "-1" }, "Off"), ...options);
+  ui.captionsLabel.hidden = tracks.length === 0;
 }
 
 function showLevel(hls, ui, index, switches) {

@@ -45,6 +45,8 @@ function detailsCard(asset) {
       item("Max resolution", asset.max_width ? `${asset.max_width}×${asset.max_height}` : "–"),
       item("Frame rate", asset.max_frame_rate ? `${asset.max_frame_rate} fps` : "–"),
       item("Aspect ratio", asset.aspect_ratio || "–"),
+      item("Text tracks", asset.tracks?.length
+        ? asset.tracks.map((t) => `${t.name} (${t.language_code})`).join(", ") : "–"),
       item("Created", dateTime(asset.created_at)),
       item("Ready", dateTime(asset.ready_at))),
     asset.renditions.length ? renditionsTable(asset.renditions) : null);
