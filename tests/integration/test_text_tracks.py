@@ -88,7 +88,7 @@ def test_tracks_added_while_encoding_join_the_master_when_it_is_ready(client, he
     publish_outputs(platform, asset_id)
     process_job_state_change(platform, complete_event(asset_id, platform.settings.s3_bucket))
     master = read(platform, f"assets/{asset_id}/master.m3u8")
-    assert f'TYPE=SUBTITLES,GROUP-ID="subs",NAME="English",LANGUAGE="en"' in master
+    assert 'TYPE=SUBTITLES,GROUP-ID="subs",NAME="English",LANGUAGE="en"' in master
     assert f'URI="text-{track["id"]}.m3u8"' in master and master.count(',SUBTITLES="subs"') == 2
     playlist = read(platform, f"assets/{asset_id}/text-{track['id']}.m3u8")
     assert "#EXTINF:2.000,\n" in playlist and f"text-{track['id']}.vtt" in playlist
