@@ -5,21 +5,15 @@ from __future__ import annotations
 import base64
 
 import pytest
-from fastapi.testclient import TestClient
 
-from streamstack.api import create_app
+from streamstack.settings import Settings
 from streamstack.webhooks.models import OutboxEvent
 
 
 @pytest.fixture
-def client(platform):
-    with TestClient(create_app(platform)) as test_client:
-        yield test_client
-
-
-@pytest.fixture
-def headers(admin_key):
-    return {"Authorization": f"Bearer {admin_key}"}
+def settings(catalog_settings: Settings) -> Settings:
+    """On SQLite and on PostgreSQL."""
+    return catalog_settings
 
 
 def upload(client, headers, **meta) -> str:

@@ -9,10 +9,9 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from fastapi.testclient import TestClient
 
-from streamstack.api import create_app
 from streamstack.events.metadata import process_job_state_change
+from streamstack.settings import Settings
 from tests.integration.events.test_metadata_processor import JOB_ID, complete_event, publish_outputs
 
 SRT = "1\n00:00:00,500 --> 00:00:01,500\nHello <i>there</i>\n\n2\n00:00:01,600 --> 00:00:01,900\nBye\n"
@@ -20,14 +19,9 @@ VTT = "WEBVTT\n\n00:00.200 --> 00:01.800\nBonjour\n"
 
 
 @pytest.fixture
-def client(platform):
-    with TestClient(create_app(platform)) as test_client:
-        yield test_client
-
-
-@pytest.fixture
-def headers(admin_key):
-    return {"Authorization": f"Bearer {admin_key}"}
+def settings(catalog_settings: Settings) -> Settings:
+    """On SQLite and on PostgreSQL."""
+    return catalog_settings
 
 
 @pytest.fixture

@@ -1,14 +1,14 @@
 """text tracks
 
-Revision ID: 0003_text_tracks
-Revises: 0002_asset_meta
+Revision ID: 0004_text_tracks
+Revises: 0003_idempotency_claims
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0003_text_tracks"
-down_revision = "0002_asset_meta"
+revision = "0004_text_tracks"
+down_revision = "0003_idempotency_claims"
 branch_labels = None
 depends_on = None
 
