@@ -164,7 +164,7 @@ variable "max_receive_count" {
 variable "encode_visibility_timeout_seconds" {
   description = "Visibility timeout of the encode queue: longer than one encode takes between heartbeats of the worker."
   type        = number
-  default     = 900
+  default     = 60
 }
 
 variable "lambda_timeout_seconds" {

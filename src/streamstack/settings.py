@@ -48,7 +48,11 @@ class Settings(BaseSettings):
     queue_backend: Literal["sqlite", "sqs"] | None = Field(None, description="Queue adapter; follows profile.")
     encode_queue: str = Field("encode", description="Queue of S3 ObjectCreated events that start encodes.")
     events_queue: str = Field("events", description="Queue of MediaConvert-style job state change events.")
-    queue_visibility_timeout: float = Field(900.0, description="Seconds a received message stays invisible.")
+    queue_visibility_timeout: float = Field(
+        30.0, gt=0, le=43200,
+        description="Seconds a received message stays invisible; workers extend it every third of it while they "
+        "work, so a killed worker's job is redelivered this long after its last heartbeat.",
+    )
     queue_max_receive_count: int = Field(5, description="Receives before a message is redriven to its DLQ.")
     worker_queues: list[WorkerQueue] = Field(
         default_factory=lambda: list(DEFAULT_WORKER_QUEUES),

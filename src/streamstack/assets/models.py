@@ -37,6 +37,7 @@ class Asset(Timestamped, Base):
     source_key: Mapped[str | None] = mapped_column(String(255))
     source_size: Mapped[int | None] = mapped_column(BigInteger)
     job_id: Mapped[str | None] = mapped_column(String(64))
+    encode_attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     errors: Mapped[list[str]] = mapped_column(JSON, default=list)
     images: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     static_renditions: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
@@ -191,7 +192,9 @@ class RenditionOut(BaseModel):
 class AssetOut(BaseModel):
     id: str
     status: AssetStatus
-    progress: float
+    progress: float = Field(description="0-100; never goes back, a retry resumes from the progress already shown.")
+    encode_attempts: int = Field(0, description="Encode attempts started; more than 1 after a worker was lost.")
+    retrying: bool = Field(False, description="True while an encode that was interrupted runs again.")
     duration: float | None
     max_width: int | None
     max_height: int | None

@@ -131,6 +131,8 @@ def playback_url(edge_base_url: str, playback_id: str) -> str:
 def asset_to_out(asset: Asset, edge_base_url: str) -> AssetOut:
     return AssetOut(
         id=asset.id, status=asset.status, progress=round(asset.progress or 0.0, 1), duration=asset.duration,  # type: ignore[arg-type]
+        encode_attempts=asset.encode_attempts or 0,
+        retrying=asset.status == "preparing" and (asset.encode_attempts or 0) > 1,
         max_width=asset.max_width, max_height=asset.max_height, max_frame_rate=asset.max_frame_rate,
         aspect_ratio=asset.aspect_ratio, mp4_support=asset.mp4_support,  # type: ignore[arg-type]
         passthrough=asset.passthrough, errors=list(asset.errors or []),

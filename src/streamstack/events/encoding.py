@@ -80,7 +80,8 @@ class CatalogTracker:
         self.last_write = float("-inf")
 
     def started(self, job_id: str) -> bool:
-        """New job id and start time; an earlier attempt's progress and playable time are reset."""
+        """New job id, start time and one more attempt; an earlier attempt's playable time is reset but its
+        progress is kept: a retry shows `retrying` and moves on from there, never back to 0."""
         with session_scope(self.platform.sessions) as db_session:
             asset = db_session.get(Asset, self.asset_id)
             if asset is None or asset.status in TERMINAL:
@@ -89,7 +90,7 @@ class CatalogTracker:
             asset.job_id = self.job_id = job_id
             asset.encoding_started_at = self.started_at = utcnow()
             asset.status = "preparing"
-            asset.progress = 0.0
+            asset.encode_attempts = (asset.encode_attempts or 0) + 1
             asset.playable_at = None  # an earlier attempt's outputs are being replaced
             return True
 

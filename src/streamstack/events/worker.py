@@ -7,15 +7,19 @@ import signal
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from streamstack.events.handlers import encode_record_handler, events_record_handler, process_batch
+from streamstack.events.leases import lease, release_abandoned
+from streamstack.media.safety import sweep_orphaned_job_dirs
 from streamstack.platform import Platform
 from streamstack.queue.base import Message, Queue, to_sqs_record
 
 log = logging.getLogger("streamstack.worker")
 
 Tick = Callable[[], None]
+HEARTBEATS_PER_TIMEOUT = 3  # extend a held message three times per visibility timeout: two beats may fail
 
 
 @dataclass
@@ -44,7 +48,20 @@ class Worker:
         }
         return [available[name] for name in self.platform.settings.worker_queues]
 
+    @property
+    def lease_dir(self) -> Path:
+        return self.platform.settings.data_dir / "leases"
+
+    def recover(self) -> None:
+        """What a killed predecessor left: its messages are made visible now, its temp dirs removed."""
+        queues = {queue.name: queue for queue in self.platform.queues.values()}
+        released = release_abandoned(self.lease_dir, queues)
+        swept = sweep_orphaned_job_dirs()
+        if released or swept:
+            log.info("recovered after a killed worker", extra={"messages": released, "temp_dirs": swept})
+
     def run(self) -> None:
+        run_safely(self.recover)
         bindings = self.bindings()
         ticker = threading.Thread(target=self.run_ticks, daemon=True, name="worker-ticks")
         ticker.start()
@@ -80,7 +97,8 @@ class Worker:
         event = {"Records": [to_sqs_record(m, queue_arn=queue_arn) for m in messages]}
         self.in_flight = (binding.queue, messages)
         try:
-            with VisibilityHeartbeat(binding.queue, messages, self.platform.settings.queue_visibility_timeout):
+            with (lease(self.lease_dir, binding.queue, messages),
+                  VisibilityHeartbeat(binding.queue, messages, self.platform.settings.queue_visibility_timeout)):
                 result = process_batch(event, binding.handler)
         finally:
             self.in_flight = None
@@ -123,7 +141,8 @@ def run_safely(tick: Tick) -> None:
 
 
 class VisibilityHeartbeat:
-    """Extends the visibility of messages under work so a long encode is not redelivered mid-job."""
+    """Extends the visibility of messages under work (ChangeMessageVisibility), so the timeout can be short:
+    a live job is never redelivered, a dead worker's job is redelivered one timeout after its last beat."""
 
     def __init__(self, queue: Queue, messages: list[Message], timeout: float):
         self.queue = queue
@@ -141,7 +160,7 @@ class VisibilityHeartbeat:
         self._thread.join()
 
     def _beat(self) -> None:
-        while not self._done.wait(self.timeout / 2):
+        while not self._done.wait(self.timeout / HEARTBEATS_PER_TIMEOUT):
             for message in self.messages:
                 try:
                     self.queue.change_visibility(message.receipt_handle, self.timeout)

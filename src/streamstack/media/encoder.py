@@ -21,7 +21,7 @@ from streamstack.media.job_events import EncodeJob, job_complete_event, job_erro
 from streamstack.media.mediaconvert import plan_job
 from streamstack.media.pipeline import download_source, encode_asset
 from streamstack.media.probe import Probe, probe
-from streamstack.media.safety import job_directory
+from streamstack.media.safety import JOB_DIR_PREFIX, job_directory
 from streamstack.observability import metrics
 from streamstack.queue.base import Queue
 from streamstack.settings import Settings
@@ -139,7 +139,7 @@ class MediaConvertEncoder:
 
     def probe_source(self, source_key: str) -> Probe:
         """Download the source to a job directory (Lambda: /tmp) and probe it with the bundled ffmpeg."""
-        with job_directory(prefix="streamstack-probe-") as workdir:
+        with job_directory(prefix=JOB_DIR_PREFIX + "probe-") as workdir:
             return probe(download_source(self.store, source_key, Path(workdir) / "source", self.settings))
 
 

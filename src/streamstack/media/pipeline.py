@@ -45,14 +45,19 @@ from streamstack.media.mp4 import (
     static_mp4_name,
 )
 from streamstack.media.probe import Probe, probe
-from streamstack.media.safety import job_directory, run_ffmpeg, stderr_reason, sweep_stale_job_dirs
+from streamstack.media.safety import (
+    JOB_DIR_PREFIX,
+    job_directory,
+    run_ffmpeg,
+    stderr_reason,
+    sweep_orphaned_job_dirs,
+)
 from streamstack.storage.base import ObjectNotFound, ObjectStore
 from streamstack.storage.keys import MASTER_NAME, asset_prefix
 
 ENCODE_PROGRESS_SHARE = 95.0  # the rest is remuxing and the final uploads
 TRUNCATION_TOLERANCE_SECONDS = 0.5
-JOB_DIR_PREFIX = "streamstack-encode-"
-STALE_DIR_MARGIN_SECONDS = 600.0  # a job dir older than the job limit plus this belongs to a dead worker
+ENCODE_DIR_PREFIX = JOB_DIR_PREFIX + "encode-"
 CONTENT_TYPES = {
     ".m3u8": "application/vnd.apple.mpegurl",
     ".m4s": "video/iso.segment",
@@ -146,11 +151,11 @@ def encode_asset(
 ) -> EncodeResult:
     """Download, probe, plan, encode once, publish as it goes; raise MediaError for bad input."""
     static_mp4_name(mp4_support)  # reject an unknown mode before any work
-    sweep_stale_job_dirs(JOB_DIR_PREFIX, settings.job_timeout_seconds + STALE_DIR_MARGIN_SECONDS)
+    sweep_orphaned_job_dirs()
     deadline = time.monotonic() + settings.job_timeout_seconds
     job = _Job(store, asset_id, source_key, settings, on_progress, on_playable, mp4_support, deadline)
     try:
-        with job_directory(prefix=JOB_DIR_PREFIX) as workdir:
+        with job_directory(prefix=ENCODE_DIR_PREFIX) as workdir:
             return _encode_in(workdir, job)
     except BaseException:
         _delete_outputs(store, job.prefix, keep={source_key})

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from streamstack.media.errors import ProbeError
-from streamstack.media.safety import input_args, job_directory, refuse_by_content, run_ffmpeg
+from streamstack.media.safety import JOB_DIR_PREFIX, input_args, job_directory, refuse_by_content, run_ffmpeg
 
 PROBE_TIMEOUT_SECONDS = 60.0
 
@@ -66,7 +66,7 @@ def probe(path: Path) -> Probe:
     if not path.is_file():
         raise ProbeError("source_missing", "The source file could not be found.")
     refuse_by_content(path)
-    with job_directory(prefix="streamstack-probe-") as workdir:
+    with job_directory(prefix=JOB_DIR_PREFIX + "probe-") as workdir:
         run = run_ffmpeg(
             ["-v", "debug", *input_args(path.resolve())], cwd=workdir, timeout_seconds=PROBE_TIMEOUT_SECONDS
         )

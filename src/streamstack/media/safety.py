@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from streamstack.media.errors import MediaError, ProbeError
+from streamstack.process_locks import HeldLock, owner_is_gone
 
 # Demuxers of real audio/video containers and elementary streams; everything else (hls, dash, concat,
 # image2 and the *_pipe image demuxers, sdp, rtp, tee, lavfi, ...) is refused by ffmpeg.
@@ -45,6 +46,9 @@ _IMAGE_MAGIC: tuple[tuple[bytes, str], ...] = (
 )
 _SNIFF_BYTES = 8192
 STDERR_KEEP_BYTES = 1 << 20
+JOB_DIR_PREFIX = "streamstack-job-"  # every job dir (probe, encode) starts so, for the sweep at worker start
+OWNER_LOCK_NAME = ".owner.lock"
+UNLOCKED_DIR_GRACE_SECONDS = 60.0  # a dir killed between mkdtemp and taking its lock
 
 
 @lru_cache
@@ -123,13 +127,15 @@ def _refuse_text(text: str) -> None:
 
 
 @contextlib.contextmanager
-def job_directory(prefix: str = "streamstack-job-") -> Iterator[Path]:
-    """A private temp dir that is removed whatever happens, timeouts and crashes included."""
+def job_directory(prefix: str = JOB_DIR_PREFIX) -> Iterator[Path]:
+    """A private temp dir that is removed whatever happens; a lock inside marks it live until its owner dies."""
     path = Path(tempfile.mkdtemp(prefix=prefix))
+    lock = HeldLock(path / OWNER_LOCK_NAME)
     try:
         yield path
     finally:
         shutil.rmtree(path, ignore_errors=True)
+        lock.release()
 
 
 def directory_bytes(path: Path) -> int:
@@ -193,13 +199,15 @@ def _read_bounded(handle: BinaryIO) -> str:
     return (head + b"\n[...]\n" + handle.read()).decode(errors="replace")
 
 
-def sweep_stale_job_dirs(prefix: str, older_than_seconds: float) -> int:
-    """Remove job dirs left by a worker that was killed (try/finally never ran); returns how many."""
+def sweep_orphaned_job_dirs(prefix: str = JOB_DIR_PREFIX) -> int:
+    """Remove the temp dirs of killed jobs (their owner's lock is free), never a live job's; returns how many."""
     removed = 0
-    cutoff = time.time() - older_than_seconds
+    unlocked_cutoff = time.time() - UNLOCKED_DIR_GRACE_SECONDS
     for entry in Path(tempfile.gettempdir()).glob(f"{prefix}*"):
         with contextlib.suppress(OSError):
-            if entry.is_dir() and entry.stat().st_mtime < cutoff:
+            lock = entry / OWNER_LOCK_NAME
+            orphaned = owner_is_gone(lock) if lock.exists() else entry.stat().st_mtime < unlocked_cutoff
+            if entry.is_dir() and orphaned:
                 shutil.rmtree(entry)
                 removed += 1
     return removed

@@ -22,7 +22,7 @@ variable "max_receive_count" {
 variable "encode_visibility_timeout_seconds" {
   description = "Visibility timeout of the encode queue consumed by the ECS ffmpeg workers (STREAMSTACK_QUEUE_VISIBILITY_TIMEOUT)."
   type        = number
-  default     = 900
+  default     = 60
 }
 
 variable "lambda_package" {
