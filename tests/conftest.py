@@ -80,7 +80,7 @@ def free_port() -> int:
 
 def make_settings(data_dir: Path, **overrides: object) -> Settings:
     values: dict[str, object] = {
-        "data_dir": data_dir, "api_port": free_port(), "edge_port": free_port(),
+        "data_dir": data_dir, "api_port": free_port(), "edge_port": free_port(), "edge_admin_port": free_port(),
         "queue_visibility_timeout": 30.0, "outbound_allow_cidrs": ["127.0.0.0/8"],
     }
     values.update(overrides)

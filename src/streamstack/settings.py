@@ -33,6 +33,12 @@ class Settings(BaseSettings):
     api_host: str = Field("127.0.0.1", description="Interface the API and console listen on.")
     api_port: int = Field(8000, description="Port of the API and web console.")
     edge_port: int = Field(8001, description="Port of the edge (HLS delivery).")
+    edge_admin_host: str = Field(
+        "127.0.0.1", description="Interface of the edge's operator listener (/metrics, /_edge/stats); keep it private."
+    )
+    edge_admin_port: int = Field(
+        8002, description="Port of the edge's operator listener, never the public port; 0 turns it off."
+    )
     public_api_url: str | None = Field(None, description="Base URL clients use for the API; default http://host:api_port.")
     public_edge_url: str | None = Field(
         None,

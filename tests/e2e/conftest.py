@@ -51,17 +51,19 @@ class Running:
 @contextmanager
 def start_up(tmp_path: Path, **overrides: str) -> Iterator[Running]:
     """`streamstack up` in its own session; SIGTERM on exit, as Ctrl-C or ECS would stop it."""
-    api_port, edge_port = free_port(), free_port()
+    api_port, edge_port, edge_admin_port = free_port(), free_port(), free_port()
     env = {key: value for key, value in os.environ.items()
            if not key.startswith("STREAMSTACK_") and key != "PROMETHEUS_MULTIPROC_DIR"}
     env.update({"STREAMSTACK_DATA_DIR": str(tmp_path / "data"), "STREAMSTACK_API_PORT": str(api_port),
-                "STREAMSTACK_EDGE_PORT": str(edge_port), **overrides})
+                "STREAMSTACK_EDGE_PORT": str(edge_port), "STREAMSTACK_EDGE_ADMIN_PORT": str(edge_admin_port),
+                **overrides})
     up = Running(f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{edge_port}", env, tmp_path / "up.log")
     with up.log.open("wb") as log:
         process = subprocess.Popen([sys.executable, "-m", "streamstack", "up"], env=env, stdout=log,
                                    stderr=subprocess.STDOUT, start_new_session=True)
         try:
-            wait_until(lambda: answers(f"{up.api}/readyz") and answers(f"{up.edge}/_edge/stats"), 120,
+            edge_stats = f"http://127.0.0.1:{edge_admin_port}/_edge/stats"  # the edge's operator listener
+            wait_until(lambda: answers(f"{up.api}/readyz") and answers(edge_stats), 120,
                        "the API and the edge to answer")
             yield up
         finally:

@@ -25,6 +25,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from streamstack.assets.models import Asset, PlaybackId
 from streamstack.delivery import playlists
+from streamstack.delivery.admin import AdminListener
 from streamstack.delivery.cache import CoalescingLRU, Loaded
 from streamstack.delivery.http import (
     Headers,
@@ -120,11 +121,14 @@ class EdgeApp:
         self.served = ServedCounters(publish=self.metered)
         self.metrics_endpoint = metrics.metrics_app() if self.metered else None
         self._entry: Callable[[Scope, Receive, Send], Awaitable[None]] = (
-            metrics.MetricsMiddleware(
-                self._dispatch, service="edge", exclude_paths=(METRICS_PATH, STATS_PATH, HEALTH_PATH)
-            )
+            metrics.MetricsMiddleware(self._dispatch, service="edge", exclude_paths=(HEALTH_PATH,))
             if self.metered
             else self._dispatch
+        )
+        self.admin_listener = (
+            AdminListener(self.admin_app, self.settings.edge_admin_host, self.settings.edge_admin_port)
+            if self.settings.edge_admin_port
+            else None
         )
 
     # --- ASGI -------------------------------------------------------------------------------------
@@ -133,14 +137,25 @@ class EdgeApp:
 
     async def _dispatch(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
-            if scope["path"] == METRICS_PATH and self.metrics_endpoint is not None:
-                await self.metrics_endpoint(scope, receive, send)
-            else:
-                await self._http(scope, send)
+            await self._http(scope, send)
         elif scope["type"] == "lifespan":
-            await lifespan(receive, send)
+            listener = self.admin_listener
+            await lifespan(receive, send, on_startup=listener.start if listener else None,
+                           on_shutdown=listener.stop if listener else None)
             if self.metered:
                 self.served.publish()
+
+    async def admin_app(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """The operator endpoints (`/metrics`, `/_edge/stats`), served only by the admin listener."""
+        if scope["type"] != "http":
+            return
+        headers = request_headers(scope)
+        if scope["path"] == METRICS_PATH and self.metrics_endpoint is not None:
+            await self.metrics_endpoint(scope, receive, send)
+        elif scope["path"] == STATS_PATH:
+            await send_reply(send, self._stats_reply(), scope)
+        else:
+            await send_reply(send, error_reply(404, "Not Found", headers), scope)
 
     async def _http(self, scope: Scope, send: Send) -> None:
         if self.server_sends_files is None:
@@ -160,9 +175,6 @@ class EdgeApp:
             return
         if not is_plain_host(headers.get(b"host")):
             await send_reply(send, error_reply(400, "Bad Request", headers), scope)
-            return
-        if path == STATS_PATH:
-            await send_reply(send, self._stats_reply(headers), scope)
             return
         match = _PATH.match(path)
         if match is None:
@@ -430,7 +442,7 @@ class EdgeApp:
             await send({"type": "http.response.body", "body": chunk, "more_body": True})
         await send({"type": "http.response.body", "body": b""})
 
-    def _stats_reply(self, headers: dict[bytes, bytes]) -> Reply:
+    def _stats_reply(self) -> Reply:
         body = json.dumps(
             {
                 "objects": {
@@ -447,7 +459,7 @@ class EdgeApp:
         ).encode()
         return Reply(
             200,
-            [(b"content-type", b"application/json"), (b"cache-control", b"no-store"), *cors_headers(headers)],
+            [(b"content-type", b"application/json"), (b"cache-control", b"no-store")],
             body,
         )
 

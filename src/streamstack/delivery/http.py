@@ -160,12 +160,19 @@ async def send_reply(send: Send, reply: Reply, scope: Scope) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
-async def lifespan(receive: Receive, send: Send) -> None:
-    """Nothing to open or close: the platform is built before the app and closed by its owner."""
+async def lifespan(
+    receive: Receive, send: Send, *, on_startup: Callable[[], None] | None = None,
+    on_shutdown: Callable[[], None] | None = None,
+) -> None:
+    """The platform is built before the app and closed by its owner; the hooks start and stop side listeners."""
     while True:
         message = await receive()
         if message["type"] == "lifespan.startup":
+            if on_startup is not None:
+                on_startup()
             await send({"type": "lifespan.startup.complete"})
         elif message["type"] == "lifespan.shutdown":
+            if on_shutdown is not None:
+                on_shutdown()
             await send({"type": "lifespan.shutdown.complete"})
             return

@@ -18,7 +18,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 WORKER_STALE_SECONDS = 120.0  # the StreamstackWorkerStopped threshold in deploy/prometheus/rules.yml
 TIMEOUT_SECONDS = 5.0
-EDGE_PROBE_PATH = "/_edge/stats"  # the edge's own JSON stats; a CDN in front answers 4xx, still reachable
+EDGE_PROBE_PATH = "/healthz"  # on the public port (stats are on the operator listener); a CDN in front may answer 4xx
 JOB_STATES = ("queued", "running", "completed", "failed")
 
 Samples = list[tuple[str, dict[str, str], float]]
@@ -122,7 +122,7 @@ def check_api(client: httpx.Client) -> Component:
 
 
 def check_edge(edge_url: str) -> Component:
-    """Reachable when it answers below 500 (our edge: 200 with stats; CloudFront in front: 403 counts too)."""
+    """Reachable when it answers below 500 (CloudFront in front may answer 403 or 404: that counts too)."""
     try:
         response = httpx.get(edge_url.rstrip("/") + EDGE_PROBE_PATH, timeout=TIMEOUT_SECONDS)
     except httpx.HTTPError as exc:

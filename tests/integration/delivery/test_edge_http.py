@@ -157,7 +157,8 @@ async def test_counters_by_request_and_byte(client, edge, media):
     path = f"/{media.public_id}/720p/seg_00000.m4s"
     for _ in range(3):
         await client.get(path)
-    stats = (await client.get("/_edge/stats")).json()["objects"]
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=edge.admin_app), base_url=EDGE) as admin:
+        stats = (await admin.get("/_edge/stats")).json()["objects"]
     assert stats["misses"] == 1 and stats["hits"] == 2
     assert stats["miss_bytes"] == len(SEGMENT) and stats["hit_bytes"] == 2 * len(SEGMENT)
     assert edge.playbacks.stats.misses == 1
@@ -282,7 +283,8 @@ async def test_prometheus_counters_and_metrics_endpoint(edge_platform, media, ke
             await http.get(f"/{media.public_id}/720p/seg_00000.m4s")
         await http.get(f"/{media.public_id}/720p/nothing.m4s")
         edge.served.publish()
-        text = (await http.get("/metrics")).text
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=edge.admin_app), base_url=EDGE) as admin:
+        text = (await admin.get("/metrics")).text
     assert edge.served.requests == {"hit": 2, "miss": 1, "coalesced": 0}
     assert 'streamstack_edge_requests_total{cache_result="hit"} 2.0' in text
     assert f'streamstack_edge_bytes_total{{cache_result="miss"}} {float(len(SEGMENT))}' in text
