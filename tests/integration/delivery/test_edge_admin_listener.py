@@ -10,7 +10,8 @@ from pathlib import Path
 
 import httpx
 
-from tests.conftest import free_port, wait_until
+from streamstack.db.session import upgrade
+from tests.conftest import free_port, make_settings, wait_until
 
 
 def answers(url: str) -> httpx.Response | None:
@@ -22,9 +23,11 @@ def answers(url: str) -> httpx.Response | None:
 
 def test_operator_endpoints_are_on_the_loopback_listener_not_the_public_port(tmp_path: Path) -> None:
     public, admin = free_port(), free_port()
+    upgrade(make_settings(tmp_path / "data").resolved_database_url)  # as `up` does, before its children start
     env = {**{k: v for k, v in os.environ.items() if not k.startswith("STREAMSTACK_")},
            "STREAMSTACK_DATA_DIR": str(tmp_path / "data"), "STREAMSTACK_EDGE_PORT": str(public),
            "STREAMSTACK_EDGE_ADMIN_PORT": str(admin), "STREAMSTACK_EDGE_WORKERS": "2",
+           "STREAMSTACK_AUTO_MIGRATE": "false",
            "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "prometheus")}  # as `up` runs it: one aggregate
     (tmp_path / "prometheus").mkdir()
     log = (tmp_path / "edge.log").open("wb")
