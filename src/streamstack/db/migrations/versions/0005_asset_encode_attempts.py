@@ -1,15 +1,15 @@
 """assets count their encode attempts (a retry says so instead of restarting progress at 0)
 
-Revision ID: 0004_encode_attempts
-Revises: 0003_idempotency_claims
+Revision ID: 0005_encode_attempts
+Revises: 0004_text_tracks
 Create Date: 2026-11-30 15:50:00
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0004_encode_attempts'
-down_revision = '0003_idempotency_claims'
+revision = '0005_encode_attempts'
+down_revision = '0004_text_tracks'
 branch_labels = None
 depends_on = None
 
