@@ -12,16 +12,14 @@ import json
 import logging
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Protocol
 
 from streamstack.aws import client
 from streamstack.media.errors import MediaError
 from streamstack.media.job_events import EncodeJob, job_complete_event, job_error_event, new_job_id
 from streamstack.media.mediaconvert import plan_job
-from streamstack.media.pipeline import download_source, encode_asset
-from streamstack.media.probe import Probe, probe
-from streamstack.media.safety import JOB_DIR_PREFIX, job_directory
+from streamstack.media.pipeline import encode_asset
+from streamstack.media.probe import Probe, probe_stored
 from streamstack.observability import metrics
 from streamstack.queue.base import Queue
 from streamstack.settings import Settings
@@ -138,9 +136,8 @@ class MediaConvertEncoder:
         return str(self.client.create_job(**create_job)["Job"]["Id"])
 
     def probe_source(self, source_key: str) -> Probe:
-        """Download the source to a job directory (Lambda: /tmp) and probe it with the bundled ffmpeg."""
-        with job_directory(prefix=JOB_DIR_PREFIX + "probe-") as workdir:
-            return probe(download_source(self.store, source_key, Path(workdir) / "source", self.settings))
+        """Probe the source where it is stored, by ranged reads (a Lambda's /tmp could not hold it)."""
+        return probe_stored(self.store, source_key, max_bytes=self.settings.max_upload_bytes)
 
 
 def mediaconvert_client(settings: Settings) -> Any:

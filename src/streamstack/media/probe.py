@@ -10,8 +10,19 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from streamstack.media.errors import ProbeError
-from streamstack.media.safety import JOB_DIR_PREFIX, input_args, job_directory, refuse_by_content, run_ffmpeg
+from streamstack.media.errors import MediaError, ProbeError
+from streamstack.media.ranged import RangeReads, serve_object
+from streamstack.media.safety import (
+    JOB_DIR_PREFIX,
+    SNIFF_BYTES,
+    input_args,
+    job_directory,
+    loopback_input_args,
+    refuse_by_content,
+    refuse_head,
+    run_ffmpeg,
+)
+from streamstack.storage.base import ObjectNotFound, ObjectStore
 
 PROBE_TIMEOUT_SECONDS = 60.0
 
@@ -66,10 +77,28 @@ def probe(path: Path) -> Probe:
     if not path.is_file():
         raise ProbeError("source_missing", "The source file could not be found.")
     refuse_by_content(path)
+    return _run_probe(input_args(path.resolve()))
+
+
+def probe_stored(store: ObjectStore, key: str, *, max_bytes: int | None = None,
+                 reads: RangeReads | None = None) -> Probe:
+    """Probe a stored source in place with ranged reads: no download, so a Lambda's small /tmp is never filled."""
+    try:
+        size = store.head(key).size
+    except ObjectNotFound:
+        raise ProbeError("source_missing", "The uploaded source file could not be found.") from None
+    if max_bytes is not None and size > max_bytes:
+        raise MediaError("source_too_large", f"The source is larger than the limit of {max_bytes} bytes.")
+    head = b"".join(store.get(key, start=0, end=min(size, SNIFF_BYTES) - 1)) if size else b""
+    refuse_head(head, size)
+    with serve_object(store, key, size, reads) as url:
+        return _run_probe(loopback_input_args(url))
+
+
+def _run_probe(input_arguments: list[str]) -> Probe:
+    """ffmpeg opens the input (no output) and prints what it found at debug level."""
     with job_directory(prefix=JOB_DIR_PREFIX + "probe-") as workdir:
-        run = run_ffmpeg(
-            ["-v", "debug", *input_args(path.resolve())], cwd=workdir, timeout_seconds=PROBE_TIMEOUT_SECONDS
-        )
+        run = run_ffmpeg(["-v", "debug", *input_arguments], cwd=workdir, timeout_seconds=PROBE_TIMEOUT_SECONDS)
     return parse_probe_output(run.stderr)
 
 

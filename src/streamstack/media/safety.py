@@ -2,7 +2,8 @@
 
 An upload is untrusted. ffmpeg happily follows an HLS playlist or a concat list to any path or URL,
 so a job refuses those by content before ffmpeg runs, and every ffmpeg input is opened with a
-protocol whitelist (`file` only) and a demuxer whitelist (container formats only), so that a
+protocol whitelist (`file` only; a stored source probed in place: HTTP to the loopback ranged-source
+server only) and a demuxer whitelist (container formats only), so that a
 playlist, concat list, image sequence or network description is rejected by ffmpeg itself too.
 """
 
@@ -34,6 +35,8 @@ ALLOWED_DEMUXERS: tuple[str, ...] = (
     "mpegvideo", "ivf", "obu", "rm", "yuv4mpegpipe", "wv", "opus", "mpegtsraw",
 )  # fmt: skip
 PROTOCOL_WHITELIST = "file"
+# A stored source probed in place (media.ranged): plain HTTP to the loopback server and nothing else.
+LOOPBACK_PROTOCOL_WHITELIST = "http,tcp"
 
 _IMAGE_MAGIC: tuple[tuple[bytes, str], ...] = (
     (b"\x89PNG\r\n\x1a\n", "PNG"),
@@ -44,7 +47,7 @@ _IMAGE_MAGIC: tuple[tuple[bytes, str], ...] = (
     (b"II*\x00", "TIFF"),
     (b"MM\x00*", "TIFF"),
 )
-_SNIFF_BYTES = 8192
+SNIFF_BYTES = 8192
 STDERR_KEEP_BYTES = 1 << 20
 JOB_DIR_PREFIX = "streamstack-job-"  # every job dir (probe, encode) starts so, for the sweep at worker start
 OWNER_LOCK_NAME = ".owner.lock"
@@ -68,13 +71,27 @@ def input_args(path: Path) -> list[str]:
     ]  # fmt: skip
 
 
+def loopback_input_args(url: str) -> list[str]:
+    """Open a source served by media.ranged: only HTTP to 127.0.0.1, the same container demuxers."""
+    if not url.startswith("http://127.0.0.1:"):
+        raise ValueError("only the loopback ranged-source server may be opened over HTTP")
+    return [
+        "-protocol_whitelist", LOOPBACK_PROTOCOL_WHITELIST,
+        "-format_whitelist", ",".join(ALLOWED_DEMUXERS),
+        "-i", url,
+    ]  # fmt: skip
+
+
 def refuse_by_content(path: Path) -> None:
     """Raise ProbeError for inputs recognisable from their first bytes, before ffmpeg sees them."""
-    size = path.stat().st_size
+    with path.open("rb") as handle:
+        refuse_head(handle.read(SNIFF_BYTES), path.stat().st_size)
+
+
+def refuse_head(head: bytes, size: int) -> None:
+    """The checks of refuse_by_content on the first SNIFF_BYTES of a source of `size` bytes."""
     if size == 0:
         raise ProbeError("empty_file", "The file is empty (0 bytes).")
-    with path.open("rb") as handle:
-        head = handle.read(_SNIFF_BYTES)
     for magic, kind in _IMAGE_MAGIC:
         if head.startswith(magic):
             raise ProbeError("image_input", f"The file is a still image ({kind}), not a video.")
