@@ -33,6 +33,7 @@ class Running:
     env: dict[str, str]
     log: Path
     returncode: int | None = None
+    pid: int = 0  # of the `up` process (the supervisor)
 
     @property
     def settings(self) -> Settings:
@@ -61,6 +62,7 @@ def start_up(tmp_path: Path, **overrides: str) -> Iterator[Running]:
     with up.log.open("wb") as log:
         process = subprocess.Popen([sys.executable, "-m", "streamstack", "up"], env=env, stdout=log,
                                    stderr=subprocess.STDOUT, start_new_session=True)
+        up.pid = process.pid
         try:
             edge_stats = f"http://127.0.0.1:{edge_admin_port}/_edge/stats"  # the edge's operator listener
             wait_until(lambda: answers(f"{up.api}/readyz") and answers(edge_stats), 120,

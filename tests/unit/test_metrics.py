@@ -35,6 +35,7 @@ CONTRACT = {
     "streamstack_handler_duration_seconds": ("histogram", ("event_type",)),
     "streamstack_handler_errors_total": ("counter", ("event_type",)),
     "streamstack_webhook_attempts_total": ("counter", ()),
+    "streamstack_process_restarts_total": ("counter", ("process",)),
     "streamstack_webhook_failures_total": ("counter", ()),
     "streamstack_webhook_delivery_seconds": ("histogram", ()),
     "streamstack_live_ingest_bitrate_bits": ("gauge", ()),

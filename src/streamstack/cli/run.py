@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import sys
-import time
-from typing import Any
 
 import typer
 
@@ -83,50 +80,31 @@ def edge() -> None:
 
 
 def up() -> None:
-    """Run the whole platform on this machine: API + console, worker and edge, until Ctrl-C."""
+    """Run the whole platform on this machine: API + console, worker and edge, until Ctrl-C.
+
+    A child that crashes is restarted with backoff while the others keep serving (see cli/supervisor.py).
+    """
+    from streamstack.cli.supervisor import Supervisor
     from streamstack.db.session import upgrade
+    from streamstack.observability import setup_process
+    from streamstack.observability.metrics import metrics_dir, prepare_multiprocess
 
     settings = get_settings()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     upgrade(settings.resolved_database_url)
     admin_key = _first_run_admin_key(settings)
-    from streamstack.observability.metrics import metrics_dir, prepare_multiprocess
-
     env = {**os.environ, "STREAMSTACK_AUTO_MIGRATE": "false", **prepare_multiprocess(metrics_dir(settings))}
-    children = [_spawn(name, env) for name in ("api", "worker", "edge")]
+    setup_process(service="supervisor", settings=settings)
+    supervisor = Supervisor({name: [sys.executable, "-m", "streamstack", name] for name in ("api", "worker", "edge")},
+                            env)
+    signal.signal(signal.SIGINT, lambda _signum, _frame: supervisor.stop())
+    signal.signal(signal.SIGTERM, lambda _signum, _frame: supervisor.stop())
     console.print(f"[bold]streamstack[/bold] is up: console and API at {settings.api_base_url}  "
                   f"edge at {settings.edge_base_url}  data in {settings.data_dir.resolve()}")
     if admin_key:
         console.print("First run: admin API key (shown once):")
         console.print(admin_key, markup=False, highlight=False)
-    _supervise(children)
-
-
-def _spawn(name: str, env: dict[str, str]) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([sys.executable, "-m", "streamstack", name], env=env)
-
-
-def _supervise(children: list[subprocess.Popen[bytes]]) -> None:
-    """Stop everything when one child dies or on SIGINT/SIGTERM; children get SIGTERM to drain."""
-    stop = {"now": False}
-
-    def request_stop(_signum: int, _frame: Any) -> None:
-        stop["now"] = True
-
-    signal.signal(signal.SIGINT, request_stop)
-    signal.signal(signal.SIGTERM, request_stop)
-    while not stop["now"] and all(child.poll() is None for child in children):
-        time.sleep(0.2)
-    for child in children:
-        if child.poll() is None:
-            child.send_signal(signal.SIGTERM)
-    for child in children:
-        try:
-            child.wait(timeout=40)
-        except subprocess.TimeoutExpired:
-            child.kill()
-    if any(child.returncode not in (0, -signal.SIGTERM) for child in children) and not stop["now"]:
-        raise typer.Exit(1)
+    supervisor.run()
 
 
 def _first_run_admin_key(settings: Settings) -> str | None:

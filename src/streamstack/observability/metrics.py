@@ -53,7 +53,7 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
-SERVICES = ("api", "edge", "worker", "lambda")
+SERVICES = ("api", "edge", "worker", "lambda", "supervisor")
 CACHE_RESULTS = ("hit", "miss", "coalesced")
 ENCODING_STATES = ("queued", "running", "completed", "failed")
 AGGREGATED_AWAY = frozenset({"route", "method", "status_class"})  # too many values for CloudWatch dimensions
@@ -158,6 +158,11 @@ METRICS: dict[str, MetricDef] = {
         ),
         _counter("streamstack_handler_errors_total", "Event handler runs that raised.", "event_type"),
         _counter("streamstack_webhook_attempts_total", "Webhook delivery attempts."),
+        _counter(
+            "streamstack_process_restarts_total",
+            "Children of `streamstack up` (api, worker, edge) restarted after an unexpected exit.",
+            "process",
+        ),
         _counter("streamstack_webhook_failures_total", "Webhook delivery attempts that failed."),
         _histogram(
             "streamstack_webhook_delivery_seconds",
