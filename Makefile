@@ -3,7 +3,11 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: up test install system-deps lint
+.PHONY: up test install system-deps lint checkov
+
+# checkov has pinned dependencies of its own: a venv of its own, used by tests/infra.
+CHECKOV_VERSION ?= 3.3.30
+CHECKOV := .venv-checkov/bin/checkov
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,7 +29,13 @@ up: install
 system-deps:
 	bash scripts/install-system-deps
 
-test: system-deps install
+$(CHECKOV):
+	$(PYTHON) -m venv .venv-checkov
+	.venv-checkov/bin/pip install --quiet checkov==$(CHECKOV_VERSION)
+
+checkov: $(CHECKOV)
+
+test: system-deps install $(CHECKOV)
 	$(BIN)/pytest
 
 lint: install

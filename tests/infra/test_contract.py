@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from tests.infra.hcl import MODULES_DIR, TF_ROOT, all_roots, load_dir, locals_of, one, resolve, resource, resources
-from tests.infra.test_tools import _terraform
+from tests.infra.terraform import terraform_binary
 
 ROOT = TF_ROOT
 API_SERVICE = MODULES_DIR / "api_service"
@@ -191,9 +191,7 @@ MONITORING_INPUTS = {
 @cache
 def _alarm_definitions() -> dict[str, dict[str, Any]]:
     """monitoring's alarm definitions (alarms.tf) as `terraform console` evaluates them, by alarm name suffix."""
-    terraform = _terraform()
-    if terraform is None:
-        pytest.skip("terraform binary not found (set STREAMSTACK_TERRAFORM or put terraform on PATH)")
+    terraform = terraform_binary()
     with tempfile.TemporaryDirectory() as work:
         shutil.copy(MONITORING / "variables.tf", work)
         shutil.copy(MONITORING / "alarms.tf", work)

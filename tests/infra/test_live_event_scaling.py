@@ -8,10 +8,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
-import pytest
-
 from tests.infra.hcl import MODULES_DIR
-from tests.infra.test_tools import _terraform
+from tests.infra.terraform import terraform_binary
 
 API = MODULES_DIR / "api_service"
 REQUIRED = {
@@ -33,9 +31,7 @@ def _locals_block(text: str) -> str:
 
 
 def _evaluate(tmp_path: Path, expression: str, **variables: object) -> tuple[int, str, str]:
-    terraform = _terraform()
-    if terraform is None:
-        pytest.skip("terraform binary not found (set STREAMSTACK_TERRAFORM or put terraform on PATH)")
+    terraform = terraform_binary()
     work = tmp_path / "module"
     work.mkdir()
     shutil.copy(API / "variables.tf", work / "variables.tf")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -14,13 +13,10 @@ import pytest
 import yaml
 
 from tests.infra.hcl import REPO, TF_ROOT, tf_files
+from tests.infra.terraform import missing, terraform_binary
 
 WORKFLOWS = [REPO / ".github" / "workflows" / "ci.yml", REPO / ".github" / "workflows" / "terraform.yml"]
 SKIP_COMMENT = re.compile(r"#\s*checkov:skip=([A-Z0-9_,]+)(?::(.*))?$")
-
-
-def _terraform() -> str | None:
-    return os.environ.get("STREAMSTACK_TERRAFORM") or shutil.which("terraform")
 
 
 def _checkov() -> Path:
@@ -28,9 +24,7 @@ def _checkov() -> Path:
 
 
 def test_every_tf_file_is_in_terraform_fmt_canonical_layout() -> None:
-    terraform = _terraform()
-    if terraform is None:
-        pytest.skip("terraform binary not found (set STREAMSTACK_TERRAFORM or put terraform on PATH)")
+    terraform = terraform_binary()
     result = subprocess.run(
         [terraform, "fmt", "-check", "-recursive", "-list=true", str(TF_ROOT)],
         capture_output=True,
@@ -55,7 +49,7 @@ def test_checkov_suppressions_carry_a_justification() -> None:
 def test_checkov_reports_zero_failed_checks() -> None:
     checkov = _checkov()
     if not checkov.exists():
-        pytest.skip(
+        missing(
             f"checkov not installed at {checkov} (python3 -m venv .venv-checkov && "
             ".venv-checkov/bin/pip install checkov==3.3.30, or set STREAMSTACK_CHECKOV)"
         )
