@@ -158,13 +158,13 @@ def test_bucket_exceptions_stay_with_the_one_caller_that_needs_them() -> None:
     }
     assert {key for key, call in calls.items() if "object_ownership" in call} == {("cdn", "logs_bucket")}
     assert {key for key, call in calls.items() if "kms_key_arn" in call} == {("state", "bucket")}
-    assert {key for key, call in calls.items() if "access_log_bucket" in call} == {("cdn", "media_bucket")}
+    assert {key for key, call in calls.items() if "access_log" in call} == {("cdn", "media_bucket")}
 
 
 def test_media_bucket_is_private_encrypted_versioned() -> None:
     media = _bucket(CDN, "media_bucket")
     assert "object_ownership" not in media, "the media bucket keeps BucketOwnerEnforced"
-    assert media["access_log_bucket"] == "${module.logs_bucket.id}"
+    assert media["access_log"] == {"bucket": "${module.logs_bucket.id}"}
     assert media["policy_documents"] == ["${data.aws_iam_policy_document.media.json}"]
     rules = {rule["id"]: rule for rule in media["lifecycle_rules"]}
     assert media["abort_incomplete_upload_days"] == 7 and "noncurrent-versions" in rules

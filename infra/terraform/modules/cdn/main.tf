@@ -19,8 +19,8 @@ locals {
 module "media_bucket" {
   source = "../private_bucket"
 
-  name              = local.media_bucket
-  access_log_bucket = module.logs_bucket.id
+  name       = local.media_bucket
+  access_log = { bucket = module.logs_bucket.id }
   # Direct-to-S3 multipart uploads that a client abandoned.
   abort_incomplete_upload_days = 7
   lifecycle_rules = [

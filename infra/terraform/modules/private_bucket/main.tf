@@ -2,7 +2,7 @@
 # controlled, plain HTTP denied, lifecycle managed, and access-logged where a log bucket is given.
 
 resource "aws_s3_bucket" "this" {
-  #checkov:skip=CKV_AWS_18:Access logs go to access_log_bucket where the caller gives one (media); log destinations would recurse, state is audited by CloudTrail.
+  #checkov:skip=CKV_AWS_18:Access logs go to access_log.bucket where the caller gives one (media); log destinations would recurse, state is audited by CloudTrail.
   #checkov:skip=CKV_AWS_144:Cross-region replication is an operator cost choice: media is re-encodable, logs expire, state keeps every version.
   #checkov:skip=CKV_AWS_145:SSE-KMS where the caller passes kms_key_arn (state); ALB and CloudFront log delivery need SSE-S3, and so do cheap CloudFront origin fetches.
   #checkov:skip=CKV2_AWS_62:Event notifications belong to the consumer (media sources/ -> SQS in modules/event_processor); nothing consumes log or state objects.
@@ -89,10 +89,10 @@ resource "aws_s3_bucket_lifecycle_configuration" "this" {
 }
 
 resource "aws_s3_bucket_logging" "this" {
-  count = var.access_log_bucket == null ? 0 : 1
+  count = var.access_log == null ? 0 : 1
 
   bucket        = aws_s3_bucket.this.id
-  target_bucket = var.access_log_bucket
+  target_bucket = var.access_log.bucket
   target_prefix = "s3/${var.name}/"
 }
 

@@ -20,10 +20,12 @@ variable "kms_key_arn" {
   default     = null
 }
 
-variable "access_log_bucket" {
-  description = "Bucket receiving this bucket's S3 server access logs under s3/<name>/; null: no access logs (a log destination itself)."
-  type        = string
-  default     = null
+variable "access_log" {
+  description = "Where this bucket's S3 server access logs go: bucket (its name) under s3/<name>/; null: no access logs (a log destination itself). An object, so that the bucket name may be unknown until apply (a new log bucket) while whether to log is known at plan."
+  type = object({
+    bucket = string
+  })
+  default = null
 }
 
 variable "abort_incomplete_upload_days" {
