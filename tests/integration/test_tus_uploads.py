@@ -161,3 +161,26 @@ def test_a_store_failure_on_the_last_chunk_is_503_keeps_the_bytes_and_a_retry_co
     assert retry.status_code == 204
     assert asset_status(live_api, admin_key, upload["asset_id"])["status"] == "preparing"
     assert b"".join(platform.store.get(f"sources/{upload['asset_id']}")) == b"abcdef"
+
+
+BAD_NUMBERS = ["²", "1³", "٣", "9" * 5000, "1" * 20, "-1", "+1", "1_0", "0x10", "1.0"]
+
+
+def test_tus_numeric_headers_that_are_not_ascii_digits_are_400_problems(live_api, admin_key):
+    auth = {"Authorization": f"Bearer {admin_key}"}
+    upload = new_upload(live_api, admin_key)
+    patch = {**TUS, "Content-Type": "application/offset+octet-stream"}
+    for bad in BAD_NUMBERS:
+        value = bad.encode()
+        for response in (
+            httpx.post(f"{live_api.url}/tus", headers={**TUS, **auth, "Upload-Length": value}),
+            httpx.post(upload["url"], headers={**TUS, "Upload-Length": value}),
+            httpx.patch(upload["url"], content=b"abc", headers={**patch, "Upload-Offset": value}),
+            httpx.patch(upload["url"], content=b"abc", headers={**patch, "Upload-Offset": b"0",
+                                                                 "Upload-Length": value}),
+        ):
+            assert response.status_code == 400, (bad, response.request.url, response.text)
+            assert response.headers["content-type"] == "application/problem+json"
+            assert "ASCII digits" in response.json()["detail"]
+    head = httpx.head(upload["url"], headers=TUS)
+    assert head.headers["upload-offset"] == "0" and "upload-length" not in head.headers

@@ -10,6 +10,7 @@ from urllib.parse import urljoin, urlsplit
 
 import httpx
 
+from streamstack.numeric import NotANumber, parse_non_negative_int
 from streamstack.settings import Settings
 
 MAX_REDIRECTS = 5
@@ -70,12 +71,21 @@ def stream_url(url: str, settings: Settings, *, chunk_size: int = 1 << 20) -> It
                     continue
                 if response.status_code != 200:
                     raise ImportRefused(f"input URL answered HTTP {response.status_code}")
-                declared = int(response.headers.get("content-length") or 0)
+                declared = declared_length(response)
                 if declared > settings.max_upload_bytes:
                     raise ImportRefused(f"input is {declared} bytes; the limit is {settings.max_upload_bytes}")
                 yield from _bounded(response.iter_bytes(chunk_size), settings.max_upload_bytes)
                 return
     raise ImportRefused(f"input URL redirected more than {MAX_REDIRECTS} times")
+
+
+def declared_length(response: httpx.Response) -> int:
+    """The source's Content-Length (0 when absent); a malformed one is refused, not a crash."""
+    raw = response.headers.get("content-length")
+    try:
+        return 0 if raw is None else parse_non_negative_int(raw, what="the input's Content-Length")
+    except NotANumber as exc:
+        raise ImportRefused(str(exc)) from exc
 
 
 def _check_peer(response: httpx.Response, settings: Settings) -> None:

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from email.utils import formatdate
 from typing import Any
 
+from streamstack.numeric import NotANumber, parse_non_negative_int
+
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
@@ -32,26 +34,28 @@ class RangeNotSatisfiable(Exception):
 
 
 def parse_range(header: str, size: int) -> tuple[int, int] | None:
-    """One byte range as (start, end) inclusive; None: serve it all (no, multiple or malformed ranges)."""
+    """One byte range as (start, end) inclusive; None: serve it all (no, multiple or malformed ranges).
+
+    RFC 9110 lets a server ignore a Range it cannot parse, so malformed numbers fall back to the whole object.
+    """
     unit, _, spec = header.partition("=")
     if unit.strip().lower() != "bytes" or "," in spec:
         return None
     first, dash, last = spec.strip().partition("-")
-    if (
-        not dash
-        or not (first.isdigit() or last.isdigit())
-        or (first and not first.isdigit())
-        or (last and not last.isdigit())
-    ):
+    try:
+        start = parse_non_negative_int(first, what="range start") if first else None
+        stop = parse_non_negative_int(last, what="range end") if last else None
+    except NotANumber:
         return None
-    if not first:
-        length = int(last)
-        if length == 0 or size == 0:
+    if not dash or (start is None and stop is None):
+        return None
+    if start is None:  # a suffix: the last `stop` bytes
+        suffix = stop or 0
+        if suffix == 0 or size == 0:
             raise RangeNotSatisfiable
-        return max(0, size - length), size - 1
-    start = int(first)
-    end = size - 1 if not last else min(int(last), size - 1)
-    if last and int(last) < start:
+        return max(0, size - suffix), size - 1
+    end = size - 1 if stop is None else min(stop, size - 1)
+    if stop is not None and stop < start:
         return None
     if start >= size:
         raise RangeNotSatisfiable

@@ -21,6 +21,8 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
+from streamstack.numeric import parse_non_negative_int
+
 PolicyKind = Literal["canned", "custom"]
 
 EXPIRES, POLICY, SIGNATURE, KEY_PAIR_ID, HASH_ALGORITHM = (
@@ -233,7 +235,7 @@ def _parse_statement(policy: bytes) -> dict[str, Any] | None:
             return None
         statement = statements[0]
         condition = statement["Condition"]
-        int(condition["DateLessThan"]["AWS:EpochTime"])
+        _epoch_time(condition["DateLessThan"]["AWS:EpochTime"])
     except (ValueError, KeyError, TypeError):
         return None
     return statement
@@ -241,7 +243,14 @@ def _parse_statement(policy: bytes) -> dict[str, Any] | None:
 
 def _epoch(condition: Mapping[str, Any], name: str) -> int | None:
     value = condition.get(name)
-    return None if value is None else int(value["AWS:EpochTime"])
+    return None if value is None else _epoch_time(value["AWS:EpochTime"])
+
+
+def _epoch_time(value: Any) -> int:
+    """A JSON integer (or its decimal text), never a bool, a float or a negative number."""
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise TypeError("AWS:EpochTime must be an integer")
+    return parse_non_negative_int(str(value), what="AWS:EpochTime")
 
 
 def _ip_allowed(condition: Mapping[str, Any], client_ip: str | None) -> bool:
@@ -288,7 +297,7 @@ def verify(
         signature = cloudfront_b64decode(credentials.signature)
         urls = list(urls)
         if credentials.policy is None:
-            expires = int(credentials.expires or "")
+            expires = parse_non_negative_int(credentials.expires or "", what=EXPIRES)
             return now < expires and any(
                 rsa_verify(pem, build_policy(url, expires).encode(), signature, algorithm) for url in urls
             )

@@ -13,6 +13,7 @@ from streamstack.deps import get_platform, get_session
 from streamstack.errors import Problem, not_found
 from streamstack.idempotency import run_idempotent
 from streamstack.keys.auth import require_scope
+from streamstack.numeric import NotANumber, parse_non_negative_int
 from streamstack.platform import Platform
 from streamstack.storage.base import StorageUnavailable
 from streamstack.uploads import service
@@ -227,9 +228,10 @@ def header_int(request: Request, name: str) -> int | None:
     raw = request.headers.get(name)
     if raw is None:
         return None
-    if not raw.isdigit():
-        raise Problem(400, "Bad Request", f"{name} must be a non-negative integer")
-    return int(raw)
+    try:
+        return parse_non_negative_int(raw, what=name)
+    except NotANumber as exc:
+        raise Problem(400, "Bad Request", str(exc)) from exc
 
 
 def decode(function, *args):  # type: ignore[no-untyped-def]

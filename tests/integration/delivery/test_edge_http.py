@@ -101,6 +101,13 @@ async def test_unsatisfiable_and_ignored_ranges(client, media):
     assert (await client.get(path, headers={"Range": "bytes=0-1", "If-Range": '"stale"'})).status_code == 200
 
 
+@pytest.mark.parametrize("header", ["bytes=²-", "bytes=1³-5", "bytes=-²", "bytes=٠-٩", "bytes=0x10-",
+                                    f"bytes=0-{'9' * 5000}", f"bytes={'1' * 5000}-", "bytes=+1-2", "bytes=1_0-20"])
+async def test_a_range_with_anything_but_ascii_digits_is_ignored_not_a_500(client, media, header):
+    response = await client.get(f"/{media.public_id}/720p/seg_00000.m4s", headers={"Range": header.encode()})
+    assert response.status_code == 200 and response.content == SEGMENT
+
+
 async def test_head_has_headers_and_no_body(client, media):
     response = await client.head(f"/{media.public_id}/720p/seg_00000.m4s")
     assert response.status_code == 200 and response.content == b""

@@ -287,3 +287,35 @@ async def test_plain_hosts_are_served(client, keys, media, host):
     credentials = _wildcard_credentials(keys, EDGE, media.signed_id)
     response = await client.get(f"/{media.signed_id}.m3u8?{credentials.as_query()}", headers={"Host": host})
     assert response.status_code == 200
+
+
+ARABIC_INDIC = str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩")
+
+
+@pytest.mark.parametrize("transport", ["url", "cookie"])
+async def test_expires_written_in_other_digits_or_too_long_is_refused_not_a_500(client, keys, media, transport):
+    url = sign_url(f"{EDGE}/{media.signed_id}.m3u8", key_pair_id=keys.new_id, private_key_pem=keys.new_pem,
+                   date_less_than=int(time.time()) + 300, kind="canned")
+    credentials, _ = split_signed_query(url.partition("?")[2])
+    assert credentials is not None and credentials.expires is not None
+    forms = [credentials.expires.translate(ARABIC_INDIC), "²", f"{credentials.expires}³", "9" * 5000,
+             f"+{credentials.expires}", f"{credentials.expires}.0"]
+    for expires in forms + ([f" {credentials.expires}"] if transport == "url" else []):  # cookies trim spaces
+        forged = type(credentials)(credentials.key_pair_id, credentials.signature, expires=expires)
+        if transport == "url":
+            response = await client.get(f"/{media.signed_id}.m3u8?{forged.as_query()}")
+        else:
+            cookies = {name: value.encode() for name, value in cookie_header(forged.as_cookies()).items()}
+            response = await client.get(f"/{media.signed_id}.m3u8", headers=cookies)
+        assert response.status_code == 403, expires
+    assert (await client.get(url)).status_code == 200
+
+
+async def test_a_policy_epoch_that_is_not_a_json_integer_is_refused(client, keys, media):
+    expires = int(time.time()) + 300
+    for epoch in (f'"{expires}"'.translate(ARABIC_INDIC), "true", f"{expires}.5", f'"{expires}"'):
+        policy = build_policy(f"{EDGE}/{media.signed_id}*", expires).replace(str(expires), epoch.strip('"')
+                                                                             if epoch[0] != '"' else epoch)
+        credentials = sign(policy, key_pair_id=keys.new_id, private_key_pem=keys.new_pem, kind="custom")
+        response = await client.get(f"/{media.signed_id}.m3u8?{credentials.as_query()}")
+        assert response.status_code == (200 if epoch == f'"{expires}"' else 403), epoch
