@@ -10,6 +10,7 @@ from sqlalchemy import JSON, BigInteger, DateTime, Float, ForeignKey, Integer, S
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from streamstack.db.base import Base, Timestamped
+from streamstack.timestamps import UtcDateTime
 
 AssetStatus = Literal["waiting", "preparing", "ready", "errored"]
 PlaybackPolicy = Literal["public", "signed"]
@@ -208,9 +209,9 @@ class AssetOut(BaseModel):
     playback_ids: list[PlaybackIdOut]
     tracks: list[TrackOut]
     static_renditions: list[dict[str, Any]]
-    created_at: datetime
-    playable_at: datetime | None
-    ready_at: datetime | None
+    created_at: UtcDateTime
+    playable_at: UtcDateTime | None
+    ready_at: UtcDateTime | None
 
 
 class AssetList(BaseModel):

@@ -15,6 +15,7 @@ from streamstack.keys.auth import require_scope
 from streamstack.platform import Platform
 from streamstack.playback.service import NoSigningKey, PlaybackIdNotFound, issue_playback_token
 from streamstack.secrets import signing_private_keys
+from streamstack.timestamps import UtcDateTime
 
 router = APIRouter(prefix="/v1/playback-ids", tags=["playback"])
 MAX_TTL_SECONDS = 7 * 24 * 3600
@@ -38,7 +39,7 @@ class TokenCookies(BaseModel):
 class TokenOut(BaseModel):
     url: str
     cookies: TokenCookies
-    expires_at: datetime
+    expires_at: UtcDateTime
     key_pair_id: str
 
 

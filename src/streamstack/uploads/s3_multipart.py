@@ -30,6 +30,7 @@ from streamstack.platform import Platform
 from streamstack.storage.base import ObjectNotFound
 from streamstack.storage.keys import source_key
 from streamstack.storage.s3 import PART_SIZE, S3ObjectStore
+from streamstack.timestamps import UtcDateTime
 from streamstack.uploads import service
 from streamstack.uploads.models import Upload
 
@@ -52,7 +53,7 @@ class MultipartSession(BaseModel):
     parts: list[PresignedPart] = Field(description="Presigned PUT URLs, one per part of the declared size.")
     parts_url: str = Field(description="POST {\"part_numbers\": [...]} here for (more or fresh) part URLs.")
     complete_url: str = Field(description="POST here (no body) once every part is uploaded.")
-    expires_at: str
+    expires_at: UtcDateTime
 
 
 class PartsRequest(BaseModel):
@@ -136,7 +137,7 @@ class S3MultipartBackend:
             upload_id=upload_id, key=key, part_size=self.part_size,
             parts=self.presign(key, upload_id, range(1, count + 1)),
             parts_url=f"{base}/parts", complete_url=f"{base}/complete",
-            expires_at=(utcnow() + timedelta(seconds=PRESIGN_SECONDS)).isoformat(),
+            expires_at=utcnow() + timedelta(seconds=PRESIGN_SECONDS),
         )
 
     def presign(self, key: str, upload_id: str, numbers: Any) -> list[PresignedPart]:

@@ -17,7 +17,7 @@ import logging
 import random
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -30,6 +30,7 @@ from streamstack.db.session import session_scope
 from streamstack.observability import metrics
 from streamstack.platform import Platform
 from streamstack.secrets import webhook_secret
+from streamstack.timestamps import as_utc, rfc3339
 from streamstack.webhooks.models import OutboxEvent, WebhookDelivery, WebhookEndpoint
 from streamstack.webhooks.service import secret_key, subscribes_to
 
@@ -174,20 +175,11 @@ def payload_body(event: OutboxEvent) -> bytes:
     payload: dict[str, Any] = {
         "type": event.type,
         "id": event.id,
-        "created_at": iso_utc(event.created_at),
+        "created_at": rfc3339(event.created_at),
         "object": {"type": event.object_type, "id": event.object_id},
         "data": event.data,
     }
     return json.dumps(payload, separators=(",", ":"), sort_keys=True).encode()
-
-
-def as_utc(moment: datetime) -> datetime:
-    """SQLite returns naive datetimes (stored as UTC), PostgreSQL aware ones in the session's zone."""
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-
-
-def iso_utc(moment: datetime) -> str:
-    return as_utc(moment).replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"
 
 
 def signature_headers(*, secret: str, message_id: str, timestamp: int, body: bytes) -> dict[str, str]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
@@ -17,6 +16,7 @@ from streamstack.errors import Problem, not_found
 from streamstack.idempotency import run_idempotent
 from streamstack.keys.auth import require_scope
 from streamstack.platform import Platform
+from streamstack.timestamps import UtcDateTime
 from streamstack.webhooks import service
 from streamstack.webhooks.models import WebhookDelivery, WebhookEndpoint
 
@@ -35,7 +35,7 @@ class WebhookOut(BaseModel):
     id: str
     url: str
     event_types: list[str]
-    created_at: datetime
+    created_at: UtcDateTime
 
 
 class WebhookCreated(WebhookOut):
@@ -53,11 +53,11 @@ class DeliveryOut(BaseModel):
     event_type: str
     status: str
     attempts: int
-    next_attempt_at: datetime | None
+    next_attempt_at: UtcDateTime | None
     last_status_code: int | None
     last_error: str | None
-    delivered_at: datetime | None
-    created_at: datetime
+    delivered_at: UtcDateTime | None
+    created_at: UtcDateTime
 
 
 class DeliveryList(BaseModel):
