@@ -76,6 +76,17 @@ class Settings(BaseSettings):
     idempotency_ttl_seconds: int = Field(24 * 3600, description="How long an Idempotency-Key is remembered.")
 
     encoder: Literal["ffmpeg", "mediaconvert", "none"] = Field("ffmpeg", description="Encoding backend.")
+    normalize_audio: bool = Field(
+        False, description="EBU R128 loudness normalisation for assets that do not set normalize_audio themselves."
+    )
+    loudness_target_lufs: float = Field(
+        -23.0, ge=-70.0, le=-5.0, description="Integrated loudness normalised audio is brought to (EBU R128: -23)."
+    )
+    loudness_true_peak_dbtp: float = Field(-1.0, ge=-9.0, le=0.0, description="True-peak ceiling of normalised audio.")
+    loudness_analysis_seconds: float = Field(
+        120.0, ge=0.0, description="Budget of the loudness analysis pass; beyond it (or 0) normalisation is one "
+        "dynamic pass inside the encode instead of a linear gain.",
+    )
     segment_seconds: float = Field(4.0, description="HLS segment duration.")
     keyframe_seconds: float = Field(2.0, description="GOP length; aligned across renditions.")
     ladder: list[dict[str, Any]] | None = Field(

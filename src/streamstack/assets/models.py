@@ -41,6 +41,8 @@ class Asset(Timestamped, Base):
     encode_attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     errors: Mapped[list[str]] = mapped_column(JSON, default=list)
     images: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    normalize_audio: Mapped[bool | None] = mapped_column()
+    loudness: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     static_renditions: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     encoding_started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     playable_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
@@ -127,6 +129,9 @@ class NewAssetSettings(BaseModel):
     mp4_support: Mp4Support = "none"
     passthrough: str | None = Field(None, max_length=255)
     meta: AssetMeta = Field(default_factory=AssetMeta)
+    normalize_audio: bool | None = Field(
+        None, description="EBU R128 loudness normalisation of the audio (to STREAMSTACK_LOUDNESS_TARGET_LUFS, "
+        "-23 LUFS by default); unset follows STREAMSTACK_NORMALIZE_AUDIO.")
 
 
 class AssetCreate(NewAssetSettings):
@@ -173,6 +178,16 @@ class TrackOut(BaseModel):
     cue_count: int
 
 
+class LoudnessOut(BaseModel):
+    """Integrated loudness (EBU R128 / ITU BS.1770) of the audio rendition as encoded."""
+
+    integrated_lufs: float | None = Field(description="Measured on the encoded audio; null for silence.")
+    source_integrated_lufs: float | None = Field(None, description="The source's, when an analysis pass ran.")
+    target_lufs: float | None = Field(None, description="The normalisation target; null when not normalised.")
+    method: Literal["none", "linear", "dynamic"] = Field(
+        "none", description="linear: one gain from a two-pass analysis; dynamic: single-pass loudnorm.")
+
+
 class PlaybackIdOut(BaseModel):
     id: str
     policy: PlaybackPolicy
@@ -204,6 +219,8 @@ class AssetOut(BaseModel):
     mp4_support: Mp4Support
     passthrough: str | None
     meta: AssetMeta
+    normalize_audio: bool | None
+    loudness: LoudnessOut | None
     errors: list[str]
     renditions: list[RenditionOut]
     playback_ids: list[PlaybackIdOut]

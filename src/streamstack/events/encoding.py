@@ -18,6 +18,7 @@ from streamstack.assets.models import Asset
 from streamstack.db.base import utcnow
 from streamstack.db.session import session_scope
 from streamstack.media.encoder import EncodeRequest, MediaError
+from streamstack.media.options import EncodeOptions
 from streamstack.observability import metrics
 from streamstack.platform import Platform
 from streamstack.storage.keys import source_key
@@ -57,8 +58,9 @@ def encode_request(platform: Platform, asset_id: str) -> EncodeRequest | None:
         if asset is None or asset.status in TERMINAL:
             log.info("encode skipped", extra={"asset_id": asset_id})
             return None
-        return EncodeRequest(asset_id=asset.id, source_key=source_key(asset.id),
-                             mp4_support=asset.mp4_support or "none")
+        normalize = platform.settings.normalize_audio if asset.normalize_audio is None else asset.normalize_audio
+        options = EncodeOptions(mp4_support=asset.mp4_support or "none", normalize_audio=normalize)
+        return EncodeRequest(asset_id=asset.id, source_key=source_key(asset.id), options=options)
 
 
 def error_asset(platform: Platform, asset_id: str, reason: str) -> None:

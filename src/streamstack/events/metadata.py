@@ -18,7 +18,7 @@ from sqlalchemy import or_, update
 from sqlalchemy.orm import Session
 
 from streamstack.assets import service as assets
-from streamstack.assets.models import Asset, Rendition
+from streamstack.assets.models import Asset, LoudnessOut, Rendition
 from streamstack.assets.tracks import publish_tracks
 from streamstack.db.base import utcnow
 from streamstack.db.session import session_scope
@@ -26,6 +26,7 @@ from streamstack.media.images import STORYBOARD_IMAGE_NAME, STORYBOARD_VTT_NAME,
 from streamstack.observability import metrics
 from streamstack.platform import Platform
 from streamstack.storage.base import ObjectStore
+from streamstack.storage.keys import LOUDNESS_NAME
 from streamstack.webhooks.outbox import record_event
 
 log = logging.getLogger("streamstack.events.metadata")
@@ -46,6 +47,7 @@ class EncodedOutputs:
     has_audio: bool
     images: dict[str, str]
     static_renditions: list[dict[str, Any]]
+    loudness: dict[str, Any] | None = None
 
 
 def process_job_state_change(platform: Platform, event: dict[str, Any]) -> None:
@@ -111,6 +113,7 @@ def store_outputs(asset: Asset, outputs: EncodedOutputs) -> None:
     asset.has_audio = outputs.has_audio
     asset.images = outputs.images
     asset.static_renditions = outputs.static_renditions
+    asset.loudness = outputs.loudness
 
 
 def fail_job(*, db_session: Session, platform: Platform, asset: Asset, detail: dict[str, Any]) -> None:
@@ -174,7 +177,17 @@ def read_outputs(store: ObjectStore, detail: dict[str, Any], *, bucket: str) -> 
         has_audio="TYPE=AUDIO" in master or any("mp4a" in r.codecs for r in renditions),
         images={IMAGE_NAMES[name]: key for key in sizes if (name := posixpath.basename(key)) in IMAGE_NAMES},
         static_renditions=static_renditions(groups, sizes, bucket),
+        loudness=read_loudness(store, prefix + LOUDNESS_NAME) if prefix + LOUDNESS_NAME in sizes else None,
     )
+
+
+def read_loudness(store: ObjectStore, key: str) -> dict[str, Any] | None:
+    """The encoder's loudness.json, checked against the API's shape (a damaged file is logged, not stored)."""
+    try:
+        return LoudnessOut.model_validate_json(read_text(store, key)).model_dump()
+    except ValueError:
+        log.warning("unreadable loudness measurement ignored", extra={"key": key})
+        return None
 
 
 def parse_master_playlist(text: str) -> list[tuple[dict[str, str], str]]:

@@ -18,6 +18,7 @@ from streamstack.aws import client
 from streamstack.media.errors import MediaError
 from streamstack.media.job_events import EncodeJob, job_complete_event, job_error_event, new_job_id
 from streamstack.media.mediaconvert import plan_job
+from streamstack.media.options import EncodeOptions
 from streamstack.media.pipeline import encode_asset
 from streamstack.media.probe import Probe, probe_stored
 from streamstack.observability import metrics
@@ -38,7 +39,7 @@ class EncodeRequest:
 
     asset_id: str
     source_key: str
-    mp4_support: str = "none"
+    options: EncodeOptions = EncodeOptions()
 
 
 class JobTracker(Protocol):
@@ -79,7 +80,7 @@ class FfmpegEncoder:
 
     def start(self, request: EncodeRequest, tracker: JobTracker) -> str | None:
         job = EncodeJob(asset_id=request.asset_id, job_id=new_job_id(), source_key=request.source_key,
-                        mp4_support=request.mp4_support)
+                        options=request.options)
         if not tracker.started(job.job_id):
             return None
         self.events_queue.send(json.dumps(self.encode(job, tracker)))
@@ -92,7 +93,7 @@ class FfmpegEncoder:
         try:
             result = encode_asset(
                 store=self.store, asset_id=job.asset_id, source_key=job.source_key, settings=self.settings,
-                on_progress=tracker.progress, on_playable=tracker.playable, mp4_support=job.mp4_support,
+                on_progress=tracker.progress, on_playable=tracker.playable, options=job.options,
             )
         except MediaError as exc:
             metrics.record_encoding_state("failed")
@@ -126,7 +127,7 @@ class MediaConvertEncoder:
     def start(self, request: EncodeRequest, tracker: JobTracker) -> str | None:
         """Probe, plan, submit, and record the job id so the job's events are recognised as current."""
         job = plan_job(request.asset_id, self.probe_source(request.source_key), self.settings,
-                       source_key=request.source_key)
+                       source_key=request.source_key, options=request.options)
         job_id = self.submit(job)
         tracker.started(job_id)
         return job_id

@@ -23,6 +23,7 @@ from typing import Any
 
 from streamstack.media.images import ImagesPlan, image_filters, image_outputs
 from streamstack.media.ladder import AudioPlan, RenditionPlan
+from streamstack.media.loudness import meter_filter
 from streamstack.media.probe import Probe
 from streamstack.media.safety import input_args
 
@@ -105,10 +106,15 @@ def video_codec_args(plan: RenditionPlan, settings: Any) -> list[str]:
 
 
 def audio_codec_args(audio: AudioPlan) -> list[str]:
-    """AAC-LC stereo, resampled so a gap or drift in the source does not shift later audio."""
+    """AAC-LC stereo, resampled so a gap or drift in the source does not shift later audio; loudness
+    normalised when planned, and always metered (ebur128) as encoded."""
+    chain = ["aresample=async=1:first_pts=0"]
+    if audio.loudness is not None:
+        chain.append(audio.loudness.filter())
+    chain.append(meter_filter())
     return [
         "-c:a", "aac", "-b:a", str(audio.bitrate), "-ac", str(audio.channels), "-ar", str(audio.sample_rate),
-        "-af", "aresample=async=1:first_pts=0",
+        "-af", ",".join(chain),
     ]  # fmt: skip
 
 

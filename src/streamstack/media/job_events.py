@@ -18,6 +18,7 @@ from typing import Any, cast
 from streamstack.media.errors import MediaError, ProbeError
 from streamstack.media.ladder import RenditionPlan
 from streamstack.media.mp4 import pick_static_rendition
+from streamstack.media.options import EncodeOptions
 from streamstack.media.pipeline import EncodeResult, RenditionResult
 from streamstack.settings import Settings
 
@@ -37,7 +38,7 @@ class EncodeJob:
     asset_id: str
     job_id: str
     source_key: str
-    mp4_support: str
+    options: EncodeOptions = EncodeOptions()
 
 
 def new_job_id() -> str:
@@ -58,7 +59,7 @@ def job_complete_event(settings: Settings, job: EncodeJob, result: EncodeResult)
         "playlistFilePaths": [s3_uri(bucket, result.master_key)],
     }]
     if result.static_mp4_key:
-        source = pick_static_rendition(cast(Sequence[Any], result.renditions), job.mp4_support)
+        source = pick_static_rendition(cast(Sequence[Any], result.renditions), job.options.mp4_support)
         output = (video_output(bucket, result.static_mp4_key, duration_ms, source) if source
                   else file_output(bucket, result.static_mp4_key, duration_ms))
         groups.append({"outputDetails": [output], "type": "FILE_GROUP"})

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
+from streamstack.media.loudness import LoudnessPlan
 from streamstack.media.probe import Probe
 
 HIGH_FRAME_RATE_FACTOR = 1.5
@@ -96,6 +97,7 @@ class AudioPlan:
     channels: int = 2
     sample_rate: int = 48000
     codecs: str = AUDIO_CODECS
+    loudness: LoudnessPlan | None = None  # EBU R128 normalisation, when the asset asks for it
 
 
 def parse_ladder(raw: Sequence[LadderRung | Mapping[str, Any]] | None) -> tuple[LadderRung, ...] | None:

@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 from streamstack.media.hls import AUDIO_GROUP, AUDIO_NAME
 from streamstack.media.ladder import AudioPlan, RenditionPlan, plan_audio, plan_ladder
+from streamstack.media.loudness import LoudnessPlan
+from streamstack.media.options import EncodeOptions
 from streamstack.media.probe import Probe
 from streamstack.settings import Settings
 from streamstack.storage.keys import MASTER_NAME, asset_prefix
@@ -94,8 +97,22 @@ def audio_output(audio: AudioPlan) -> dict[str, Any]:
                     "RateControlMode": "CBR",
                 },
             },
+            **loudness_settings(audio),
         }],
     }
+
+
+def loudness_settings(audio: AudioPlan) -> dict[str, Any]:
+    """The same EBU R128 decision as loudnorm: MediaConvert's BS.1770 correction to the target and peak."""
+    if audio.loudness is None:
+        return {}
+    return {"AudioNormalizationSettings": {
+        "Algorithm": "ITU_BS_1770_3",
+        "AlgorithmControl": "CORRECT_AUDIO",
+        "TargetLkfs": audio.loudness.target_lufs,
+        "PeakCalculation": "TRUE_PEAK",
+        "TruePeakLimiterThreshold": audio.loudness.true_peak_dbtp,
+    }}
 
 
 def hls_group(destination: str, settings: Any, outputs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -166,13 +183,22 @@ def build_create_job(
     return request
 
 
-def plan_job(asset_id: str, source: Probe, settings: Settings, *, source_key: str) -> dict[str, Any]:
+def plan_mediaconvert_audio(source: Probe, settings: Settings, options: EncodeOptions) -> AudioPlan | None:
+    """The AAC rendition, with the loudness target when the asset asks for normalisation."""
+    audio = plan_audio(source)
+    if audio is None or not options.normalize_audio:
+        return audio
+    return replace(audio, loudness=LoudnessPlan(settings.loudness_target_lufs, settings.loudness_true_peak_dbtp))
+
+
+def plan_job(asset_id: str, source: Probe, settings: Settings, *, source_key: str,
+             options: EncodeOptions = EncodeOptions()) -> dict[str, Any]:
     """Plan the ladder for a probed source and build its CreateJob request."""
     if not settings.mediaconvert_role_arn:
         raise MediaConvertNotConfigured("set STREAMSTACK_MEDIACONVERT_ROLE_ARN to use encoder=mediaconvert")
     token = hashlib.sha256(f"{asset_id}:{source.duration}:{source.bitrate}".encode()).hexdigest()[:64]
     return build_create_job(
         asset_id=asset_id, source_key=source_key, bucket=settings.s3_bucket, renditions=plan_ladder(source, settings),
-        audio=plan_audio(source), settings=settings, role_arn=settings.mediaconvert_role_arn,
-        client_request_token=token,
+        audio=plan_mediaconvert_audio(source, settings, options), settings=settings,
+        role_arn=settings.mediaconvert_role_arn, client_request_token=token,
     )

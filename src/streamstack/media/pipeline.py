@@ -9,9 +9,10 @@ job fails, so neither a retry nor a failure leaves orphans. Segments are uploade
 from __future__ import annotations
 
 import contextlib
+import json
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -38,12 +39,14 @@ from streamstack.media.images import (
     storyboard_vtt,
 )
 from streamstack.media.ladder import AudioPlan, RenditionPlan, plan_audio, plan_ladder
+from streamstack.media.loudness import LOUDNESS_LOG, LoudnessPlan, analyse, read_integrated
 from streamstack.media.mp4 import (
     build_static_mp4_command,
     join_fragments,
     pick_static_rendition,
     static_mp4_name,
 )
+from streamstack.media.options import EncodeOptions
 from streamstack.media.probe import Probe, probe
 from streamstack.media.safety import (
     JOB_DIR_PREFIX,
@@ -53,7 +56,7 @@ from streamstack.media.safety import (
     sweep_orphaned_job_dirs,
 )
 from streamstack.storage.base import ObjectNotFound, ObjectStore
-from streamstack.storage.keys import MASTER_NAME, asset_prefix
+from streamstack.storage.keys import LOUDNESS_NAME, MASTER_NAME, asset_prefix
 
 ENCODE_PROGRESS_SHARE = 95.0  # the rest is remuxing and the final uploads
 TRUNCATION_TOLERANCE_SECONDS = 0.5
@@ -117,7 +120,18 @@ class EncodeResult:
     static_mp4_size: int | None
     playable_seconds: float | None
     encode_seconds: float
+    loudness: LoudnessResult | None = None
     output_keys: tuple[str, ...] = field(repr=False, default=())
+
+
+@dataclass(frozen=True)
+class LoudnessResult:
+    """Integrated loudness of the audio rendition as encoded; the source's when a two-pass analysis ran."""
+
+    integrated_lufs: float | None
+    source_integrated_lufs: float | None
+    target_lufs: float | None
+    method: str  # "none", "linear" (two-pass) or "dynamic" (single pass)
 
 
 @dataclass
@@ -130,7 +144,7 @@ class _Job:
     settings: Any
     on_progress: Callable[[float], None]
     on_playable: Callable[[], None]
-    mp4_support: str
+    options: EncodeOptions
     deadline: float
     published: set[str] = field(default_factory=set)
 
@@ -147,13 +161,13 @@ def encode_asset(
     settings: Any,
     on_progress: Callable[[float], None],
     on_playable: Callable[[], None],
-    mp4_support: str = "none",
+    options: EncodeOptions = EncodeOptions(),
 ) -> EncodeResult:
     """Download, probe, plan, encode once, publish as it goes; raise MediaError for bad input."""
-    static_mp4_name(mp4_support)  # reject an unknown mode before any work
+    static_mp4_name(options.mp4_support)  # reject an unknown mode before any work
     sweep_orphaned_job_dirs()
     deadline = time.monotonic() + settings.job_timeout_seconds
-    job = _Job(store, asset_id, source_key, settings, on_progress, on_playable, mp4_support, deadline)
+    job = _Job(store, asset_id, source_key, settings, on_progress, on_playable, options, deadline)
     try:
         with job_directory(prefix=ENCODE_DIR_PREFIX) as workdir:
             return _encode_in(workdir, job)
@@ -167,7 +181,7 @@ def _encode_in(workdir: Path, job: _Job) -> EncodeResult:
     source = download_source(job.store, job.source_key, workdir / "source", job.settings)
     info = probe(source)
     renditions = plan_ladder(info, job.settings)
-    audio = plan_audio(info)
+    audio = _plan_loudness(plan_audio(info), source, info, workdir, job)
     images = plan_images(info.duration, renditions[0], job.settings) if renditions else None
     out = workdir / "out"
     out.mkdir()
@@ -187,6 +201,7 @@ def _encode_in(workdir: Path, job: _Job) -> EncodeResult:
     rendition_results, audio_result = publisher.finish()
     image_result = _publish_images(job, out, images, info.duration)
     static_key, static_size = _publish_static_mp4(job, out, renditions, audio)
+    loudness = _publish_loudness(job, out, audio)
     _delete_stale(job.store, job.prefix, keep=job.published | {job.source_key})
     job.on_progress(100.0)
     return EncodeResult(
@@ -201,8 +216,36 @@ def _encode_in(workdir: Path, job: _Job) -> EncodeResult:
         static_mp4_size=static_size,
         playable_seconds=None if publisher.playable_at is None else publisher.playable_at - started,
         encode_seconds=time.monotonic() - started,
+        loudness=loudness,
         output_keys=tuple(sorted(job.published)),
     )
+
+
+def _plan_loudness(audio: AudioPlan | None, source: Path, info: Probe, workdir: Path, job: _Job) -> AudioPlan | None:
+    """EBU R128 normalisation when asked: two-pass if the analysis fits its budget, else single-pass."""
+    if audio is None or not job.options.normalize_audio or info.audio_stream is None:
+        return audio
+    plan = LoudnessPlan(job.settings.loudness_target_lufs, job.settings.loudness_true_peak_dbtp)
+    budget = min(job.settings.loudness_analysis_seconds, _remaining(job.deadline))
+    return replace(audio, loudness=analyse(source, info.audio_stream, plan, cwd=workdir, timeout=budget))
+
+
+def _publish_loudness(job: _Job, out: Path, audio: AudioPlan | None) -> LoudnessResult | None:
+    """What the meter measured, stored as `loudness.json` so the metadata processor reads it like any output."""
+    if audio is None:
+        return None
+    plan = audio.loudness
+    measured = plan.measured if plan else None
+    result = LoudnessResult(
+        integrated_lufs=read_integrated(out / LOUDNESS_LOG),
+        source_integrated_lufs=measured.integrated if measured else None,
+        target_lufs=plan.target_lufs if plan else None,
+        method="none" if plan is None else ("linear" if plan.two_pass else "dynamic"),
+    )
+    key = job.prefix + LOUDNESS_NAME
+    job.store.put(key, [json.dumps(asdict(result)).encode()], content_type="application/json")
+    job.published.add(key)
+    return result
 
 
 def download_source(store: ObjectStore, source_key: str, target: Path, settings: Any) -> Path:
@@ -429,8 +472,8 @@ def _publish_static_mp4(
     job: _Job, out: Path, renditions: Sequence[RenditionPlan], audio: AudioPlan | None
 ) -> tuple[str | None, int | None]:
     """Remux the chosen rendition's segments (and the audio) into one progressive MP4."""
-    name = static_mp4_name(job.mp4_support)
-    plan = pick_static_rendition(renditions, job.mp4_support) if name else None
+    name = static_mp4_name(job.options.mp4_support)
+    plan = pick_static_rendition(renditions, job.options.mp4_support) if name else None
     if name is None or plan is None:
         return None, None
     work = out.parent

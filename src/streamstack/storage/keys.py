@@ -3,6 +3,7 @@
     sources/{asset_id}                  the uploaded or imported source (its ObjectCreated event starts the encode)
     assets/{asset_id}/master.m3u8       the HLS master playlist
     assets/{asset_id}/{name}            renditions, segments, images, static MP4s and published text tracks
+    assets/{asset_id}/loudness.json     measured loudness of the audio rendition
     tracks/{asset_id}/{track_id}.vtt    a text track's WebVTT as accepted (outside the prefix an encode rewrites)
 """
 
@@ -12,6 +13,7 @@ SOURCES_PREFIX = "sources/"
 ASSETS_PREFIX = "assets/"
 TRACKS_PREFIX = "tracks/"
 MASTER_NAME = "master.m3u8"
+LOUDNESS_NAME = "loudness.json"  # the audio rendition's measured loudness, written by the ffmpeg encoder
 
 
 def source_key(asset_id: str) -> str:
