@@ -66,6 +66,22 @@ def test_a_good_source_is_encoded_and_announced_as_complete(platform, clip):
     assert ready.encoding_started_at <= ready.playable_at <= ready.ready_at
 
 
+def test_the_assets_loudness_choice_reaches_the_encoder_and_its_measurement_the_catalog(platform, clip):
+    normalised = uploaded_asset(platform, clip.read_bytes(), normalize_audio=True)
+    run_encode_job(platform, asset_id=normalised)
+    process_job_state_change(platform, emitted_events(platform)[0])
+    loudness = load(platform, normalised).loudness
+    assert loudness["method"] == "linear" and loudness["target_lufs"] == -23.0
+    assert abs(loudness["integrated_lufs"] + 23.0) <= 1.0
+
+    platform.settings.normalize_audio = True  # the platform default applies to assets that do not choose
+    opted_out = uploaded_asset(platform, clip.read_bytes(), normalize_audio=False)
+    run_encode_job(platform, asset_id=opted_out)
+    process_job_state_change(platform, emitted_events(platform)[0])
+    kept = load(platform, opted_out).loudness
+    assert kept["method"] == "none" and kept["target_lufs"] is None and kept["integrated_lufs"] < -10
+
+
 def test_bad_input_becomes_an_error_event_with_the_precise_reason(platform):
     asset_id = uploaded_asset(platform, b"hello, this is not a video\n")
     run_encode_job(platform, asset_id=asset_id)

@@ -9,11 +9,13 @@ import pytest
 from streamstack.events.messages import message_kind
 from streamstack.media.errors import MediaError, ProbeError
 from streamstack.media.job_events import EncodeJob, job_complete_event, job_error_event, new_job_id
+from streamstack.media.options import EncodeOptions
 from streamstack.media.pipeline import AudioResult, EncodeResult, RenditionResult
 from streamstack.settings import Settings
 
 SETTINGS = Settings(s3_bucket="media-bucket", aws_region="eu-west-1")
-JOB = EncodeJob(asset_id="as_1", job_id="1536964333549-opn151", source_key="sources/as_1", mp4_support="standard")
+JOB = EncodeJob(asset_id="as_1", job_id="1536964333549-opn151", source_key="sources/as_1",
+                options=EncodeOptions(mp4_support="standard"))
 ENVELOPE_KEYS = {"version", "id", "detail-type", "source", "account", "time", "region", "resources", "detail"}
 DOCUMENTED_OUTPUT_KEYS = {"outputFilePaths", "durationInMs", "videoDetails"}
 
