@@ -95,6 +95,15 @@ class Settings(BaseSettings):
     max_resolution: int | None = Field(None, description="Cap on the ladder's tallest rendition (e.g. 720).")
     max_frame_rate: float = Field(60.0, description="Frame-rate cap of every rendition.")
     x264_preset: str = Field("veryfast", description="libx264 preset of the ffmpeg encoder.")
+    max_source_dimension: int = Field(
+        8192, ge=1, description="Longest side, in pixels, of a source video; a larger one errors before encoding."
+    )
+    max_source_pixel_rate: float = Field(
+        7680 * 4320 * 60, gt=0, description="Largest source width x height x frame rate (default 8K at 60 fps)."
+    )
+    max_source_duration_seconds: float = Field(
+        12 * 3600.0, gt=0, description="Longest accepted source duration; a longer one errors before encoding."
+    )
     job_timeout_seconds: float = Field(3600.0, description="Wall-clock limit of one encode job.")
     job_max_output_bytes: int = Field(20 * 1024**3, description="Output-size limit of one encode job.")
     thumbnail_fraction: float = Field(0.1, description="Poster time as a fraction of the duration.")

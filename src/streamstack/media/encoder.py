@@ -20,7 +20,7 @@ from streamstack.media.job_events import EncodeJob, job_complete_event, job_erro
 from streamstack.media.mediaconvert import plan_job
 from streamstack.media.options import EncodeOptions
 from streamstack.media.pipeline import encode_asset
-from streamstack.media.probe import Probe, probe_stored
+from streamstack.media.probe import Probe, check_source_limits, probe_stored
 from streamstack.observability import metrics
 from streamstack.queue.base import Queue
 from streamstack.settings import Settings
@@ -138,7 +138,9 @@ class MediaConvertEncoder:
 
     def probe_source(self, source_key: str) -> Probe:
         """Probe the source where it is stored, by ranged reads (a Lambda's /tmp could not hold it)."""
-        return probe_stored(self.store, source_key, max_bytes=self.settings.max_upload_bytes)
+        info = probe_stored(self.store, source_key, max_bytes=self.settings.max_upload_bytes)
+        check_source_limits(info, self.settings)
+        return info
 
 
 def mediaconvert_client(settings: Settings) -> Any:

@@ -47,7 +47,7 @@ from streamstack.media.mp4 import (
     static_mp4_name,
 )
 from streamstack.media.options import EncodeOptions
-from streamstack.media.probe import Probe, probe
+from streamstack.media.probe import Probe, check_source_limits, probe
 from streamstack.media.safety import (
     JOB_DIR_PREFIX,
     job_directory,
@@ -180,6 +180,7 @@ def _encode_in(workdir: Path, job: _Job) -> EncodeResult:
     started = time.monotonic()
     source = download_source(job.store, job.source_key, workdir / "source", job.settings)
     info = probe(source)
+    check_source_limits(info, job.settings)
     renditions = plan_ladder(info, job.settings)
     audio = _plan_loudness(plan_audio(info), source, info, workdir, job)
     images = plan_images(info.duration, renditions[0], job.settings) if renditions else None

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from streamstack.media.errors import MediaError, ProbeError
 from streamstack.media.ranged import RangeReads, serve_object
@@ -93,6 +94,24 @@ def probe_stored(store: ObjectStore, key: str, *, max_bytes: int | None = None,
     refuse_head(head, size)
     with serve_object(store, key, size, reads) as url:
         return _run_probe(loopback_input_args(url))
+
+
+def check_source_limits(info: Probe, settings: Any) -> None:
+    """Refuse, before any encoding, a source beyond the configured caps: its header decides what decoding costs."""
+    if info.duration > settings.max_source_duration_seconds:
+        raise ProbeError("source_too_long", f"The source lasts {info.duration:.1f} s; the limit is "
+                         f"{settings.max_source_duration_seconds:g} s.")
+    if not info.has_video:
+        return
+    longest = max(info.width, info.height, info.coded_width, info.coded_height)
+    if longest > settings.max_source_dimension:
+        raise ProbeError("source_dimensions_too_large", f"The source video is {info.width}x{info.height}; "
+                         f"the longest side may be at most {settings.max_source_dimension} pixels.")
+    pixel_rate = info.width * info.height * info.frame_rate
+    if pixel_rate > settings.max_source_pixel_rate:
+        raise ProbeError("source_pixel_rate_too_high", f"The source video is {info.width}x{info.height} at "
+                         f"{info.frame_rate:g} fps ({pixel_rate:.0f} pixels/s); the limit is "
+                         f"{settings.max_source_pixel_rate:.0f} pixels/s.")
 
 
 def _run_probe(input_arguments: list[str]) -> Probe:

@@ -158,3 +158,25 @@ def test_a_redelivered_encode_supersedes_the_first_attempt_without_duplicates(pl
         ready = db_session.scalars(select(OutboxEvent).where(OutboxEvent.object_id == asset_id,
                                                              OutboxEvent.type == "video.asset.ready")).all()
     assert len(ready) == 1
+
+
+@pytest.mark.parametrize(("cap", "reason"), [
+    ({"max_source_dimension": 256}, "The source video is 320x180; the longest side may be at most 256 pixels."),
+    ({"max_source_pixel_rate": 320 * 180 * 25 - 1}, "320x180 at 25 fps (1440000 pixels/s)"),
+    ({"max_source_duration_seconds": 1.5}, "The source lasts 2.0 s; the limit is 1.5 s."),
+])
+def test_a_source_beyond_a_cap_errors_with_the_precise_reason_before_encoding(tmp_path, clip, cap, reason):
+    from streamstack.platform import build_platform
+    from tests.conftest import make_settings
+
+    capped = build_platform(make_settings(tmp_path / "data", **cap))
+    try:
+        asset_id = uploaded_asset(capped, clip.read_bytes())
+        run_encode_job(capped, asset_id=asset_id)
+        [event] = emitted_events(capped)
+        process_job_state_change(capped, event)
+        asset = load(capped, asset_id)
+        assert asset.status == "errored" and reason in asset.errors[0], asset.errors
+        assert list(capped.store.list(asset_prefix(asset_id))) == []
+    finally:
+        capped.close()
