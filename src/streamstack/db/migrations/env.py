@@ -1,9 +1,25 @@
-"""Alembic environment: runs migrations against the URL the caller configured."""
+"""Alembic environment: runs migrations against the URL the caller configured.
+
+The roll-call below imports every module that declares tables, so `Base.metadata` holds the whole
+catalog. Only Alembic needs it, which is why it lives here and no package imports all the domains.
+"""
+
+import importlib
 
 from alembic import context
 from sqlalchemy import create_engine
 
-from streamstack.db.models import Base
+from streamstack.db.base import Base
+
+TABLE_MODULES = (
+    "streamstack.assets.models",
+    "streamstack.db.idempotency",
+    "streamstack.keys.models",
+    "streamstack.uploads.models",
+    "streamstack.webhooks.models",
+)
+for module in TABLE_MODULES:
+    importlib.import_module(module)
 
 config = context.config
 target_metadata = Base.metadata
