@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
 
 from streamstack.assets import service
-from streamstack.assets.imports import ImportRefused, check_import_url, import_message
+from streamstack.assets.imports import import_message
 from streamstack.assets.models import ID_MAX, TITLE_MAX, AssetCreate, AssetList, AssetOut, AssetStatus, AssetUpdate
 from streamstack.db.pagination import MAX_PAGE
 from streamstack.deps import get_platform, get_session
@@ -18,6 +18,7 @@ from streamstack.errors import Problem, not_found
 from streamstack.idempotency import run_idempotent
 from streamstack.keys.auth import require_scope
 from streamstack.observability.logging import inject_request_id
+from streamstack.outbound import UrlRefused, check_url
 from streamstack.platform import Platform
 from streamstack.storage.base import StorageUnavailable
 
@@ -30,8 +31,8 @@ def create_asset(body: AssetCreate, request: Request, db_session: Session = Depe
     """Import from a URL: validated now, fetched by the worker so the request returns at once."""
     settings = platform.settings
     try:
-        check_import_url(body.input, settings)
-    except ImportRefused as exc:
+        check_url(body.input, settings)
+    except UrlRefused as exc:
         raise Problem(422, "Unprocessable Content", str(exc)) from exc
 
     def create() -> dict:

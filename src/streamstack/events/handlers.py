@@ -11,12 +11,13 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from streamstack.assets import service as assets
-from streamstack.assets.imports import ImportRefused, stream_url
+from streamstack.assets.imports import stream_url
 from streamstack.db.session import session_scope
 from streamstack.events.encoding import run_encode_job
 from streamstack.events.messages import message_kind, parse_body
 from streamstack.observability import metrics
 from streamstack.observability.logging import message_context
+from streamstack.outbound import UrlRefused
 from streamstack.platform import Platform
 from streamstack.storage.events import object_keys_from_event
 from streamstack.storage.keys import asset_id_from_source_key, source_key
@@ -90,7 +91,7 @@ def on_import_requested(platform: Platform, *, asset_id: str, url: str) -> None:
             return
         try:
             info = platform.store.put(source_key(asset_id), stream_url(url, platform.settings))
-        except (ImportRefused, httpx.HTTPError) as exc:
+        except (UrlRefused, httpx.HTTPError) as exc:
             assets.mark_errored(db_session=db_session, asset=asset, reason=f"import failed: {exc}",
                                 edge_base_url=platform.settings.edge_base_url)
             return

@@ -24,10 +24,10 @@ import httpx
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from streamstack.assets.imports import ImportRefused, check_import_url
 from streamstack.db.base import new_id, utcnow
 from streamstack.db.session import session_scope
 from streamstack.observability import metrics
+from streamstack.outbound import UrlRefused, check_url
 from streamstack.platform import Platform
 from streamstack.secrets import webhook_secret
 from streamstack.timestamps import as_utc, rfc3339
@@ -196,8 +196,8 @@ def signature_headers(*, secret: str, message_id: str, timestamp: int, body: byt
 def refused_target(platform: Platform, url: str) -> Outcome | None:
     """The host is resolved again at each attempt: a name that now points inside the network is not called."""
     try:
-        check_import_url(url, platform.settings, must_resolve=False)
-    except ImportRefused as exc:
+        check_url(url, platform.settings, must_resolve=False)
+    except UrlRefused as exc:
         return Outcome(False, None, str(exc).replace("input", "webhook URL", 1)[:MAX_ERROR_LENGTH])
     return None
 

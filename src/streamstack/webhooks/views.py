@@ -9,12 +9,12 @@ from fastapi.responses import JSONResponse
 from pydantic import AnyHttpUrl, BaseModel, Field
 from sqlalchemy.orm import Session
 
-from streamstack.assets.imports import ImportRefused, check_import_url
 from streamstack.db.pagination import MAX_PAGE
 from streamstack.deps import get_platform, get_session
 from streamstack.errors import Problem, not_found
 from streamstack.idempotency import run_idempotent
 from streamstack.keys.auth import require_scope
+from streamstack.outbound import UrlRefused, check_url
 from streamstack.platform import Platform
 from streamstack.timestamps import UtcDateTime
 from streamstack.webhooks import service
@@ -70,8 +70,8 @@ def create_webhook(body: WebhookCreate, request: Request, db_session: Session = 
                    platform: Platform = Depends(get_platform)) -> JSONResponse:
     """The secret is returned once, here; later reads never show it. Private targets are refused (SSRF)."""
     try:
-        check_import_url(str(body.url), platform.settings, must_resolve=False)
-    except ImportRefused as exc:
+        check_url(str(body.url), platform.settings, must_resolve=False)
+    except UrlRefused as exc:
         raise Problem(422, "Unprocessable Content", str(exc).replace("input", "webhook URL", 1)) from exc
 
     def create() -> dict[str, Any]:
