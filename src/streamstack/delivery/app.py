@@ -48,16 +48,16 @@ from streamstack.delivery.http import (
 )
 from streamstack.delivery.metering import ServedCounters
 from streamstack.delivery.objects import EdgeObject, cache_lifetime, etag_of, memory_weight
-from streamstack.delivery.signing import (
+from streamstack.keys.signing import active_public_keys
+from streamstack.observability import metrics
+from streamstack.platform import Platform
+from streamstack.settings import Settings
+from streamstack.signed_urls import (
     SignedCredentials,
     credentials_from_cookies,
     split_signed_query,
     verify,
 )
-from streamstack.keys.signing import active_public_keys
-from streamstack.observability import metrics
-from streamstack.platform import Platform
-from streamstack.settings import Settings
 from streamstack.storage.base import InvalidKey, ObjectNotFound, ObjectStore, StorageUnavailable, validate_key
 from streamstack.storage.keys import asset_object_key, master_key
 from streamstack.storage.local import guess_content_type

@@ -10,8 +10,8 @@ from typing import Literal
 from sqlalchemy.orm import Session
 
 from streamstack.assets.models import PlaybackId
-from streamstack.delivery.signing import sign_cookies, sign_url
 from streamstack.keys.signing import token_signing_key
+from streamstack.signed_urls import sign_cookies, sign_url
 
 TokenPolicy = Literal["canned", "custom"]
 

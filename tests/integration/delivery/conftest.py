@@ -15,11 +15,11 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from streamstack.assets.models import Asset, PlaybackId
 from streamstack.db.base import utcnow
 from streamstack.delivery.app import EdgeApp, build_edge_platform, create_edge_app
-from streamstack.delivery.signing import load_private_key
 from streamstack.keys.models import SigningKey
 from streamstack.keys.signing import new_key_pair_id, public_pem_of, revoke_signing_key
 from streamstack.platform import Platform
 from streamstack.settings import Settings
+from streamstack.signed_urls import load_private_key
 from tests.conftest import make_settings
 
 EDGE = "http://edge.test"

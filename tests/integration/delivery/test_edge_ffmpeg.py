@@ -11,9 +11,9 @@ import pytest
 
 from streamstack.assets.models import Asset, PlaybackId
 from streamstack.delivery.app import build_edge_platform, create_edge_app
-from streamstack.delivery.signing import load_private_key, sign_url
 from streamstack.keys.models import SigningKey
 from streamstack.keys.signing import public_pem_of
+from streamstack.signed_urls import load_private_key, sign_url
 from tests.conftest import LiveServer, free_port, make_settings
 
 pytestmark = pytest.mark.e2e

@@ -10,7 +10,7 @@ from urllib.parse import urljoin
 import pytest
 from botocore.signers import CloudFrontSigner
 
-from streamstack.delivery.signing import (
+from streamstack.signed_urls import (
     build_policy,
     cloudfront_b64encode,
     rsa_sign,

@@ -6,7 +6,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from streamstack.delivery.signing import (
+from streamstack.signed_urls import (
     SignedCredentials,
     build_policy,
     cloudfront_b64decode,
@@ -108,7 +108,7 @@ def test_canned_verification_rebuilds_the_policy_from_the_url(pem, public_pem):
 
 
 def test_percent_encoded_signature_characters_are_decoded():
-    from streamstack.delivery.signing import split_signed_query
+    from streamstack.signed_urls import split_signed_query
 
     plain, _ = split_signed_query("Expires=1700000000&Signature=ab~cd-ef_&Key-Pair-Id=K1")
     encoded, _ = split_signed_query("Expires=1700000000&Signature=ab%7Ecd-ef_&Key-Pair-Id=K1")
