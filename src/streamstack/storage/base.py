@@ -6,7 +6,7 @@ import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 
 class ObjectNotFound(KeyError):
@@ -77,6 +77,44 @@ class ObjectStore(Protocol):
 
     def ping(self) -> None:
         """Raise StorageUnavailable when the backend cannot serve requests."""
+        ...
+
+
+@runtime_checkable
+class MultipartStore(ObjectStore, Protocol):
+    """A store that also takes one object in numbered parts, including parts clients PUT to presigned URLs (S3).
+
+    Uploads use it to send every byte straight to the store; a store without it gets part files instead.
+    """
+
+    part_size: int
+
+    def create_multipart(self, key: str, *, content_type: str | None = None) -> str:
+        """Start a multipart upload of `key`; returns its upload id."""
+        ...
+
+    def upload_part(self, key: str, upload_id: str, number: int, body: bytes) -> dict[str, Any]:
+        """Store one part; returns the {PartNumber, ETag} entry complete_multipart needs."""
+        ...
+
+    def complete_multipart(self, key: str, upload_id: str, parts: list[dict[str, Any]]) -> None:
+        """Assemble the parts into the object (atomic: readers see the whole object or nothing)."""
+        ...
+
+    def abort_multipart(self, key: str, upload_id: str) -> None:
+        """Discard the parts (best effort)."""
+        ...
+
+    def list_parts(self, key: str, upload_id: str) -> list[dict[str, Any]]:
+        """Every part stored so far ({PartNumber, ETag, Size}); a missing upload is ObjectNotFound."""
+        ...
+
+    def find_multipart(self, key: str) -> str | None:
+        """The newest unfinished multipart upload of exactly `key`, if any."""
+        ...
+
+    def presign_upload_part(self, key: str, upload_id: str, number: int, *, expires_in: int) -> str:
+        """A URL a client PUTs one part to without credentials."""
         ...
 
 

@@ -27,9 +27,8 @@ from streamstack.deps import get_platform, get_session
 from streamstack.errors import Problem, not_found
 from streamstack.keys.auth import require_scope
 from streamstack.platform import Platform
-from streamstack.storage.base import ObjectNotFound
+from streamstack.storage.base import MultipartStore, ObjectNotFound
 from streamstack.storage.keys import source_key
-from streamstack.storage.s3 import PART_SIZE, S3ObjectStore
 from streamstack.timestamps import UtcDateTime
 from streamstack.uploads import service
 from streamstack.uploads.models import Upload
@@ -122,8 +121,11 @@ class S3MultipartBackend:
     """The aws shape: one S3 multipart upload per source, fed by presigned PUTs or by tus PATCHes."""
 
     platform: Platform
-    store: S3ObjectStore
-    part_size: int = PART_SIZE
+    store: MultipartStore
+
+    @property
+    def part_size(self) -> int:
+        return self.store.part_size
 
     def begin(self, upload: Upload, *, size: int | None) -> MultipartSession:
         """Create the multipart upload and presign one URL per part of the declared size."""
@@ -247,8 +249,8 @@ class S3MultipartBackend:
 
 
 def open_upload_backend(platform: Platform) -> UploadBackend:
-    """S3 multipart when the store is S3, else part files in uploads_dir."""
-    if isinstance(platform.store, S3ObjectStore):
+    """S3 multipart when the store takes multipart uploads, else part files in uploads_dir."""
+    if isinstance(platform.store, MultipartStore):
         return S3MultipartBackend(platform, platform.store)
     return LocalPartBackend(platform)
 
