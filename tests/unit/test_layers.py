@@ -23,7 +23,7 @@ PACKAGE_DIR = Path(streamstack.__file__).parent
 LAYERS: tuple[tuple[str, frozenset[str]], ...] = (
     ("settings/errors", frozenset({"settings", "errors", "__init__"})),  # __init__: the version only
     ("adapters", frozenset({"aws", "storage", "queue", "secrets", "db", "observability", "outbound",
-                            "signed_urls", "idempotency"})),
+                            "signed_urls", "idempotency", "process_locks"})),
     ("media", frozenset({"media"})),
     ("platform", frozenset({"platform", "deps"})),
     ("domains", frozenset({"assets", "uploads", "playback", "webhooks", "keys", "live"})),

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
-from streamstack.assets.imports import ImportRefused, check_import_url, stream_url
+from streamstack.assets.imports import stream_url
 from streamstack.assets.models import Asset, Track, TrackCreate
 from streamstack.assets.service import asset_to_out, track_to_out
 from streamstack.db.base import new_id
 from streamstack.media.captions import MAX_CAPTION_BYTES, CaptionError, parse_captions, to_webvtt
 from streamstack.media.subtitles import TEXT_PREFIX, TIMESTAMP_MAP, SubtitleRendition, subtitle_playlist, with_subtitles
+from streamstack.outbound import UrlRefused, check_url
 from streamstack.settings import Settings
 from streamstack.storage.base import ObjectNotFound, ObjectStore
 from streamstack.storage.keys import asset_prefix, master_key, track_source_key
@@ -37,12 +38,12 @@ def fetch_caption_file(url: str, settings: Settings) -> bytes:
     """Download a caption file with the import rules (public addresses only), refusing oversized files."""
     data = bytearray()
     try:
-        check_import_url(url, settings)
+        check_url(url, settings)
         for chunk in stream_url(url, settings, chunk_size=64 << 10):
             data += chunk
             if len(data) > MAX_CAPTION_BYTES:
                 raise TrackRefused("too_large", f"The caption file is larger than {MAX_CAPTION_BYTES} bytes.", 413)
-    except ImportRefused as exc:
+    except UrlRefused as exc:
         raise TrackRefused("url_refused", f"The caption URL was refused: {exc}.") from exc
     except OSError as exc:  # httpx transport errors are OSErrors underneath; say what failed, not where
         raise TrackRefused("url_unreachable", f"The caption URL could not be fetched ({type(exc).__name__}).") \
