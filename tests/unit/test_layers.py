@@ -21,7 +21,8 @@ import streamstack
 PACKAGE_DIR = Path(streamstack.__file__).parent
 
 LAYERS: tuple[tuple[str, frozenset[str]], ...] = (
-    ("settings/errors", frozenset({"settings", "errors", "__init__"})),  # __init__: the version only
+    # settings/errors and the value helpers everything may use (__init__ holds only the version)
+    ("settings/errors", frozenset({"settings", "errors", "numeric", "timestamps", "__init__"})),
     ("adapters", frozenset({"aws", "storage", "queue", "secrets", "db", "observability", "outbound",
                             "signed_urls", "idempotency", "process_locks"})),
     ("media", frozenset({"media"})),
