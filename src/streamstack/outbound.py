@@ -7,43 +7,87 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit
+
+import httpx
 
 from streamstack.settings import Settings
 
 
 class UrlRefused(ValueError):
-    """The URL is not one the platform will fetch; the message says why."""
+    """The URL is not one the platform will call (import or webhook); the message says why."""
 
 
-def check_url(url: str, settings: Settings, *, must_resolve: bool = True) -> None:
+@dataclass(frozen=True)
+class Purpose:
+    """Who calls out, so that a refusal names it: an import's input URL, or a webhook URL."""
+
+    noun: str
+    calls: str
+
+
+IMPORT = Purpose("input URL", "imports")
+WEBHOOK = Purpose("webhook URL", "webhooks")
+
+
+def check_url(url: str, settings: Settings, *, must_resolve: bool = True, purpose: Purpose = IMPORT) -> None:
     """Scheme, host and every address it resolves to must be public unless allow-listed.
 
     Webhooks pass must_resolve=False: a host that does not resolve yet is retried at delivery, not refused.
     """
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https"):
-        raise UrlRefused("input must be an http:// or https:// URL")
+        raise UrlRefused(f"{purpose.noun} must be an http:// or https:// URL")
     if not parts.hostname:
-        raise UrlRefused("input URL has no host")
+        raise UrlRefused(f"{purpose.noun} has no host")
     if parts.username or parts.password:
-        raise UrlRefused("input URL must not carry credentials")
+        raise UrlRefused(f"{purpose.noun} must not carry credentials")
     try:
-        infos = socket.getaddrinfo(parts.hostname, parts.port or (443 if parts.scheme == "https" else 80),
-                                   type=socket.SOCK_STREAM)
+        addresses = resolve(parts.hostname, parts.port or (443 if parts.scheme == "https" else 80))
     except socket.gaierror as exc:
         if not must_resolve:
             return
-        raise UrlRefused(f"input host {parts.hostname!r} does not resolve") from exc
-    for info in infos:
-        check_address(str(info[4][0]), settings)
+        raise UrlRefused(f"{purpose.noun} host {parts.hostname!r} does not resolve") from exc
+    for address in addresses:
+        check_address(address, settings, purpose=purpose)
 
 
-def check_address(address: str, settings: Settings) -> None:
+def resolve(host: str, port: int) -> list[str]:
+    return [str(info[4][0]) for info in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)]
+
+
+def check_address(address: str, settings: Settings, *, purpose: Purpose = IMPORT) -> None:
     """Public addresses pass; private, loopback, link-local and multicast ones only when allow-listed."""
     ip = ipaddress.ip_address(address.split("%", 1)[0])
     if any(ip in ipaddress.ip_network(cidr, strict=False) for cidr in settings.outbound_allow_cidrs):
         return
     if not ip.is_global or ip.is_multicast:
-        raise UrlRefused(f"input resolves to a non-public address ({ip}); imports from private, "
-                         "loopback and link-local networks are refused")
+        raise UrlRefused(f"{purpose.noun} resolves to a non-public address ({ip}); {purpose.calls} to "
+                         "private, loopback and link-local networks are refused")
+
+
+class CheckedAddressTransport(httpx.BaseTransport):
+    """Dials only an address it has just checked: the host is resolved once, checked, and that address is
+    connected to (Host header and TLS name stay the URL's), so DNS that changes between check and connect
+    reaches nothing."""
+
+    def __init__(self, settings: Settings, purpose: Purpose, **options: Any) -> None:
+        self.settings, self.purpose = settings, purpose
+        self.inner = httpx.HTTPTransport(**options)
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        host, port = request.url.host, request.url.port or (443 if request.url.scheme == "https" else 80)
+        try:
+            addresses = resolve(host, port)
+        except socket.gaierror as exc:
+            raise httpx.ConnectError(f"{self.purpose.noun} host {host!r} does not resolve", request=request) from exc
+        for address in addresses:
+            check_address(address, self.settings, purpose=self.purpose)
+        request.url = request.url.copy_with(host=addresses[0].split("%", 1)[0])
+        request.extensions = {**request.extensions, "sni_hostname": host}
+        return self.inner.handle_request(request)
+
+    def close(self) -> None:
+        self.inner.close()

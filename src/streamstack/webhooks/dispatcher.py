@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 from streamstack.db.base import new_id, utcnow
 from streamstack.db.session import session_scope
 from streamstack.observability import metrics
-from streamstack.outbound import UrlRefused, check_url
+from streamstack.outbound import WEBHOOK, CheckedAddressTransport, UrlRefused, check_url
 from streamstack.platform import Platform
 from streamstack.secrets import webhook_secret
 from streamstack.timestamps import as_utc, rfc3339
@@ -104,8 +104,9 @@ def deliver_due(platform: Platform, *, backoff: Backoff) -> int:
     settings = platform.settings
     budget_ends = time.monotonic() + 2 * settings.webhook_timeout_seconds
     attempts = 0
+    transport = CheckedAddressTransport(settings, WEBHOOK)
     with httpx.Client(timeout=settings.webhook_timeout_seconds, follow_redirects=False,
-                      headers={"user-agent": USER_AGENT}) as client:
+                      headers={"user-agent": USER_AGENT}, transport=transport) as client:
         for delivery_id in due_delivery_ids(platform):
             if time.monotonic() > budget_ends:
                 break
@@ -196,9 +197,9 @@ def signature_headers(*, secret: str, message_id: str, timestamp: int, body: byt
 def refused_target(platform: Platform, url: str) -> Outcome | None:
     """The host is resolved again at each attempt: a name that now points inside the network is not called."""
     try:
-        check_url(url, platform.settings, must_resolve=False)
+        check_url(url, platform.settings, must_resolve=False, purpose=WEBHOOK)
     except UrlRefused as exc:
-        return Outcome(False, None, str(exc).replace("input", "webhook URL", 1)[:MAX_ERROR_LENGTH])
+        return Outcome(False, None, str(exc)[:MAX_ERROR_LENGTH])
     return None
 
 
@@ -208,6 +209,8 @@ def send(client: httpx.Client, *, url: str, secret: str, message_id: str, body: 
                **signature_headers(secret=secret, message_id=message_id, timestamp=int(time.time()), body=body)}
     try:
         response = client.post(url, content=body, headers=headers)
+    except UrlRefused as exc:  # the address about to be dialled is not public
+        return Outcome(False, None, str(exc)[:MAX_ERROR_LENGTH])
     except httpx.HTTPError as exc:
         return Outcome(False, None, f"{type(exc).__name__}: {exc}"[:MAX_ERROR_LENGTH])
     if response.is_success:

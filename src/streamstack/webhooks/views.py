@@ -14,7 +14,7 @@ from streamstack.deps import get_platform, get_session
 from streamstack.errors import Problem, not_found
 from streamstack.idempotency import run_idempotent
 from streamstack.keys.auth import require_scope
-from streamstack.outbound import UrlRefused, check_url
+from streamstack.outbound import WEBHOOK, UrlRefused, check_url
 from streamstack.platform import Platform
 from streamstack.timestamps import UtcDateTime
 from streamstack.webhooks import service
@@ -70,9 +70,9 @@ def create_webhook(body: WebhookCreate, request: Request, db_session: Session = 
                    platform: Platform = Depends(get_platform)) -> JSONResponse:
     """The secret is returned once, here; later reads never show it. Private targets are refused (SSRF)."""
     try:
-        check_url(str(body.url), platform.settings, must_resolve=False)
+        check_url(str(body.url), platform.settings, must_resolve=False, purpose=WEBHOOK)
     except UrlRefused as exc:
-        raise Problem(422, "Unprocessable Content", str(exc).replace("input", "webhook URL", 1)) from exc
+        raise Problem(422, "Unprocessable Content", str(exc)) from exc
 
     def create() -> dict[str, Any]:
         try:

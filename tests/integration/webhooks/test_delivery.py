@@ -183,3 +183,42 @@ def test_a_target_that_is_no_longer_public_is_not_called(platform, receiver):
     [delivery] = deliveries(platform)
     assert delivery.status == "pending" and delivery.attempts == 1
     assert "non-public" in (delivery.last_error or "")
+
+
+def test_the_address_a_delivery_connects_to_is_the_one_checked(platform, receiver, monkeypatch):
+    """DNS rebinding: the name is public (allow-listed 127.0.0.2) when checked, private (127.0.0.1) when dialled."""
+    import socket
+
+    real_getaddrinfo = socket.getaddrinfo
+    answers = ["127.0.0.2"]  # the first lookup only; every later one says 127.0.0.1, where the receiver listens
+
+    def rebinding(host, port, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if host != "hooks.test":
+            return real_getaddrinfo(host, port, *args, **kwargs)
+        address = answers.pop(0) if answers else "127.0.0.1"
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (address, port))]
+
+    monkeypatch.setattr(socket, "getaddrinfo", rebinding)
+    platform.settings = platform.settings.model_copy(update={"outbound_allow_cidrs": ["127.0.0.2/32"]})
+    subscribe(platform, receiver.url.replace("127.0.0.1", "hooks.test"))
+    announce(platform)
+    dispatch_due(platform)
+
+    assert receiver.requests == []
+    [delivery] = deliveries(platform)
+    assert delivery.status == "pending"
+    assert delivery.last_error == ("webhook URL resolves to a non-public address (127.0.0.1); webhooks to private, "
+                                   "loopback and link-local networks are refused")
+
+
+def test_a_delivery_dials_the_checked_address_with_the_url_host_name(platform, receiver, monkeypatch):
+    import socket
+
+    real_getaddrinfo = socket.getaddrinfo
+    monkeypatch.setattr(socket, "getaddrinfo", lambda host, port, *a, **k: real_getaddrinfo(
+        "127.0.0.1" if host == "hooks.test" else host, port, *a, **k))
+    subscribe(platform, receiver.url.replace("127.0.0.1", "hooks.test"))
+    announce(platform)
+    run_until(platform, lambda: len(receiver.requests) == 1)
+    assert receiver.requests[0].headers["host"] == f"hooks.test:{receiver.port}"
+    assert receiver.requests[0].verified

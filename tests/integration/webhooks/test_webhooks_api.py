@@ -115,3 +115,13 @@ def test_delivery_log_pages_with_a_cursor(client, auth, platform):
                for d in seen)
     assert client.get(f"/v1/webhooks/{webhook_id}/deliveries", params={"cursor": "%%%"},
                       headers=auth).status_code == 400
+
+
+def test_a_private_webhook_target_is_refused_in_webhook_words(client, auth, platform):
+    platform.settings = platform.settings.model_copy(update={"outbound_allow_cidrs": []})
+    refused = client.post("/v1/webhooks", json={"url": "http://10.1.2.3/hooks", "event_types": ["*"]}, headers=auth)
+    assert refused.status_code == 422
+    assert refused.json()["detail"] == ("webhook URL resolves to a non-public address (10.1.2.3); webhooks to "
+                                        "private, loopback and link-local networks are refused")
+    scheme = client.post("/v1/webhooks", json={"url": "ftp://example.com/hooks", "event_types": ["*"]}, headers=auth)
+    assert scheme.status_code == 422 and "import" not in scheme.json()["detail"]
