@@ -184,3 +184,24 @@ def test_tus_numeric_headers_that_are_not_ascii_digits_are_400_problems(live_api
             assert "ASCII digits" in response.json()["detail"]
     head = httpx.head(upload["url"], headers=TUS)
     assert head.headers["upload-offset"] == "0" and "upload-length" not in head.headers
+
+
+def test_upload_metadata_is_bounded_strict_base64_and_unique(live_api, admin_key, platform):
+    from sqlalchemy import func, select
+
+    from streamstack.uploads.models import Upload
+
+    auth = {**TUS, "Authorization": f"Bearer {admin_key}", "Upload-Length": "10"}
+    name = base64.b64encode(b"clip.mp4").decode()
+    for metadata in (f"filename {name}," + ",".join(f"k{i} {'QUFB' * 40}" for i in range(400)),  # ~65 KB
+                     "filename aGVsbG8=!!", "filename aGVs bG8=", f"filename {name},filename {name}",
+                     f"file\u00e9name {name}"):
+        response = httpx.post(f"{live_api.url}/tus", headers={**auth, "Upload-Metadata": metadata.encode()})
+        assert response.status_code == 400, (metadata[:40], response.text)
+        assert response.headers["content-type"] == "application/problem+json"
+        assert "Upload-Metadata" in response.json()["detail"]
+    with platform.sessions() as db_session:
+        assert db_session.scalar(select(func.count()).select_from(Upload)) == 0
+    flagged = f"filename {name},is_confidential"
+    accepted = httpx.post(f"{live_api.url}/tus", headers={**auth, "Upload-Metadata": flagged})
+    assert accepted.status_code == 201

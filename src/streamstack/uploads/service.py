@@ -6,6 +6,7 @@ import base64
 import fcntl
 import hashlib
 import os
+import re
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -22,6 +23,8 @@ from streamstack.storage.keys import source_key
 from streamstack.uploads.models import Upload
 
 UPLOAD_TTL = timedelta(days=7)
+MAX_METADATA_CHARS = 4096  # file name, type and a few app keys; far more is an abuse of the catalog
+_METADATA_KEY = re.compile(r"[!-+\--~]{1,64}")  # printable ASCII without space and comma (tus)
 CHECKSUM_ALGORITHMS = {"sha1": hashlib.sha1, "sha256": hashlib.sha256, "md5": hashlib.md5}
 
 
@@ -178,14 +181,19 @@ def cancel_upload(*, db_session: Session, upload: Upload, path: Path | None) -> 
 
 
 def decode_metadata(header: str | None) -> dict[str, str]:
-    """tus Upload-Metadata: comma-separated `key base64value` pairs."""
+    """tus Upload-Metadata: comma-separated `key base64value` pairs, bounded, strict base64, unique keys."""
+    if header and len(header) > MAX_METADATA_CHARS:
+        raise UploadError(400, f"Upload-Metadata is {len(header)} characters; at most {MAX_METADATA_CHARS} are "
+                          "accepted")
     result: dict[str, str] = {}
     for pair in (header or "").split(","):
         key, _, value = pair.strip().partition(" ")
         if not key:
             continue
+        if not _METADATA_KEY.fullmatch(key) or key in result:
+            raise UploadError(400, f"Upload-Metadata key {key[:64]!r} is not a unique printable ASCII key")
         try:
-            result[key] = base64.b64decode(value).decode("utf-8") if value else ""
+            result[key] = base64.b64decode(value, validate=True).decode("utf-8") if value else ""
         except (ValueError, UnicodeDecodeError) as exc:
             raise UploadError(400, f"Upload-Metadata value for {key!r} is not base64 UTF-8") from exc
     return result
