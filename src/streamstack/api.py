@@ -24,6 +24,7 @@ log = logging.getLogger("streamstack.api")
 def create_app(platform: Platform) -> FastAPI:
     from streamstack.assets.track_views import router as tracks_router
     from streamstack.assets.views import router as assets_router
+    from streamstack.live.views import router as live_router
     from streamstack.playback.views import router as playback_router
     from streamstack.uploads.s3_multipart import router as direct_uploads_router
     from streamstack.uploads.views import router as uploads_router
@@ -37,6 +38,7 @@ def create_app(platform: Platform) -> FastAPI:
     app.include_router(direct_uploads_router)
     app.include_router(assets_router)
     app.include_router(tracks_router)
+    app.include_router(live_router)
     app.include_router(playback_router)
     app.include_router(webhooks_router)
     mount_console(app, platform)

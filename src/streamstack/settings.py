@@ -111,6 +111,16 @@ class Settings(BaseSettings):
     mediaconvert_role_arn: str | None = Field(None, description="IAM role MediaConvert assumes (encoder=mediaconvert).")
     mediaconvert_endpoint_url: str | None = Field(None, description="Account MediaConvert endpoint.")
 
+    rtmp_port: int = Field(1935, description="Port of the RTMP ingest (nginx with its RTMP module); 0 turns it off.")
+    srt_port: int = Field(0, description="Port of the SRT ingest; 0 (the default, until SRT ingest ships) is off.")
+    public_ingest_host: str | None = Field(None, description="Host in rtmp_url and srt_url; default api_host.")
+    live_ladder: list[dict[str, Any]] | None = Field(
+        None, description="Custom live ABR ladder (as ladder); default 1080p/720p/480p/360p, never upscaled."
+    )
+    live_part_seconds: float = Field(0.5, description="LL-HLS part duration (one fMP4 fragment per part).")
+    live_dvr_window: float = Field(1800.0, description="Seconds of a live stream players can seek back (DVR window).")
+    live_x264_preset: str = Field("superfast", description="libx264 preset of the live encoder.")
+
     playback_token_ttl_seconds: int = Field(3600, description="Default lifetime of signed playback URLs/cookies.")
     edge_workers: int = Field(1, description="Edge worker processes (each has its own cache and coalescing).")
     edge_cache_bytes: int = Field(256 * 1024**2, description="Byte budget of the edge's in-memory LRU cache.")

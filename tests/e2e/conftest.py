@@ -57,7 +57,7 @@ def start_up(tmp_path: Path, **overrides: str) -> Iterator[Running]:
            if not key.startswith("STREAMSTACK_") and key != "PROMETHEUS_MULTIPROC_DIR"}
     env.update({"STREAMSTACK_DATA_DIR": str(tmp_path / "data"), "STREAMSTACK_API_PORT": str(api_port),
                 "STREAMSTACK_EDGE_PORT": str(edge_port), "STREAMSTACK_EDGE_ADMIN_PORT": str(edge_admin_port),
-                **overrides})
+                "STREAMSTACK_RTMP_PORT": str(free_port()), **overrides})
     up = Running(f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{edge_port}", env, tmp_path / "up.log")
     with up.log.open("wb") as log:
         process = subprocess.Popen([sys.executable, "-m", "streamstack", "up"], env=env, stdout=log,

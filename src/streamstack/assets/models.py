@@ -82,6 +82,8 @@ class PlaybackId(Timestamped, Base):
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     asset_id: Mapped[str | None] = mapped_column(ForeignKey("assets.id", ondelete="CASCADE"), index=True)
+    # a live stream's playback id: no foreign key, so assets never depend on the live domain's table
+    live_stream_id: Mapped[str | None] = mapped_column(String(40), index=True)
     policy: Mapped[str] = mapped_column(String(8), default="public")
 
     asset: Mapped[Asset | None] = relationship(back_populates="playback_ids")

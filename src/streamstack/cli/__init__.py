@@ -12,7 +12,7 @@ from streamstack.cli.upload import upload
 
 app = typer.Typer(help="streamstack: upload, encode to adaptive HLS, deliver with signed playback.",
                   no_args_is_help=True)
-for command in (run.up, run.api, run.worker, run.edge, upload, status):
+for command in (run.up, run.api, run.worker, run.edge, run.ingest, upload, status):
     app.command()(command)
 app.add_typer(keys_app, name="keys")
 app.add_typer(assets_app, name="assets")

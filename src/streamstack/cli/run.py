@@ -79,6 +79,27 @@ def edge() -> None:
             workers=settings.edge_workers, backlog=4096, log_access=False).serve()
 
 
+def ingest() -> None:
+    """Run the live ingest: nginx's RTMP module, publish callbacks, one encoder + packager per live session."""
+    import threading
+
+    from streamstack.live.ingest import find_nginx, run_ingest
+    from streamstack.observability import setup_process
+    from streamstack.platform import build_platform
+
+    settings = get_settings()
+    if find_nginx() is None:
+        err.print("RTMP ingest is off: nginx with its RTMP module is not installed (Debian: nginx libnginx-mod-rtmp)")
+        raise typer.Exit(1)
+    setup_process(service="ingest", settings=settings)
+    platform = build_platform(settings)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    run_ingest(platform, stop)
+    platform.close()
+
+
 def up() -> None:
     """Run the whole platform on this machine: API + console, worker and edge, until Ctrl-C.
 
@@ -95,8 +116,8 @@ def up() -> None:
     admin_key = _first_run_admin_key(settings)
     env = {**os.environ, "STREAMSTACK_AUTO_MIGRATE": "false", **prepare_multiprocess(metrics_dir(settings))}
     setup_process(service="supervisor", settings=settings)
-    supervisor = Supervisor({name: [sys.executable, "-m", "streamstack", name] for name in ("api", "worker", "edge")},
-                            env)
+    names = ("api", "worker", "edge", *_live_ingest(settings))
+    supervisor = Supervisor({name: [sys.executable, "-m", "streamstack", name] for name in names}, env)
     signal.signal(signal.SIGINT, lambda _signum, _frame: supervisor.stop())
     signal.signal(signal.SIGTERM, lambda _signum, _frame: supervisor.stop())
     console.print(f"[bold]streamstack[/bold] is up: console and API at {settings.api_base_url}  "
@@ -105,6 +126,19 @@ def up() -> None:
         console.print("First run: admin API key (shown once):")
         console.print(admin_key, markup=False, highlight=False)
     supervisor.run()
+
+
+def _live_ingest(settings: Settings) -> tuple[str, ...]:
+    """The ingest process when RTMP can run; otherwise say once that it is off, and run everything else."""
+    from streamstack.live.ingest import find_nginx
+
+    if not settings.rtmp_port:
+        return ()
+    if find_nginx() is None:
+        err.print("RTMP ingest is off: nginx with its RTMP module is not installed "
+                  "(Debian: nginx libnginx-mod-rtmp; `make up` installs them when it can)")
+        return ()
+    return ("ingest",)
 
 
 def _first_run_admin_key(settings: Settings) -> str | None:

@@ -46,6 +46,15 @@ from streamstack.delivery.http import (
     request_headers,
     send_reply,
 )
+from streamstack.delivery.live import (
+    LOW_LATENCY_PLAYLIST,
+    BadBlockingRequest,
+    LivePlaylists,
+    NotYetAvailable,
+    is_part_key,
+    live_session,
+    parse_blocking_query,
+)
 from streamstack.delivery.metering import ServedCounters
 from streamstack.delivery.objects import EdgeObject, cache_lifetime, etag_of, memory_weight
 from streamstack.keys.signing import active_public_keys
@@ -59,7 +68,7 @@ from streamstack.signed_urls import (
     verify,
 )
 from streamstack.storage.base import InvalidKey, ObjectNotFound, ObjectStore, StorageUnavailable, validate_key
-from streamstack.storage.keys import asset_object_key, master_key
+from streamstack.storage.keys import MASTER_NAME, asset_object_key
 from streamstack.storage.local import guess_content_type
 
 log = logging.getLogger("streamstack.delivery")
@@ -77,6 +86,7 @@ CHILD_ROUTE = SimpleNamespace(path="/{playback_id}/{path}")
 STREAM_CHUNK = 256 * 1024
 FILE_SEND_MIN_BYTES = 64 * 1024
 NEGATIVE_TTL = 1.0
+LIVE_CATALOG_TTL = 1.0  # a live playback id follows its stream's current session
 _DONE = object()
 _CONDITIONAL = frozenset({b"range", b"if-none-match", b"origin"})
 
@@ -88,6 +98,8 @@ class Playback:
     asset_id: str
     signed: bool
     ready: bool
+    live: bool = False
+    master: str = MASTER_NAME
 
 
 class EdgeApp:
@@ -115,6 +127,7 @@ class EdgeApp:
         self.direct_bytes = 0
         self.playbacks: CoalescingLRU[Playback | None] = CoalescingLRU(100_000, weigh=lambda _: 1)
         self.keys: CoalescingLRU[dict[str, str]] = CoalescingLRU(1, weigh=lambda _: 1)
+        self.live = LivePlaylists(self.store, self._offload)
         self.edge_bases = self.settings.edge_base_urls
         self.server_sends_files: bool | None = None  # learnt from the first request's ASGI extensions
         self.metered = metrics.metrics_enabled()
@@ -200,7 +213,9 @@ class EdgeApp:
             if not allowed:
                 await send_reply(send, error_reply(403, "Forbidden", headers), scope)
                 return
-        key = master_key(playback.asset_id) if is_master else asset_object_key(playback.asset_id, rest)
+        key = asset_object_key(playback.asset_id, playback.master if is_master else rest)
+        if playback.live and not is_master and await self._serve_live(scope, headers, send, key, credentials):
+            return
         try:
             obj, result = await self.objects.lookup(key, self._load_object, key, playback.ready)
             sent = await self._respond(scope, headers, send, obj, playback_id, is_master, playback.signed, credentials)
@@ -216,12 +231,17 @@ class EdgeApp:
     def _read_playback(self, playback_id: str) -> Loaded[Playback | None]:
         with self.platform.sessions() as session:
             row = session.execute(
-                select(PlaybackId.asset_id, PlaybackId.policy, Asset.status)
-                .join(Asset, Asset.id == PlaybackId.asset_id)
+                select(PlaybackId.asset_id, PlaybackId.live_stream_id, PlaybackId.policy, Asset.status)
+                .outerjoin(Asset, Asset.id == PlaybackId.asset_id)
                 .where(PlaybackId.id == playback_id)
             ).first()
-        if row is None:
+            live_id = row.live_stream_id if row is not None else None
+            live = live_session(session, live_id) if live_id is not None else None
+            session_live = live_id is not None
+        if row is None or (session_live and live is None):
             return Loaded(None, NEGATIVE_TTL)
+        if live is not None:
+            return Loaded(Playback(live[0], row.policy == "signed", False, True, live[1]), LIVE_CATALOG_TTL)
         return Loaded(Playback(row.asset_id, row.policy == "signed", row.status == "ready"), self.catalog_ttl)
 
     async def _public_keys(self) -> dict[str, str]:
@@ -234,6 +254,35 @@ class EdgeApp:
     async def _offload(self, fn: Callable[..., R], *args: Any) -> R:
         """Catalog and origin calls are blocking; they run in the default thread pool."""
         return await asyncio.get_running_loop().run_in_executor(None, fn, *args)
+
+    async def _serve_live(
+        self, scope: Scope, headers: dict[bytes, bytes], send: Send, key: str, credentials: SignedCredentials | None
+    ) -> bool:
+        """LL playlists block until what the player asked for exists; a hinted part waits for its turn."""
+        playlist_key = key.rsplit("/", 1)[0] + "/" + LOW_LATENCY_PLAYLIST
+        if key.endswith("/" + LOW_LATENCY_PLAYLIST):
+            try:
+                request = parse_blocking_query(parse_qs(scope["query_string"].decode("latin-1")))
+                body, cache = await self.live.playlist(key, request)
+            except BadBlockingRequest:
+                await send_reply(send, error_reply(400, "Bad Request", headers), scope)
+                return True
+            except NotYetAvailable:
+                retry = [(b"retry-after", b"1")]
+                await send_reply(send, error_reply(503, "Service Unavailable", headers, retry), scope)
+                return True
+            except ObjectNotFound:
+                return False
+            if credentials is not None and credentials.kind == "custom":
+                body = playlists.render_playlist(body, signed_query=credentials.as_query())
+                cache = cache.replace("public", "private")
+            reply_headers = [(b"content-type", b"application/vnd.apple.mpegurl"), (b"cache-control", cache.encode()),
+                             *cors_headers(headers)]  # fmt: skip
+            await send_reply(send, Reply(200, reply_headers, body), scope)
+            return True
+        if key not in self.objects and is_part_key(key):
+            await self.live.wait_for_part(playlist_key, key)
+        return False
 
     # --- signed access ----------------------------------------------------------------------------
     async def _authorize(self, scope: Scope, headers: dict[bytes, bytes]) -> tuple[bool, SignedCredentials | None]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import BinaryIO, Protocol
@@ -204,7 +204,7 @@ class LivePackager:
             count += 1
         return count
 
-    def package_all(self, streams: dict[str, BinaryIO]) -> dict[str, int | BaseException]:
+    def package_all(self, streams: Mapping[str, BinaryIO]) -> dict[str, int | BaseException]:
         """Package every rendition of one encoder connection in parallel, until all streams end."""
         results: dict[str, int | BaseException] = {}
 
@@ -213,6 +213,8 @@ class LivePackager:
                 results[name] = self.package(name, stream)
             except BaseException as exc:  # reported to the caller, which decides the session's fate
                 results[name] = exc
+                while stream.read(1 << 16):  # keep draining, so the encoder never blocks on this pipe
+                    pass
 
         threads = [threading.Thread(target=run, args=item, name=f"package-{item[0]}", daemon=True)
                    for item in streams.items()]  # fmt: skip

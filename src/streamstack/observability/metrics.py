@@ -53,7 +53,7 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
-SERVICES = ("api", "edge", "worker", "lambda", "supervisor")
+SERVICES = ("api", "edge", "worker", "ingest", "lambda", "supervisor")
 CACHE_RESULTS = ("hit", "miss", "coalesced")
 ENCODING_STATES = ("queued", "running", "completed", "failed")
 AGGREGATED_AWAY = frozenset({"route", "method", "status_class"})  # too many values for CloudWatch dimensions

@@ -5,6 +5,12 @@
     assets/{asset_id}/{name}            renditions, segments, images, static MP4s and published text tracks
     assets/{asset_id}/loudness.json     measured loudness of the audio rendition
     tracks/{asset_id}/{track_id}.vtt    a text track's WebVTT as accepted (outside the prefix an encode rewrites)
+
+A live session records into its asset's prefix, so live-to-VOD moves nothing:
+    assets/{asset_id}/live.m3u8             LL-HLS master (the live stream's playback ids, latency_mode low)
+    assets/{asset_id}/live_standard.m3u8    standard live master (latency_mode standard)
+    assets/{asset_id}/master.m3u8           the recording (the asset's playback ids): EVENT while live, then VOD
+    assets/{asset_id}/{rendition}/          init{n}.mp4, {msn}.{part}.m4s parts, {msn}.m4s segments, playlists
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ ASSETS_PREFIX = "assets/"
 TRACKS_PREFIX = "tracks/"
 MASTER_NAME = "master.m3u8"
 LOUDNESS_NAME = "loudness.json"  # the audio rendition's measured loudness, written by the ffmpeg encoder
+LIVE_MASTER_NAMES = {"low": "live.m3u8", "standard": "live_standard.m3u8"}
 
 
 def source_key(asset_id: str) -> str:

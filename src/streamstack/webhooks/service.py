@@ -19,9 +19,10 @@ SECRET_BYTES = 24  # Standard Webhooks: between 24 and 64 bytes
 MAX_SECRET_BYTES = 64
 EVENT_TYPES = (
     "video.asset.created", "video.asset.ready", "video.asset.errored", "video.asset.updated", "video.asset.deleted",
-    "video.asset.track.ready", "video.asset.track.deleted",
-    "video.live_stream.connected", "video.live_stream.active", "video.live_stream.disconnected",
-    "video.live_stream.idle",
+    "video.asset.track.ready", "video.asset.track.deleted", "video.asset.live_stream_completed",
+    "video.live_stream.created", "video.live_stream.connected", "video.live_stream.recording",
+    "video.live_stream.active", "video.live_stream.disconnected", "video.live_stream.idle",
+    "video.live_stream.disabled", "video.live_stream.enabled", "video.live_stream.deleted",
 )
 ALL_EVENTS = "*"
 Row = TypeVar("Row")

@@ -15,6 +15,7 @@ TABLE_MODULES = (
     "streamstack.assets.models",
     "streamstack.db.idempotency",
     "streamstack.keys.models",
+    "streamstack.live.models",
     "streamstack.uploads.models",
     "streamstack.webhooks.models",
 )

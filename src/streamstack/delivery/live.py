@@ -1,0 +1,219 @@
+"""Live playlists at the edge: blocking playlist reload (_HLS_msn, _HLS_part), delta updates, waiting parts.
+
+Every viewer waiting on a rendition shares one watch: a single task polls the playlist object's
+metadata and reads its body only when it changed, so the origin sees one read per part however many
+viewers wait (RFC 8216bis 6.2.5.2; the packager writes each part before the playlist naming it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from streamstack.delivery.http import cache_control
+from streamstack.live.models import LiveStream
+from streamstack.storage.base import ObjectNotFound, ObjectStore
+from streamstack.storage.keys import LIVE_MASTER_NAMES
+
+LOW_LATENCY_PLAYLIST = "ll.m3u8"
+DELTA_PLAYLIST = "ll_skip.m3u8"
+POLL_SECONDS = 0.02
+IDLE_WATCH_SECONDS = 10.0
+BLOCKING_MAX_AGE = 60  # a response for a given _HLS_msn/_HLS_part never changes: the query is the cache key
+LIVE_PLAYLIST_MAX_AGE = 1
+_PART_URI = re.compile(r'#EXT-X-PART:[^\n]*URI="(\d+)\.(\d+)\.m4s"')
+_PART_KEY = re.compile(r"^(.*/)?(\d+)\.(\d+)\.m4s$")
+_MEDIA_SEQUENCE = re.compile(r"#EXT-X-MEDIA-SEQUENCE:(\d+)")
+_TARGET = re.compile(r"#EXT-X-TARGETDURATION:(\d+)")
+
+Offload = Callable[..., Awaitable[Any]]
+
+
+def live_session(session: Session, live_stream_id: str) -> tuple[str, str] | None:
+    """(recording asset id, master playlist name) of a live stream's current session; None when idle."""
+    stream = session.get(LiveStream, live_stream_id)
+    if stream is None or stream.active_asset_id is None:
+        return None
+    return stream.active_asset_id, LIVE_MASTER_NAMES.get(stream.latency_mode, LIVE_MASTER_NAMES["low"])
+
+
+def is_part_key(key: str) -> bool:
+    return _PART_KEY.match(key) is not None
+
+
+class BadBlockingRequest(ValueError):
+    """_HLS_ parameters the spec says to refuse with 400 (malformed, part without msn, too far ahead)."""
+
+
+class NotYetAvailable(TimeoutError):
+    """What was asked for did not appear within three target durations: the player retries (503)."""
+
+
+@dataclass(frozen=True)
+class LiveEdge:
+    """Where a playlist's live edge is: the newest part, the newest complete segment, and whether it ended."""
+
+    last_msn: int
+    last_part: int
+    complete_msn: int
+    target: int
+    ended: bool
+
+    def has(self, msn: int, part: int | None) -> bool:
+        if self.ended:
+            return True
+        if part is None:
+            return self.complete_msn >= msn
+        return (self.last_msn, self.last_part) >= (msn, part) or self.complete_msn >= msn
+
+
+def live_edge_of(body: bytes) -> LiveEdge:
+    """Parse just what blocking needs from an LL-HLS playlist."""
+    text = body.decode("utf-8", "replace")
+    parts = _PART_URI.findall(text)
+    sequence = _MEDIA_SEQUENCE.search(text)
+    target = _TARGET.search(text)
+    complete = (int(sequence.group(1)) if sequence else 0) + text.count("#EXTINF:") - 1
+    last_msn, last_part = (int(parts[-1][0]), int(parts[-1][1])) if parts else (complete, -1)
+    return LiveEdge(last_msn, last_part, complete, int(target.group(1)) if target else 2, "#EXT-X-ENDLIST" in text)
+
+
+@dataclass
+class BlockingRequest:
+    """The _HLS_ query of a playlist request."""
+
+    msn: int | None = None
+    part: int | None = None
+    skip: bool = False
+
+    @property
+    def blocks(self) -> bool:
+        return self.msn is not None
+
+
+def parse_blocking_query(values: dict[str, list[str]]) -> BlockingRequest:
+    def number(name: str) -> int | None:
+        raw = values.get(name)
+        if raw is None:
+            return None
+        if len(raw) != 1 or not raw[0].isdigit() or len(raw[0]) > 12:
+            raise BadBlockingRequest(f"{name} must be a non-negative integer")
+        return int(raw[0])
+
+    skip = values.get("_HLS_skip", [""])[0] in ("YES", "v2")
+    request = BlockingRequest(number("_HLS_msn"), number("_HLS_part"), skip)
+    if request.part is not None and request.msn is None:
+        raise BadBlockingRequest("_HLS_part needs _HLS_msn")
+    return request
+
+
+@dataclass
+class _Watch:
+    key: str
+    body: bytes | None = None
+    version: str | None = None
+    edge: LiveEdge | None = None
+    changed: asyncio.Event = field(default_factory=asyncio.Event)
+    task: asyncio.Task[None] | None = None
+    last_wanted: float = 0.0
+
+
+@dataclass
+class LivePlaylists:
+    """The edge's live watches, keyed by the LL playlist's object key."""
+
+    store: ObjectStore
+    offload: Offload
+    poll_seconds: float = POLL_SECONDS
+    origin_reads: int = 0  # playlist bodies read from the origin (one per published version)
+    _watches: dict[str, _Watch] = field(default_factory=dict)
+
+    async def playlist(self, key: str, request: BlockingRequest) -> tuple[bytes, str]:
+        """The playlist to answer with (the delta when asked for) and its Cache-Control; waits when asked to."""
+        watch = await self._current(key)
+        assert watch.edge is not None and watch.body is not None
+        if request.msn is not None:
+            edge = watch.edge
+            if request.msn > edge.last_msn + 2:
+                raise BadBlockingRequest("_HLS_msn is more than two segments ahead of the live edge")
+            await self._wait(watch, lambda e: e.has(request.msn or 0, request.part), 3 * edge.target)
+        body = watch.body
+        if request.skip:
+            delta_key = key[: -len(LOW_LATENCY_PLAYLIST)] + DELTA_PLAYLIST
+            body = b"".join(await self.offload(lambda: list(self.store.get(delta_key))))
+        max_age = BLOCKING_MAX_AGE if request.blocks else LIVE_PLAYLIST_MAX_AGE
+        return body, cache_control(max_age, private=False)
+
+    async def wait_for_part(self, playlist_key: str, part_key: str) -> bool:
+        """A preload-hinted part asked for before it exists: wait until the playlist names it (or give up)."""
+        match = _PART_KEY.match(part_key)
+        if match is None:
+            return False
+        msn, part = int(match.group(2)), int(match.group(3))
+        watch = await self._current(playlist_key)
+        assert watch.edge is not None
+        if msn > watch.edge.last_msn + 1:
+            return False
+        try:
+            await self._wait(watch, lambda e: e.has(msn, part), 3 * watch.edge.target)
+        except NotYetAvailable:
+            return False
+        return True
+
+    async def _current(self, key: str) -> _Watch:
+        watch = self._watches.get(key)
+        if watch is None:
+            watch = self._watches[key] = _Watch(key)
+        watch.last_wanted = time.monotonic()
+        if watch.task is None or watch.task.done():  # nobody kept it fresh: read it now
+            await self._refresh(watch)
+        if watch.body is None:
+            raise ObjectNotFound(key)
+        if watch.edge is not None and not watch.edge.ended:
+            self._ensure_polling(watch)
+        return watch
+
+    async def _wait(self, watch: _Watch, ready: Callable[[LiveEdge], bool], timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while watch.edge is None or not ready(watch.edge):
+            self._ensure_polling(watch)
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise NotYetAvailable(watch.key)
+            watch.changed.clear()
+            try:
+                await asyncio.wait_for(watch.changed.wait(), remaining)
+            except TimeoutError:
+                continue
+            watch.last_wanted = time.monotonic()
+
+    def _ensure_polling(self, watch: _Watch) -> None:
+        if watch.task is None or watch.task.done():
+            watch.task = asyncio.get_running_loop().create_task(self._poll(watch))
+
+    async def _poll(self, watch: _Watch) -> None:
+        """One loop per playlist while anyone waited recently: metadata every tick, the body on change."""
+        while time.monotonic() - watch.last_wanted < IDLE_WATCH_SECONDS:
+            await self._refresh(watch)
+            if watch.edge is not None and watch.edge.ended:
+                break
+            await asyncio.sleep(self.poll_seconds)
+        self._watches.pop(watch.key, None)
+
+    async def _refresh(self, watch: _Watch) -> None:
+        try:
+            info = await self.offload(self.store.head, watch.key)
+        except ObjectNotFound:
+            return
+        if info.etag == watch.version:
+            return
+        body = b"".join(await self.offload(lambda: list(self.store.get(watch.key))))
+        self.origin_reads += 1
+        watch.body, watch.version, watch.edge = body, info.etag, live_edge_of(body)
+        watch.changed.set()

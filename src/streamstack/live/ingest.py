@@ -1,0 +1,287 @@
+"""Live ingest: nginx's RTMP module receives publishers, our callbacks admit them, sessions encode and package.
+
+nginx (Debian's `libnginx-mod-rtmp`) runs with a configuration generated under the data directory.
+Its `on_publish` callback authenticates the stream key; on success it answers with a redirect that
+renames the stream to the live stream's id, so the key never appears in a process list or a log,
+and the session's encoder pulls that name from nginx on loopback (plays from anywhere else are
+denied). `on_publish_done` starts the reconnect window; a supervision loop ends sessions past it.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import subprocess
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import parse_qs
+
+from streamstack.live import service
+from streamstack.live.session import LiveSession
+from streamstack.media.errors import ProbeError
+from streamstack.platform import Platform
+
+log = logging.getLogger("streamstack.live")
+RTMP_MODULE = Path("/usr/lib/nginx/modules/ngx_rtmp_module.so")
+SUPERVISE_SECONDS = 0.5
+MAX_CALLBACK_BYTES = 16 * 1024
+
+
+def find_nginx() -> str | None:
+    """nginx with the RTMP module, or None (then RTMP ingest is off and `up` says so)."""
+    binary = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
+    return binary if binary and RTMP_MODULE.exists() else None
+
+
+def nginx_config(*, run_dir: Path, rtmp_host: str, rtmp_port: int, callback_url: str) -> str:
+    """The whole nginx.conf: one RTMP application, publish authenticated by our callback, play loopback-only."""
+    return f"""daemon off;
+master_process off;
+worker_processes 1;
+pid {run_dir}/nginx.pid;
+error_log {run_dir}/nginx-error.log warn;
+load_module {RTMP_MODULE};
+events {{ worker_connections 1024; }}
+rtmp {{
+    server {{
+        listen {rtmp_host}:{rtmp_port};
+        chunk_size 4096;
+        ping 10s;
+        ping_timeout 10s;
+        application {service.RTMP_APPLICATION} {{
+            live on;
+            record off;
+            wait_key on;
+            wait_video on;
+            drop_idle_publisher 10s;
+            idle_streams off;
+            allow play 127.0.0.1;
+            deny play all;
+            notify_method post;
+            notify_relay_redirect off;
+            on_publish {callback_url}/rtmp/on_publish;
+            on_publish_done {callback_url}/rtmp/on_publish_done;
+        }}
+    }}
+}}
+"""
+
+
+@dataclass
+class RunningSession:
+    live_stream_id: str
+    session: LiveSession
+    stream_key: str = ""
+    thread: threading.Thread | None = None
+    connected: bool = False
+
+
+@dataclass
+class LiveIngest:
+    """The sessions of this ingest process, keyed by live stream id."""
+
+    platform: Platform
+    rtmp_port: int
+    sessions: dict[str, RunningSession] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    stopping: threading.Event = field(default_factory=threading.Event)
+
+    # --- nginx callbacks (form-encoded POSTs) ------------------------------------------------------
+    def on_publish(self, form: bytes) -> tuple[int, dict[str, str]]:
+        """200/302 admits the publisher, 403 refuses it (nginx drops the connection)."""
+        fields = parse_qs(form.decode("latin-1"))
+        key = (fields.get("name") or [""])[0]
+        settings = self.platform.settings
+        with self.platform.sessions() as db_session:
+            try:
+                grant = service.authorize_publish(db_session=db_session, stream_key=key, settings=settings)
+            except service.PublishRefused as exc:
+                log.warning("live publish refused from %s: %s", (fields.get("addr") or ["?"])[0], exc)
+                return 403, {}
+        self._start(grant, key, f"rtmp://127.0.0.1:{self.rtmp_port}/{service.RTMP_APPLICATION}/{grant.live_stream_id}")
+        return 302, {"Location": grant.live_stream_id}
+
+    def on_publish_done(self, form: bytes) -> int:
+        fields = parse_qs(form.decode("latin-1"))
+        name = (fields.get("name") or [""])[0]
+        with self.lock:
+            running = self.sessions.get(name) or next(
+                (r for r in self.sessions.values() if r.stream_key == name), None
+            )
+        if running is not None and running.connected:
+            self._disconnected(running)
+        return 200
+
+    # --- sessions ----------------------------------------------------------------------------------
+    def _start(self, grant: service.PublishGrant, stream_key: str, url: str) -> None:
+        with self.lock:
+            running = self.sessions.get(grant.live_stream_id)
+            if running is None or not grant.continues_session or running.session.asset_id != grant.asset_id:
+                session = LiveSession(asset_id=grant.asset_id, store=self.platform.store,
+                                      settings=self.platform.settings, low_latency=grant.latency_mode == "low",
+                                      sessions=self.platform.sessions)  # fmt: skip
+                running = self.sessions[grant.live_stream_id] = RunningSession(grant.live_stream_id, session)
+            running.connected = True
+            running.stream_key = stream_key  # nginx names the stream by its key again in on_publish_done
+            running.thread = threading.Thread(target=self._connection, args=(running, url, grant.max_seconds),
+                                              name=f"live-{grant.live_stream_id}", daemon=True)  # fmt: skip
+            running.thread.start()
+
+    def _connection(self, running: RunningSession, url: str, max_seconds: float) -> None:
+        try:
+            result = running.session.run_connection(url, "rtmp", max_seconds=max_seconds)
+            if result.error:
+                log.warning("live encoder for %s ended: %s", running.live_stream_id, result.error)
+        except (ProbeError, subprocess.TimeoutExpired, OSError) as exc:
+            log.warning("live stream %s could not be encoded: %s", running.live_stream_id, exc)
+        finally:
+            if running.connected:
+                self._disconnected(running)
+            if max_seconds and running.session.media_seconds >= max_seconds - 1:
+                self._request_end(running.live_stream_id)
+
+    def _disconnected(self, running: RunningSession) -> None:
+        running.connected = False
+        running.session.stop_encoder()
+        with self.platform.sessions() as db_session:
+            service.publish_ended(db_session=db_session, live_stream_id=running.live_stream_id,
+                                  settings=self.platform.settings)
+
+    def _request_end(self, live_stream_id: str) -> None:
+        with self.platform.sessions() as db_session:
+            stream = service.get_live_stream(db_session=db_session, live_stream_id=live_stream_id)
+            if stream is not None:
+                service.request_completion(db_session=db_session, stream=stream)
+
+    def supervise_once(self) -> None:
+        """Stop encoders of disabled/deleted/completed streams; end sessions past their reconnect window."""
+        with self.lock:
+            running = list(self.sessions.values())
+        with self.platform.sessions() as db_session:
+            for item in running:
+                if item.connected and service.should_stop(db_session=db_session, live_stream_id=item.live_stream_id):
+                    item.session.stop_encoder()
+            ending = service.sessions_to_end(db_session=db_session)
+            for stream in ending:
+                duration = self._end_session(stream.id, stream.active_asset_id)
+                service.complete_session(db_session=db_session, stream=stream, duration=duration,
+                                         settings=self.platform.settings)
+
+    def _end_session(self, live_stream_id: str, asset_id: str | None) -> float | None:
+        """Stop the encoder and close the recording with ENDLIST; its media duration (None if not ours)."""
+        with self.lock:
+            item = self.sessions.get(live_stream_id)
+            if item is None or item.session.asset_id != asset_id:
+                return None
+            del self.sessions[live_stream_id]
+        item.session.stop_encoder()
+        if item.thread is not None:
+            item.thread.join(timeout=10)
+        return item.session.finish()
+
+    def supervise(self) -> None:
+        while not self.stopping.wait(SUPERVISE_SECONDS):
+            try:
+                self.supervise_once()
+            except Exception:  # noqa: BLE001 - a catalog blip must not end the supervision loop
+                log.warning("live supervision failed; retrying", exc_info=True)
+
+    def stop(self) -> None:
+        self.stopping.set()
+        with self.lock:
+            running = list(self.sessions.values())
+        for item in running:
+            item.session.stop_encoder()
+
+
+def start_nginx(config: str, run_dir: Path) -> subprocess.Popen[bytes]:
+    """nginx in the foreground (its own process group), with its config and logs under run_dir."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    conf = run_dir / "nginx.conf"
+    conf.write_text(config)
+    binary = find_nginx()
+    if binary is None:
+        raise FileNotFoundError("nginx with the RTMP module (Debian: nginx libnginx-mod-rtmp) is not installed")
+    return subprocess.Popen([binary, "-p", str(run_dir), "-e", str(run_dir / "nginx-error.log"), "-c", str(conf)],
+                            stdin=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
+
+
+def wait_for_port(host: str, port: int, timeout: float = 10.0) -> bool:
+    import socket
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as sock:
+            sock.settimeout(0.2)
+            if sock.connect_ex((host, port)) == 0:
+                return True
+        time.sleep(0.05)
+    return False
+
+
+class _CallbackHandler(BaseHTTPRequestHandler):
+    """nginx-rtmp's on_publish / on_publish_done POSTs (loopback only)."""
+
+    ingest: LiveIngest
+
+    def do_POST(self) -> None:  # noqa: N802 - the http.server naming
+        length = min(int(self.headers.get("content-length") or 0), MAX_CALLBACK_BYTES)
+        form = self.rfile.read(length)
+        headers: dict[str, str] = {}
+        if self.path.startswith("/rtmp/on_publish_done"):
+            status = self.ingest.on_publish_done(form)
+        elif self.path.startswith("/rtmp/on_publish"):
+            status, headers = self.ingest.on_publish(form)
+        else:
+            status = 404
+        self.send_response(status)
+        for name, value in headers.items():
+            self.send_header(name, value)
+        self.send_header("content-length", "0")
+        self.end_headers()
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - keys stay out of access logs
+        return
+
+
+def serve_callbacks(ingest: LiveIngest, port: int = 0) -> ThreadingHTTPServer:
+    """The callback listener on loopback (port 0: any free port); serve_forever runs in a daemon thread."""
+    handler = type("CallbackHandler", (_CallbackHandler,), {"ingest": ingest})
+    server = ThreadingHTTPServer(("127.0.0.1", port), handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, name="live-callbacks", daemon=True).start()
+    return server
+
+
+def run_ingest(platform: Platform, stop: threading.Event) -> None:
+    """The ingest process: nginx-rtmp, our callbacks and session supervision, until `stop` is set."""
+    settings = platform.settings
+    ingest = LiveIngest(platform, settings.rtmp_port)
+    callbacks = serve_callbacks(ingest)
+    run_dir = settings.data_dir / "live" / "nginx"
+    host = "0.0.0.0" if settings.api_host in ("0.0.0.0", "::") else settings.api_host
+    config = nginx_config(run_dir=run_dir, rtmp_host=host, rtmp_port=settings.rtmp_port,
+                          callback_url=f"http://127.0.0.1:{callbacks.server_address[1]}")  # fmt: skip
+    nginx = start_nginx(config, run_dir)
+    supervisor = threading.Thread(target=ingest.supervise, name="live-supervise", daemon=True)
+    supervisor.start()
+    log.info("RTMP ingest on %s:%s", host, settings.rtmp_port)
+    try:
+        reported = False
+        while not stop.wait(0.5):
+            if nginx.poll() is not None and not reported:  # e.g. the port is taken: say so, keep the rest running
+                log.error("RTMP ingest is off: nginx exited with %s; see %s", nginx.returncode,
+                          run_dir / "nginx-error.log")
+                reported = True
+    finally:
+        ingest.stop()
+        if nginx.poll() is None:
+            nginx.terminate()
+            try:
+                nginx.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                nginx.kill()
+        callbacks.shutdown()

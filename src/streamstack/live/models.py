@@ -1,0 +1,76 @@
+"""Live streams (Mux's model): the table and the API schemas."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+from sqlalchemy import JSON, Boolean, DateTime, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from streamstack.assets.models import DEFAULT_POLICY, NewAssetSettings, PlaybackIdOut, PlaybackPolicy
+from streamstack.db.base import Base, Timestamped
+
+LiveStatus = Literal["idle", "active", "disabled"]
+LatencyMode = Literal["low", "standard"]
+DEFAULT_RECONNECT_WINDOW = 60
+MAX_RECONNECT_WINDOW = 1800
+DEFAULT_MAX_CONTINUOUS_DURATION = 12 * 3600
+TEST_STREAM_SECONDS = 300
+
+
+class LiveStream(Timestamped, Base):
+    __tablename__ = "live_streams"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    stream_key: Mapped[str] = mapped_column(String(64), unique=True)
+    status: Mapped[str] = mapped_column(String(16), default="idle", index=True)
+    latency_mode: Mapped[str] = mapped_column(String(16), default="low")
+    reconnect_window: Mapped[int] = mapped_column(Integer, default=DEFAULT_RECONNECT_WINDOW)
+    max_continuous_duration: Mapped[int] = mapped_column(Integer, default=DEFAULT_MAX_CONTINUOUS_DURATION)
+    test: Mapped[bool] = mapped_column(Boolean, default=False)
+    passthrough: Mapped[str | None] = mapped_column(String(255))
+    new_asset_settings: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    connected: Mapped[bool] = mapped_column(Boolean, default=False)
+    active_asset_id: Mapped[str | None] = mapped_column(String(40))
+    recent_asset_ids: Mapped[list[str]] = mapped_column(JSON, default=list)
+    disconnected_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    session_started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    end_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class LiveStreamCreate(BaseModel):
+    """POST /v1/live-streams, with Mux's field names."""
+
+    playback_policy: list[PlaybackPolicy] = Field(default_factory=lambda: list(DEFAULT_POLICY), max_length=2)
+    new_asset_settings: NewAssetSettings | None = None
+    reconnect_window: int = Field(DEFAULT_RECONNECT_WINDOW, ge=0, le=MAX_RECONNECT_WINDOW)
+    latency_mode: LatencyMode = "low"
+    max_continuous_duration: int = Field(DEFAULT_MAX_CONTINUOUS_DURATION, ge=60, le=DEFAULT_MAX_CONTINUOUS_DURATION)
+    passthrough: str | None = Field(None, max_length=255)
+    test: bool = False
+
+
+class LiveStreamOut(BaseModel):
+    id: str
+    stream_key: str | None = Field(None, description="Shown to write-scoped API keys only.")
+    status: LiveStatus
+    connected: bool
+    latency_mode: LatencyMode
+    reconnect_window: int
+    max_continuous_duration: int
+    test: bool
+    passthrough: str | None
+    new_asset_settings: dict[str, Any] | None
+    playback_ids: list[PlaybackIdOut]
+    active_asset_id: str | None
+    recent_asset_ids: list[str]
+    rtmp_url: str | None
+    srt_url: str | None
+    created_at: datetime
+
+
+class LiveStreamList(BaseModel):
+    data: list[LiveStreamOut]
+    next_cursor: str | None

@@ -1,0 +1,259 @@
+"""Live stream lifecycle: create, read, list, disable/enable, reset the key; publish, disconnect, complete.
+
+A session is one recording asset. A publisher that returns within `reconnect_window` continues it;
+after the window (or `complete`), the stream goes idle and the asset is ready. Every transition
+records its `video.live_stream.*` event in the same transaction.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from streamstack.assets import service as assets
+from streamstack.assets.models import Asset, NewAssetSettings, PlaybackId, PlaybackIdOut
+from streamstack.db.base import new_id, utcnow
+from streamstack.db.pagination import decode_cursor, page
+from streamstack.live.models import TEST_STREAM_SECONDS, LiveStream, LiveStreamCreate, LiveStreamOut
+from streamstack.settings import Settings
+from streamstack.webhooks.outbox import record_event
+
+STREAM_KEY_BYTES = 24
+RTMP_APPLICATION = "live"
+
+
+class PublishRefused(PermissionError):
+    """The ingest must refuse this publisher (wrong, disabled or busy key); the reason is safe to log."""
+
+
+@dataclass(frozen=True)
+class PublishGrant:
+    """What the ingest needs to run a session: where it records and whether it continues one."""
+
+    live_stream_id: str
+    asset_id: str
+    continues_session: bool
+    latency_mode: str
+    max_seconds: float
+
+
+def new_stream_key() -> str:
+    return secrets.token_urlsafe(STREAM_KEY_BYTES)
+
+
+def create_live_stream(*, db_session: Session, body: LiveStreamCreate, settings: Settings) -> LiveStream:
+    stream = LiveStream(
+        id=new_id("ls_"), stream_key=new_stream_key(), status="idle", latency_mode=body.latency_mode,
+        reconnect_window=body.reconnect_window, max_continuous_duration=body.max_continuous_duration,
+        test=body.test, passthrough=body.passthrough, connected=False, recent_asset_ids=[], end_requested=False,
+        new_asset_settings=body.new_asset_settings.model_dump(mode="json") if body.new_asset_settings else None,
+    )  # fmt: skip
+    db_session.add(stream)
+    db_session.flush()
+    for policy in dict.fromkeys(body.playback_policy):
+        db_session.add(PlaybackId(id=new_id("pb_"), live_stream_id=stream.id, policy=policy))
+    db_session.flush()
+    _record(db_session, stream, "created", settings)
+    return stream
+
+
+def get_live_stream(*, db_session: Session, live_stream_id: str) -> LiveStream | None:
+    return db_session.get(LiveStream, live_stream_id)
+
+
+def list_live_streams(*, db_session: Session, limit: int = 25, cursor: str | None = None,
+                      status: str | None = None) -> tuple[list[LiveStream], str | None]:
+    """Newest first, with the same opaque cursor as assets."""
+    query = select(LiveStream)
+    if status:
+        query = query.where(LiveStream.status == status)
+    if cursor:
+        query = query.where(LiveStream.id < decode_cursor(cursor, prefix="ls_"))
+    return page(db_session, query.order_by(LiveStream.id.desc()), limit, lambda row: row.id)
+
+
+def set_enabled(*, db_session: Session, stream: LiveStream, enabled: bool, settings: Settings) -> None:
+    """Disable refuses publishers (and ends a live session at the ingest); enable lets them in again."""
+    if enabled and stream.status == "disabled":
+        stream.status = "active" if stream.connected else "idle"
+        _record(db_session, stream, "enabled", settings)
+    elif not enabled and stream.status != "disabled":
+        stream.status = "disabled"
+        _record(db_session, stream, "disabled", settings)
+    db_session.commit()
+
+
+def reset_stream_key(*, db_session: Session, stream: LiveStream) -> None:
+    """A new key; the old one is refused from the next publish on."""
+    stream.stream_key = new_stream_key()
+    db_session.commit()
+
+
+def delete_live_stream(*, db_session: Session, stream: LiveStream, settings: Settings) -> None:
+    """The stream and its playback ids go; recordings stay as assets."""
+    _record(db_session, stream, "deleted", settings)
+    for playback_id in playback_ids_of(db_session, stream):
+        db_session.delete(playback_id)
+    db_session.delete(stream)
+    db_session.commit()
+
+
+def authorize_publish(*, db_session: Session, stream_key: str, settings: Settings,
+                      now: datetime | None = None) -> PublishGrant:
+    """Accept a publisher: a new session (and recording asset), or the same one within the reconnect window."""
+    now = now or utcnow()
+    stream = db_session.scalar(select(LiveStream).where(LiveStream.stream_key == stream_key).with_for_update())
+    if stream is None:
+        raise PublishRefused("unknown stream key")
+    if stream.status == "disabled":
+        raise PublishRefused(f"live stream {stream.id} is disabled")
+    if stream.connected:
+        raise PublishRefused(f"live stream {stream.id} already has a publisher")
+    continues = stream.active_asset_id is not None and not _window_passed(stream, now)
+    if not continues:
+        asset = _new_recording(db_session, stream, settings)
+        stream.active_asset_id = asset.id
+        stream.session_started_at = now
+    stream.connected = True
+    stream.disconnected_at = None
+    stream.status = "active"
+    _record(db_session, stream, "connected", settings)
+    if not continues:
+        _record(db_session, stream, "recording", settings)
+    _record(db_session, stream, "active", settings)
+    db_session.commit()
+    assert stream.active_asset_id is not None and stream.session_started_at is not None
+    elapsed = (now - _aware(stream.session_started_at)).total_seconds()
+    limit = TEST_STREAM_SECONDS if stream.test else stream.max_continuous_duration
+    return PublishGrant(stream.id, stream.active_asset_id, continues, stream.latency_mode, max(0.0, limit - elapsed))
+
+
+def publish_ended(*, db_session: Session, live_stream_id: str, settings: Settings,
+                  now: datetime | None = None) -> None:
+    """The publisher left: the reconnect window starts."""
+    stream = db_session.get(LiveStream, live_stream_id)
+    if stream is None or not stream.connected:
+        return
+    stream.connected = False
+    stream.disconnected_at = now or utcnow()
+    _record(db_session, stream, "disconnected", settings)
+    db_session.commit()
+
+
+def request_completion(*, db_session: Session, stream: LiveStream) -> None:
+    """`complete`: the ingest ends the session at its next check, without waiting for the reconnect window."""
+    stream.end_requested = True
+    db_session.commit()
+
+
+def sessions_to_end(*, db_session: Session, now: datetime | None = None) -> list[LiveStream]:
+    """Sessions to close: publisher gone past the reconnect window, or completion requested."""
+    now = now or utcnow()
+    rows = db_session.scalars(select(LiveStream).where(LiveStream.active_asset_id.is_not(None)))
+    return [s for s in rows if s.end_requested or _window_passed(s, now)]
+
+
+def should_stop(*, db_session: Session, live_stream_id: str) -> bool:
+    """A running session stops when its stream is deleted, disabled or completed."""
+    stream = db_session.get(LiveStream, live_stream_id)
+    return stream is None or stream.status == "disabled" or stream.end_requested
+
+
+def complete_session(*, db_session: Session, stream: LiveStream, duration: float | None, settings: Settings) -> None:
+    """End the session: the stream goes idle, its recording asset is ready (live-to-VOD, no re-encode)."""
+    asset_id = stream.active_asset_id
+    stream.connected = False
+    stream.end_requested = False
+    stream.active_asset_id = None
+    stream.session_started_at = None
+    if stream.status != "disabled":
+        stream.status = "idle"
+    if asset_id is not None:
+        stream.recent_asset_ids = [asset_id, *(stream.recent_asset_ids or [])][:10]
+        asset = assets.get_asset(db_session=db_session, asset_id=asset_id)
+        if asset is not None and asset.status != "ready":
+            asset.status, asset.progress, asset.duration, asset.ready_at = "ready", 100.0, duration, utcnow()
+            out = assets.asset_to_out(asset, settings.edge_base_url).model_dump(mode="json")
+            record_event(db_session=db_session, type="video.asset.live_stream_completed", object_type="asset",
+                         object_id=asset.id, data=out)
+            record_event(db_session=db_session, type="video.asset.ready", object_type="asset", object_id=asset.id,
+                         data=out)
+    _record(db_session, stream, "idle", settings)
+    db_session.commit()
+
+
+def playback_ids_of(db_session: Session, stream: LiveStream) -> list[PlaybackId]:
+    return list(db_session.scalars(
+        select(PlaybackId).where(PlaybackId.live_stream_id == stream.id).order_by(PlaybackId.created_at)
+    ))  # fmt: skip
+
+
+def ingest_host(settings: Settings) -> str:
+    host = settings.public_ingest_host or settings.api_host
+    return "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+
+
+def rtmp_url(settings: Settings) -> str | None:
+    """The server URL a publisher (OBS) puts the key after."""
+    return f"rtmp://{ingest_host(settings)}:{settings.rtmp_port}/{RTMP_APPLICATION}" if settings.rtmp_port else None
+
+
+def srt_url(settings: Settings, stream_key: str) -> str | None:
+    """A complete SRT URL: the key in the streamid, the passphrase derived from it."""
+    if not settings.srt_port:
+        return None
+    return (f"srt://{ingest_host(settings)}:{settings.srt_port}?streamid=publish:{stream_key}"
+            f"&passphrase={srt_passphrase(stream_key)}")
+
+
+def srt_passphrase(stream_key: str) -> str:
+    """SRT needs a 10-79 character passphrase; the first 32 characters of the key are one."""
+    return stream_key[:32]
+
+
+def live_stream_to_out(db_session: Session, stream: LiveStream, settings: Settings, *, show_key: bool) -> LiveStreamOut:
+    base = settings.edge_base_url
+    return LiveStreamOut(
+        id=stream.id, stream_key=stream.stream_key if show_key else None, status=stream.status,  # type: ignore[arg-type]
+        connected=stream.connected, latency_mode=stream.latency_mode,  # type: ignore[arg-type]
+        reconnect_window=stream.reconnect_window, max_continuous_duration=stream.max_continuous_duration,
+        test=stream.test, passthrough=stream.passthrough, new_asset_settings=stream.new_asset_settings,
+        playback_ids=[PlaybackIdOut(id=p.id, policy=p.policy, url=assets.playback_url(base, p.id))  # type: ignore[arg-type]
+                      for p in playback_ids_of(db_session, stream)],
+        active_asset_id=stream.active_asset_id, recent_asset_ids=list(stream.recent_asset_ids or []),
+        rtmp_url=rtmp_url(settings), srt_url=srt_url(settings, stream.stream_key) if show_key else None,
+        created_at=stream.created_at or utcnow(),
+    )  # fmt: skip
+
+
+def _new_recording(db_session: Session, stream: LiveStream, settings: Settings) -> Asset:
+    """The session's asset: playable while live (EVENT), VOD when the session ends."""
+    new_settings = NewAssetSettings.model_validate(stream.new_asset_settings or {})
+    asset = assets.create_asset(db_session=db_session, new_asset_settings=new_settings,
+                                edge_base_url=settings.edge_base_url)
+    asset.status = "preparing"
+    asset.passthrough = new_settings.passthrough or stream.passthrough
+    return asset
+
+
+def _window_passed(stream: LiveStream, now: datetime) -> bool:
+    if stream.connected or stream.disconnected_at is None:
+        return False
+    return now - _aware(stream.disconnected_at) > timedelta(seconds=stream.reconnect_window)
+
+
+def _aware(moment: datetime) -> datetime:
+    """SQLite hands back naive datetimes for timezone-aware columns; they are UTC."""
+    from datetime import UTC
+
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _record(db_session: Session, stream: LiveStream, event: str, settings: Settings) -> None:
+    data = live_stream_to_out(db_session, stream, settings, show_key=False).model_dump(mode="json")
+    record_event(db_session=db_session, type=f"video.live_stream.{event}", object_type="live_stream",
+                 object_id=stream.id, data=data)

@@ -1,0 +1,182 @@
+"""One live session: the packager that lives as long as the recording, and one encoder per publisher connection.
+
+A reconnect within the window runs a new encoder into the same packager (a discontinuity, the same
+media sequence, the same asset); the ladder of the first connection is kept so playlists stay stable.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import signal
+import subprocess
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from streamstack.assets.models import Asset, Rendition
+from streamstack.media.errors import ProbeError
+from streamstack.media.hls import START_TAG, Variant, master_playlist
+from streamstack.media.live import LiveEncodePlan, build_live_command, live_input_args, plan_live
+from streamstack.media.live_packager import (
+    LOW_LATENCY_PLAYLIST,
+    PLAYLIST_TYPE,
+    RECORDING_PLAYLIST,
+    STANDARD_PLAYLIST,
+    LivePackager,
+)
+from streamstack.media.probe import Probe, parse_probe_output
+from streamstack.media.safety import ffmpeg_exe, stderr_reason
+from streamstack.settings import Settings
+from streamstack.storage.base import ObjectStore
+from streamstack.storage.keys import LIVE_MASTER_NAMES, MASTER_NAME, asset_object_key, asset_prefix
+
+log = logging.getLogger("streamstack.live")
+PROBE_TIMEOUT_SECONDS = 15.0
+
+
+class StoreSink:
+    """The packager's output into the object store, below the recording asset's prefix."""
+
+    def __init__(self, store: ObjectStore, prefix: str) -> None:
+        self.store, self.prefix = store, prefix
+
+    def put(self, name: str, data: bytes, content_type: str) -> None:
+        self.store.put(self.prefix + name, [data], content_type=content_type)
+
+
+def probe_live(url: str, protocol: str, timeout: float = PROBE_TIMEOUT_SECONDS) -> Probe:
+    """What the publisher sends (size, rate, audio), read from the stream's header (retried while it starts)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        run = subprocess.run([ffmpeg_exe(), "-hide_banner", "-nostdin", *live_input_args(url, protocol)],
+                             capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)  # fmt: skip
+        if "Stream #0" in run.stderr or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)  # nginx admits the publisher once our on_publish answer arrives
+    probe = parse_probe_output(run.stderr, live=True)
+    if not probe.has_video:
+        raise ProbeError("no_video", "The stream carries no video.")
+    return probe
+
+
+@dataclass
+class ConnectionResult:
+    fragments: int
+    seconds: float
+    error: str | None = None
+
+
+class LiveSession:
+    """The recording asset's packager and the encoder of the current connection."""
+
+    def __init__(self, *, asset_id: str, store: ObjectStore, settings: Settings, low_latency: bool,
+                 sessions: sessionmaker[Session], on_part: Callable[[str, float], None] | None = None) -> None:
+        self.asset_id = asset_id
+        self.store = store
+        self.settings = settings
+        self.low_latency = low_latency
+        self.sessions = sessions
+        self.on_part = on_part
+        self.sink = StoreSink(store, asset_prefix(asset_id))
+        self.plan: LiveEncodePlan | None = None
+        self.packager: LivePackager | None = None
+        self.process: subprocess.Popen[bytes] | None = None
+        self.media_seconds = 0.0
+        self.lock = threading.Lock()
+
+    def run_connection(self, url: str, protocol: str, *, max_seconds: float | None = None) -> ConnectionResult:
+        """Probe, encode and package one publisher connection until it ends (or is stopped)."""
+        started = time.monotonic()
+        probe = probe_live(url, protocol)
+        if self.plan is None:
+            self.plan = plan_live(probe, self.settings, low_latency=self.low_latency)
+            self.packager = LivePackager([r.name for r in self.plan.renditions], self.sink, self.plan.packaging,
+                                         on_part=self.on_part)  # fmt: skip
+            self._publish_masters(probe)
+        assert self.packager is not None
+        pipes = [os.pipe() for _ in self.plan.renditions]
+        input_args = live_input_args(url, protocol)
+        if max_seconds is not None:
+            input_args = ["-t", f"{max(1.0, max_seconds):.0f}", *input_args]  # the duration limit ends it cleanly
+        command = build_live_command(input_args, probe, self.plan, [w for _, w in pipes])
+        with tempfile.TemporaryFile() as diagnostics:
+            with self.lock:
+                self.process = process = subprocess.Popen(
+                    [ffmpeg_exe(), "-hide_banner", "-nostdin", *command], pass_fds=[w for _, w in pipes],
+                    stdin=subprocess.DEVNULL, stderr=diagnostics, start_new_session=True,
+                )  # fmt: skip
+            for _, write_end in pipes:
+                os.close(write_end)
+            names = [r.name for r in self.plan.renditions]
+            streams = {name: os.fdopen(read_end, "rb") for name, (read_end, _) in zip(names, pipes, strict=True)}
+            results = self.packager.package_all(streams)
+            for stream in streams.values():
+                stream.close()
+            process.wait()
+            diagnostics.seek(0)
+            stderr = diagnostics.read(1 << 20).decode(errors="replace")
+        errors = [str(r) for r in results.values() if isinstance(r, BaseException)]
+        fragments = sum(r for r in results.values() if isinstance(r, int))
+        error = "; ".join(errors) or (stderr_reason(stderr) if process.returncode not in (0, -9, 255) else None)
+        self.media_seconds = self._duration()
+        return ConnectionResult(fragments, time.monotonic() - started, error)
+
+    def stop_encoder(self) -> None:
+        """End the current connection now (disable, complete, delete, duration limit)."""
+        with self.lock:
+            process = self.process
+        if process is not None and process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+
+    def finish(self) -> float:
+        """Close every playlist with ENDLIST: the recording is VOD, from the very same segments."""
+        if self.packager is not None:
+            self.packager.finish()
+        self.media_seconds = self._duration()
+        return self.media_seconds
+
+    def _duration(self) -> float:
+        if self.packager is None:
+            return 0.0
+        first = next(iter(self.packager.renditions.values()))
+        return round(sum(s.duration for s in first.playlist.segments), 3)
+
+    def _publish_masters(self, probe: Probe) -> None:
+        """Three masters over the same renditions: LL, standard live, and the recording (the asset's)."""
+        assert self.plan is not None
+        audio = self.plan.audio if probe.audio_stream is not None else None
+        audio_codecs = f",{audio.codecs}" if audio else ""
+        audio_bits = audio.bitrate if audio else 0
+        for name, media in ((LIVE_MASTER_NAMES["low"], LOW_LATENCY_PLAYLIST),
+                            (LIVE_MASTER_NAMES["standard"], STANDARD_PLAYLIST), (MASTER_NAME, RECORDING_PLAYLIST)):
+            variants = [Variant(f"{r.name}/{media}", r.maxrate + audio_bits, r.bitrate + audio_bits,
+                                r.codecs + audio_codecs, r.width, r.height, float(r.frame_rate))
+                        for r in self.plan.renditions]  # fmt: skip
+            # audio is muxed into every rendition; no START in a master (ffmpeg 9 refuses it there, and live
+            # players start at the live edge; the recording's media playlists carry their own START)
+            body = master_playlist(variants, None).replace(START_TAG + "\n", "")
+            self.sink.put(name, body.encode(), PLAYLIST_TYPE)
+        self._record_renditions()
+
+    def _record_renditions(self) -> None:
+        assert self.plan is not None
+        with self.sessions() as session:
+            asset = session.get(Asset, self.asset_id)
+            if asset is None or asset.renditions:
+                return
+            top = self.plan.renditions[0]
+            asset.max_width, asset.max_height, asset.max_frame_rate = top.width, top.height, float(top.frame_rate)
+            asset.has_audio = self.plan.audio is not None
+            for r in self.plan.renditions:
+                asset.renditions.append(Rendition(
+                    name=r.name, width=r.width, height=r.height, frame_rate=float(r.frame_rate), bitrate=r.maxrate,
+                    average_bitrate=r.bitrate, codecs=r.codecs,
+                    playlist_key=asset_object_key(self.asset_id, f"{r.name}/{RECORDING_PLAYLIST}")))  # fmt: skip
+            session.commit()

@@ -1,0 +1,109 @@
+"""REST routes for live streams (Mux's shape): create, list, show, delete, disable/enable, reset key, complete."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.responses import JSONResponse
+from sqlalchemy.orm import Session
+
+from streamstack.db.pagination import MAX_PAGE
+from streamstack.deps import get_platform, get_session
+from streamstack.errors import Problem, not_found
+from streamstack.idempotency import run_idempotent
+from streamstack.keys.auth import require_scope
+from streamstack.keys.models import ApiKey
+from streamstack.keys.service import has_scope
+from streamstack.live import service
+from streamstack.live.models import LiveStatus, LiveStream, LiveStreamCreate, LiveStreamList, LiveStreamOut
+from streamstack.platform import Platform
+
+router = APIRouter(prefix="/v1/live-streams", tags=["live streams"])
+WRITE = [Depends(require_scope("write"))]
+
+
+def _stream(db_session: Session, live_stream_id: str) -> LiveStream:
+    stream = service.get_live_stream(db_session=db_session, live_stream_id=live_stream_id)
+    if stream is None:
+        raise not_found("live stream", live_stream_id)
+    return stream
+
+
+def _out(db_session: Session, stream: LiveStream, platform: Platform, key: ApiKey) -> LiveStreamOut:
+    return service.live_stream_to_out(db_session, stream, platform.settings, show_key=has_scope(key, "write"))
+
+
+@router.post("", status_code=201, response_model=LiveStreamOut, dependencies=WRITE)
+def create_live_stream(body: LiveStreamCreate, request: Request, db_session: Session = Depends(get_session),
+                       platform: Platform = Depends(get_platform)) -> JSONResponse:
+    """A stream key, playback ids and ingest URLs; the stream goes active when a publisher connects."""
+
+    def create() -> dict:
+        stream = service.create_live_stream(db_session=db_session, body=body, settings=platform.settings)
+        db_session.commit()
+        return service.live_stream_to_out(db_session, stream, platform.settings, show_key=True).model_dump(mode="json")
+
+    return run_idempotent(request=request, db_session=db_session, body=body.model_dump(mode="json"),
+                          status_code=201, create=create, ttl_seconds=platform.settings.idempotency_ttl_seconds)
+
+
+@router.get("", response_model=LiveStreamList)
+def list_live_streams(limit: int = Query(25, ge=1, le=MAX_PAGE), cursor: str | None = None,
+                      status: LiveStatus | None = None, db_session: Session = Depends(get_session),
+                      platform: Platform = Depends(get_platform),
+                      key: ApiKey = Depends(require_scope("read"))) -> LiveStreamList:
+    try:
+        rows, next_cursor = service.list_live_streams(db_session=db_session, limit=limit, cursor=cursor,
+                                                      status=status)
+    except ValueError as exc:
+        raise Problem(400, "Bad Request", str(exc)) from exc
+    return LiveStreamList(data=[_out(db_session, s, platform, key) for s in rows], next_cursor=next_cursor)
+
+
+@router.get("/{live_stream_id}", response_model=LiveStreamOut)
+def get_live_stream(live_stream_id: str, db_session: Session = Depends(get_session),
+                    platform: Platform = Depends(get_platform),
+                    key: ApiKey = Depends(require_scope("read"))) -> LiveStreamOut:
+    return _out(db_session, _stream(db_session, live_stream_id), platform, key)
+
+
+@router.delete("/{live_stream_id}", status_code=204, dependencies=WRITE)
+def delete_live_stream(live_stream_id: str, db_session: Session = Depends(get_session),
+                       platform: Platform = Depends(get_platform)) -> Response:
+    """The ingest ends a live session of a deleted stream; its recordings stay."""
+    service.delete_live_stream(db_session=db_session, stream=_stream(db_session, live_stream_id),
+                               settings=platform.settings)
+    return Response(status_code=204)
+
+
+@router.post("/{live_stream_id}/reset-stream-key", response_model=LiveStreamOut)
+def reset_stream_key(live_stream_id: str, db_session: Session = Depends(get_session),
+                     platform: Platform = Depends(get_platform),
+                     key: ApiKey = Depends(require_scope("write"))) -> LiveStreamOut:
+    stream = _stream(db_session, live_stream_id)
+    service.reset_stream_key(db_session=db_session, stream=stream)
+    return _out(db_session, stream, platform, key)
+
+
+@router.put("/{live_stream_id}/complete", response_model=LiveStreamOut)
+def complete_live_stream(live_stream_id: str, db_session: Session = Depends(get_session),
+                         platform: Platform = Depends(get_platform),
+                         key: ApiKey = Depends(require_scope("write"))) -> LiveStreamOut:
+    """End the session now, without waiting for the reconnect window (the ingest closes the recording)."""
+    stream = _stream(db_session, live_stream_id)
+    if stream.active_asset_id is None:
+        raise Problem(409, "Conflict", f"live stream {live_stream_id!r} has no session to complete")
+    service.request_completion(db_session=db_session, stream=stream)
+    return _out(db_session, stream, platform, key)
+
+
+# after /complete: FastAPI matches routes in order
+@router.put("/{live_stream_id}/{action}", response_model=LiveStreamOut)
+def set_live_stream_enabled(live_stream_id: str, action: Literal["disable", "enable"],
+                            db_session: Session = Depends(get_session), platform: Platform = Depends(get_platform),
+                            key: ApiKey = Depends(require_scope("write"))) -> LiveStreamOut:
+    """`disable` refuses publishers and stops a live session; `enable` lets them in again."""
+    stream = _stream(db_session, live_stream_id)
+    service.set_enabled(db_session=db_session, stream=stream, enabled=action == "enable", settings=platform.settings)
+    return _out(db_session, stream, platform, key)

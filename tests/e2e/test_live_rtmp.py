@@ -1,0 +1,198 @@
+"""Live end to end: ffmpeg publishes over RTMP to nginx, the stream goes active, LL-HLS plays from the edge.
+
+Real parts only: nginx with its RTMP module, the wheel's ffmpeg as publisher and encoder, the API and
+the edge over HTTP. The playlists the edge serves are checked against the spec's rules and decoded.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import imageio_ffmpeg
+import pytest
+
+from streamstack.live.ingest import LiveIngest, find_nginx, nginx_config, serve_callbacks, start_nginx, wait_for_port
+from tests.conftest import LiveServer, free_port, make_settings, missing_part, wait_until
+from tests.unit.media.llhls_rules import check_playlist, parse
+
+LADDER = [{"name": "360p", "height": 360, "video_kbps": 730}, {"name": "180p", "height": 180, "video_kbps": 200}]
+
+
+@dataclass
+class LiveStack:
+    api: str
+    edge: str
+    rtmp: str
+    headers: dict[str, str]
+    ingest: LiveIngest
+
+    def create_stream(self, **body: object) -> dict:
+        response = httpx.post(f"{self.api}/v1/live-streams", json=body, headers=self.headers)
+        assert response.status_code == 201, response.text
+        return response.json()
+
+    def stream(self, stream_id: str) -> dict:
+        return httpx.get(f"{self.api}/v1/live-streams/{stream_id}", headers=self.headers).json()
+
+
+def publish(url: str, seconds: float) -> subprocess.Popen[bytes]:
+    """ffmpeg as a publisher in real time (-re): 640x360 at 30 fps with a tone, a keyframe every second."""
+    return subprocess.Popen(
+        [imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-re",
+         "-f", "lavfi", "-i", f"testsrc2=size=640x360:rate=30:duration={seconds}",
+         "-f", "lavfi", "-i", f"sine=frequency=440:sample_rate=48000:duration={seconds}",
+         "-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency", "-g", "30", "-pix_fmt", "yuv420p",
+         "-c:a", "aac", "-f", "flv", url],
+        stdin=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )  # fmt: skip
+
+
+@pytest.fixture
+def stack(tmp_path: Path, admin_key_for) -> Iterator[LiveStack]:  # type: ignore[no-untyped-def]
+    if find_nginx() is None:
+        missing_part("nginx with its RTMP module (Debian: nginx, libnginx-mod-rtmp) is not installed")
+    from streamstack.api import create_app
+    from streamstack.delivery.app import create_edge_app
+    from streamstack.platform import build_platform
+
+    settings = make_settings(tmp_path / "data", rtmp_port=free_port(), live_ladder=LADDER,
+                             live_x264_preset="ultrafast", live_dvr_window=30.0)  # fmt: skip
+    platform = build_platform(settings)
+    ingest = LiveIngest(platform, settings.rtmp_port)
+    callbacks = serve_callbacks(ingest)
+    run_dir = tmp_path / "nginx"
+    config = nginx_config(run_dir=run_dir, rtmp_host="127.0.0.1", rtmp_port=settings.rtmp_port,
+                          callback_url=f"http://127.0.0.1:{callbacks.server_address[1]}")  # fmt: skip
+    nginx = start_nginx(config, run_dir)
+    supervisor = threading.Thread(target=ingest.supervise, daemon=True)
+    supervisor.start()
+    try:
+        assert wait_for_port("127.0.0.1", settings.rtmp_port), (run_dir / "nginx-error.log").read_text()
+        with LiveServer(create_app(platform), settings.api_port) as api, \
+                LiveServer(create_edge_app(platform), settings.edge_port) as edge:  # fmt: skip
+            yield LiveStack(api.url, edge.url, f"rtmp://127.0.0.1:{settings.rtmp_port}/live",
+                            {"Authorization": f"Bearer {admin_key_for(platform)}"}, ingest)  # fmt: skip
+    finally:
+        ingest.stop()
+        nginx.terminate()
+        nginx.wait(timeout=10)
+        callbacks.shutdown()
+        platform.close()
+
+
+@pytest.fixture
+def admin_key_for():  # type: ignore[no-untyped-def]
+    from streamstack.keys.service import create_api_key
+
+    def make(platform) -> str:  # type: ignore[no-untyped-def]
+        with platform.sessions() as db_session:
+            return create_api_key(db_session=db_session, name="live-test", scopes=["admin"]).secret
+
+    return make
+
+
+def test_rtmp_publish_plays_as_low_latency_hls_and_ends_as_vod(stack: LiveStack, tmp_path: Path) -> None:
+    stream = stack.create_stream(reconnect_window=2, new_asset_settings={"playback_policy": ["public"]})
+    assert stream["status"] == "idle" and stream["rtmp_url"] == stack.rtmp and stream["stream_key"]
+    playback = stream["playback_ids"][0]["id"]
+    publisher = publish(f"{stack.rtmp}/{stream['stream_key']}", 14)
+    try:
+        active = wait_until(lambda: (s := stack.stream(stream["id"]))["status"] == "active" and s, 15, "active")
+        assert active["connected"] and active["active_asset_id"]
+        master = wait_until(lambda: _get(f"{stack.edge}/{playback}.m3u8"), 20, "the live master playlist")
+        assert "360p/ll.m3u8" in master.text and "#EXT-X-START" not in master.text
+        media_url = f"{stack.edge}/{playback}/360p/ll.m3u8"
+        first = wait_until(lambda: _playlist_with_parts(media_url), 20, "a playlist with parts")
+        playlist = check_playlist(first)
+        assert {r["URI"] for r in playlist.reports} == {"../180p/ll.m3u8"}
+        hint = playlist.preload_hints[0]["URI"]
+        msn, part = (int(x) for x in hint.removesuffix(".m4s").split("."))
+        started = time.monotonic()
+        blocked = httpx.get(media_url, params={"_HLS_msn": msn, "_HLS_part": part}, timeout=10)
+        waited = time.monotonic() - started
+        assert blocked.status_code == 200 and "max-age=60" in blocked.headers["cache-control"]
+        assert f'URI="{hint}"' in blocked.text, "the blocking reload returns once the hinted part exists"
+        assert waited < 3 * 2, waited
+        check_playlist(blocked.text)
+        hinted = httpx.get(f"{stack.edge}/{playback}/360p/{parse(blocked.text).preload_hints[0]['URI']}", timeout=10)
+        assert hinted.status_code == 200 and hinted.content[4:8] == b"moof", "a preload-hinted part is served once cut"
+        far = httpx.get(media_url, params={"_HLS_msn": msn + 10})
+        assert far.status_code == 400
+        assert publisher.wait(timeout=40) == 0, publisher.stderr.read() if publisher.stderr else ""
+    finally:
+        if publisher.poll() is None:
+            publisher.kill()
+    done = wait_until(lambda: (s := stack.stream(stream["id"]))["status"] == "idle" and s, 30, "idle after the window")
+    asset_id = done["recent_asset_ids"][0]
+    assert done["active_asset_id"] is None
+    asset = httpx.get(f"{stack.api}/v1/assets/{asset_id}", headers=stack.headers).json()
+    assert asset["status"] == "ready" and [r["name"] for r in asset["renditions"]] == ["360p", "180p"]
+    assert 8 <= asset["duration"] <= 14.5, asset["duration"]
+    vod = f"{stack.edge}/{asset['playback_ids'][0]['id']}"
+    assert "360p/recording.m3u8" in httpx.get(f"{vod}.m3u8").text
+    recording = httpx.get(f"{vod}/360p/recording.m3u8").text
+    assert "#EXT-X-ENDLIST" in recording and "#EXT-X-PLAYLIST-TYPE:VOD" in recording
+    assert "#EXT-X-PART" not in recording and recording.count("#EXTINF:") >= 4
+    for rendition in ("360p", "180p"):  # live-to-VOD: the live segments themselves, decoded end to end
+        decoded = subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-v", "error", "-i",
+                                  f"{vod}/{rendition}/recording.m3u8", "-f", "null", "-"],
+                                 capture_output=True, text=True, timeout=60)  # fmt: skip
+        assert decoded.returncode == 0 and not decoded.stderr.strip(), decoded.stderr
+
+
+def test_a_wrong_or_disabled_key_is_refused_at_publish(stack: LiveStack) -> None:
+    stream = stack.create_stream()
+    wrong = publish(f"{stack.rtmp}/not-{stream['stream_key']}", 5)
+    assert wrong.wait(timeout=20) != 0, "nginx drops a publisher whose key our callback refuses"
+    response = httpx.put(f"{stack.api}/v1/live-streams/{stream['id']}/disable", headers=stack.headers)
+    assert response.json()["status"] == "disabled"
+    disabled = publish(f"{stack.rtmp}/{stream['stream_key']}", 5)
+    assert disabled.wait(timeout=20) != 0
+    after = stack.stream(stream["id"])
+    assert after["status"] == "disabled" and not after["connected"] and after["active_asset_id"] is None
+
+
+def _get(url: str) -> httpx.Response | None:
+    response = httpx.get(url, timeout=5)
+    return response if response.status_code == 200 else None
+
+
+def _playlist_with_parts(url: str) -> str | None:
+    response = httpx.get(url, timeout=5)
+    if response.status_code != 200 or response.text.count("#EXT-X-PART:") < 2:
+        return None
+    return response.text
+
+
+def test_up_runs_the_rtmp_ingest_and_the_edge_plays_it(tmp_path: Path) -> None:
+    """`streamstack up` starts nginx-rtmp itself: a publisher goes live and the LL playlist plays from the edge."""
+    if find_nginx() is None:
+        missing_part("nginx with its RTMP module (Debian: nginx, libnginx-mod-rtmp) is not installed")
+    import json
+
+    from tests.e2e.conftest import start_up
+
+    with start_up(tmp_path, STREAMSTACK_LIVE_LADDER=json.dumps(LADDER[1:]),
+                  STREAMSTACK_LIVE_X264_PRESET="ultrafast") as up:  # fmt: skip
+        key = up.cli("keys", "create", "--name", "live").strip()
+        headers = {"Authorization": f"Bearer {key}"}
+        stream = httpx.post(f"{up.api}/v1/live-streams", json={"reconnect_window": 1}, headers=headers).json()
+        rtmp = stream["rtmp_url"]
+        assert rtmp == f"rtmp://127.0.0.1:{up.env['STREAMSTACK_RTMP_PORT']}/live"
+        assert wait_for_port("127.0.0.1", int(up.env["STREAMSTACK_RTMP_PORT"]), 20), up.log_tail()
+        publisher = publish(f"{rtmp}/{stream['stream_key']}", 8)
+        try:
+            media = f"{up.edge}/{stream['playback_ids'][0]['id']}/180p/ll.m3u8"
+            text = wait_until(lambda: _playlist_with_parts(media), 30, "the LL playlist at the edge")
+            check_playlist(text)
+        finally:
+            publisher.wait(timeout=30)
+        idle = wait_until(lambda: (s := httpx.get(f"{up.api}/v1/live-streams/{stream['id']}",
+                                                  headers=headers).json())["status"] == "idle" and s, 30, "idle")
+        assert idle["recent_asset_ids"]

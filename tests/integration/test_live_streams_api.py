@@ -1,0 +1,107 @@
+"""/v1/live-streams as an integrator uses it: Mux's fields, the key shown to write keys only, events in the outbox."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from streamstack.db.base import utcnow
+from streamstack.keys.service import create_api_key
+from streamstack.live import service
+from streamstack.webhooks.models import OutboxEvent
+
+
+@pytest.fixture
+def client(platform):  # type: ignore[no-untyped-def]
+    from streamstack.api import create_app
+
+    return TestClient(create_app(platform))
+
+
+def key(platform, scopes: list[str]) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    with platform.sessions() as db_session:
+        secret = create_api_key(db_session=db_session, name="t", scopes=scopes).secret
+    return {"Authorization": f"Bearer {secret}"}
+
+
+def events(platform) -> list[str]:  # type: ignore[no-untyped-def]
+    with platform.sessions() as db_session:
+        return [e.type for e in db_session.scalars(select(OutboxEvent).order_by(OutboxEvent.created_at))]
+
+
+def test_create_returns_mux_fields_and_the_key_only_to_write_keys(client, platform) -> None:  # type: ignore[no-untyped-def]
+    writer, reader = key(platform, ["write"]), key(platform, ["read"])
+    created = client.post("/v1/live-streams", json={"playback_policy": ["signed"], "latency_mode": "standard",
+                                                     "reconnect_window": 30}, headers=writer)  # fmt: skip
+    assert created.status_code == 201, created.text
+    body = created.json()
+    assert body["status"] == "idle" and body["stream_key"] and body["reconnect_window"] == 30
+    assert body["rtmp_url"] == f"rtmp://127.0.0.1:{platform.settings.rtmp_port}/live"
+    assert body["srt_url"] is None, "SRT ingest is off until it ships"
+    assert [p["policy"] for p in body["playback_ids"]] == ["signed"]
+    shown = client.get(f"/v1/live-streams/{body['id']}", headers=reader).json()
+    assert shown["stream_key"] is None and shown["id"] == body["id"]
+    listed = client.get("/v1/live-streams", headers=reader).json()
+    assert [s["id"] for s in listed["data"]] == [body["id"]] and listed["data"][0]["stream_key"] is None
+    assert client.post("/v1/live-streams", json={}, headers=reader).status_code == 403
+    assert "video.live_stream.created" in events(platform)
+
+
+@pytest.mark.parametrize("body", [{"reconnect_window": 1801}, {"latency_mode": "ultra"},
+                                  {"playback_policy": ["secret"]}, {"max_continuous_duration": 10}])
+def test_invalid_settings_are_a_precise_422(client, platform, body) -> None:  # type: ignore[no-untyped-def]
+    response = client.post("/v1/live-streams", json=body, headers=key(platform, ["write"]))
+    assert response.status_code == 422
+    assert response.headers["content-type"] == "application/problem+json"
+    assert next(iter(body)) in response.json()["detail"]
+
+
+def test_disable_enable_reset_and_delete(client, platform) -> None:  # type: ignore[no-untyped-def]
+    headers = key(platform, ["write"])
+    stream = client.post("/v1/live-streams", json={}, headers=headers).json()
+    path = f"/v1/live-streams/{stream['id']}"
+    assert client.put(f"{path}/disable", headers=headers).json()["status"] == "disabled"
+    with platform.sessions() as db_session, pytest.raises(service.PublishRefused, match="disabled"):
+        service.authorize_publish(db_session=db_session, stream_key=stream["stream_key"], settings=platform.settings)
+    assert client.put(f"{path}/enable", headers=headers).json()["status"] == "idle"
+    reset = client.post(f"{path}/reset-stream-key", headers=headers).json()
+    assert reset["stream_key"] != stream["stream_key"]
+    with platform.sessions() as db_session, pytest.raises(service.PublishRefused, match="unknown"):
+        service.authorize_publish(db_session=db_session, stream_key=stream["stream_key"], settings=platform.settings)
+    assert client.put(f"{path}/complete", headers=headers).status_code == 409, "no session to complete"
+    assert client.delete(path, headers=headers).status_code == 204
+    assert client.get(path, headers=headers).status_code == 404
+    assert client.get("/v1/live-streams?cursor=not-a-cursor", headers=headers).status_code == 400
+    assert {"video.live_stream.disabled", "video.live_stream.enabled", "video.live_stream.deleted"} <= set(
+        events(platform))
+
+
+def test_a_session_continues_within_the_reconnect_window_and_ends_after_it(platform) -> None:  # type: ignore[no-untyped-def]
+    settings = platform.settings
+    with platform.sessions() as db_session:
+        from streamstack.live.models import LiveStreamCreate
+
+        stream = service.create_live_stream(db_session=db_session, body=LiveStreamCreate(reconnect_window=10),
+                                            settings=settings)  # fmt: skip
+        db_session.commit()
+        first = service.authorize_publish(db_session=db_session, stream_key=stream.stream_key, settings=settings)
+        with pytest.raises(service.PublishRefused, match="already has a publisher"):
+            service.authorize_publish(db_session=db_session, stream_key=stream.stream_key, settings=settings)
+        started = utcnow()
+        service.publish_ended(db_session=db_session, live_stream_id=stream.id, settings=settings, now=started)
+        again = service.authorize_publish(db_session=db_session, stream_key=stream.stream_key, settings=settings,
+                                          now=started + timedelta(seconds=5))  # fmt: skip
+        assert again.continues_session and again.asset_id == first.asset_id
+        service.publish_ended(db_session=db_session, live_stream_id=stream.id, settings=settings, now=started)
+        assert service.sessions_to_end(db_session=db_session, now=started + timedelta(seconds=5)) == []
+        ending = service.sessions_to_end(db_session=db_session, now=started + timedelta(seconds=11))
+        assert [s.id for s in ending] == [stream.id]
+        service.complete_session(db_session=db_session, stream=ending[0], duration=12.0, settings=settings)
+        assert stream.status == "idle" and stream.recent_asset_ids == [first.asset_id]
+        later = service.authorize_publish(db_session=db_session, stream_key=stream.stream_key, settings=settings)
+        assert not later.continues_session and later.asset_id != first.asset_id
+    assert events(platform).count("video.live_stream.recording") == 2
+    assert "video.asset.live_stream_completed" in events(platform)
