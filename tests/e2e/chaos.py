@@ -13,7 +13,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpx
 from sqlalchemy import select
 
 from streamstack.assets.models import Asset
@@ -149,13 +148,6 @@ def uploaded_assets(platform: Platform, source: bytes, count: int) -> list[str]:
             ids.append(asset.id)
         platform.store.put(source_key(asset.id), [source])
     return ids
-
-
-def answers(url: str) -> bool:
-    try:
-        return httpx.get(url, timeout=5).status_code == 200
-    except httpx.TransportError:
-        return False
 
 
 def admin_key(platform: Platform) -> str:

@@ -12,7 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import pytest
 
+from streamstack.platform import Platform
 from streamstack.settings import Settings
 from tests.conftest import free_port, wait_until  # noqa: F401 - wait_until is re-exported to the e2e tests
 
@@ -74,3 +76,20 @@ def start_up(tmp_path: Path, **overrides: str) -> Iterator[Running]:
                 up.returncode = process.wait(timeout=45)
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
+
+
+@pytest.fixture
+def small_settings(tmp_path: Path) -> Settings:
+    """A migrated data dir with a tiny two-rung ladder (chaos and SIGTERM tests)."""
+    from tests.e2e.chaos import small_platform_settings
+
+    return small_platform_settings(tmp_path / "data")
+
+
+@pytest.fixture
+def small_platform(small_settings: Settings) -> Iterator[Platform]:
+    from streamstack.platform import build_platform
+
+    built = build_platform(small_settings)
+    yield built
+    built.close()

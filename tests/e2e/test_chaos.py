@@ -25,7 +25,7 @@ from tusclient.client import TusClient
 
 from streamstack.assets import service as assets
 from streamstack.assets.models import Asset, NewAssetSettings
-from streamstack.platform import Platform, build_platform
+from streamstack.platform import Platform
 from streamstack.settings import Settings
 from streamstack.storage.keys import asset_prefix, source_key
 from streamstack.webhooks import service as webhooks
@@ -35,14 +35,12 @@ from tests.e2e.chaos import (
     LADDER,
     CatalogObserver,
     admin_key,
-    answers,
     process_env,
-    small_platform_settings,
     start,
     stop,
     uploaded_assets,
 )
-from tests.e2e.conftest import start_up
+from tests.e2e.conftest import answers, start_up
 from tests.e2e.processes import kill_tree
 
 pytestmark = pytest.mark.e2e
@@ -50,18 +48,6 @@ pytestmark = pytest.mark.e2e
 SEED = 15
 ENCODES = 20
 KILLS = 8
-
-
-@pytest.fixture
-def chaos_settings(tmp_path: Path) -> Settings:
-    return small_platform_settings(tmp_path / "data")
-
-
-@pytest.fixture
-def platform(chaos_settings: Settings) -> Iterator[Platform]:
-    built = build_platform(chaos_settings)
-    yield built
-    built.close()
 
 
 def in_flight_encode(platform: Platform) -> tuple[str, int] | None:
@@ -104,22 +90,22 @@ def assert_one_clean_ladder(platform: Platform, asset_id: str) -> None:
 
 
 def test_workers_sigkilled_at_random_points_of_20_encodes_lose_and_duplicate_nothing(
-    tmp_path: Path, chaos_settings: Settings, platform: Platform
+    tmp_path: Path, small_settings: Settings, small_platform: Platform
 ) -> None:
     clip = make_clip(tmp_path / "clip.mp4", size="320x180", seconds=2)
-    asset_ids = uploaded_assets(platform, clip.read_bytes(), ENCODES)
+    asset_ids = uploaded_assets(small_platform, clip.read_bytes(), ENCODES)
     tmp_dir = tmp_path / "worker-tmp"
-    env = process_env(chaos_settings, tmp_dir)
+    env = process_env(small_settings, tmp_dir)
     log = tmp_path / "workers.log"
     rng = random.Random(SEED)
     recoveries: list[dict[str, float | str]] = []
-    with CatalogObserver(chaos_settings).running() as observer:
+    with CatalogObserver(small_settings).running() as observer:
         worker = start("worker", env, log)
         try:
             for nth in sorted(rng.sample(range(1, ENCODES + 1), KILLS)):  # which encodes get a kill
                 observer.wait_for(lambda n=nth: observer.encodes_started() >= n, 120, f"encode {nth} to start")
                 threading.Event().wait(rng.uniform(0.0, 0.6))  # a random point of that encode (or just after)
-                victim = in_flight_encode(platform)
+                victim = in_flight_encode(small_platform)
                 killed_at = time.monotonic()
                 os.kill(worker.pid, signal.SIGKILL)
                 worker.wait()
@@ -133,11 +119,11 @@ def test_workers_sigkilled_at_random_points_of_20_encodes_lose_and_duplicate_not
 
     assert len(recoveries) >= KILLS // 2, "most kills should land on an encode"
     for asset_id in asset_ids:
-        assert_one_clean_ladder(platform, asset_id)
+        assert_one_clean_ladder(small_platform, asset_id)
     assert [p.name for p in tmp_dir.iterdir()] == []  # the killed encodes' temp dirs were swept
-    assert list((chaos_settings.data_dir / "leases").glob("*")) == []
-    assert platform.encode_queue.stats().visible == 0 and platform.encode_queue.dlq_stats().visible == 0
-    assert platform.events_queue.dlq_stats().visible == 0
+    assert list((small_settings.data_dir / "leases").glob("*")) == []
+    assert small_platform.encode_queue.stats().visible == 0 and small_platform.encode_queue.dlq_stats().visible == 0
+    assert small_platform.events_queue.dlq_stats().visible == 0
     report_recoveries(recoveries, timelines)
 
 
@@ -160,24 +146,24 @@ def report_recoveries(recoveries: list[dict], timelines: dict) -> None:  # type:
 
 
 def test_api_killed_mid_patch_and_the_tus_client_resumes_with_bytes_intact(
-    tmp_path: Path, chaos_settings: Settings, platform: Platform
+    tmp_path: Path, small_settings: Settings, small_platform: Platform
 ) -> None:
     chunk = 1024 * 1024
     payload = os.urandom(3 * chunk + 17)
     source = tmp_path / "upload.bin"
     source.write_bytes(payload)
-    env = process_env(chaos_settings, tmp_path / "api-tmp")
+    env = process_env(small_settings, tmp_path / "api-tmp")
     log = tmp_path / "api.log"
-    api_url = f"http://127.0.0.1:{chaos_settings.api_port}"
-    headers = {"Authorization": f"Bearer {admin_key(platform)}"}
+    api_url = f"http://127.0.0.1:{small_settings.api_port}"
+    headers = {"Authorization": f"Bearer {admin_key(small_platform)}"}
     api = start("api", env, log)
     try:
         wait_until(lambda: answers(f"{api_url}/readyz"), 60, "the API")
         upload = httpx.post(f"{api_url}/v1/uploads", headers=headers, json={"size": len(payload)}).json()
         TusClient(upload["url"]).uploader(str(source), url=upload["url"], chunk_size=chunk).upload(stop_at=chunk)
-        part = chaos_settings.uploads_dir / f"{upload['id']}.part"
-        path = upload["url"].split(str(chaos_settings.api_port), 1)[1]
-        with socket.create_connection(("127.0.0.1", chaos_settings.api_port), timeout=30) as conn:
+        part = small_settings.uploads_dir / f"{upload['id']}.part"
+        path = upload["url"].split(str(small_settings.api_port), 1)[1]
+        with socket.create_connection(("127.0.0.1", small_settings.api_port), timeout=30) as conn:
             conn.sendall((f"PATCH {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nTus-Resumable: 1.0.0\r\n"
                           f"Upload-Offset: {chunk}\r\nContent-Type: application/offset+octet-stream\r\n"
                           f"Content-Length: {chunk}\r\n\r\n").encode() + payload[chunk:chunk + chunk // 2])
@@ -193,9 +179,9 @@ def test_api_killed_mid_patch_and_the_tus_client_resumes_with_bytes_intact(
     finally:
         stop(api)
     assert asset["status"] == "preparing"
-    stored = b"".join(platform.store.get(source_key(upload["asset_id"])))
+    stored = b"".join(small_platform.store.get(source_key(upload["asset_id"])))
     assert hashlib.sha256(stored).hexdigest() == hashlib.sha256(payload).hexdigest()
-    [message] = platform.encode_queue.receive(max_messages=10, wait_seconds=1)  # one encode, not two
+    [message] = small_platform.encode_queue.receive(max_messages=10, wait_seconds=1)  # one encode, not two
     assert upload["asset_id"] in message.body
 
 
@@ -238,12 +224,12 @@ def wait_for_deliveries(predicate, timeout: float, what: str) -> None:  # type: 
 
 
 def test_the_whole_tree_killed_during_a_webhook_backlog_loses_no_delivery(
-    tmp_path: Path, platform: Platform, receiver: str
+    tmp_path: Path, small_platform: Platform, receiver: str
 ) -> None:
-    with platform.sessions() as db_session:
+    with small_platform.sessions() as db_session:
         webhooks.create_endpoint(db_session=db_session, url=receiver, event_types=["video.asset.created"])
         db_session.commit()
-    with platform.sessions() as db_session:
+    with small_platform.sessions() as db_session:
         for _ in range(40):  # 40 `video.asset.created` events in the outbox
             assets.create_asset(db_session=db_session, new_asset_settings=NewAssetSettings())
         db_session.commit()

@@ -8,7 +8,6 @@ import os
 import signal
 import socket
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -16,46 +15,33 @@ import pytest
 from tusclient.client import TusClient
 
 from streamstack.assets.models import Asset, PlaybackId
-from streamstack.platform import Platform, build_platform
+from streamstack.platform import Platform
 from streamstack.settings import Settings
 from streamstack.storage.keys import source_key
 from tests.conftest import make_clip, wait_until
 from tests.e2e.chaos import (
     CatalogObserver,
     admin_key,
-    answers,
     process_env,
-    small_platform_settings,
     start,
     stop,
     uploaded_assets,
 )
+from tests.e2e.conftest import answers
 
 pytestmark = pytest.mark.e2e
 
 IN_FLIGHT = 6
 
 
-@pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    return small_platform_settings(tmp_path / "data")
-
-
-@pytest.fixture
-def platform(settings: Settings) -> Iterator[Platform]:
-    built = build_platform(settings)
-    yield built
-    built.close()
-
-
 def test_api_sigterm_finishes_every_upload_in_flight_and_enqueues_every_encode(
-    tmp_path: Path, settings: Settings, platform: Platform
+    tmp_path: Path, small_settings: Settings, small_platform: Platform
 ) -> None:
     chunk = 256 * 1024
     payloads = [os.urandom(2 * chunk) for _ in range(IN_FLIGHT)]
-    api_url = f"http://127.0.0.1:{settings.api_port}"
-    headers = {"Authorization": f"Bearer {admin_key(platform)}"}
-    api = start("api", process_env(settings, tmp_path / "tmp"), tmp_path / "api.log")
+    api_url = f"http://127.0.0.1:{small_settings.api_port}"
+    headers = {"Authorization": f"Bearer {admin_key(small_platform)}"}
+    api = start("api", process_env(small_settings, tmp_path / "tmp"), tmp_path / "api.log")
     try:
         wait_until(lambda: answers(f"{api_url}/readyz"), 60, "the API")
         uploads = []
@@ -67,14 +53,14 @@ def test_api_sigterm_finishes_every_upload_in_flight_and_enqueues_every_encode(
             uploads.append(upload)
         connections = []
         for upload, payload in zip(uploads, payloads, strict=True):  # the last chunk of each, half sent
-            conn = socket.create_connection(("127.0.0.1", settings.api_port), timeout=30)
-            path = upload["url"].split(str(settings.api_port), 1)[1]
+            conn = socket.create_connection(("127.0.0.1", small_settings.api_port), timeout=30)
+            path = upload["url"].split(str(small_settings.api_port), 1)[1]
             conn.sendall((f"PATCH {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nTus-Resumable: 1.0.0\r\n"
                           f"Upload-Offset: {chunk}\r\nContent-Type: application/offset+octet-stream\r\n"
                           f"Content-Length: {chunk}\r\n\r\n").encode() + payload[chunk:chunk + chunk // 2])
             connections.append(conn)
         for upload in uploads:
-            part = settings.uploads_dir / f"{upload['id']}.part"
+            part = small_settings.uploads_dir / f"{upload['id']}.part"
             wait_until(lambda p=part: p.stat().st_size > chunk, 30, "every PATCH to be half-way")
         api.send_signal(signal.SIGTERM)
         responses = []
@@ -88,24 +74,24 @@ def test_api_sigterm_finishes_every_upload_in_flight_and_enqueues_every_encode(
     assert [r.split("\r\n", 1)[0] for r in responses] == ["HTTP/1.1 204 No Content"] * IN_FLIGHT, responses
     assert all(f"upload-offset: {2 * chunk}" in r.lower() for r in responses)
     for upload, payload in zip(uploads, payloads, strict=True):
-        stored = b"".join(platform.store.get(source_key(upload["asset_id"])))
+        stored = b"".join(small_platform.store.get(source_key(upload["asset_id"])))
         assert hashlib.sha256(stored).digest() == hashlib.sha256(payload).digest()
-    messages = platform.encode_queue.receive(max_messages=10, wait_seconds=1)
+    messages = small_platform.encode_queue.receive(max_messages=10, wait_seconds=1)
     assert sorted(a for a in (u["asset_id"] for u in uploads) if any(a in m.body for m in messages)) == sorted(
         u["asset_id"] for u in uploads)  # one encode message per completed upload: none lost
 
 
-def test_edge_sigterm_finishes_every_download_in_flight(tmp_path: Path, settings: Settings,
-                                                        platform: Platform) -> None:
+def test_edge_sigterm_finishes_every_download_in_flight(tmp_path: Path, small_settings: Settings,
+                                                        small_platform: Platform) -> None:
     segment = os.urandom(24 * 1024 * 1024)  # more than socket buffers hold: the edge is still sending
-    platform.store.put("assets/as_load/master.m3u8", [b"#EXTM3U\n"])
-    platform.store.put("assets/as_load/big_00000.m4s", [segment])
-    with platform.sessions() as db_session:
+    small_platform.store.put("assets/as_load/master.m3u8", [b"#EXTM3U\n"])
+    small_platform.store.put("assets/as_load/big_00000.m4s", [segment])
+    with small_platform.sessions() as db_session:
         db_session.add(Asset(id="as_load", status="ready"))
         db_session.add(PlaybackId(id="pbload", asset_id="as_load", policy="public"))
         db_session.commit()
-    edge_url = f"http://127.0.0.1:{settings.edge_port}"
-    edge = start("edge", process_env(settings, tmp_path / "tmp"), tmp_path / "edge.log")
+    edge_url = f"http://127.0.0.1:{small_settings.edge_port}"
+    edge = start("edge", process_env(small_settings, tmp_path / "tmp"), tmp_path / "edge.log")
     started = threading.Barrier(IN_FLIGHT + 1)
     resume = threading.Event()
     results: list[bytes | Exception] = []
@@ -141,12 +127,12 @@ def test_edge_sigterm_finishes_every_download_in_flight(tmp_path: Path, settings
 
 
 def test_worker_sigterm_mid_encode_hands_the_job_back_and_loses_no_message(
-    tmp_path: Path, settings: Settings, platform: Platform
+    tmp_path: Path, small_settings: Settings, small_platform: Platform
 ) -> None:
     clip = make_clip(tmp_path / "clip.mp4", size="256x144", seconds=1)
-    asset_ids = uploaded_assets(platform, clip.read_bytes(), 3)
-    env = process_env(settings, tmp_path / "tmp")
-    with CatalogObserver(settings).running() as observer:
+    asset_ids = uploaded_assets(small_platform, clip.read_bytes(), 3)
+    env = process_env(small_settings, tmp_path / "tmp")
+    with CatalogObserver(small_settings).running() as observer:
         worker = start("worker", env, tmp_path / "worker.log")
         try:
             observer.wait_for(lambda: any(1 in t.attempts for t in observer.timelines.values()), 120,
@@ -157,6 +143,6 @@ def test_worker_sigterm_mid_encode_hands_the_job_back_and_loses_no_message(
             observer.wait_for(lambda: observer.ready_count() == len(asset_ids), 240, "every asset to be ready")
         finally:
             assert stop(worker) in (0, 128 + signal.SIGTERM)
-    assert platform.encode_queue.stats().visible == 0 and platform.encode_queue.stats().in_flight == 0
-    assert platform.encode_queue.dlq_stats().visible == 0 and platform.events_queue.dlq_stats().visible == 0
+    assert small_platform.encode_queue.stats().visible == 0 and small_platform.encode_queue.stats().in_flight == 0
+    assert small_platform.encode_queue.dlq_stats().visible == 0 and small_platform.events_queue.dlq_stats().visible == 0
     assert list((tmp_path / "tmp").iterdir()) == []
