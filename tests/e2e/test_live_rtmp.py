@@ -196,3 +196,28 @@ def test_up_runs_the_rtmp_ingest_and_the_edge_plays_it(tmp_path: Path) -> None:
         idle = wait_until(lambda: (s := httpx.get(f"{up.api}/v1/live-streams/{stream['id']}",
                                                   headers=headers).json())["status"] == "idle" and s, 30, "idle")
         assert idle["recent_asset_ids"]
+
+
+def test_a_publisher_that_drops_and_returns_continues_one_asset_after_a_discontinuity(stack: LiveStack) -> None:
+    stream = stack.create_stream(reconnect_window=30)
+    url = f"{stack.rtmp}/{stream['stream_key']}"
+    for _ in range(2):  # the same publisher twice, well within the reconnect window
+        publisher = publish(url, 7)
+        assert publisher.wait(timeout=30) == 0
+        wait_until(lambda: not stack.stream(stream["id"])["connected"], 15, "the disconnect")
+    during = stack.stream(stream["id"])
+    assert during["status"] == "active" and during["active_asset_id"], "the window keeps the session open"
+    completed = httpx.put(f"{stack.api}/v1/live-streams/{stream['id']}/complete", headers=stack.headers)
+    assert completed.status_code == 200
+    done = wait_until(lambda: (s := stack.stream(stream["id"]))["status"] == "idle" and s, 30, "idle on complete")
+    assert done["recent_asset_ids"] == [during["active_asset_id"]], "one asset for the whole session"
+    asset = httpx.get(f"{stack.api}/v1/assets/{done['recent_asset_ids'][0]}", headers=stack.headers).json()
+    vod = f"{stack.edge}/{asset['playback_ids'][0]['id']}/180p/recording.m3u8"
+    recording = httpx.get(vod).text
+    assert recording.count("#EXT-X-DISCONTINUITY\n") >= 1 and '#EXT-X-MAP:URI="init1.mp4"' in recording
+    assert "#EXT-X-ENDLIST" in recording
+    check_playlist(recording, low_latency=False)
+    decoded = subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-v", "error", "-i", vod, "-f", "null",
+                              "-"], capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert decoded.returncode == 0 and not decoded.stderr.strip(), decoded.stderr
+    assert 6 <= asset["duration"] <= 14, asset["duration"]  # each connection joins at a keyframe

@@ -144,8 +144,8 @@ class LiveIngest:
                 self._request_end(running.live_stream_id)
 
     def _disconnected(self, running: RunningSession) -> None:
+        """The reconnect window starts; the encoder drains what it has (nginx ends its input: idle_streams off)."""
         running.connected = False
-        running.session.stop_encoder()
         with self.platform.sessions() as db_session:
             service.publish_ended(db_session=db_session, live_stream_id=running.live_stream_id,
                                   settings=self.platform.settings)

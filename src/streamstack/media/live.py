@@ -58,7 +58,7 @@ def live_input_args(url: str, protocol: str) -> list[str]:
     return [
         "-protocol_whitelist", INGEST_PROTOCOLS[protocol],
         "-format_whitelist", INGEST_FORMATS[protocol],
-        "-probesize", "500000", "-analyzeduration", "1000000", "-fflags", "+nobuffer",
+        "-probesize", "200000", "-analyzeduration", "400000", "-fflags", "+nobuffer",
         "-i", url,
     ]  # fmt: skip
 
