@@ -128,11 +128,11 @@ def playlist_text() -> str:
 def prepare(root: Path):  # type: ignore[no-untyped-def]
     """Catalog + objects as the platform lays them out; returns the edge Platform."""
     from streamstack.assets.models import Asset, PlaybackId
-    from streamstack.delivery.app import build_edge_platform
+    from streamstack.platform import build_platform
     from streamstack.settings import Settings
 
     settings = Settings(data_dir=root / "data", public_edge_url="http://127.0.0.1")
-    platform = build_edge_platform(settings)
+    platform = build_platform(settings, with_queues=False)
     platform.store.put(f"assets/{ASSET_ID}/{SEGMENT_KEY}", [os.urandom(SEGMENT_BYTES)])
     platform.store.put(f"assets/{ASSET_ID}/{PLAYLIST_KEY}", [playlist_text().encode()])
     platform.store.put(f"assets/{ASSET_ID}/720p/seg_00001.m4s", [os.urandom(SEGMENT_BYTES)])

@@ -45,8 +45,12 @@ class Platform:
                 close()
 
 
-def build_platform(settings: Settings) -> Platform:
-    """Catalog, queues, store and encoder from Settings; the local store notifies like an S3 bucket does."""
+def build_platform(settings: Settings, *, with_queues: bool = True) -> Platform:
+    """The one composition root (API, worker, edge, Lambdas): catalog, store, queues and encoder from Settings.
+
+    The local store notifies like an S3 bucket does. The edge passes with_queues=False: it reads the catalog
+    and the store only, so it starts without a queue backend (and without an encoder).
+    """
     from streamstack.queue.factory import open_queue
     from streamstack.storage.factory import open_store
 
@@ -54,6 +58,9 @@ def build_platform(settings: Settings) -> Platform:
     settings = settings_with_secrets(settings, secrets)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     engine, sessions = open_catalog(settings)
+    if not with_queues:
+        return Platform(settings=settings, engine=engine, sessions=sessions, store=open_store(settings),
+                        secrets=secrets)
     queues = {
         "encode": open_queue(settings, settings.encode_queue),
         "events": open_queue(settings, settings.events_queue),

@@ -12,7 +12,7 @@ import pytest
 from rich.console import Console
 
 from streamstack.cli.status import render, status_command
-from streamstack.observability import metrics
+from streamstack.observability import exposition, metrics
 from streamstack.observability.status import collect_status
 from streamstack.settings import Settings
 from tests.conftest import LiveServer, free_port, make_settings
@@ -27,7 +27,7 @@ def settings(tmp_path: Path) -> Settings:
 @pytest.fixture(autouse=True)
 def fresh_metrics(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """The live API serves this process's registry: start it empty and leave it empty."""
-    monkeypatch.delenv(metrics.MULTIPROC_ENV, raising=False)
+    monkeypatch.delenv(exposition.MULTIPROC_ENV, raising=False)
     metrics.reset_instruments()
     yield
     metrics.reset_instruments()
@@ -35,9 +35,10 @@ def fresh_metrics(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 @pytest.fixture
 def live_edge(platform) -> Iterator[LiveServer]:  # type: ignore[no-untyped-def]
-    from streamstack.delivery.app import build_edge_platform, create_edge_app
+    from streamstack.delivery.app import create_edge_app
+    from streamstack.platform import build_platform
 
-    edge_platform = build_edge_platform(platform.settings)
+    edge_platform = build_platform(platform.settings, with_queues=False)
     with LiveServer(create_edge_app(edge_platform), platform.settings.edge_port) as server:
         yield server
     edge_platform.close()

@@ -14,10 +14,10 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from streamstack.assets.models import Asset, PlaybackId
 from streamstack.db.base import utcnow
-from streamstack.delivery.app import EdgeApp, build_edge_platform, create_edge_app
+from streamstack.delivery.app import EdgeApp, create_edge_app
 from streamstack.keys.models import SigningKey
 from streamstack.keys.signing import new_key_pair_id, public_pem_of, revoke_signing_key
-from streamstack.platform import Platform
+from streamstack.platform import Platform, build_platform
 from streamstack.settings import Settings
 from streamstack.signed_urls import load_private_key
 from tests.conftest import make_settings
@@ -94,7 +94,7 @@ def edge_settings(tmp_path: Path) -> Settings:
 
 @pytest.fixture
 def edge_platform(edge_settings: Settings) -> Iterator[Platform]:
-    platform = build_edge_platform(edge_settings)
+    platform = build_platform(edge_settings, with_queues=False)
     yield platform
     platform.close()
 

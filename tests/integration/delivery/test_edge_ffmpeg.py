@@ -10,9 +10,10 @@ import imageio_ffmpeg
 import pytest
 
 from streamstack.assets.models import Asset, PlaybackId
-from streamstack.delivery.app import build_edge_platform, create_edge_app
+from streamstack.delivery.app import create_edge_app
 from streamstack.keys.models import SigningKey
 from streamstack.keys.signing import public_pem_of
+from streamstack.platform import build_platform
 from streamstack.signed_urls import load_private_key, sign_url
 from tests.conftest import LiveServer, free_port, make_settings
 
@@ -73,7 +74,7 @@ def play(url: str) -> subprocess.CompletedProcess[str]:
 def test_ffmpeg_plays_a_signed_url_and_is_refused_without_it(tmp_path, rsa_pems):
     port = free_port()
     settings = make_settings(tmp_path / "data", edge_port=port, public_edge_url=f"http://127.0.0.1:{port}")
-    platform = build_edge_platform(settings)
+    platform = build_platform(settings, with_queues=False)
     encode_hls(tmp_path / "hls")
     for path in (tmp_path / "hls").iterdir():
         platform.store.put_file(f"assets/ff1/240p/{path.name}", path)
