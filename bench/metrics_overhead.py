@@ -228,12 +228,12 @@ async def _cpu_seconds_per_request(app: Any, requests: int) -> float:
 
 def metrics_path_seconds(directory: Path, *, multiprocess: bool, requests: int = 20_000) -> float:
     """CPU MetricsMiddleware adds per request to a no-op ASGI app, in this process (best of 5: noise only adds)."""
-    from streamstack.observability import metrics
+    from streamstack.observability import exposition, metrics
 
     if multiprocess:
-        metrics.prepare_multiprocess(directory)
+        exposition.prepare_multiprocess(directory)
     metrics.configure_metrics(service="api", enabled=True)
-    wrapped = metrics.MetricsMiddleware(_respond)
+    wrapped = exposition.MetricsMiddleware(_respond)
     bare = min(asyncio.run(_cpu_seconds_per_request(_respond, requests)) for _ in range(5))
     return min(asyncio.run(_cpu_seconds_per_request(wrapped, requests)) for _ in range(5)) - bare
 

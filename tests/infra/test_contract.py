@@ -257,7 +257,7 @@ def test_every_alarm_notifies_the_sns_topic() -> None:
 
 
 def test_every_alarm_metric_is_one_the_app_or_aws_emits() -> None:
-    from streamstack.observability import emf, metrics
+    from streamstack.observability import catalogue, emf
 
     app_alarms = 0
     for alarm, namespace, name, dimensions in _alarm_metrics():
@@ -267,13 +267,13 @@ def test_every_alarm_metric_is_one_the_app_or_aws_emits() -> None:
             continue
         app_alarms += 1
         assert namespace == emf.NAMESPACE, f"{alarm}: namespace {namespace!r}, the app writes {emf.NAMESPACE!r}"
-        assert name in metrics.METRICS, f"{alarm}: the app emits no metric {name}"
-        definition = metrics.METRICS[name]
+        assert name in catalogue.METRICS, f"{alarm}: the app emits no metric {name}"
+        definition = catalogue.METRICS[name]
         assert set(dimensions) == set(definition.emf_dimensions), (
             f"{alarm}: dimensions {sorted(dimensions)}, the app writes {list(definition.emf_dimensions)}"
         )
-        assert dimensions["Service"] in metrics.SERVICES, f"{alarm}: Service={dimensions['Service']}"
-        known_values = {"state": metrics.ENCODING_STATES, "cache_result": metrics.CACHE_RESULTS}
+        assert dimensions["Service"] in catalogue.SERVICES, f"{alarm}: Service={dimensions['Service']}"
+        known_values = {"state": catalogue.ENCODING_STATES, "cache_result": catalogue.CACHE_RESULTS}
         for label, value in dimensions.items():
             if label in known_values:
                 assert value in known_values[label], f"{alarm}: {label}={value}"
@@ -281,10 +281,10 @@ def test_every_alarm_metric_is_one_the_app_or_aws_emits() -> None:
 
 
 def test_dashboard_names_only_metrics_the_app_emits() -> None:
-    from streamstack.observability import metrics
+    from streamstack.observability import catalogue
 
     text = (MONITORING / "main.tf").read_text()
     dashboard = text[text.index("# Dashboard") :]
     named = set(re.findall(r"\bstreamstack_[a-z0-9_]+\b", dashboard))
     assert len(named) >= 10, named
-    assert named <= set(metrics.METRICS), f"not emitted by the app: {sorted(named - set(metrics.METRICS))}"
+    assert named <= set(catalogue.METRICS), f"not emitted by the app: {sorted(named - set(catalogue.METRICS))}"

@@ -19,7 +19,7 @@ import yaml
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from streamstack.observability import metrics
+from streamstack.observability import catalogue, metrics
 from streamstack.queue.base import QueueStats
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -106,7 +106,7 @@ def _metric_names(expr: str) -> set[str]:
 
 def _exposed_names() -> set[str]:
     suffixes = {"histogram": ("_bucket", "_sum", "_count"), "counter": ("",), "gauge": ("",)}
-    return {d.name + suffix for d in metrics.METRICS.values() for suffix in suffixes[d.kind]}
+    return {d.name + suffix for d in catalogue.METRICS.values() for suffix in suffixes[d.kind]}
 
 
 @pytest.fixture

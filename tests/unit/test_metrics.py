@@ -13,7 +13,7 @@ from starlette.responses import PlainTextResponse
 from starlette.routing import Mount, Route
 
 from streamstack import observability
-from streamstack.observability import metrics
+from streamstack.observability import catalogue, exposition, metrics
 from streamstack.queue.base import QueueStats
 from streamstack.settings import Settings
 
@@ -38,15 +38,14 @@ CONTRACT = {
     "streamstack_process_restarts_total": ("counter", ("process",)),
     "streamstack_webhook_failures_total": ("counter", ()),
     "streamstack_webhook_delivery_seconds": ("histogram", ()),
-    "streamstack_live_ingest_bitrate_bits": ("gauge", ()),
-    "streamstack_live_edge_lag_seconds": ("gauge", ()),
+    "streamstack_lambda_records_total": ("counter", ("handler", "outcome")),
     "streamstack_worker_heartbeat_timestamp_seconds": ("gauge", ()),
 }
 
 
 @pytest.fixture(autouse=True)
 def fresh_metrics(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.delenv(metrics.MULTIPROC_ENV, raising=False)
+    monkeypatch.delenv(exposition.MULTIPROC_ENV, raising=False)
     metrics.reset_instruments()
     metrics.configure_metrics(service="api", enabled=True)
     yield
@@ -60,28 +59,28 @@ def sample(name: str, **labels: str) -> float | None:
 
 def test_every_contract_metric_is_defined_with_its_kind_and_labels() -> None:
     for name, (kind, labels) in CONTRACT.items():
-        definition = metrics.METRICS[name]
+        definition = catalogue.METRICS[name]
         assert (definition.kind, definition.labels) == (kind, labels), name
 
 
 def test_names_units_and_emf_dimensions_follow_the_conventions() -> None:
-    for definition in metrics.METRICS.values():
+    for definition in catalogue.METRICS.values():
         assert definition.name.startswith("streamstack_")
         assert definition.name.endswith("_total") == (definition.kind == "counter"), definition.name
         assert definition.cloudwatch_name == definition.name
         assert definition.emf_dimensions[0] == "Service"
         assert not set(definition.emf_dimensions) & {"route", "method", "status_class"}
         assert definition.unit in {"Seconds", "Count", "Bytes", "Bits/Second", "None"}
-    assert metrics.METRICS["streamstack_queue_dlq_depth"].emf_dimensions == ("Service", "queue")
-    assert metrics.METRICS["streamstack_api_request_duration_seconds"].emf_dimensions == ("Service",)
+    assert catalogue.METRICS["streamstack_queue_dlq_depth"].emf_dimensions == ("Service", "queue")
+    assert catalogue.METRICS["streamstack_api_request_duration_seconds"].emf_dimensions == ("Service",)
 
 
 def test_contract_is_machine_readable() -> None:
-    rows = {row["name"]: row for row in metrics.contract()}
+    rows = {row["name"]: row for row in catalogue.contract()}
     assert set(CONTRACT) <= set(rows)
     assert rows["streamstack_handler_errors_total"]["emf_dimensions"] == ["Service", "event_type"]
     assert rows["streamstack_handler_errors_total"]["namespace"] == "Streamstack"
-    assert json.loads(json.dumps(metrics.contract())) == metrics.contract()
+    assert json.loads(json.dumps(catalogue.contract())) == catalogue.contract()
 
 
 def test_helpers_record_under_the_contract_names() -> None:
@@ -92,8 +91,7 @@ def test_helpers_record_under_the_contract_names() -> None:
     metrics.observe_edge("miss", 500)
     metrics.observe_origin_fetch(0.2)
     metrics.record_webhook_attempt(0.3, ok=False)
-    metrics.set_live_ingest_bitrate(6_000_000)
-    metrics.set_live_edge_lag(4.0)
+    metrics.record_lambda_batch("source_uploaded", processed=3, failed=1)
     metrics.heartbeat()
 
     assert sample("streamstack_encoding_jobs_total", state="completed") == 1
@@ -106,8 +104,8 @@ def test_helpers_record_under_the_contract_names() -> None:
     assert sample("streamstack_webhook_attempts_total") == 1
     assert sample("streamstack_webhook_failures_total") == 1
     assert sample("streamstack_webhook_delivery_seconds_count") == 1
-    assert sample("streamstack_live_ingest_bitrate_bits") == 6_000_000
-    assert sample("streamstack_live_edge_lag_seconds") == 4.0
+    assert sample("streamstack_lambda_records_total", handler="source_uploaded", outcome="processed") == 3
+    assert sample("streamstack_lambda_records_total", handler="source_uploaded", outcome="failed") == 1
     assert sample("streamstack_worker_heartbeat_timestamp_seconds") > 1.7e9
 
 
@@ -169,7 +167,7 @@ def test_disabled_metrics_record_nothing() -> None:
 
 def test_disabled_metrics_add_no_middleware_and_no_endpoint() -> None:
     app = FastAPI()
-    metrics.instrument_app(app, service="api", settings=Settings(metrics_enabled=False))
+    exposition.instrument_app(app, service="api", settings=Settings(metrics_enabled=False))
     assert app.user_middleware == []
     assert all(getattr(route, "path", None) != "/metrics" for route in app.routes)
 
@@ -191,7 +189,7 @@ def api_app() -> FastAPI:
         return PlainTextResponse("later", status_code=503)
 
     app.include_router(router)
-    metrics.instrument_app(app, service="api", settings=ENABLED)
+    exposition.instrument_app(app, service="api", settings=ENABLED)
     return app
 
 
@@ -209,7 +207,7 @@ def test_middleware_records_route_templates_status_classes_and_5xx() -> None:
     assert sample("streamstack_api_request_duration_seconds_count", **failed, status_class="5xx") == 1
     assert sample("streamstack_api_5xx_total", **failed) == 1
     assert sample("streamstack_api_5xx_total", route="/v1/busy", method="GET") == 1
-    unmatched = {"route": metrics.UNMATCHED_ROUTE, "method": "GET", "status_class": "4xx"}
+    unmatched = {"route": exposition.UNMATCHED_ROUTE, "method": "GET", "status_class": "4xx"}
     assert sample("streamstack_api_request_duration_seconds_count", **unmatched) == 1
 
 
@@ -228,7 +226,7 @@ def test_edge_app_records_edge_metrics_and_mount_prefixes() -> None:
         return PlainTextResponse("x")
 
     app = Starlette(routes=[Mount("/live", routes=[Route("/{playback_id}/{segment}", segment)])])
-    metrics.instrument_app(app, service="edge", settings=ENABLED)
+    exposition.instrument_app(app, service="edge", settings=ENABLED)
     TestClient(app).get("/live/pb1/seg1.m4s")
     labels = {"route": "/live/{playback_id}/{segment}", "method": "GET", "status_class": "2xx"}
     assert sample("streamstack_edge_request_duration_seconds_count", **labels) == 1
@@ -239,7 +237,7 @@ def test_before_scrape_refreshes_pull_based_gauges() -> None:
     stats = QueueStats(visible=0, in_flight=0, delayed=0, oldest_age_seconds=0.0)
     dlq = QueueStats(visible=1, in_flight=0, delayed=0, oldest_age_seconds=5.0)
     app = Starlette()
-    metrics.mount_metrics(app, before_scrape=lambda: metrics.update_queue_gauges("encode", stats, dlq))
+    exposition.mount_metrics(app, before_scrape=lambda: metrics.update_queue_gauges("encode", stats, dlq))
     assert 'streamstack_queue_dlq_depth{queue="encode"} 1.0' in TestClient(app).get("/metrics").text
 
 

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
-from streamstack.observability.metrics import METRICS
+from streamstack.observability.catalogue import METRICS
 
 DASHBOARD = Path(__file__).resolve().parents[2] / "deploy" / "grafana" / "streamstack.json"
 

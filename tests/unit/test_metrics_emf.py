@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from streamstack.observability import metrics
+from streamstack.observability import catalogue, metrics
 from streamstack.observability.emf import MAX_VALUES_PER_METRIC, EmfSink
 
 CLOUDWATCH_UNITS = {"Seconds", "Count", "Bytes", "Bits/Second", "None"}
@@ -48,7 +48,7 @@ def lines(stream: io.StringIO) -> list[dict[str, Any]]:
 def test_sink_writes_one_valid_line_per_dimension_set() -> None:
     out = io.StringIO()
     sink = EmfSink(service="worker", stream=out, clock=lambda: 1_700_000_000.5)
-    defs = metrics.METRICS
+    defs = catalogue.METRICS
     sink.add(defs["streamstack_handler_errors_total"], 1, {"event_type": "encode"})
     sink.add(defs["streamstack_handler_errors_total"], 1, {"event_type": "encode"})
     sink.add(defs["streamstack_handler_duration_seconds"], 0.5, {"event_type": "encode"})
@@ -75,7 +75,7 @@ def test_sink_writes_one_valid_line_per_dimension_set() -> None:
 def test_flush_empties_the_buffer() -> None:
     out = io.StringIO()
     sink = EmfSink(service="lambda", stream=out)
-    sink.add(metrics.METRICS["streamstack_webhook_attempts_total"], 1, {})
+    sink.add(catalogue.METRICS["streamstack_webhook_attempts_total"], 1, {})
     assert len(sink.flush()) == 1
     assert sink.flush() == []
     assert len(out.getvalue().splitlines()) == 1
@@ -85,7 +85,7 @@ def test_histograms_flush_before_exceeding_the_value_limit() -> None:
     out = io.StringIO()
     sink = EmfSink(service="lambda", stream=out)
     for _ in range(MAX_VALUES_PER_METRIC + 5):
-        sink.add(metrics.METRICS["streamstack_webhook_delivery_seconds"], 0.1, {})
+        sink.add(catalogue.METRICS["streamstack_webhook_delivery_seconds"], 0.1, {})
     sink.flush()
     for document in lines(out):
         assert_valid_emf(document)
@@ -108,14 +108,19 @@ def test_api_request_labels_are_aggregated_away() -> None:
 def test_every_metric_has_the_same_name_in_emf_and_prometheus() -> None:
     out = io.StringIO()
     sink = EmfSink(service="api", stream=out)
-    for definition in metrics.METRICS.values():
+    for definition in catalogue.METRICS.values():
         sink.add(definition, 1.0, dict.fromkeys(definition.labels, "x"))
     directives = [doc["_aws"]["CloudWatchMetrics"][0] for doc in sink.flush()]
     names = {metric["Name"] for directive in directives for metric in directive["Metrics"]}
-    assert names == set(metrics.METRICS)
+    assert names == set(catalogue.METRICS)
 
 
 def test_lambda_decorator_flushes_emf_to_stdout_each_invocation(capsys: pytest.CaptureFixture[str]) -> None:
+    from streamstack.observability import setup_process
+    from streamstack.settings import Settings
+
+    setup_process(service="lambda", settings=Settings())  # what the Lambda runtime does on its first invocation
+
     @metrics.lambda_metrics
     def handler(event: dict[str, Any], context: object) -> dict[str, Any]:
         with metrics.observe_handler("sqs_encode"):

@@ -18,18 +18,18 @@ PARENT = textwrap.dedent(
     from pathlib import Path
     from fastapi import FastAPI
     from fastapi.testclient import TestClient
-    from streamstack.observability import metrics
+    from streamstack.observability import exposition, metrics
     from streamstack.settings import Settings
 
     directory = Path(sys.argv[1])
-    env = {**os.environ, **metrics.prepare_multiprocess(directory)}
+    env = {**os.environ, **exposition.prepare_multiprocess(directory)}
     app = FastAPI()
 
     @app.get("/v1/assets/{asset_id}")
     def get_asset(asset_id: str) -> dict:
         return {"id": asset_id}
 
-    metrics.instrument_app(app, service="api", settings=Settings(metrics_enabled=True))
+    exposition.instrument_app(app, service="api", settings=Settings(metrics_enabled=True))
     client = TestClient(app)
     client.get("/v1/assets/a1")
     sys.stdout.write(client.get("/metrics").text + SEPARATOR)
@@ -40,7 +40,7 @@ PARENT = textwrap.dedent(
 )
 WORKER = textwrap.dedent(
     """
-    from streamstack.observability import metrics
+    from streamstack.observability import exposition, metrics
     from streamstack.queue.base import QueueStats
     metrics.configure_metrics(service="worker", enabled=True)
     metrics.record_encoding_state("completed")
@@ -50,7 +50,7 @@ WORKER = textwrap.dedent(
 )
 EDGE = textwrap.dedent(
     """
-    from streamstack.observability import metrics
+    from streamstack.observability import exposition, metrics
     metrics.configure_metrics(service="edge", enabled=True)
     metrics.observe_edge("hit", 100)
     metrics.observe_edge("hit", 100)

@@ -12,7 +12,7 @@ import pytest
 
 from streamstack.cli import supervisor as supervision
 from streamstack.cli.supervisor import Supervisor
-from streamstack.observability import metrics
+from streamstack.observability import exposition, metrics
 
 CRASH = [sys.executable, "-c", "raise SystemExit(3)"]
 SLEEP = [sys.executable, "-c", "import time; time.sleep(120)"]
@@ -28,7 +28,7 @@ class Clock:
 
 @pytest.fixture
 def counted(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.delenv(metrics.MULTIPROC_ENV, raising=False)
+    monkeypatch.delenv(exposition.MULTIPROC_ENV, raising=False)
     metrics.reset_instruments()
     metrics.configure_metrics(service="supervisor", enabled=True)
     yield

@@ -108,7 +108,7 @@ def up() -> None:
     from streamstack.cli.supervisor import Supervisor
     from streamstack.db.session import upgrade
     from streamstack.observability import setup_process
-    from streamstack.observability.metrics import metrics_dir, prepare_multiprocess
+    from streamstack.observability.exposition import metrics_dir, prepare_multiprocess
 
     settings = get_settings()
     settings.data_dir.mkdir(parents=True, exist_ok=True)

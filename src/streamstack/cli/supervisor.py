@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from streamstack.observability import metrics
+from streamstack.observability import exposition, metrics
 
 log = logging.getLogger("streamstack.supervisor")
 
@@ -86,7 +86,7 @@ class Supervisor:
         assert process is not None
         child.process = None
         kill_group(process.pid)
-        metrics.mark_process_dead(process.pid)
+        exposition.mark_process_dead(process.pid)
         ran = now - child.started_at
         child.quick_crashes = 0 if ran >= STABLE_SECONDS else child.quick_crashes + 1
         delay = min(MAX_BACKOFF_SECONDS, INITIAL_BACKOFF_SECONDS * 2 ** max(child.quick_crashes - 1, 0))

@@ -58,7 +58,7 @@ from streamstack.delivery.live import (
 from streamstack.delivery.metering import ServedCounters
 from streamstack.delivery.objects import EdgeObject, cache_lifetime, etag_of, memory_weight
 from streamstack.keys.signing import active_public_keys
-from streamstack.observability import metrics
+from streamstack.observability import exposition, metrics
 from streamstack.platform import Platform
 from streamstack.settings import Settings
 from streamstack.signed_urls import (
@@ -132,9 +132,9 @@ class EdgeApp:
         self.server_sends_files: bool | None = None  # learnt from the first request's ASGI extensions
         self.metered = metrics.metrics_enabled()
         self.served = ServedCounters(publish=self.metered)
-        self.metrics_endpoint = metrics.metrics_app() if self.metered else None
+        self.metrics_endpoint = exposition.metrics_app() if self.metered else None
         self._entry: Callable[[Scope, Receive, Send], Awaitable[None]] = (
-            metrics.MetricsMiddleware(self._dispatch, service="edge", exclude_paths=(HEALTH_PATH,))
+            exposition.MetricsMiddleware(self._dispatch, service="edge", exclude_paths=(HEALTH_PATH,))
             if self.metered
             else self._dispatch
         )
@@ -518,23 +518,12 @@ def create_edge_app(platform: Platform, **options: Any) -> EdgeApp:
     return EdgeApp(platform, **options)
 
 
-def build_edge_platform(settings: Settings) -> Platform:
-    """Catalog and store only: the edge needs no queues, so it starts without a queue backend."""
-    from streamstack.db.session import open_catalog
-    from streamstack.secrets import open_secrets, settings_with_secrets
-    from streamstack.storage.factory import open_store
-
-    secrets = open_secrets(settings)
-    settings = settings_with_secrets(settings, secrets)
-    engine, sessions = open_catalog(settings)
-    return Platform(settings=settings, engine=engine, sessions=sessions, store=open_store(settings), secrets=secrets)
-
-
 def edge_app_from_settings() -> EdgeApp:
     """Factory for `uvicorn --factory streamstack.delivery.app:edge_app_from_settings` (its own process)."""
     from streamstack.observability import setup_process
+    from streamstack.platform import build_platform
     from streamstack.settings import get_settings
 
     settings = get_settings()
     setup_process(service="edge", settings=settings)
-    return create_edge_app(build_edge_platform(settings))
+    return create_edge_app(build_platform(settings, with_queues=False))

@@ -6,8 +6,8 @@
 - `on_encoding_event` (queue `events`, EventBridge MediaConvert Job State Change): runs the metadata
   processor, the same one the embedded worker runs.
 
-Powertools does the plumbing: the batch processor reports each failed record alone, Logger and Metrics
-(EMF, namespace `Streamstack`) instrument every invocation, and the idempotency utility (DynamoDB table
+Powertools does the plumbing: the batch processor reports each failed record alone, Logger instruments
+every invocation, and the idempotency utility (DynamoDB table
 STREAMSTACK_IDEMPOTENCY_TABLE) makes a record delivered twice change nothing. The Platform (catalog,
 store, queues) is built on the first invocation and kept for the container's life.
 """
@@ -23,8 +23,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics
-from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.idempotency import (
     DynamoDBPersistenceLayer,
@@ -38,7 +37,8 @@ from streamstack.events.encoding import run_encode_job
 from streamstack.events.handlers import UnknownMessage, process_batch
 from streamstack.events.handlers import on_encoding_event as apply_encoding_event
 from streamstack.events.messages import message_kind, parse_body
-from streamstack.observability.metrics import lambda_metrics, record_encoding_state
+from streamstack.observability import setup_process
+from streamstack.observability.metrics import lambda_metrics, record_encoding_state, record_lambda_batch
 from streamstack.platform import Platform, build_platform
 from streamstack.secrets import settings_with_secrets
 from streamstack.settings import Settings, get_settings
@@ -47,11 +47,9 @@ from streamstack.storage.keys import asset_id_from_source_key
 
 IDEMPOTENCY_TABLE_ENV = "STREAMSTACK_IDEMPOTENCY_TABLE"
 IDEMPOTENCY_TTL_SECONDS = 24 * 3600  # longer than any redelivery: S3 duplicates and SQS retries come sooner
-NAMESPACE = "Streamstack"
 SERVICE = "streamstack-events"
 
 logger = Logger(service=SERVICE)
-metrics = Metrics(namespace=NAMESPACE, service=SERVICE)
 log = logging.getLogger("streamstack.events.lambda")
 
 
@@ -74,7 +72,9 @@ def runtime() -> Runtime:
     global _runtime
     with _runtime_lock:
         if _runtime is None:
-            _runtime = build_runtime(settings_with_secrets(get_settings()))
+            settings = settings_with_secrets(get_settings())
+            setup_process(service="lambda", settings=settings)
+            _runtime = build_runtime(settings)
         return _runtime
 
 
@@ -167,27 +167,24 @@ def eventbridge_identity(event: dict[str, Any]) -> dict[str, Any]:
 
 
 def handle_batch(event: dict[str, Any], context: LambdaContext, record_handler: Callable[[SQSRecord], None],
-                 metric: str) -> dict[str, Any]:
-    """Run a batch through Powertools' processor; count processed and failed records as EMF metrics."""
+                 handler: str) -> dict[str, Any]:
+    """Run a batch through Powertools' processor; count processed and failed records (EMF, one metrics stack)."""
     runtime().config.register_lambda_context(context)
     result = process_batch(event, record_handler, context)
     failed = len(result.get("batchItemFailures", []))
-    metrics.add_metric(name=f"{metric}Processed", unit=MetricUnit.Count, value=len(event.get("Records", [])) - failed)
-    metrics.add_metric(name=f"{metric}Failed", unit=MetricUnit.Count, value=failed)
+    record_lambda_batch(handler, processed=len(event.get("Records", [])) - failed, failed=failed)
     return result
 
 
 @lambda_metrics
-@metrics.log_metrics
 @logger.inject_lambda_context(clear_state=True)
 def on_source_uploaded(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """S3 ObjectCreated notifications (via SQS) start encodes."""
-    return handle_batch(event, context, source_record, "SourceUploaded")
+    return handle_batch(event, context, source_record, "source_uploaded")
 
 
 @lambda_metrics
-@metrics.log_metrics
 @logger.inject_lambda_context(clear_state=True)
 def on_encoding_event(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """MediaConvert Job State Change events (via EventBridge and SQS) update the catalog."""
-    return handle_batch(event, context, encoding_record, "EncodingEvent")
+    return handle_batch(event, context, encoding_record, "encoding_event")

@@ -5,17 +5,22 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from streamstack.observability import exposition, metrics, tracing
 from streamstack.observability import logging as structured_logging
-from streamstack.observability import metrics, tracing
 
 if TYPE_CHECKING:
     from streamstack.settings import Settings
 
 
-def setup_process(*, service: str, settings: Settings | None = None) -> None:
-    """First call of every process (api, edge, worker, lambda): logs, metrics switches, tracing."""
-    structured_logging.configure_logging(settings, service=service)
-    lambda_shape = service == "lambda"  # no scraper reaches a Lambda: EMF on stdout instead of Prometheus
+def setup_process(*, service: str, settings: Settings) -> None:
+    """First call of every process (api, edge, worker, supervisor, lambda): logs, metrics switches, tracing.
+
+    Observability gets its settings here, once; nothing in it reads the environment later. In Lambda,
+    Powertools' Logger owns the logs and metrics go out as EMF on stdout (no scraper reaches a Lambda).
+    """
+    lambda_shape = service == "lambda"
+    if not lambda_shape:
+        structured_logging.configure_logging(settings, service=service)
     metrics.configure_metrics(service=service, settings=settings, prometheus=not lambda_shape, emf=lambda_shape)
     tracing.configure_tracing(settings, service=service)
 
@@ -24,7 +29,7 @@ def instrument_app(
     app: Any,
     *,
     service: str,
-    settings: Settings | None = None,
+    settings: Settings,
     before_scrape: Callable[[], None] | None = None,
 ) -> None:
     """One line after creating the API or edge app: request ids, metrics middleware and `/metrics`, spans.
@@ -32,7 +37,7 @@ def instrument_app(
     `before_scrape` refreshes pull-based gauges on each scrape, e.g. `lambda: metrics.refresh_queue(queue)`.
     """
     app.add_middleware(structured_logging.RequestContextMiddleware)
-    metrics.instrument_app(app, service=service, settings=settings, before_scrape=before_scrape)
+    exposition.instrument_app(app, service=service, settings=settings, before_scrape=before_scrape)
     tracing.instrument_app(app)
 
 

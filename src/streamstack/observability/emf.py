@@ -14,10 +14,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TextIO
 
-if TYPE_CHECKING:
-    from streamstack.observability.metrics import MetricDef
+from streamstack.observability.catalogue import NAMESPACE
 
-NAMESPACE = "Streamstack"
+if TYPE_CHECKING:
+    from streamstack.observability.catalogue import MetricDef
 MAX_VALUES_PER_METRIC = 100  # EMF limit on one metric's value array
 
 DimensionKey = tuple[tuple[str, str], ...]

@@ -229,13 +229,9 @@ _HANDLER_MARK = "_streamstack_handler"
 
 
 def configure_logging(
-    settings: Settings | None = None, *, service: str | None = None, stream: TextIO | None = None
+    settings: Settings, *, service: str | None = None, stream: TextIO | None = None
 ) -> logging.Handler:
     """Install the one root handler (idempotent): JSON or text per Settings.log_json, context, redaction."""
-    if settings is None:
-        from streamstack.settings import get_settings
-
-        settings = get_settings()
     handler = logging.StreamHandler(stream or sys.stderr)
     setattr(handler, _HANDLER_MARK, True)
     handler.addFilter(ContextFilter(service))

@@ -28,12 +28,8 @@ class _State:
 _state = _State()
 
 
-def configure_tracing(settings: Settings | None = None, *, service: str, exporter: Any = None) -> bool:
+def configure_tracing(settings: Settings, *, service: str, exporter: Any = None) -> bool:
     """Start tracing for this process if enabled and installed; returns whether it is on."""
-    if settings is None:
-        from streamstack.settings import get_settings
-
-        settings = get_settings()
     _state.tracer = None
     if not settings.tracing_enabled:
         return False

@@ -22,7 +22,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, FastAPI, Request
 
 from streamstack.keys.auth import require_scope
-from streamstack.observability import metrics
+from streamstack.observability import exposition, metrics
 from streamstack.platform import Platform
 
 log = logging.getLogger("streamstack.web.health")
@@ -191,7 +191,7 @@ def summarize(samples: Sequence[Sample], *, interval: float, window: float) -> d
 class MetricsSampler:
     """Scrapes the registry every `interval` seconds into a one-hour ring buffer, on a daemon thread."""
 
-    def __init__(self, *, registry: Callable[[], Any] = metrics.exposition_registry,
+    def __init__(self, *, registry: Callable[[], Any] = exposition.exposition_registry,
                  before_sample: Callable[[], None] | None = None, interval: float = DEFAULT_INTERVAL,
                  window: float = DEFAULT_RATE_WINDOW) -> None:
         self.registry = registry

@@ -135,9 +135,10 @@ def test_metrics_are_emf_in_the_streamstack_namespace(lambda_env: Settings, caps
     body = upload_source(lambda_env, new_asset(lambda_env))
     on_source_uploaded(sqs_event([body, "{bad"], queue="sources"), FakeLambdaContext())
     documents = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
-    ours = [d for d in documents if d["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "Streamstack"
-            and "SourceUploadedProcessed" in d]
-    assert ours and ours[0]["SourceUploadedProcessed"] == [1.0] and ours[0]["SourceUploadedFailed"] == [1.0]
+    ours = {d["outcome"]: d["streamstack_lambda_records_total"] for d in documents
+            if d["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "Streamstack"
+            and d.get("handler") == "source_uploaded" and "streamstack_lambda_records_total" in d}
+    assert ours == {"processed": 1.0, "failed": 1.0}
 
 
 def test_mediaconvert_is_chosen_by_setting(lambda_env: Settings, tiny_clip: Path, monkeypatch: pytest.MonkeyPatch):

@@ -162,14 +162,6 @@ locals {
         [{ expression = "SEARCH('{${local.app_namespace},Service} MetricName=\"streamstack_webhook_delivery_seconds\"', 'p99', 300)", id = "latency", label = "delivery p99", yAxis = "right" }],
       ]
     },
-    {
-      title  = "Live: ingest bitrate and edge lag"
-      period = 60
-      metrics = [
-        [{ expression = "SEARCH('{${local.app_namespace},Service} MetricName=\"streamstack_live_ingest_bitrate_bits\"', 'Average', 60)", id = "bitrate", label = "ingest bitrate" }],
-        [{ expression = "SEARCH('{${local.app_namespace},Service} MetricName=\"streamstack_live_edge_lag_seconds\"', 'Maximum', 60)", id = "lag", label = "edge lag" }],
-      ]
-    },
   ]
 
   dashboard_widgets = [
