@@ -56,3 +56,21 @@ def test_commands_without_a_key_explain_what_to_do(cli_env):
     env = {k: v for k, v in cli_env.items() if k != "STREAMSTACK_API_KEY"}
     result = run(env, "assets", "list")
     assert result.returncode == 2 and "API key" in result.stderr
+
+
+def test_live_create_list_disable_enable_reset_complete_delete(cli_env):
+    created = run(cli_env, "live", "create", "--reconnect-window", "30", "--latency-mode", "standard")
+    assert created.returncode == 0, created.stderr
+    stream = json.loads(created.stdout)
+    assert stream["latency_mode"] == "standard" and stream["stream_key"] and stream["rtmp_url"].startswith("rtmp://")
+    listed = json.loads(run(cli_env, "live", "list").stdout)
+    assert [s["id"] for s in listed["data"]] == [stream["id"]]
+    assert json.loads(run(cli_env, "live", "disable", stream["id"]).stdout)["status"] == "disabled"
+    assert json.loads(run(cli_env, "live", "enable", stream["id"]).stdout)["status"] == "idle"
+    reset = json.loads(run(cli_env, "live", "reset-key", stream["id"]).stdout)
+    assert reset["stream_key"] != stream["stream_key"]
+    complete = run(cli_env, "live", "complete", stream["id"])
+    assert complete.returncode != 0 and "409" in complete.stderr and "no session" in complete.stderr
+    assert json.loads(run(cli_env, "live", "show", stream["id"]).stdout)["id"] == stream["id"]
+    assert run(cli_env, "live", "delete", stream["id"]).returncode == 0
+    assert run(cli_env, "live", "show", stream["id"]).returncode != 0

@@ -7,6 +7,7 @@ import typer
 from streamstack.cli import run
 from streamstack.cli.assets import assets_app
 from streamstack.cli.keys import keys_app
+from streamstack.cli.live import live_app
 from streamstack.cli.status import status
 from streamstack.cli.upload import upload
 
@@ -16,6 +17,7 @@ for command in (run.up, run.api, run.worker, run.edge, run.ingest, upload, statu
     app.command()(command)
 app.add_typer(keys_app, name="keys")
 app.add_typer(assets_app, name="assets")
+app.add_typer(live_app, name="live")
 app.add_typer(run.db_app, name="db")
 
 __all__ = ["app"]

@@ -1,0 +1,94 @@
+"""`streamstack live`: create and manage live streams through the API (what OBS needs, in one command)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+import typer
+from rich.table import Table
+
+from streamstack.cli.common import ApiKey, ApiUrl, api_client, checked, console, err
+
+live_app = typer.Typer(help="Live streams: RTMP ingest, LL-HLS playback, recordings.", no_args_is_help=True)
+
+
+def _show(stream: dict[str, Any]) -> None:
+    """JSON when piped; otherwise the publisher's settings first, as OBS asks for them."""
+    if not sys.stdout.isatty():
+        print(json.dumps(stream))
+        return
+    console.print(f"[bold]{stream['id']}[/bold]  status: {stream['status']}"
+                  f"{'  (publisher connected)' if stream['connected'] else ''}")
+    console.print(f"server (RTMP): {stream['rtmp_url']}")
+    if stream.get("stream_key"):
+        console.print("stream key:", stream["stream_key"], markup=False, highlight=False)
+    for playback in stream["playback_ids"]:
+        console.print(f"playback ({playback['policy']}): {playback['url']}")
+    if stream["recent_asset_ids"]:
+        console.print(f"recordings: {', '.join(stream['recent_asset_ids'])}")
+
+
+@live_app.command("create")
+def live_create(latency_mode: str = typer.Option("low", help="low (LL-HLS) or standard."),
+                reconnect_window: int = typer.Option(60, help="Seconds a dropped publisher may take to return."),
+                signed: bool = typer.Option(False, help="Signed playback instead of public."),
+                api_url: str | None = ApiUrl, api_key: str | None = ApiKey) -> None:
+    """Create a live stream: prints its RTMP server, stream key and playback URL."""
+    body = {"latency_mode": latency_mode, "reconnect_window": reconnect_window,
+            "playback_policy": ["signed" if signed else "public"]}
+    with api_client(api_url, api_key) as client:
+        _show(checked(client.post("/v1/live-streams", json=body)))
+
+
+@live_app.command("list")
+def live_list(status: str | None = typer.Option(None, help="idle, active or disabled."), limit: int = 25,
+              api_url: str | None = ApiUrl, api_key: str | None = ApiKey) -> None:
+    """List live streams, newest first."""
+    params: dict[str, Any] = {"limit": limit, **({"status": status} if status else {})}
+    with api_client(api_url, api_key) as client:
+        page = checked(client.get("/v1/live-streams", params=params))
+    if not sys.stdout.isatty():
+        print(json.dumps(page))
+        return
+    table = Table("id", "status", "connected", "latency", "active asset", "created")
+    for stream in page["data"]:
+        table.add_row(stream["id"], stream["status"], "yes" if stream["connected"] else "no",
+                      stream["latency_mode"], stream["active_asset_id"] or "-", stream["created_at"][:19])
+    console.print(table)
+
+
+@live_app.command("show")
+def live_show(live_stream_id: str, api_url: str | None = ApiUrl, api_key: str | None = ApiKey) -> None:
+    """Show one live stream (its key only to a write-scoped API key)."""
+    with api_client(api_url, api_key) as client:
+        _show(checked(client.get(f"/v1/live-streams/{live_stream_id}")))
+
+
+ACTIONS = {  # command: (method, path after the id, help)
+    "disable": ("PUT", "disable", "Refuse publishers (and end a live session)."),
+    "enable": ("PUT", "enable", "Accept publishers again."),
+    "reset-key": ("POST", "reset-stream-key", "A new stream key; the old one is refused from the next publish on."),
+    "complete": ("PUT", "complete", "End the session now: the recording becomes VOD without waiting for the window."),
+}
+
+
+def _register_action(command: str, method: str, suffix: str, help_text: str) -> None:
+    def action(live_stream_id: str, api_url: str | None = ApiUrl, api_key: str | None = ApiKey) -> None:
+        with api_client(api_url, api_key) as client:
+            _show(checked(client.request(method, f"/v1/live-streams/{live_stream_id}/{suffix}")))
+
+    live_app.command(command, help=help_text)(action)
+
+
+for _command, (_method, _suffix, _help) in ACTIONS.items():
+    _register_action(_command, _method, _suffix, _help)
+
+
+@live_app.command("delete")
+def live_delete(live_stream_id: str, api_url: str | None = ApiUrl, api_key: str | None = ApiKey) -> None:
+    """Delete the live stream (its recordings stay as assets)."""
+    with api_client(api_url, api_key) as client:
+        checked(client.delete(f"/v1/live-streams/{live_stream_id}"))
+    err.print(f"deleted {live_stream_id}")
