@@ -21,3 +21,10 @@ def test_ci_runs_the_readme_test_command():
     readme = (ROOT / "README.md").read_text()
     assert "make test" in readme and "make up" in readme
     assert "make test" in (ROOT / ".ci" / "run").read_text()
+
+
+def test_the_docs_stand_on_their_own():
+    """README and docs/ link only inside the repository: a clone has no ../shared."""
+    for path in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
+        assert "../shared" not in path.read_text(), f"{path.name} links outside the repository"
+    assert "(docs/architecture.md)" in (ROOT / "README.md").read_text()
