@@ -1,6 +1,14 @@
-"""Benchmark the ABR ladder: our pipeline vs one ffmpeg per rendition vs a hand-written single command.
+"""Benchmark the ABR ladder: our pipeline vs one ffmpeg per rendition vs a hand-written single command,
+and the content-aware ladder (`ladder: "auto"`) vs the fixed one on an easy and a hard source.
 
     .venv/bin/python bench/ladder.py [--seconds 60] [--no-vmaf]
+    .venv/bin/python bench/ladder.py --content-aware [--seconds 40]
+
+Content-aware mode: two generated 1080p30 sources of very different complexity, a near-static "talking
+head" (soft gradient, gently swaying block) and a high-motion noisy pattern (testsrc2 + strong temporal
+noise), each encoded by the pipeline with the fixed ladder and with `auto`. It prints total video bytes,
+per-rung bitrate and VMAF, and the auto analysis time as a share of the encode. Goals: >= 20 % fewer
+bytes on the easy source with a top-rung VMAF at most 1 point lower; no rung of the hard source worse.
 
 Source: a generated 1080p30 clip (testsrc2 + temporal noise so bitrates matter, sine audio), encoded
 once with x264 like a phone upload and cached. Runs, one after the other on the same machine:
@@ -32,6 +40,7 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__)
 from streamstack.media.hls import RenditionFiles, build_encode_command  # noqa: E402
 from streamstack.media.ladder import RenditionPlan, plan_audio, plan_ladder  # noqa: E402
 from streamstack.media.mp4 import join_fragments  # noqa: E402
+from streamstack.media.options import EncodeOptions  # noqa: E402
 from streamstack.media.pipeline import EncodeResult, encode_asset  # noqa: E402
 from streamstack.media.probe import probe  # noqa: E402
 from streamstack.media.safety import run_ffmpeg  # noqa: E402
@@ -83,7 +92,8 @@ def make_source(seconds: int) -> Path:
     return path
 
 
-def run_pipeline(source: Path, work: Path, settings: Settings) -> tuple[EncodeResult, float | None]:
+def run_pipeline(source: Path, work: Path, settings: Settings,
+                 options: EncodeOptions = EncodeOptions()) -> tuple[EncodeResult, float | None]:
     """(a) the real job, from an object store to an object store."""
     store = LocalObjectStore(work / "store")
     store.put_file("uploads/bench", source)
@@ -96,6 +106,7 @@ def run_pipeline(source: Path, work: Path, settings: Settings) -> tuple[EncodeRe
         settings=settings,
         on_progress=lambda _: None,
         on_playable=lambda: playable.append(time.monotonic() - started),
+        options=options,
     )
     return result, (playable[0] if playable else None)
 
@@ -164,6 +175,76 @@ def _check(run: object) -> None:
         sys.exit(f"ffmpeg failed: {getattr(run, 'stderr', '')[-800:]}")
 
 
+CONTENT_SOURCES = {
+    "easy (near-static talking head)": "gradients=s=1920x1080:c0=0x304050:c1=0x8090a0:speed=0.01:r=30:d={s},"
+    "drawbox=x=800+40*sin(t*2):y=300:w=320:h=460:color=0xd0a080:t=fill",
+    "hard (high-motion noisy)": "testsrc2=s=1920x1080:r=30:d={s},noise=alls=25:allf=t+u",
+}
+
+
+def make_content_source(name: str, pattern: str, seconds: int) -> Path:
+    """A 1080p30 camera-like upload of one of the two patterns (x264 CRF 16), generated once and cached."""
+    CACHE.mkdir(exist_ok=True)
+    path = CACHE / f"content-{name.split()[0]}-{seconds}s.mp4"
+    if not path.exists():
+        args = ["-y", "-f", "lavfi", "-i", pattern.format(s=seconds), "-f", "lavfi", "-i",
+                f"sine=f=440:d={seconds}:sample_rate=48000", "-c:v", "libx264", "-preset", "veryfast",
+                "-crf", "16", "-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest", path.name]  # fmt: skip
+        _check(run_ffmpeg(args, cwd=CACHE, timeout_seconds=LIMIT))
+    return path
+
+
+def content_aware(opts: argparse.Namespace, work: Path) -> None:
+    """Fixed vs auto on both sources: bytes, per-rung VMAF, analysis share; goals checked from this one run."""
+    settings = Settings()
+    print(f"load average before: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs (shared machine); "
+          f"target VMAF {settings.auto_ladder_target_vmaf:g}, min gain {settings.auto_ladder_min_vmaf_gain:g}",
+          flush=True)  # fmt: skip
+    for name, pattern in CONTENT_SOURCES.items():
+        source = make_content_source(name, pattern, opts.seconds)
+        plans = {p.name: p for p in plan_ladder(probe(source), settings)}
+        runs = {}
+        for mode in ("fixed", "auto"):
+            folder = work / f"{name.split()[0]}-{mode}"
+            result, _ = run_pipeline(source, folder, settings, EncodeOptions(ladder=mode))  # type: ignore[arg-type]
+            store_dir = folder / "store" / "assets" / result.asset_id
+            scores = {}
+            for r in result.renditions:
+                joined = join_fragments(store_dir, RenditionFiles(r.name).playlist, folder / f"vmaf-{r.name}.mp4")
+                scores[r.name] = vmaf(joined, source, plans[r.name], opts.vmaf_subsample)
+            runs[mode] = (result, scores)
+        print_content_aware(name, runs)
+
+
+def print_content_aware(name: str, runs: dict[str, tuple[EncodeResult, dict[str, float | None]]]) -> None:
+    (fixed, fixed_vmaf), (auto, auto_vmaf) = runs["fixed"], runs["auto"]
+    report = auto.ladder
+    assert report is not None
+    print(f"\n== {name} ==  auto: {report.note}")
+    print(f"{'rung':<8}{'fixed kb/s':>11}{'auto kb/s':>11}{'fixed VMAF':>12}{'auto VMAF':>11}  auto decision")
+    auto_rungs = {r.name: r for r in auto.renditions}
+    decisions = {d.name: d for d in report.rungs}
+    for r in fixed.renditions:
+        a = auto_rungs.get(r.name)
+        shown = lambda v: f"{v:.1f}" if v is not None else "-"  # noqa: E731
+        decision = decisions.get(r.name)
+        note = (f"{'kept' if decision.kept else 'dropped'}: {decision.reason}" if decision else "")
+        print(f"{r.name:<8}{r.average_bitrate / 1000:>11.0f}{(a.average_bitrate / 1000 if a else 0):>11.0f}"
+              f"{shown(fixed_vmaf.get(r.name)):>12}{shown(auto_vmaf.get(r.name)):>11}  {note}")  # fmt: skip
+    fixed_bytes = sum(r.size_bytes for r in fixed.renditions)
+    auto_bytes = sum(r.size_bytes for r in auto.renditions)
+    encode = auto.encode_seconds - report.analysis_seconds
+    top = fixed.renditions[0].name
+    print(f"total video bytes: fixed {fixed_bytes / 1e6:.2f} MB, auto {auto_bytes / 1e6:.2f} MB = "
+          f"{auto_bytes / fixed_bytes:.2f}x ({(1 - auto_bytes / fixed_bytes) * 100:.0f} % fewer)")
+    top_delta = (auto_vmaf.get(top) or 0) - (fixed_vmaf.get(top) or 0)
+    worst = min(((auto_vmaf.get(n) or 0) - (v or 0) for n, v in fixed_vmaf.items() if n in auto_vmaf), default=0)
+    print(f"top rung ({top}) VMAF auto - fixed = {top_delta:+.2f}; worst kept rung {worst:+.2f}")
+    print(f"analysis {report.analysis_seconds:.1f} s = {report.analysis_seconds / encode:.2f} of the auto encode "
+          f"({encode:.1f} s) and {report.analysis_seconds / fixed.encode_seconds:.2f} of the fixed one "
+          f"({fixed.encode_seconds:.1f} s); budget 0.15 of the predicted {report.predicted_encode_seconds:.1f} s")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -172,7 +253,15 @@ def main() -> None:
     parser.add_argument("--no-vmaf", action="store_true", help="skip the VMAF measurements")
     parser.add_argument("--repeat", type=int, default=1, help="rounds of (a)(b)(c); best wall of each")
     parser.add_argument("--vmaf-subsample", type=int, default=5, help="score every Nth frame (default 5)")
+    parser.add_argument("--content-aware", action="store_true", help="fixed vs auto ladder on two sources")
     opts = parser.parse_args()
+    if opts.content_aware:
+        work = Path(tempfile.mkdtemp(prefix="streamstack-bench-"))
+        try:
+            content_aware(opts, work)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+        return
     settings = Settings()
     gen, source = measure(lambda: make_source(opts.seconds))
     print(f"source: {source} (1080p30, {opts.seconds} s; ready in {gen.wall:.1f} s)", flush=True)

@@ -76,6 +76,20 @@ class Settings(BaseSettings):
     idempotency_ttl_seconds: int = Field(24 * 3600, description="How long an Idempotency-Key is remembered.")
 
     encoder: Literal["ffmpeg", "mediaconvert", "none"] = Field("ffmpeg", description="Encoding backend.")
+    ladder_mode: Literal["fixed", "auto"] = Field(
+        "fixed", description="Default for assets that do not set `ladder`: auto prices each rung by a short "
+        "content analysis (probe encodes + VMAF) and drops rungs that add little.",
+    )
+    auto_ladder_target_vmaf: float = Field(
+        97.0, ge=50.0, le=100.0, description="VMAF each rung of an auto ladder aims at (at its own size)."
+    )
+    auto_ladder_min_vmaf_gain: float = Field(
+        2.0, ge=0.0, description="An auto-ladder rung adding less VMAF than this over the rung below is dropped."
+    )
+    auto_ladder_max_analysis_share: float = Field(
+        0.15, gt=0.0, description="Budget of the auto-ladder analysis as a share of the predicted encode time; "
+        "beyond it the fixed ladder is used.",
+    )
     normalize_audio: bool = Field(
         False, description="EBU R128 loudness normalisation for assets that do not set normalize_audio themselves."
     )

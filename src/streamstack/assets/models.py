@@ -42,6 +42,7 @@ class Asset(Timestamped, Base):
     errors: Mapped[list[str]] = mapped_column(JSON, default=list)
     images: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     normalize_audio: Mapped[bool | None] = mapped_column()
+    ladder: Mapped[str | None] = mapped_column(String(8))
     loudness: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     static_renditions: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     encoding_started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
@@ -131,6 +132,9 @@ class NewAssetSettings(BaseModel):
     mp4_support: Mp4Support = "none"
     passthrough: str | None = Field(None, max_length=255)
     meta: AssetMeta = Field(default_factory=AssetMeta)
+    ladder: Literal["fixed", "auto"] | None = Field(
+        None, description="auto: each rung priced by a short content analysis (probe encodes scored with VMAF), "
+        "rungs adding little dropped; unset follows STREAMSTACK_LADDER_MODE.")
     normalize_audio: bool | None = Field(
         None, description="EBU R128 loudness normalisation of the audio (to STREAMSTACK_LOUDNESS_TARGET_LUFS, "
         "-23 LUFS by default); unset follows STREAMSTACK_NORMALIZE_AUDIO.")
@@ -221,6 +225,7 @@ class AssetOut(BaseModel):
     mp4_support: Mp4Support
     passthrough: str | None
     meta: AssetMeta
+    ladder: Literal["fixed", "auto"] | None
     normalize_audio: bool | None
     loudness: LoudnessOut | None
     errors: list[str]

@@ -32,7 +32,7 @@ def create_asset(*, db_session: Session, new_asset_settings: NewAssetSettings, i
     asset = Asset(
         id=new_id("as_"), status="waiting", progress=0.0, input_url=input_url,
         mp4_support=new_asset_settings.mp4_support, passthrough=new_asset_settings.passthrough,
-        normalize_audio=new_asset_settings.normalize_audio,
+        normalize_audio=new_asset_settings.normalize_audio, ladder=new_asset_settings.ladder,
         errors=[], images={}, static_renditions=[],
     )
     set_meta(asset, new_asset_settings.meta)
@@ -139,7 +139,7 @@ def asset_to_out(asset: Asset, edge_base_url: str) -> AssetOut:
         aspect_ratio=asset.aspect_ratio, mp4_support=asset.mp4_support,  # type: ignore[arg-type]
         passthrough=asset.passthrough, errors=list(asset.errors or []),
         meta=AssetMeta(title=asset.title, creator_id=asset.creator_id, external_id=asset.external_id),
-        normalize_audio=asset.normalize_audio,
+        normalize_audio=asset.normalize_audio, ladder=asset.ladder,  # type: ignore[arg-type]
         loudness=LoudnessOut.model_validate(asset.loudness) if asset.loudness else None,
         renditions=[RenditionOut.model_validate(r, from_attributes=True) for r in asset.renditions],
         playback_ids=[

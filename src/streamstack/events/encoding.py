@@ -59,7 +59,9 @@ def encode_request(platform: Platform, asset_id: str) -> EncodeRequest | None:
             log.info("encode skipped", extra={"asset_id": asset_id})
             return None
         normalize = platform.settings.normalize_audio if asset.normalize_audio is None else asset.normalize_audio
-        options = EncodeOptions(mp4_support=asset.mp4_support or "none", normalize_audio=normalize)
+        ladder = asset.ladder or platform.settings.ladder_mode
+        options = EncodeOptions(mp4_support=asset.mp4_support or "none", normalize_audio=normalize,
+                                ladder="auto" if ladder == "auto" else "fixed")
         return EncodeRequest(asset_id=asset.id, source_key=source_key(asset.id), options=options)
 
 

@@ -36,11 +36,16 @@ def codec_level(level: str) -> str:
     return f"LEVEL_{major}" if minor in ("", "0") else f"LEVEL_{major}_{minor}"
 
 
-def h264_settings(plan: RenditionPlan, settings: Any) -> dict[str, Any]:
+def qvbr_quality_level(target_vmaf: float) -> int:
+    """The auto ladder's VMAF target as a QVBR level (1-10): level 7 (AWS's usual choice) ~ VMAF 93, ~4 points a level."""
+    return max(1, min(10, round((target_vmaf - 65.0) / 4.0)))
+
+
+def h264_settings(plan: RenditionPlan, settings: Any, quality_level: int = QVBR_QUALITY_LEVEL) -> dict[str, Any]:
     """QVBR capped at the plan's maxrate; fixed, closed GOPs aligned across renditions, as the ffmpeg encoder does."""
     return {
         "RateControlMode": "QVBR",
-        "QvbrSettings": {"QvbrQualityLevel": QVBR_QUALITY_LEVEL},
+        "QvbrSettings": {"QvbrQualityLevel": quality_level},
         "MaxBitrate": plan.maxrate,
         "HrdBufferSize": plan.bufsize,
         "CodecProfile": plan.profile.upper(),
@@ -62,7 +67,8 @@ def h264_settings(plan: RenditionPlan, settings: Any) -> dict[str, Any]:
     }
 
 
-def video_output(plan: RenditionPlan, settings: Any, *, has_audio: bool) -> dict[str, Any]:
+def video_output(plan: RenditionPlan, settings: Any, *, has_audio: bool,
+                 quality_level: int = QVBR_QUALITY_LEVEL) -> dict[str, Any]:
     """One video rendition in the HLS group; its playlist is `master_<name>.m3u8`."""
     cmfc: dict[str, Any] = {"AudioRenditionSets": AUDIO_GROUP} if has_audio else {}
     return {
@@ -72,7 +78,7 @@ def video_output(plan: RenditionPlan, settings: Any, *, has_audio: bool) -> dict
             "Width": plan.width,
             "Height": plan.height,
             "ScalingBehavior": "DEFAULT",
-            "CodecSettings": {"Codec": "H_264", "H264Settings": h264_settings(plan, settings)},
+            "CodecSettings": {"Codec": "H_264", "H264Settings": h264_settings(plan, settings, quality_level)},
         },
     }
 
@@ -153,11 +159,13 @@ def build_create_job(
     settings: Any,
     role_arn: str,
     client_request_token: str | None = None,
+    quality_level: int = QVBR_QUALITY_LEVEL,
 ) -> dict[str, Any]:
     """The CreateJob request for one asset: the source object in, outputs under the asset's prefix."""
     if not renditions:
         raise ValueError("a MediaConvert job needs at least one video rendition")
-    outputs = [video_output(plan, settings, has_audio=audio is not None) for plan in renditions]
+    outputs = [video_output(plan, settings, has_audio=audio is not None, quality_level=quality_level)
+               for plan in renditions]
     if audio is not None:
         outputs.append(audio_output(audio))
     master = MASTER_NAME.removesuffix(".m3u8")
@@ -201,4 +209,6 @@ def plan_job(asset_id: str, source: Probe, settings: Settings, *, source_key: st
         asset_id=asset_id, source_key=source_key, bucket=settings.s3_bucket, renditions=plan_ladder(source, settings),
         audio=plan_mediaconvert_audio(source, settings, options), settings=settings,
         role_arn=settings.mediaconvert_role_arn, client_request_token=token,
+        quality_level=qvbr_quality_level(settings.auto_ladder_target_vmaf) if options.ladder == "auto"
+        else QVBR_QUALITY_LEVEL,
     )

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
+
+LadderMode = Literal["fixed", "auto"]
 
 
 @dataclass(frozen=True)
@@ -11,3 +14,4 @@ class EncodeOptions:
 
     mp4_support: str = "none"
     normalize_audio: bool = False
+    ladder: LadderMode = "fixed"  # auto: priced per rung by a short content analysis (media/complexity.py)

@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from streamstack.media.autoladder import RungDecision
+from streamstack.media.complexity import analyse_ladder
 from streamstack.media.errors import MediaError
 from streamstack.media.hls import (
     AUDIO_NAME,
@@ -57,6 +60,8 @@ from streamstack.media.safety import (
 )
 from streamstack.storage.base import ObjectNotFound, ObjectStore
 from streamstack.storage.keys import LOUDNESS_NAME, MASTER_NAME, asset_prefix
+
+log = logging.getLogger("streamstack.media.pipeline")
 
 ENCODE_PROGRESS_SHARE = 95.0  # the rest is remuxing and the final uploads
 TRUNCATION_TOLERANCE_SECONDS = 0.5
@@ -121,6 +126,7 @@ class EncodeResult:
     playable_seconds: float | None
     encode_seconds: float
     loudness: LoudnessResult | None = None
+    ladder: LadderReport | None = None
     output_keys: tuple[str, ...] = field(repr=False, default=())
 
 
@@ -132,6 +138,17 @@ class LoudnessResult:
     source_integrated_lufs: float | None
     target_lufs: float | None
     method: str  # "none", "linear" (two-pass) or "dynamic" (single pass)
+
+
+@dataclass(frozen=True)
+class LadderReport:
+    """How the ladder was chosen and what the auto analysis cost (compare with encode_seconds)."""
+
+    mode: str
+    note: str
+    analysis_seconds: float
+    predicted_encode_seconds: float
+    rungs: tuple[RungDecision, ...]
 
 
 @dataclass
@@ -181,7 +198,7 @@ def _encode_in(workdir: Path, job: _Job) -> EncodeResult:
     source = download_source(job.store, job.source_key, workdir / "source", job.settings)
     info = probe(source)
     check_source_limits(info, job.settings)
-    renditions = plan_ladder(info, job.settings)
+    renditions, ladder_report = _plan_renditions(source, info, workdir, job)
     audio = _plan_loudness(plan_audio(info), source, info, workdir, job)
     images = plan_images(info.duration, renditions[0], job.settings) if renditions else None
     out = workdir / "out"
@@ -218,8 +235,27 @@ def _encode_in(workdir: Path, job: _Job) -> EncodeResult:
         playable_seconds=None if publisher.playable_at is None else publisher.playable_at - started,
         encode_seconds=time.monotonic() - started,
         loudness=loudness,
+        ladder=ladder_report,
         output_keys=tuple(sorted(job.published)),
     )
+
+
+def _plan_renditions(source: Path, info: Probe, workdir: Path, job: _Job) -> tuple[list[RenditionPlan],
+                                                                                   LadderReport]:
+    """The fixed ladder, or the content-aware one when the asset asks for `auto` and the analysis succeeds."""
+    fixed = plan_ladder(info, job.settings)
+    if job.options.ladder != "auto" or not fixed:
+        return fixed, LadderReport(job.options.ladder, "fixed ladder", 0.0, 0.0, ())
+    analysis = analyse_ladder(source, info, fixed, job.settings, workdir=workdir, timeout=_remaining(job.deadline))
+    chosen = analysis.ladder.renditions if analysis.ladder else fixed
+    rungs = tuple(analysis.ladder.decisions) if analysis.ladder else ()
+    report = LadderReport("auto", analysis.note, round(analysis.seconds, 3),
+                          round(analysis.predicted_encode_seconds, 3), rungs)
+    log.info("ladder planned", extra={"asset_id": job.asset_id, "note": analysis.note,
+                                      "analysis_seconds": report.analysis_seconds,
+                                      "predicted_encode_seconds": report.predicted_encode_seconds,
+                                      "renditions": [f"{p.name}@{p.bitrate // 1000}k" for p in chosen]})
+    return chosen, report
 
 
 def _plan_loudness(audio: AudioPlan | None, source: Path, info: Probe, workdir: Path, job: _Job) -> AudioPlan | None:

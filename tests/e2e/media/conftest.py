@@ -64,7 +64,8 @@ def encode() -> Callable[..., Encoded]:
 
 def run_encode(
     store: LocalObjectStore, source: Path, *, asset_id: str = "a1", settings: Settings | None = None,
-    mp4_support: str = "none", normalize_audio: bool = False, on_playable: Callable[[], None] | None = None,
+    mp4_support: str = "none", normalize_audio: bool = False, ladder: str = "fixed",
+    on_playable: Callable[[], None] | None = None,
 ) -> Encoded:  # fmt: skip
     """Upload a file and encode it, recording progress and the objects visible when playable fired."""
     source_key = f"uploads/{asset_id}"
@@ -80,6 +81,6 @@ def run_encode(
     result = encode_asset(
         store=store, asset_id=asset_id, source_key=source_key, settings=settings or Settings(),
         on_progress=progress.append, on_playable=playable,
-        options=EncodeOptions(mp4_support=mp4_support, normalize_audio=normalize_audio),
+        options=EncodeOptions(mp4_support=mp4_support, normalize_audio=normalize_audio, ladder=ladder),  # type: ignore[arg-type]
     )  # fmt: skip
     return Encoded(result, progress, seen)
