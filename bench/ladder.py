@@ -2,9 +2,9 @@
 and the content-aware ladder (`ladder: "auto"`) vs the fixed one on an easy and a hard source.
 
     .venv/bin/python bench/ladder.py [--seconds 60] [--no-vmaf]
-    .venv/bin/python bench/ladder.py --content-aware [--seconds 40]
+    .venv/bin/python bench/ladder.py --content-aware [--seconds 20] [--height 720]
 
-Content-aware mode: two generated 1080p30 sources of very different complexity, a near-static "talking
+Content-aware mode: two generated 30 fps sources (720p by default) of very different complexity, a near-static "talking
 head" (soft gradient, gently swaying block) and a high-motion noisy pattern (testsrc2 + strong temporal
 noise), each encoded by the pipeline with the fixed ladder and with `auto`. It prints total video bytes,
 per-rung bitrate and VMAF, and the auto analysis time as a share of the encode. Goals: >= 20 % fewer
@@ -175,19 +175,20 @@ def _check(run: object) -> None:
         sys.exit(f"ffmpeg failed: {getattr(run, 'stderr', '')[-800:]}")
 
 
-CONTENT_SOURCES = {
-    "easy (near-static talking head)": "gradients=s=1920x1080:c0=0x304050:c1=0x8090a0:speed=0.01:r=30:d={s},"
-    "drawbox=x=800+40*sin(t*2):y=300:w=320:h=460:color=0xd0a080:t=fill",
-    "hard (high-motion noisy)": "testsrc2=s=1920x1080:r=30:d={s},noise=alls=25:allf=t+u",
+CONTENT_SOURCES = {  # sizes in units of 1/6 of the height, so any 16:9 size works
+    "easy (near-static talking head)": "gradients=s={w}x{h}:c0=0x304050:c1=0x8090a0:speed=0.01:r=30:d={s},"
+    "drawbox=x={w}*5/12+{h}/27*sin(t*2):y={h}/3.6:w={h}/3.4:h={h}/2.35:color=0xd0a080:t=fill",
+    "hard (high-motion noisy)": "testsrc2=s={w}x{h}:r=30:d={s},noise=alls=25:allf=t+u",
 }
 
 
-def make_content_source(name: str, pattern: str, seconds: int) -> Path:
-    """A 1080p30 camera-like upload of one of the two patterns (x264 CRF 16), generated once and cached."""
+def make_content_source(name: str, pattern: str, seconds: int, height: int) -> Path:
+    """A camera-like upload of one of the two patterns (x264 CRF 16), generated once and cached."""
     CACHE.mkdir(exist_ok=True)
-    path = CACHE / f"content-{name.split()[0]}-{seconds}s.mp4"
+    path = CACHE / f"content-{name.split()[0]}-{height}p-{seconds}s.mp4"
     if not path.exists():
-        args = ["-y", "-f", "lavfi", "-i", pattern.format(s=seconds), "-f", "lavfi", "-i",
+        size = {"w": 2 * round(height * 16 / 9 / 2), "h": height, "s": seconds}
+        args = ["-y", "-f", "lavfi", "-i", pattern.format(**size), "-f", "lavfi", "-i",
                 f"sine=f=440:d={seconds}:sample_rate=48000", "-c:v", "libx264", "-preset", "veryfast",
                 "-crf", "16", "-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest", path.name]  # fmt: skip
         _check(run_ffmpeg(args, cwd=CACHE, timeout_seconds=LIMIT))
@@ -201,7 +202,7 @@ def content_aware(opts: argparse.Namespace, work: Path) -> None:
           f"target VMAF {settings.auto_ladder_target_vmaf:g}, min gain {settings.auto_ladder_min_vmaf_gain:g}",
           flush=True)  # fmt: skip
     for name, pattern in CONTENT_SOURCES.items():
-        source = make_content_source(name, pattern, opts.seconds)
+        source = make_content_source(name, pattern, opts.seconds, opts.height)
         plans = {p.name: p for p in plan_ladder(probe(source), settings)}
         runs = {}
         for mode in ("fixed", "auto"):
@@ -254,6 +255,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=1, help="rounds of (a)(b)(c); best wall of each")
     parser.add_argument("--vmaf-subsample", type=int, default=5, help="score every Nth frame (default 5)")
     parser.add_argument("--content-aware", action="store_true", help="fixed vs auto ladder on two sources")
+    parser.add_argument("--height", type=int, default=720, help="content-aware sources' height (default 720)")
     opts = parser.parse_args()
     if opts.content_aware:
         work = Path(tempfile.mkdtemp(prefix="streamstack-bench-"))

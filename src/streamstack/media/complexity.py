@@ -1,6 +1,6 @@
 """The content-aware ladder's analysis pass: how hard is this source to compress, rung by rung?
 
-A few scenes sampled across the source (about 3 % of it) are cut into one lossless reference at the top
+A few scenes sampled across the source (about 3 % of it, 0.25-2 s each) are cut into one lossless reference at the top
 rung's size; each rung of the fixed ladder probe-encodes it at two constant-quality (CRF) points, and
 libvmaf scores every probe. The probe encodes also predict how long the real encode will take: the
 analysis stops and falls back to the fixed ladder once it has used `auto_ladder_max_analysis_share` of
@@ -24,9 +24,9 @@ from streamstack.media.safety import input_args, run_ffmpeg
 
 SCENES = 3
 SAMPLE_SHARE = 0.03
-MIN_SCENE_SECONDS = 0.5
+MIN_SCENE_SECONDS = 0.25
 MAX_SCENE_SECONDS = 2.0
-VMAF_SUBSAMPLE = 2
+VMAF_SUBSAMPLE = 3
 _VMAF_SCORE = re.compile(r"VMAF score: (\d+(?:\.\d+)?)")
 
 

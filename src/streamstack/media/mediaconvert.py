@@ -37,7 +37,7 @@ def codec_level(level: str) -> str:
 
 
 def qvbr_quality_level(target_vmaf: float) -> int:
-    """The auto ladder's VMAF target as a QVBR level (1-10): level 7 (AWS's usual choice) ~ VMAF 93, ~4 points a level."""
+    """The auto ladder's VMAF target as a QVBR level (1-10): level 7, AWS's usual choice, ~ VMAF 93; 4 a level."""
     return max(1, min(10, round((target_vmaf - 65.0) / 4.0)))
 
 

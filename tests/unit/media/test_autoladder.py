@@ -74,7 +74,7 @@ def test_the_sampled_scenes_spread_over_the_source_and_stay_small() -> None:
     windows = sample_windows(600.0)
     assert [round(start) for start, _ in windows] == [99, 299, 499] and {length for _, length in windows} == {2.0}
     assert sum(length for _, length in sample_windows(60.0)) == pytest.approx(1.8)
-    assert sample_windows(1.0) == [(0.0, 1.0)]
+    assert sample_windows(0.5) == [(0.0, 0.5)]
 
 
 def test_mediaconvert_maps_auto_to_a_qvbr_quality_level_under_the_same_caps() -> None:
