@@ -45,7 +45,8 @@ def test_sign_in_then_tus_upload_reaches_100_percent_and_the_asset_is_listed(pag
         asset = client.get(f"/v1/assets/{asset_id}").json()
     assert asset["meta"]["title"] == clip.name and asset["playback_ids"][0]["policy"] == "signed"
     page.click("a[data-nav=assets]")
-    row = page.wait_for_selector(f"tr[data-asset-id='{asset_id}']")
+    row = page.locator(f"tr[data-asset-id='{asset_id}']")  # found anew at each use: the list re-renders itself
+    row.wait_for()
     assert page.inner_text(f"tr[data-asset-id='{asset_id}'] a.asset-link") == clip.name  # the title, not the id
     screenshot(page, "console-assets.png")
 
