@@ -58,14 +58,14 @@ def clip(tmp_path_factory) -> Path:  # type: ignore[no-untyped-def]
     return make_clip(tmp_path_factory.mktemp("media") / "clip.mp4")
 
 
-def wait_until(predicate, timeout: float, what: str):  # type: ignore[no-untyped-def]
+def wait_until(predicate, timeout: float, what: str, *, poll: float = 0.2):  # type: ignore[no-untyped-def]
     """Poll until predicate() is truthy (and return it), or fail saying what never happened."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = predicate()
         if value:
             return value
-        time.sleep(0.2)
+        time.sleep(poll)
     raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
 
 
@@ -73,15 +73,59 @@ POSTGRES_URL = os.environ.get("STREAMSTACK_TEST_POSTGRES_URL", "postgresql://pos
 
 
 def free_port() -> int:
+    """A port that was free a moment ago: only for a server in another process, which must retry if it lost it."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
 
 
+_reserved: dict[int, socket.socket] = {}
+
+
+def reserve_port() -> int:
+    """A loopback port bound now and held until a server of this process takes it: no other test can get it.
+
+    SO_REUSEPORT lets an in-process listener that sets it too (the edge's admin listener) bind it meanwhile.
+    """
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    _reserved[port] = sock
+    return port
+
+
+def claim_port(port: int) -> socket.socket:
+    """The socket reserved for `port` (a port reserved elsewhere is bound now, and fails loudly if taken)."""
+    sock = _reserved.pop(port, None)
+    if sock is None:
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", port))
+    return sock
+
+
+def release_port(port: int) -> int:
+    """Let a reservation go, for a server in another process that binds the port itself."""
+    sock = _reserved.pop(port, None)
+    if sock is not None:
+        sock.close()
+    return port
+
+
+@pytest.fixture(autouse=True)
+def _release_unclaimed_ports() -> Iterator[None]:
+    """Ports a test reserved and no server took are given back when it ends."""
+    yield
+    for port in list(_reserved):
+        release_port(port)
+
+
 def make_settings(data_dir: Path, **overrides: object) -> Settings:
     values: dict[str, object] = {
-        "data_dir": data_dir, "api_port": free_port(), "edge_port": free_port(), "edge_admin_port": free_port(),
-        "queue_visibility_timeout": 30.0, "outbound_allow_cidrs": ["127.0.0.0/8"],
+        "data_dir": data_dir, "api_port": reserve_port(), "edge_port": reserve_port(),
+        "edge_admin_port": reserve_port(), "queue_visibility_timeout": 30.0, "outbound_allow_cidrs": ["127.0.0.0/8"],
     }
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]
@@ -110,27 +154,28 @@ def admin_key(platform) -> str:  # type: ignore[no-untyped-def]
 
 
 class LiveServer:
-    """uvicorn in a thread on a free port, for clients that need real HTTP (tuspy, browsers)."""
+    """uvicorn in a thread on a port reserved for it, for clients that need real HTTP (tuspy, browsers)."""
 
     def __init__(self, app, port: int):  # type: ignore[no-untyped-def]
         import uvicorn
 
         self.url = f"http://127.0.0.1:{port}"
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.socket = claim_port(port)
+        self.server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
+        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.socket]}, daemon=True)
 
     def __enter__(self) -> LiveServer:
         self.thread.start()
-        deadline = time.monotonic() + 10
-        while not self.server.started:
-            if time.monotonic() > deadline:
-                raise RuntimeError("server did not start")
-            time.sleep(0.02)
+        wait_until(lambda: self.server.started or not self.thread.is_alive(), 30, f"the server at {self.url}",
+                   poll=0.02)
+        if not self.server.started:
+            raise RuntimeError(f"the server at {self.url} did not start (see the log above)")
         return self
 
     def __exit__(self, *_exc: object) -> None:
         self.server.should_exit = True
         self.thread.join(timeout=10)
+        self.socket.close()
 
 
 @pytest.fixture

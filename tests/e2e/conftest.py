@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import signal
 import subprocess
@@ -34,6 +35,7 @@ class Running:
     edge: str
     env: dict[str, str]
     log: Path
+    edge_admin: str = ""
     returncode: int | None = None
     pid: int = 0  # of the `up` process (the supervisor)
 
@@ -51,31 +53,66 @@ class Running:
         return subprocess.run(command, env=self.env, capture_output=True, text=True, check=True).stdout
 
 
+PORT_ATTEMPTS = 3
+
+
 @contextmanager
 def start_up(tmp_path: Path, **overrides: str) -> Iterator[Running]:
-    """`streamstack up` in its own session; SIGTERM on exit, as Ctrl-C or ECS would stop it."""
+    """`streamstack up` in its own session; SIGTERM on exit, as Ctrl-C or ECS would stop it.
+
+    Its ports are picked free here and bound by its children, so another test may take one in between:
+    then `up` exits saying so, and it is started again on other ports.
+    """
+    for attempt in range(1, PORT_ATTEMPTS + 1):
+        up, process = launch_up(tmp_path, attempt, overrides)
+        try:
+            wait_until(functools.partial(settled, up, process), 120, "the API and the edge to answer")
+            if process.poll() is None and not lost_a_port(up):
+                yield up
+                return
+            if not lost_a_port(up) or attempt == PORT_ATTEMPTS:
+                raise AssertionError(f"`streamstack up` exited with {process.returncode}:\n{up.log_tail()}")
+        finally:
+            stop_up(up, process)
+
+
+def settled(up: Running, process: subprocess.Popen[bytes]) -> bool:
+    """Ready (the API and the edge's operator listener answer), or never will be: it exited or lost a port."""
+    if process.poll() is not None or lost_a_port(up):
+        return True
+    return answers(f"{up.api}/readyz") and answers(f"{up.edge_admin}/_edge/stats")
+
+
+def lost_a_port(up: Running) -> bool:
+    return "address already in use" in up.log_tail().lower()
+
+
+def launch_up(tmp_path: Path, attempt: int, overrides: dict[str, str]) -> tuple[Running, subprocess.Popen[bytes]]:
     api_port, edge_port, edge_admin_port = free_port(), free_port(), free_port()
     env = {key: value for key, value in os.environ.items()
            if not key.startswith("STREAMSTACK_") and key != "PROMETHEUS_MULTIPROC_DIR"}
     env.update({"STREAMSTACK_DATA_DIR": str(tmp_path / "data"), "STREAMSTACK_API_PORT": str(api_port),
                 "STREAMSTACK_EDGE_PORT": str(edge_port), "STREAMSTACK_EDGE_ADMIN_PORT": str(edge_admin_port),
                 "STREAMSTACK_RTMP_PORT": str(free_port()), **overrides})
-    up = Running(f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{edge_port}", env, tmp_path / "up.log")
+    up = Running(f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{edge_port}", env,
+                 tmp_path / ("up.log" if attempt == 1 else f"up-{attempt}.log"),
+                 edge_admin=f"http://127.0.0.1:{edge_admin_port}")
     with up.log.open("wb") as log:
         process = subprocess.Popen([sys.executable, "-m", "streamstack", "up"], env=env, stdout=log,
                                    stderr=subprocess.STDOUT, start_new_session=True)
-        up.pid = process.pid
-        try:
-            edge_stats = f"http://127.0.0.1:{edge_admin_port}/_edge/stats"  # the edge's operator listener
-            wait_until(lambda: answers(f"{up.api}/readyz") and answers(edge_stats), 120,
-                       "the API and the edge to answer")
-            yield up
-        finally:
-            process.send_signal(signal.SIGTERM)
-            try:
-                up.returncode = process.wait(timeout=45)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
+    up.pid = process.pid
+    return up, process
+
+
+def stop_up(up: Running, process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is not None:
+        up.returncode = process.returncode
+        return
+    process.send_signal(signal.SIGTERM)
+    try:
+        up.returncode = process.wait(timeout=45)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
 
 
 @pytest.fixture

@@ -27,7 +27,7 @@ from streamstack.storage.base import ObjectStore
 from streamstack.webhooks.dispatcher import dispatch_due
 from streamstack.webhooks.models import OutboxEvent
 from streamstack.webhooks.service import create_endpoint
-from tests.conftest import free_port, make_settings
+from tests.conftest import make_settings, reserve_port
 from tests.integration.webhooks.conftest import SECRET, Receiver, ReceiverServer
 
 pytestmark = pytest.mark.e2e
@@ -53,7 +53,7 @@ def source(tmp_path_factory) -> Path:
 
 @pytest.fixture
 def receiver() -> Iterator[Receiver]:
-    server = ReceiverServer(Receiver(port=free_port()))
+    server = ReceiverServer(Receiver(port=reserve_port()))
     server.start()
     yield server.receiver
     server.stop()

@@ -15,7 +15,7 @@ from streamstack.cli.status import render, status_command
 from streamstack.observability import exposition, metrics
 from streamstack.observability.status import collect_status
 from streamstack.settings import Settings
-from tests.conftest import LiveServer, free_port, make_settings
+from tests.conftest import LiveServer, make_settings, reserve_port
 
 
 @pytest.fixture
@@ -80,7 +80,7 @@ def test_status_reports_health_queues_jobs_and_hit_ratio(platform, live_api, liv
 
 def test_a_stale_heartbeat_and_an_unreachable_edge_are_down(platform, live_api, admin_key) -> None:
     metrics.record("streamstack_worker_heartbeat_timestamp_seconds", time.time() - 600)
-    nothing_there = f"http://127.0.0.1:{free_port()}"
+    nothing_there = f"http://127.0.0.1:{reserve_port()}"  # bound, never listening: refused
 
     status = collect_status(live_api.url, admin_key, nothing_there)
 
@@ -91,7 +91,7 @@ def test_a_stale_heartbeat_and_an_unreachable_edge_are_down(platform, live_api, 
 
 
 def test_a_down_api_is_reported_not_raised(admin_key) -> None:
-    nothing_there = f"http://127.0.0.1:{free_port()}"
+    nothing_there = f"http://127.0.0.1:{reserve_port()}"  # bound, never listening: refused
 
     status = collect_status(nothing_there, admin_key, nothing_there)
 

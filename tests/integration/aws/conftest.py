@@ -15,7 +15,7 @@ import pytest
 from streamstack.aws import client
 from streamstack.queue.base import Message, to_sqs_record
 from streamstack.settings import Settings
-from tests.conftest import free_port, make_settings
+from tests.conftest import make_settings
 
 MOTO_POLL_SECONDS = 0.05
 FAKE_CREDENTIALS = {
@@ -36,11 +36,11 @@ def moto_endpoint() -> Iterator[str]:
             patch.setenv(name, value)
         patch.delenv("AWS_PROFILE", raising=False)
         serialize_moto_receives(patch)
-        port = free_port()
-        server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+        server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)  # the kernel picks the port
         server.start()
         try:
-            yield f"http://127.0.0.1:{port}"
+            host, port = server.get_host_and_port()
+            yield f"http://{host}:{port}"
         finally:
             server.stop()
 

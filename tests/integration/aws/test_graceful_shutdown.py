@@ -20,7 +20,7 @@ from streamstack.assets.imports import import_message
 from streamstack.db.session import upgrade
 from streamstack.queue.sqs import SqsQueue
 from streamstack.settings import Settings
-from tests.conftest import free_port, make_settings
+from tests.conftest import make_settings, release_port
 from tests.integration.aws.conftest import aws_settings, create_aws_resources, new_asset
 
 LONG = 60
@@ -51,7 +51,7 @@ class Trickle(BaseHTTPRequestHandler):
 @pytest.fixture
 def trickle_url() -> Iterator[str]:
     Trickle.started.clear()
-    server = ThreadingHTTPServer(("127.0.0.1", free_port()), Trickle)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Trickle)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.server_address[1]}/source.mp4"
@@ -62,7 +62,8 @@ def environment(settings: Settings) -> dict[str, str]:
     """The STREAMSTACK_* variables of a task, from a Settings object."""
     values = {"PROFILE": settings.profile, "DATA_DIR": str(settings.data_dir), "S3_BUCKET": settings.s3_bucket,
               "ENCODE_QUEUE": settings.encode_queue, "EVENTS_QUEUE": settings.events_queue,
-              "AUTO_MIGRATE": "false", "API_PORT": str(settings.api_port), "QUEUE_VISIBILITY_TIMEOUT": str(LONG),
+              "AUTO_MIGRATE": "false", "API_PORT": str(release_port(settings.api_port)),
+              "QUEUE_VISIBILITY_TIMEOUT": str(LONG),
               "OUTBOUND_ALLOW_CIDRS": json.dumps(settings.outbound_allow_cidrs), "METRICS_ENABLED": "false"}
     if settings.aws_endpoint_url:
         values["AWS_ENDPOINT_URL"] = settings.aws_endpoint_url

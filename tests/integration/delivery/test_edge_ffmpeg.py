@@ -15,7 +15,7 @@ from streamstack.keys.models import SigningKey
 from streamstack.keys.signing import public_pem_of
 from streamstack.platform import build_platform
 from streamstack.signed_urls import load_private_key, sign_url
-from tests.conftest import LiveServer, free_port, make_settings
+from tests.conftest import LiveServer, make_settings, reserve_port
 
 pytestmark = pytest.mark.e2e
 
@@ -72,7 +72,7 @@ def play(url: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_ffmpeg_plays_a_signed_url_and_is_refused_without_it(tmp_path, rsa_pems):
-    port = free_port()
+    port = reserve_port()
     settings = make_settings(tmp_path / "data", edge_port=port, public_edge_url=f"http://127.0.0.1:{port}")
     platform = build_platform(settings, with_queues=False)
     encode_hls(tmp_path / "hls")

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import free_port
+from tests.conftest import claim_port, reserve_port
 
 SECRET = "whsec_" + base64.b64encode(b"0123456789abcdef01234567").decode()
 
@@ -82,7 +82,11 @@ class ReceiverServer:
         self.server: ThreadingHTTPServer | None = None
 
     def start(self) -> None:
-        self.server = ThreadingHTTPServer(("127.0.0.1", self.receiver.port), _Handler)
+        """Listen on the receiver's reserved port (a restart binds it again)."""
+        self.server = ThreadingHTTPServer(("127.0.0.1", self.receiver.port), _Handler, bind_and_activate=False)
+        self.server.socket.close()
+        self.server.socket = claim_port(self.receiver.port)
+        self.server.server_activate()
         self.server.receiver = self.receiver  # type: ignore[attr-defined]
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
@@ -95,7 +99,7 @@ class ReceiverServer:
 
 @pytest.fixture
 def receiver_server() -> Iterator[ReceiverServer]:
-    server = ReceiverServer(Receiver(port=free_port()))
+    server = ReceiverServer(Receiver(port=reserve_port()))  # refused until started
     yield server
     server.stop()
 
