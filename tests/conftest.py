@@ -9,6 +9,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -132,6 +133,22 @@ def make_settings(data_dir: Path, **overrides: object) -> Settings:
 
 
 @pytest.fixture
+def fresh_metrics(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """This process's metrics from zero (one registry, no multiprocess directory), as the API's again afterwards.
+
+    Yields the metrics module; a test that records as another service calls its configure_metrics first.
+    """
+    from streamstack.observability import exposition, metrics
+
+    monkeypatch.delenv(exposition.MULTIPROC_ENV, raising=False)
+    metrics.reset_instruments()
+    metrics.configure_metrics(service="api", enabled=True)
+    yield metrics
+    metrics.reset_instruments()
+    metrics.configure_metrics(service="api", enabled=True)
+
+
+@pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     return make_settings(tmp_path / "data")
 
@@ -145,12 +162,22 @@ def platform(settings: Settings):  # type: ignore[no-untyped-def]
     built.close()
 
 
-@pytest.fixture
-def admin_key(platform) -> str:  # type: ignore[no-untyped-def]
+def new_api_key(platform: Any, *scopes: str, name: str = "test") -> str:
+    """A new API key's secret, admin unless scopes are given: the one way tests get a key."""
     from streamstack.keys.service import create_api_key
 
     with platform.sessions() as db_session:
-        return create_api_key(db_session=db_session, name="test-admin", scopes=["admin"]).secret
+        return create_api_key(db_session=db_session, name=name, scopes=list(scopes or ["admin"])).secret
+
+
+def bearer(key: str) -> dict[str, str]:
+    """The Authorization header a client sends with an API key."""
+    return {"Authorization": f"Bearer {key}"}
+
+
+@pytest.fixture
+def admin_key(platform) -> str:  # type: ignore[no-untyped-def]
+    return new_api_key(platform, name="test-admin")
 
 
 class LiveServer:

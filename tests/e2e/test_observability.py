@@ -18,6 +18,7 @@ from tusclient.client import TusClient
 
 from streamstack.observability.status import Samples, collect_status, parse_samples
 from streamstack.queue.factory import open_queue
+from tests.conftest import bearer
 from tests.e2e.conftest import Running, start_up, wait_until
 from tests.integration.test_prometheus_rules import PROMTOOL, alert_expression_holds
 
@@ -40,7 +41,7 @@ def create_key(up: Running) -> str:
 
 def upload_until_ready(up: Running, key: str, clip: Path) -> dict:  # type: ignore[type-arg]
     """tus upload through the API, then wait for the worker's encode and the metadata processor."""
-    headers = {"Authorization": f"Bearer {key}"}
+    headers = bearer(key)
     upload = (
         httpx.post(
             f"{up.api}/v1/uploads", headers=headers, json={"new_asset_settings": {"playback_policy": ["public"]}}

@@ -8,6 +8,7 @@ import httpx
 import pytest
 from tusclient.client import TusClient
 
+from tests.conftest import bearer
 from tests.e2e.conftest import start_up, wait_until
 
 pytestmark = pytest.mark.e2e
@@ -27,7 +28,7 @@ def test_up_key_upload_resume_and_encode_event_consumed(running_platform, clip):
 
     key = running_platform.cli("keys", "create", "--name", "e2e").strip()
     assert key.startswith("ssk_") and "\n" not in key
-    headers = {"Authorization": f"Bearer {key}"}
+    headers = bearer(key)
 
     upload = httpx.post(f"{api}/v1/uploads", json={}, headers=headers).json()
     size = clip.stat().st_size

@@ -27,7 +27,7 @@ from streamstack.storage.base import ObjectStore
 from streamstack.webhooks.dispatcher import dispatch_due
 from streamstack.webhooks.models import OutboxEvent
 from streamstack.webhooks.service import create_endpoint
-from tests.conftest import make_settings, reserve_port
+from tests.conftest import bearer, make_settings, reserve_port
 from tests.integration.webhooks.conftest import SECRET, Receiver, ReceiverServer
 
 pytestmark = pytest.mark.e2e
@@ -104,7 +104,7 @@ def segment_starts(directory: Path, playlist: str) -> list[float]:
 def wait_for_status(api: str, key: str, asset_id: str, timeout: float) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        asset = httpx.get(f"{api}/v1/assets/{asset_id}", headers={"Authorization": f"Bearer {key}"}).json()
+        asset = httpx.get(f"{api}/v1/assets/{asset_id}", headers=bearer(key)).json()
         if asset["status"] in ("ready", "errored"):
             return asset
         time.sleep(0.2)
@@ -121,7 +121,7 @@ def test_upload_encode_ready_webhook_and_decodable_renditions(live_api, admin_ke
     thread.start()
     try:
         upload = httpx.post(f"{live_api.url}/v1/uploads", json={"new_asset_settings": {"mp4_support": "standard"}},
-                            headers={"Authorization": f"Bearer {admin_key}"})
+                            headers=bearer(admin_key))
         assert upload.status_code == 201, upload.text
         asset_id = upload.json()["asset_id"]
         TusClient(upload.json()["url"]).uploader(str(source), chunk_size=64 * 1024).upload()

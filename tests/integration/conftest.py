@@ -6,6 +6,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from streamstack.api import create_app
+from tests.conftest import bearer
 
 
 @pytest.fixture
@@ -16,4 +17,4 @@ def client(platform):  # type: ignore[no-untyped-def]
 
 @pytest.fixture
 def headers(admin_key: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {admin_key}"}
+    return bearer(admin_key)

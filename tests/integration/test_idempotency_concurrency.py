@@ -17,7 +17,7 @@ from streamstack.platform import Platform
 from streamstack.settings import Settings
 from streamstack.webhooks import service as webhooks_service
 from streamstack.webhooks.models import WebhookEndpoint
-from tests.conftest import LiveServer
+from tests.conftest import LiveServer, bearer
 
 CALLERS = 8
 HOOK = {"url": "http://127.0.0.1:9/hook", "event_types": ["video.asset.ready"]}
@@ -90,7 +90,7 @@ def test_concurrent_creates_with_one_key_create_exactly_one_resource(api, platfo
     else:
         monkeypatch.setattr(assets_service, "create_asset", slowed(assets_service.create_asset))
         path, body, model = "/v1/assets", {"input": "http://127.0.0.1:9/clip.mp4"}, Asset
-    headers = {"Authorization": f"Bearer {admin_key}", "Idempotency-Key": f"same-{resource}"}
+    headers = {**bearer(admin_key), "Idempotency-Key": f"same-{resource}"}
 
     winner = assert_one_winner(post_all_at_once(api.url + path, body, headers))
 
@@ -105,7 +105,7 @@ def test_a_failed_create_releases_its_key_for_the_retry(api, platform, admin_key
     real = webhooks_service.create_endpoint
     monkeypatch.setattr(webhooks_service, "create_endpoint",
                         lambda **kwargs: (_ for _ in ()).throw(webhooks_service.InvalidWebhook("refused once")))
-    headers = {"Authorization": f"Bearer {admin_key}", "Idempotency-Key": "retry-me"}
+    headers = {**bearer(admin_key), "Idempotency-Key": "retry-me"}
     body = HOOK
     assert httpx.post(f"{api.url}/v1/webhooks", json=body, headers=headers).status_code == 422
     monkeypatch.setattr(webhooks_service, "create_endpoint", real)

@@ -110,12 +110,9 @@ def _exposed_names() -> set[str]:
 
 
 @pytest.fixture
-def scrape() -> Any:
-    metrics.reset_instruments()
-    metrics.configure_metrics(service="worker", enabled=True)
-    yield lambda: generate_latest(metrics.get_registry()).decode()
-    metrics.reset_instruments()
-    metrics.configure_metrics(service="api", enabled=True)
+def scrape(fresh_metrics: Any) -> Any:
+    fresh_metrics.configure_metrics(service="worker", enabled=True)
+    return lambda: generate_latest(metrics.get_registry()).decode()
 
 
 @needs_promtool

@@ -12,7 +12,7 @@ import pytest
 from rich.console import Console
 
 from streamstack.cli.status import render, status_command
-from streamstack.observability import exposition, metrics
+from streamstack.observability import metrics
 from streamstack.observability.status import collect_status
 from streamstack.settings import Settings
 from tests.conftest import LiveServer, make_settings, reserve_port
@@ -24,13 +24,7 @@ def settings(tmp_path: Path) -> Settings:
     return make_settings(tmp_path / "data", queue_max_receive_count=1)
 
 
-@pytest.fixture(autouse=True)
-def fresh_metrics(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """The live API serves this process's registry: start it empty and leave it empty."""
-    monkeypatch.delenv(exposition.MULTIPROC_ENV, raising=False)
-    metrics.reset_instruments()
-    yield
-    metrics.reset_instruments()
+pytestmark = pytest.mark.usefixtures("fresh_metrics")  # the live API serves this process's registry
 
 
 @pytest.fixture

@@ -147,9 +147,8 @@ def test_bad_requests_are_refused_precisely(client, headers, asset_id):
 
 
 def test_reading_needs_no_write_scope_but_adding_does(client, platform, asset_id):
-    from streamstack.keys.service import create_api_key
+    from tests.conftest import bearer, new_api_key
 
-    with platform.sessions() as db:
-        reader = create_api_key(db_session=db, name="reader", scopes=["read"]).secret
-    response = upload_track(client, {"Authorization": f"Bearer {reader}"}, asset_id, SRT.encode())
+    reader = bearer(new_api_key(platform, "read", name="reader"))
+    response = upload_track(client, reader, asset_id, SRT.encode())
     assert response.status_code == 403

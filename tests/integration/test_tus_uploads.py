@@ -12,17 +12,19 @@ from urllib.parse import urlsplit
 import httpx
 from tusclient.client import TusClient
 
+from tests.conftest import bearer, new_api_key
+
 TUS = {"Tus-Resumable": "1.0.0"}
 
 
 def new_upload(server, key: str) -> dict:
-    response = httpx.post(f"{server.url}/v1/uploads", json={}, headers={"Authorization": f"Bearer {key}"})
+    response = httpx.post(f"{server.url}/v1/uploads", json={}, headers=bearer(key))
     assert response.status_code == 201, response.text
     return response.json()
 
 
 def asset_status(server, key: str, asset_id: str) -> dict:
-    return httpx.get(f"{server.url}/v1/assets/{asset_id}", headers={"Authorization": f"Bearer {key}"}).json()
+    return httpx.get(f"{server.url}/v1/assets/{asset_id}", headers=bearer(key)).json()
 
 
 def test_chunked_upload_interrupted_and_resumed_stores_the_source(live_api, admin_key, platform, clip):
@@ -49,20 +51,17 @@ def test_chunked_upload_interrupted_and_resumed_stores_the_source(live_api, admi
 
 def test_upload_larger_than_the_limit_is_413_before_any_byte(tmp_path, clip):
     from streamstack.api import create_app
-    from streamstack.keys.service import create_api_key
     from streamstack.platform import build_platform
     from tests.conftest import LiveServer, make_settings
 
     small = build_platform(make_settings(tmp_path / "d", max_upload_bytes=1000))
-    with small.sessions() as db:
-        key = create_api_key(db_session=db, name="k").secret
+    key = new_api_key(small, "write")
     with LiveServer(create_app(small), small.settings.api_port) as server:
         upload = new_upload(server, key)
         response = httpx.post(upload["url"], headers={**TUS, "Upload-Length": str(clip.stat().st_size)})
         assert response.status_code == 413
         assert response.headers["content-type"] == "application/problem+json"
-        created = httpx.post(f"{server.url}/tus", headers={**TUS, "Upload-Length": "5000",
-                                                            "Authorization": f"Bearer {key}"})
+        created = httpx.post(f"{server.url}/tus", headers={**TUS, "Upload-Length": "5000", **bearer(key)})
         assert created.status_code == 413
     assert not any(small.settings.uploads_dir.glob("*.part")) if small.settings.uploads_dir.exists() else True
     small.close()
@@ -122,7 +121,7 @@ def test_a_dropped_connection_keeps_the_bytes_that_arrived(live_api, admin_key):
 
 def test_generic_tus_creation_endpoint_needs_a_key(live_api, admin_key, clip):
     assert httpx.post(f"{live_api.url}/tus", headers={**TUS, "Upload-Length": "10"}).status_code == 401
-    client = TusClient(f"{live_api.url}/tus", headers={"Authorization": f"Bearer {admin_key}"})
+    client = TusClient(f"{live_api.url}/tus", headers=bearer(admin_key))
     uploader = client.uploader(str(clip), chunk_size=1 << 20, metadata={"filename": "clip.mp4"})
     uploader.upload()
     assert uploader.offset == clip.stat().st_size

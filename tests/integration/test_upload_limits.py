@@ -9,10 +9,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from streamstack.assets.models import Asset
-from streamstack.keys.service import create_api_key
 from streamstack.platform import Platform, build_platform
 from streamstack.uploads.models import Upload
-from tests.conftest import make_settings
+from tests.conftest import bearer, make_settings, new_api_key
 
 LIMIT = 1000
 TUS = {"Tus-Resumable": "1.0.0"}
@@ -22,9 +21,7 @@ PATCH = {**TUS, "Content-Type": "application/offset+octet-stream"}
 def open_api(platform: Platform) -> tuple[TestClient, dict[str, str]]:
     from streamstack.api import create_app
 
-    with platform.sessions() as db_session:
-        key = create_api_key(db_session=db_session, name="limits", scopes=["admin"]).secret
-    return TestClient(create_app(platform)), {"Authorization": f"Bearer {key}"}
+    return TestClient(create_app(platform)), bearer(new_api_key(platform, name="limits"))
 
 
 @pytest.fixture

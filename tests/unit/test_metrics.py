@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 
 import pytest
 from fastapi import APIRouter, FastAPI
@@ -43,14 +42,7 @@ CONTRACT = {
 }
 
 
-@pytest.fixture(autouse=True)
-def fresh_metrics(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.delenv(exposition.MULTIPROC_ENV, raising=False)
-    metrics.reset_instruments()
-    metrics.configure_metrics(service="api", enabled=True)
-    yield
-    metrics.reset_instruments()
-    metrics.configure_metrics(service="api", enabled=True)
+pytestmark = pytest.mark.usefixtures("fresh_metrics")
 
 
 def sample(name: str, **labels: str) -> float | None:

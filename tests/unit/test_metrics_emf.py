@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -15,11 +14,7 @@ from streamstack.observability.emf import MAX_VALUES_PER_METRIC, EmfSink
 CLOUDWATCH_UNITS = {"Seconds", "Count", "Bytes", "Bits/Second", "None"}
 
 
-@pytest.fixture(autouse=True)
-def restore_metrics() -> Iterator[None]:
-    yield
-    metrics.reset_instruments()
-    metrics.configure_metrics(service="api", enabled=True)
+pytestmark = pytest.mark.usefixtures("fresh_metrics")
 
 
 def assert_valid_emf(document: dict[str, Any]) -> None:

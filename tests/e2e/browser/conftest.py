@@ -13,7 +13,16 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import LiveServer, in_ci, make_clip, make_settings, missing_part, wait_until
+from tests.conftest import (
+    LiveServer,
+    bearer,
+    in_ci,
+    make_clip,
+    make_settings,
+    missing_part,
+    new_api_key,
+    wait_until,
+)
 
 REPO = Path(__file__).resolve().parents[3]
 CHROMIUM = Path("/usr/bin/chromium")
@@ -80,7 +89,7 @@ class Stack:
     workers: list[Any] = field(default_factory=list)
 
     def client(self) -> httpx.Client:
-        return httpx.Client(base_url=self.api.url, headers={"Authorization": f"Bearer {self.key}"}, timeout=30)
+        return httpx.Client(base_url=self.api.url, headers=bearer(self.key), timeout=30)
 
     def samples(self) -> list[Any]:
         """The metrics samples the console's Health page charts, as taken so far."""
@@ -114,13 +123,11 @@ def console_app(platform: Any) -> Any:
 @pytest.fixture
 def stack(tmp_path: Path) -> Iterator[Stack]:
     from streamstack.delivery.app import create_edge_app
-    from streamstack.keys.service import create_api_key
     from streamstack.platform import build_platform
 
     settings = make_settings(tmp_path / "data", segment_seconds=2.0, keyframe_seconds=1.0)
     platform = build_platform(settings)
-    with platform.sessions() as db_session:
-        key = create_api_key(db_session=db_session, name="browser-test", scopes=["admin"]).secret
+    key = new_api_key(platform, name="browser-test")
     api = LiveServer(console_app(platform), settings.api_port)
     edge = LiveServer(create_edge_app(platform), settings.edge_port)
     with api, edge:

@@ -20,7 +20,7 @@ from streamstack.assets.imports import import_message
 from streamstack.db.session import upgrade
 from streamstack.queue.sqs import SqsQueue
 from streamstack.settings import Settings
-from tests.conftest import make_settings, release_port
+from tests.conftest import bearer, make_settings, release_port
 from tests.integration.aws.conftest import aws_settings, create_aws_resources, new_asset
 
 LONG = 60
@@ -145,7 +145,7 @@ def _post_json(port: int, path: str, body: dict[str, object], key: str) -> dict[
     while True:
         try:
             response = httpx.post(f"http://127.0.0.1:{port}{path}", json=body,
-                                  headers={"Authorization": f"Bearer {key}"}, timeout=10)
+                                  headers=bearer(key), timeout=10)
             response.raise_for_status()
             return response.json()
         except httpx.TransportError:

@@ -9,11 +9,10 @@ import httpx
 import pytest
 
 from streamstack.cli.upload import put_parts
-from streamstack.keys.service import create_api_key
 from streamstack.platform import Platform
 from streamstack.storage.base import ObjectNotFound
 from streamstack.storage.s3 import PART_SIZE
-from tests.conftest import LiveServer
+from tests.conftest import LiveServer, bearer, new_api_key
 from tests.integration.aws.conftest import read_asset
 
 MIB = 1 << 20
@@ -23,10 +22,9 @@ MIB = 1 << 20
 def api(aws_platform: Platform):  # type: ignore[no-untyped-def]
     from streamstack.api import create_app
 
-    with aws_platform.sessions() as db_session:
-        key = create_api_key(db_session=db_session, name="t", scopes=["admin"]).secret
+    key = new_api_key(aws_platform)
     with LiveServer(create_app(aws_platform), aws_platform.settings.api_port) as server, httpx.Client(
-            base_url=server.url, headers={"Authorization": f"Bearer {key}"}, timeout=60) as client:
+            base_url=server.url, headers=bearer(key), timeout=60) as client:
         yield client
 
 
@@ -110,11 +108,8 @@ def test_presigned_parts_past_the_limit_are_refused_and_an_oversized_upload_stor
     settings = aws_settings(tmp_path / "data", moto_endpoint, max_upload_bytes=MIB)
     create_aws_resources(settings)
     platform = build_platform(settings)
-    with platform.sessions() as db_session:
-        key = create_api_key(db_session=db_session, name="t", scopes=["admin"]).secret
-    auth = {"Authorization": f"Bearer {key}"}
     with LiveServer(create_app(platform), settings.api_port) as server, httpx.Client(
-            base_url=server.url, headers=auth, timeout=60) as api:
+            base_url=server.url, headers=bearer(new_api_key(platform)), timeout=60) as api:
         assert api.post("/v1/uploads", json={"size": 2 * MIB}).status_code == 413
         created = api.post("/v1/uploads", json={}).json()
         session = created["multipart"]

@@ -21,12 +21,11 @@ from streamstack.aws import client
 from streamstack.cli import app as cli
 from streamstack.events.lambda_handlers import on_encoding_event, on_source_uploaded
 from streamstack.events.worker import Worker
-from streamstack.keys.service import create_api_key
 from streamstack.platform import Platform, build_platform
 from streamstack.queue.base import Queue
 from streamstack.queue.sqs import SqsQueue
 from streamstack.settings import Settings
-from tests.conftest import LiveServer
+from tests.conftest import LiveServer, new_api_key
 from tests.integration.aws.conftest import FakeLambdaContext, read_asset, sqs_event, unique
 
 
@@ -71,8 +70,7 @@ def test_the_vod_flow_runs_on_s3_sqs_and_lambda_handlers(lambda_env: Settings, p
 
     sources = notify_sources_queue(lambda_env)
     drain(sources, expect_at_least=0, timeout=2)  # S3 sends s3:TestEvent when the notification is configured
-    with platform.sessions() as db_session:
-        key = create_api_key(db_session=db_session, name="flow", scopes=["admin"]).secret
+    key = new_api_key(platform, name="flow")
 
     # 1. presigned multipart upload, by the CLI client
     with LiveServer(create_app(platform), lambda_env.api_port) as api:

@@ -272,18 +272,8 @@ async def test_servers_that_send_files_get_the_file_not_bytes(edge_platform, med
     assert playlist[1]["type"] == "http.response.body"  # playlists stay in memory: they are rewritten
 
 
-@pytest.fixture
-def fresh_metrics():  # type: ignore[no-untyped-def]
-    from streamstack.observability import metrics
-
-    metrics.configure_metrics(service="edge", enabled=True)
-    metrics.reset_instruments()
-    yield metrics
-    metrics.reset_instruments()
-    metrics.configure_metrics(service="api", enabled=True)
-
-
 async def test_prometheus_counters_and_metrics_endpoint(edge_platform, media, keys, fresh_metrics):
+    fresh_metrics.configure_metrics(service="edge", enabled=True)
     edge = create_edge_app(edge_platform)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=edge), base_url=EDGE) as http:
         for _ in range(3):

@@ -9,18 +9,12 @@ import httpx
 import pytest
 
 from streamstack.api import create_app
-from streamstack.keys.service import create_api_key
 from streamstack.platform import build_platform
+from tests.conftest import bearer, new_api_key
 
 from .conftest import EDGE, cookie_header
 
 pytestmark = pytest.mark.anyio
-
-
-def bearer(platform, scopes: list[str]) -> dict[str, str]:  # type: ignore[no-untyped-def]
-    with platform.sessions() as session:
-        secret = create_api_key(db_session=session, name="t", scopes=scopes).secret
-    return {"Authorization": f"Bearer {secret}"}
 
 
 @pytest.fixture
@@ -38,7 +32,7 @@ async def test_token_url_and_cookies_play_at_the_edge(api, client, edge_platform
     response = await api.post(
         f"/v1/playback-ids/{media.signed_id}/tokens",
         json={"ttl_seconds": 120},
-        headers=bearer(edge_platform, ["write"]),
+        headers=bearer(new_api_key(edge_platform, "write")),
     )
     assert response.status_code == 201
     token = response.json()
@@ -56,7 +50,7 @@ async def test_canned_token_signs_only_the_master(api, client, edge_platform, ke
     response = await api.post(
         f"/v1/playback-ids/{media.signed_id}/tokens",
         json={"policy": "canned"},
-        headers=bearer(edge_platform, ["write"]),
+        headers=bearer(new_api_key(edge_platform, "write")),
     )
     token = response.json()
     assert "Expires=" in token["url"] and "Policy=" not in token["url"]
@@ -64,18 +58,20 @@ async def test_canned_token_signs_only_the_master(api, client, edge_platform, ke
 
 
 async def test_default_ttl_comes_from_settings(api, edge_platform, keys, media):
-    response = await api.post(f"/v1/playback-ids/{media.signed_id}/tokens", headers=bearer(edge_platform, ["write"]))
+    write = bearer(new_api_key(edge_platform, "write"))
+    response = await api.post(f"/v1/playback-ids/{media.signed_id}/tokens", headers=write)
     lifetime = datetime.fromisoformat(response.json()["expires_at"]).timestamp() - time.time()
     assert abs(lifetime - edge_platform.settings.playback_token_ttl_seconds) < 5
 
 
 async def test_errors_are_problems(api, edge_platform, media):
-    write = bearer(edge_platform, ["write"])
+    write = bearer(new_api_key(edge_platform, "write"))
     no_key = await api.post(f"/v1/playback-ids/{media.signed_id}/tokens", json={}, headers=write)
     assert no_key.status_code == 409 and no_key.headers["content-type"] == "application/problem+json"
     missing = await api.post("/v1/playback-ids/nope/tokens", json={}, headers=write)
     assert missing.status_code == 404 and missing.headers["content-type"] == "application/problem+json"
-    read_only = await api.post(f"/v1/playback-ids/{media.signed_id}/tokens", headers=bearer(edge_platform, ["read"]))
+    read = bearer(new_api_key(edge_platform, "read"))
+    read_only = await api.post(f"/v1/playback-ids/{media.signed_id}/tokens", headers=read)
     assert read_only.status_code == 403
     assert (await api.post(f"/v1/playback-ids/{media.signed_id}/tokens")).status_code == 401
 

@@ -1,57 +1,44 @@
-"""POST/GET/DELETE /v1/webhooks and the delivery log, through the real app and auth."""
+"""POST/GET/DELETE /v1/webhooks and the delivery log, through the real app and headers."""
 
 from __future__ import annotations
 
 import base64
 
 import pytest
-from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from streamstack.keys.service import create_api_key
 from streamstack.settings import Settings
 from streamstack.webhooks.dispatcher import fan_out
 from streamstack.webhooks.models import WebhookDelivery
 from streamstack.webhooks.outbox import record_event
+from tests.conftest import bearer, new_api_key
 
 
 @pytest.fixture
 def settings(catalog_settings: Settings) -> Settings:
-    """The API layer (auth, keys, idempotency, pagination) runs on SQLite and on PostgreSQL."""
+    """The API layer (headers, keys, idempotency, pagination) runs on SQLite and on PostgreSQL."""
     return catalog_settings
 
 
-@pytest.fixture
-def client(platform) -> TestClient:  # type: ignore[no-untyped-def]
-    from streamstack.api import create_app
-
-    return TestClient(create_app(platform))
-
-
-@pytest.fixture
-def auth(admin_key: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {admin_key}"}
-
-
-def test_create_returns_a_generated_standard_webhooks_secret_once(client, auth):
+def test_create_returns_a_generated_standard_webhooks_secret_once(client, headers):
     created = client.post("/v1/webhooks", json={"url": "https://example.com/hooks",
-                                                "event_types": ["video.asset.ready"]}, headers=auth)
+                                                "event_types": ["video.asset.ready"]}, headers=headers)
     assert created.status_code == 201, created.text
     body = created.json()
     assert body["id"].startswith("wh_") and body["url"] == "https://example.com/hooks"
     assert body["secret"].startswith("whsec_") and len(base64.b64decode(body["secret"][6:])) == 24
-    shown = client.get(f"/v1/webhooks/{body['id']}", headers=auth)
+    shown = client.get(f"/v1/webhooks/{body['id']}", headers=headers)
     assert shown.status_code == 200 and "secret" not in shown.json()
-    assert [w["id"] for w in client.get("/v1/webhooks", headers=auth).json()["data"]] == [body["id"]]
+    assert [w["id"] for w in client.get("/v1/webhooks", headers=headers).json()["data"]] == [body["id"]]
 
 
-def test_a_supplied_secret_is_kept_and_a_malformed_one_refused(client, auth):
+def test_a_supplied_secret_is_kept_and_a_malformed_one_refused(client, headers):
     secret = "whsec_" + base64.b64encode(b"k" * 32).decode()
     kept = client.post("/v1/webhooks", json={"url": "http://127.0.0.1:9/h", "event_types": ["*"],
-                                             "secret": secret}, headers=auth)
+                                             "secret": secret}, headers=headers)
     assert kept.status_code == 201 and kept.json()["secret"] == secret
     refused = client.post("/v1/webhooks", json={"url": "http://127.0.0.1:9/h", "event_types": ["*"],
-                                                "secret": "hunter2"}, headers=auth)
+                                                "secret": "hunter2"}, headers=headers)
     assert refused.status_code == 422
     assert refused.headers["content-type"] == "application/problem+json"
     assert "whsec_" in refused.json()["detail"]
@@ -62,40 +49,38 @@ def test_a_supplied_secret_is_kept_and_a_malformed_one_refused(client, auth):
     ({"url": "https://example.com/x", "event_types": []}, "event_types"),
     ({"url": "https://example.com/x", "event_types": ["video.asset.redy"]}, "video.asset.redy"),
 ])
-def test_invalid_requests_are_422_with_a_precise_reason(client, auth, body, fragment):
-    response = client.post("/v1/webhooks", json=body, headers=auth)
+def test_invalid_requests_are_422_with_a_precise_reason(client, headers, body, fragment):
+    response = client.post("/v1/webhooks", json=body, headers=headers)
     assert response.status_code == 422 and fragment in response.json()["detail"]
 
 
 def test_scopes_are_enforced(client, platform):
-    with platform.sessions() as db_session:
-        reader = create_api_key(db_session=db_session, name="reader", scopes=["read"]).secret
-    headers = {"Authorization": f"Bearer {reader}"}
+    headers = bearer(new_api_key(platform, "read", name="reader"))
     assert client.get("/v1/webhooks", headers=headers).status_code == 200
     assert client.post("/v1/webhooks", json={"url": "https://e.com", "event_types": ["*"]},
                        headers=headers).status_code == 403
     assert client.get("/v1/webhooks").status_code == 401
 
 
-def test_delete_removes_the_endpoint_and_its_log(client, auth, platform):
+def test_delete_removes_the_endpoint_and_its_log(client, headers, platform):
     webhook_id = client.post("/v1/webhooks", json={"url": "https://e.com/h", "event_types": ["*"]},
-                             headers=auth).json()["id"]
+                             headers=headers).json()["id"]
     with platform.sessions() as db_session:
         record_event(db_session=db_session, type="video.asset.ready", object_type="asset", object_id="as_1", data={})
         db_session.commit()
     fan_out(platform)
-    assert len(client.get(f"/v1/webhooks/{webhook_id}/deliveries", headers=auth).json()["data"]) == 1
-    assert client.delete(f"/v1/webhooks/{webhook_id}", headers=auth).status_code == 204
-    assert client.get(f"/v1/webhooks/{webhook_id}", headers=auth).status_code == 404
-    assert client.get(f"/v1/webhooks/{webhook_id}/deliveries", headers=auth).status_code == 404
-    assert client.delete(f"/v1/webhooks/{webhook_id}", headers=auth).status_code == 404
+    assert len(client.get(f"/v1/webhooks/{webhook_id}/deliveries", headers=headers).json()["data"]) == 1
+    assert client.delete(f"/v1/webhooks/{webhook_id}", headers=headers).status_code == 204
+    assert client.get(f"/v1/webhooks/{webhook_id}", headers=headers).status_code == 404
+    assert client.get(f"/v1/webhooks/{webhook_id}/deliveries", headers=headers).status_code == 404
+    assert client.delete(f"/v1/webhooks/{webhook_id}", headers=headers).status_code == 404
     with platform.sessions() as db_session:
         assert db_session.scalar(select(func.count()).select_from(WebhookDelivery)) == 0
 
 
-def test_delivery_log_pages_with_a_cursor(client, auth, platform):
+def test_delivery_log_pages_with_a_cursor(client, headers, platform):
     webhook_id = client.post("/v1/webhooks", json={"url": "https://e.com/h", "event_types": ["*"]},
-                             headers=auth).json()["id"]
+                             headers=headers).json()["id"]
     with platform.sessions() as db_session:
         for n in range(5):
             record_event(db_session=db_session, type="video.asset.ready", object_type="asset", object_id=f"as_{n}",
@@ -105,7 +90,7 @@ def test_delivery_log_pages_with_a_cursor(client, auth, platform):
     seen, cursor = [], None
     while True:
         page = client.get(f"/v1/webhooks/{webhook_id}/deliveries", params={"limit": 2, "cursor": cursor},
-                          headers=auth).json()
+                          headers=headers).json()
         seen += page["data"]
         cursor = page["next_cursor"]
         if cursor is None:
@@ -114,14 +99,14 @@ def test_delivery_log_pages_with_a_cursor(client, auth, platform):
     assert all(d["status"] == "pending" and d["attempts"] == 0 and d["event_type"] == "video.asset.ready"
                for d in seen)
     assert client.get(f"/v1/webhooks/{webhook_id}/deliveries", params={"cursor": "%%%"},
-                      headers=auth).status_code == 400
+                      headers=headers).status_code == 400
 
 
-def test_a_private_webhook_target_is_refused_in_webhook_words(client, auth, platform):
+def test_a_private_webhook_target_is_refused_in_webhook_words(client, headers, platform):
     platform.settings = platform.settings.model_copy(update={"outbound_allow_cidrs": []})
-    refused = client.post("/v1/webhooks", json={"url": "http://10.1.2.3/hooks", "event_types": ["*"]}, headers=auth)
+    refused = client.post("/v1/webhooks", json={"url": "http://10.1.2.3/hooks", "event_types": ["*"]}, headers=headers)
     assert refused.status_code == 422
     assert refused.json()["detail"] == ("webhook URL resolves to a non-public address (10.1.2.3); webhooks to "
                                         "private, loopback and link-local networks are refused")
-    scheme = client.post("/v1/webhooks", json={"url": "ftp://example.com/hooks", "event_types": ["*"]}, headers=auth)
+    scheme = client.post("/v1/webhooks", json={"url": "ftp://example.com/hooks", "event_types": ["*"]}, headers=headers)
     assert scheme.status_code == 422 and "import" not in scheme.json()["detail"]
