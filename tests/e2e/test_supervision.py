@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from streamstack.observability.status import parse_samples
+from tests.conftest import bearer
 from tests.e2e.conftest import Running, start_up, wait_until
 from tests.e2e.processes import child_named, children_of, command_of
 
@@ -41,7 +42,7 @@ def restarts(up: Running) -> dict[str, float]:
 def test_a_crashed_child_is_restarted_while_the_others_keep_serving(running: Running) -> None:
     up_pid = running.pid
     key = running.cli("keys", "create", "--name", "supervision").strip()
-    headers = {"Authorization": f"Bearer {key}"}
+    headers = bearer(key)
     assert httpx.get(f"{running.api}/v1/assets", headers=headers).status_code == 200
 
     api_pid = child_named(up_pid, "api")

@@ -166,7 +166,7 @@ BAD_NUMBERS = ["²", "1³", "٣", "9" * 5000, "1" * 20, "-1", "+1", "1_0", "0x10
 
 
 def test_tus_numeric_headers_that_are_not_ascii_digits_are_400_problems(live_api, admin_key):
-    auth = {"Authorization": f"Bearer {admin_key}"}
+    auth = bearer(admin_key)
     upload = new_upload(live_api, admin_key)
     patch = {**TUS, "Content-Type": "application/offset+octet-stream"}
     for bad in BAD_NUMBERS:

@@ -6,13 +6,13 @@ from __future__ import annotations
 import os
 import signal
 import sys
-from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
 from streamstack.cli import supervisor as supervision
 from streamstack.cli.supervisor import Supervisor
-from streamstack.observability import exposition, metrics
+from streamstack.observability import metrics
 
 CRASH = [sys.executable, "-c", "raise SystemExit(3)"]
 SLEEP = [sys.executable, "-c", "import time; time.sleep(120)"]
@@ -27,13 +27,8 @@ class Clock:
 
 
 @pytest.fixture
-def counted(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.delenv(exposition.MULTIPROC_ENV, raising=False)
-    metrics.reset_instruments()
-    metrics.configure_metrics(service="supervisor", enabled=True)
-    yield
-    metrics.reset_instruments()
-    metrics.configure_metrics(service="api", enabled=True)
+def counted(fresh_metrics: Any) -> None:
+    fresh_metrics.configure_metrics(service="supervisor", enabled=True)
 
 
 def restarts(name: str) -> float | None:
