@@ -19,6 +19,7 @@ from streamstack.assets.models import Asset
 from streamstack.db.session import open_catalog
 from streamstack.platform import Platform
 from streamstack.settings import Settings
+from tests.conftest import new_api_key, release_port
 
 
 def process_env(settings: Settings, tmp_dir: Path, **extra: str) -> dict[str, str]:
@@ -26,8 +27,10 @@ def process_env(settings: Settings, tmp_dir: Path, **extra: str) -> dict[str, st
     tmp_dir.mkdir(parents=True, exist_ok=True)
     env = {k: v for k, v in os.environ.items() if not k.startswith("STREAMSTACK_") and k != "PROMETHEUS_MULTIPROC_DIR"}
     values = {
-        "DATA_DIR": str(settings.data_dir), "API_PORT": str(settings.api_port), "EDGE_PORT": str(settings.edge_port),
-        "EDGE_ADMIN_PORT": str(settings.edge_admin_port), "AUTO_MIGRATE": "false", "METRICS_ENABLED": "false",
+        "DATA_DIR": str(settings.data_dir), "API_PORT": str(release_port(settings.api_port)),
+        "EDGE_PORT": str(release_port(settings.edge_port)),
+        "EDGE_ADMIN_PORT": str(release_port(settings.edge_admin_port)),
+        "AUTO_MIGRATE": "false", "METRICS_ENABLED": "false",
         "OUTBOUND_ALLOW_CIDRS": json.dumps(settings.outbound_allow_cidrs),
         "QUEUE_VISIBILITY_TIMEOUT": str(settings.queue_visibility_timeout), "ENCODER": settings.encoder,
     }
@@ -151,7 +154,4 @@ def uploaded_assets(platform: Platform, source: bytes, count: int) -> list[str]:
 
 
 def admin_key(platform: Platform) -> str:
-    from streamstack.keys.service import create_api_key
-
-    with platform.sessions() as db_session:
-        return create_api_key(db_session=db_session, name="chaos", scopes=["admin"]).secret
+    return new_api_key(platform, name="chaos")

@@ -30,7 +30,7 @@ from streamstack.settings import Settings
 from streamstack.storage.keys import asset_prefix, source_key
 from streamstack.webhooks import service as webhooks
 from streamstack.webhooks.models import OutboxEvent
-from tests.conftest import make_clip, wait_until
+from tests.conftest import bearer, make_clip, wait_until
 from tests.e2e.chaos import (
     LADDER,
     CatalogObserver,
@@ -155,7 +155,7 @@ def test_api_killed_mid_patch_and_the_tus_client_resumes_with_bytes_intact(
     env = process_env(small_settings, tmp_path / "api-tmp")
     log = tmp_path / "api.log"
     api_url = f"http://127.0.0.1:{small_settings.api_port}"
-    headers = {"Authorization": f"Bearer {admin_key(small_platform)}"}
+    headers = bearer(admin_key(small_platform))
     api = start("api", env, log)
     try:
         wait_until(lambda: answers(f"{api_url}/readyz"), 60, "the API")

@@ -18,7 +18,7 @@ import imageio_ffmpeg
 import pytest
 
 from streamstack.live.ingest import LiveIngest, find_nginx, nginx_config, serve_callbacks, start_nginx, wait_for_port
-from tests.conftest import LiveServer, free_port, make_settings, missing_part, wait_until
+from tests.conftest import LiveServer, bearer, free_port, make_settings, missing_part, new_api_key, wait_until
 from tests.unit.media.llhls_rules import check_playlist, parse
 
 LADDER = [{"name": "360p", "height": 360, "video_kbps": 730}, {"name": "180p", "height": 180, "video_kbps": 200}]
@@ -54,7 +54,7 @@ def publish(url: str, seconds: float) -> subprocess.Popen[bytes]:
 
 
 @pytest.fixture
-def stack(tmp_path: Path, admin_key_for) -> Iterator[LiveStack]:  # type: ignore[no-untyped-def]
+def stack(tmp_path: Path) -> Iterator[LiveStack]:
     if find_nginx() is None:
         missing_part("nginx with its RTMP module (Debian: nginx, libnginx-mod-rtmp) is not installed")
     from streamstack.api import create_app
@@ -77,7 +77,7 @@ def stack(tmp_path: Path, admin_key_for) -> Iterator[LiveStack]:  # type: ignore
         with LiveServer(create_app(platform), settings.api_port) as api, \
                 LiveServer(create_edge_app(platform), settings.edge_port) as edge:  # fmt: skip
             yield LiveStack(api.url, edge.url, f"rtmp://127.0.0.1:{settings.rtmp_port}/live",
-                            {"Authorization": f"Bearer {admin_key_for(platform)}"}, ingest)  # fmt: skip
+                            bearer(new_api_key(platform, name="live-test")), ingest)  # fmt: skip
     finally:
         ingest.stop()
         nginx.terminate()
@@ -86,15 +86,6 @@ def stack(tmp_path: Path, admin_key_for) -> Iterator[LiveStack]:  # type: ignore
         platform.close()
 
 
-@pytest.fixture
-def admin_key_for():  # type: ignore[no-untyped-def]
-    from streamstack.keys.service import create_api_key
-
-    def make(platform) -> str:  # type: ignore[no-untyped-def]
-        with platform.sessions() as db_session:
-            return create_api_key(db_session=db_session, name="live-test", scopes=["admin"]).secret
-
-    return make
 
 
 def test_rtmp_publish_plays_as_low_latency_hls_and_ends_as_vod(stack: LiveStack, tmp_path: Path) -> None:
@@ -181,7 +172,7 @@ def test_up_runs_the_rtmp_ingest_and_the_edge_plays_it(tmp_path: Path) -> None:
     with start_up(tmp_path, STREAMSTACK_LIVE_LADDER=json.dumps(LADDER[1:]),
                   STREAMSTACK_LIVE_X264_PRESET="ultrafast") as up:  # fmt: skip
         key = up.cli("keys", "create", "--name", "live").strip()
-        headers = {"Authorization": f"Bearer {key}"}
+        headers = bearer(key)
         stream = httpx.post(f"{up.api}/v1/live-streams", json={"reconnect_window": 1}, headers=headers).json()
         rtmp = stream["rtmp_url"]
         assert rtmp == f"rtmp://127.0.0.1:{up.env['STREAMSTACK_RTMP_PORT']}/live"

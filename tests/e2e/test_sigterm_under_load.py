@@ -18,7 +18,7 @@ from streamstack.assets.models import Asset, PlaybackId
 from streamstack.platform import Platform
 from streamstack.settings import Settings
 from streamstack.storage.keys import source_key
-from tests.conftest import make_clip, wait_until
+from tests.conftest import bearer, make_clip, wait_until
 from tests.e2e.chaos import (
     CatalogObserver,
     admin_key,
@@ -40,7 +40,7 @@ def test_api_sigterm_finishes_every_upload_in_flight_and_enqueues_every_encode(
     chunk = 256 * 1024
     payloads = [os.urandom(2 * chunk) for _ in range(IN_FLIGHT)]
     api_url = f"http://127.0.0.1:{small_settings.api_port}"
-    headers = {"Authorization": f"Bearer {admin_key(small_platform)}"}
+    headers = bearer(admin_key(small_platform))
     api = start("api", process_env(small_settings, tmp_path / "tmp"), tmp_path / "api.log")
     try:
         wait_until(lambda: answers(f"{api_url}/readyz"), 60, "the API")

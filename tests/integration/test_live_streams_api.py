@@ -9,9 +9,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from streamstack.db.base import utcnow
-from streamstack.keys.service import create_api_key
 from streamstack.live import service
 from streamstack.webhooks.models import OutboxEvent
+from tests.conftest import bearer, new_api_key
 
 
 @pytest.fixture
@@ -22,9 +22,7 @@ def client(platform):  # type: ignore[no-untyped-def]
 
 
 def key(platform, scopes: list[str]) -> dict[str, str]:  # type: ignore[no-untyped-def]
-    with platform.sessions() as db_session:
-        secret = create_api_key(db_session=db_session, name="t", scopes=scopes).secret
-    return {"Authorization": f"Bearer {secret}"}
+    return bearer(new_api_key(platform, *scopes))
 
 
 def events(platform) -> list[str]:  # type: ignore[no-untyped-def]

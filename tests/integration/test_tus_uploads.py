@@ -190,7 +190,7 @@ def test_upload_metadata_is_bounded_strict_base64_and_unique(live_api, admin_key
 
     from streamstack.uploads.models import Upload
 
-    auth = {**TUS, "Authorization": f"Bearer {admin_key}", "Upload-Length": "10"}
+    auth = {**TUS, **bearer(admin_key), "Upload-Length": "10"}
     name = base64.b64encode(b"clip.mp4").decode()
     for metadata in (f"filename {name}," + ",".join(f"k{i} {'QUFB' * 40}" for i in range(400)),  # ~65 KB
                      "filename aGVsbG8=!!", "filename aGVs bG8=", f"filename {name},filename {name}",
