@@ -1,8 +1,8 @@
 """The content-aware ladder's analysis pass: how hard is this source to compress, rung by rung?
 
 A few scenes sampled across the source (about 3 % of it, 0.25-2 s each) are cut into one lossless reference at the top
-rung's size; each rung of the fixed ladder probe-encodes it at two constant-quality (CRF) points, and
-libvmaf scores every probe. The probe encodes also predict how long the real encode will take: the
+rung's size; each rung of the fixed ladder probe-encodes it at two constant-quality (CRF) points (one ffmpeg run), and
+libvmaf scores every probe (one run per rung). The probe encodes also predict how long the real encode will take: the
 analysis stops and falls back to the fixed ladder once it has used `auto_ladder_max_analysis_share` of
 that prediction, so its cost stays bounded. These are the only ffmpeg runs the auto ladder adds.
 """
@@ -27,7 +27,7 @@ SAMPLE_SHARE = 0.03
 MIN_SCENE_SECONDS = 0.25
 MAX_SCENE_SECONDS = 2.0
 VMAF_SUBSAMPLE = 3
-_VMAF_SCORE = re.compile(r"VMAF score: (\d+(?:\.\d+)?)")
+_VMAF_SCORE = re.compile(r"\[libvmaf@s(\d+) @ [^\]]*\] VMAF score: (\d+(?:\.\d+)?)")
 
 
 class AnalysisStopped(Exception):
@@ -82,17 +82,18 @@ class _Analysis:
         if self.info.duration <= 0 or len(self.fixed) == 0:
             raise AnalysisStopped("the source's duration is unknown")
         sample = self.cut_sample()
-        probes = {plan.name: self.probe_encode(sample, plan) for plan in self.fixed}
+        probes = self.probe_encode(sample)
         budget = self.settings.auto_ladder_max_analysis_share * self.predicted_encode
         ascending = sorted(self.fixed, key=lambda p: p.width * p.height)
         measured: dict[str, RungMeasurement] = {}
         for index, plan in enumerate(ascending):
-            points = tuple(ProbePoint(crf, rate, self.score(path, sample, plan, budget))
-                           for crf, rate, path in probes[plan.name])
-            below = None
-            if index > 0:  # the rung below at its best probe, shown at this rung's size
-                below = self.score(probes[ascending[index - 1].name][0][2], sample, plan, budget)
-            measured[plan.name] = RungMeasurement(plan.name, (points[0], points[1]), below)
+            own = [path for _, _, path in probes[plan.name]]
+            below = [probes[ascending[index - 1].name][0][2]] if index > 0 else []  # its best probe
+            scores = self.score(own + below, sample, plan, budget)
+            points = tuple(ProbePoint(crf, rate, score)
+                           for (crf, rate, _), score in zip(probes[plan.name], scores, strict=False))
+            measured[plan.name] = RungMeasurement(plan.name, (points[0], points[1]),
+                                                  scores[len(own)] if below else None)
         return plan_auto_ladder(self.fixed, measured, target_vmaf=self.settings.auto_ladder_target_vmaf,
                                 min_gain=self.settings.auto_ladder_min_vmaf_gain)
 
@@ -116,25 +117,30 @@ class _Analysis:
         self.sample_seconds = sum(length for _, length in windows)
         return sample
 
-    def probe_encode(self, sample: Path, plan: RenditionPlan) -> list[tuple[int, int, Path]]:
-        """Both CRF probes of one rung in one run; their speed predicts this rung's share of the encode."""
-        names = [self.work / f"probe-{plan.name}-crf{crf}.mp4" for crf in PROBE_CRFS]
-        graph = (f"[0:v]scale={plan.width}:{plan.height}:flags=bicubic,setsar=1,format=yuv420p,"
-                 f"split={len(PROBE_CRFS)}" + "".join(f"[p{i}]" for i in range(len(PROBE_CRFS))))
-        args = ["-y", "-loglevel", "error", "-i", sample.name, "-filter_complex", graph]
-        for index, (crf, name) in enumerate(zip(PROBE_CRFS, names, strict=True)):
-            args += ["-map", f"[p{index}]", "-c:v", "libx264", "-preset", self.settings.x264_preset,
-                     "-profile:v", plan.profile, "-crf", str(crf), "-g", str(plan.gop_frames),
-                     "-keyint_min", str(plan.gop_frames), "-sc_threshold", "0", "-an", name.name]
+    def probe_encode(self, sample: Path) -> dict[str, list[tuple[int, int, Path]]]:
+        """Every rung at both CRF points in one run (one decode, like the real encode); its speed predicts that."""
+        chains = [f"[0:v]split={len(self.fixed)}" + "".join(f"[s{i}]" for i in range(len(self.fixed)))]
+        outputs: list[str] = []
+        files: dict[str, list[tuple[int, Path]]] = {}
+        for index, plan in enumerate(self.fixed):
+            labels = [f"p{index}_{crf}" for crf in PROBE_CRFS]
+            chains.append(f"[s{index}]scale={plan.width}:{plan.height}:flags=bicubic,setsar=1,format=yuv420p,"
+                          f"split={len(PROBE_CRFS)}" + "".join(f"[{label}]" for label in labels))
+            files[plan.name] = [(crf, self.work / f"probe-{plan.name}-crf{crf}.mp4") for crf in PROBE_CRFS]
+            for label, (crf, path) in zip(labels, files[plan.name], strict=True):
+                outputs += ["-map", f"[{label}]", "-c:v", "libx264", "-preset", self.settings.x264_preset,
+                            "-profile:v", plan.profile, "-crf", str(crf), "-g", str(plan.gop_frames),
+                            "-keyint_min", str(plan.gop_frames), "-sc_threshold", "0", "-an", path.name]
         began = time.monotonic()
-        self.ffmpeg(args, f"probe-encoding {plan.name}")
-        per_probe = (time.monotonic() - began) / len(PROBE_CRFS)
-        self.predicted_encode += per_probe * self.info.duration / max(self.sample_seconds, 1e-3)
-        return [(crf, round(name.stat().st_size * 8 / self.sample_seconds), name)
-                for crf, name in zip(PROBE_CRFS, names, strict=True)]
+        self.ffmpeg(["-y", "-loglevel", "error", "-i", sample.name, "-filter_complex", ";".join(chains), *outputs],
+                    "probe-encoding the rungs")
+        per_pass = (time.monotonic() - began) / len(PROBE_CRFS)  # the real encode makes one pass of every rung
+        self.predicted_encode = per_pass * self.info.duration / max(self.sample_seconds, 1e-3)
+        return {name: [(crf, round(path.stat().st_size * 8 / self.sample_seconds), path) for crf, path in probes]
+                for name, probes in files.items()}
 
-    def score(self, distorted: Path, sample: Path, plan: RenditionPlan, budget: float) -> float:
-        """VMAF of a probe against the sample, both shown at `plan`'s size; refuses to start over budget."""
+    def score(self, distorted: Sequence[Path], sample: Path, plan: RenditionPlan, budget: float) -> list[float]:
+        """VMAF of each file against the sample, all shown at `plan`'s size, in one run; not begun over budget."""
         spent = time.monotonic() - self.started
         if spent > budget:
             raise AnalysisStopped(f"the analysis used {spent:.1f} s, over its budget of {budget:.1f} s "
@@ -142,15 +148,21 @@ class _Analysis:
         size = f"{plan.width}:{plan.height}"
         # Frame numbers, not container timestamps (ms in Matroska), pair the frames: no off-by-one matches.
         clock = f"setpts=N*{plan.frame_rate.denominator}/{plan.frame_rate.numerator}/TB"
-        graph = (f"[0:v]scale={size}:flags=bicubic,{clock}[d];"
-                 f"[1:v]scale={size}:flags=bicubic,{clock}[r];"
-                 f"[d][r]libvmaf=n_threads=2:n_subsample={VMAF_SUBSAMPLE}")
-        stderr = self.ffmpeg(["-nostats", "-loglevel", "info", "-i", distorted.name, "-i", sample.name,
-                              "-lavfi", graph, "-f", "null", "-"], f"scoring {distorted.name}")
-        match = _VMAF_SCORE.search(stderr)
-        if match is None:
-            raise AnalysisStopped(f"libvmaf gave no score for {distorted.name}")
-        return float(match.group(1))
+        count = len(distorted)
+        chains = [f"[0:v]scale={size}:flags=bicubic,{clock},split={count}" + "".join(f"[r{i}]" for i in range(count))]
+        inputs: list[str] = ["-i", sample.name]
+        outputs: list[str] = []
+        for index, path in enumerate(distorted):
+            inputs += ["-i", path.name]
+            chains.append(f"[{index + 1}:v]scale={size}:flags=bicubic,{clock}[d{index}]")
+            chains.append(f"[d{index}][r{index}]libvmaf@s{index}=n_threads=2:n_subsample={VMAF_SUBSAMPLE}[o{index}]")
+            outputs += ["-map", f"[o{index}]", "-f", "null", "-"]
+        stderr = self.ffmpeg(["-nostats", "-loglevel", "info", *inputs, "-filter_complex", ";".join(chains),
+                              *outputs], f"scoring the {plan.name} probes")
+        scores = {int(i): float(v) for i, v in _VMAF_SCORE.findall(stderr)}
+        if len(scores) != count:
+            raise AnalysisStopped(f"libvmaf gave {len(scores)} of {count} scores for {plan.name}")
+        return [scores[i] for i in range(count)]
 
     def ffmpeg(self, args: list[str], what: str) -> str:
         left = self.deadline - time.monotonic()
