@@ -22,6 +22,7 @@ from urllib.parse import parse_qs
 from streamstack.live import service
 from streamstack.live.session import LiveSession
 from streamstack.media.errors import ProbeError
+from streamstack.observability import metrics
 from streamstack.platform import Platform
 
 log = logging.getLogger("streamstack.live")
@@ -160,6 +161,7 @@ class LiveIngest:
         """Stop encoders of disabled/deleted/completed streams; end sessions past their reconnect window."""
         with self.lock:
             running = list(self.sessions.values())
+        metrics.set_live_active_streams(sum(1 for item in running if item.connected))
         with self.platform.sessions() as db_session:
             for item in running:
                 if item.connected and service.should_stop(db_session=db_session, live_stream_id=item.live_stream_id):

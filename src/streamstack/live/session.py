@@ -14,7 +14,6 @@ import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -32,6 +31,7 @@ from streamstack.media.live_packager import (
 )
 from streamstack.media.probe import Probe, parse_probe_output
 from streamstack.media.safety import ffmpeg_exe, stderr_reason
+from streamstack.observability import metrics
 from streamstack.settings import Settings
 from streamstack.storage.base import ObjectStore
 from streamstack.storage.keys import LIVE_MASTER_NAMES, MASTER_NAME, asset_object_key, asset_prefix
@@ -65,6 +65,23 @@ def probe_live(url: str, protocol: str, timeout: float = PROBE_TIMEOUT_SECONDS) 
     return probe
 
 
+class SpeedMeter:
+    """Media seconds per wall second over the last WINDOW seconds of parts."""
+
+    WINDOW = 10.0
+
+    def __init__(self) -> None:
+        self.samples: list[tuple[float, float]] = []
+
+    def add(self, media_seconds: float, now: float | None = None) -> float | None:
+        now = time.monotonic() if now is None else now
+        self.samples = [s for s in self.samples if now - s[0] <= self.WINDOW] + [(now, media_seconds)]
+        span = now - self.samples[0][0]
+        if span < 2.0:
+            return None
+        return sum(m for _, m in self.samples[1:]) / span
+
+
 @dataclass
 class ConnectionResult:
     fragments: int
@@ -76,13 +93,13 @@ class LiveSession:
     """The recording asset's packager and the encoder of the current connection."""
 
     def __init__(self, *, asset_id: str, store: ObjectStore, settings: Settings, low_latency: bool,
-                 sessions: sessionmaker[Session], on_part: Callable[[str, float], None] | None = None) -> None:
+                 sessions: sessionmaker[Session]) -> None:
         self.asset_id = asset_id
         self.store = store
         self.settings = settings
         self.low_latency = low_latency
         self.sessions = sessions
-        self.on_part = on_part
+        self.speed = SpeedMeter()
         self.sink = StoreSink(store, asset_prefix(asset_id))
         self.plan: LiveEncodePlan | None = None
         self.packager: LivePackager | None = None
@@ -97,7 +114,7 @@ class LiveSession:
         if self.plan is None:
             self.plan = plan_live(probe, self.settings, low_latency=self.low_latency)
             self.packager = LivePackager([r.name for r in self.plan.renditions], self.sink, self.plan.packaging,
-                                         on_part=self.on_part)  # fmt: skip
+                                         on_part=self._on_part)  # fmt: skip
             self._publish_masters(probe)
         assert self.packager is not None
         pipes = [os.pipe() for _ in self.plan.renditions]
@@ -126,6 +143,14 @@ class LiveSession:
         error = "; ".join(errors) or (stderr_reason(stderr) if process.returncode not in (0, -9, 255) else None)
         self.media_seconds = self._duration()
         return ConnectionResult(fragments, time.monotonic() - started, error)
+
+    def _on_part(self, rendition: str, media_seconds: float, publish_seconds: float) -> None:
+        metrics.observe_live_part(publish_seconds)
+        assert self.plan is not None
+        if rendition == self.plan.renditions[0].name:  # one rendition is the encoder's clock
+            speed = self.speed.add(media_seconds)
+            if speed is not None:
+                metrics.set_live_transcoder_speed(speed)
 
     def stop_encoder(self) -> None:
         """End the current connection now (disable, complete, delete, duration limit)."""

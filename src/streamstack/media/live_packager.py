@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -67,7 +68,7 @@ class RenditionPackager:
         *,
         reports: Callable[[str], Sequence[RenditionReport]] = lambda name: (),
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-        on_part: Callable[[str, float], None] | None = None,
+        on_part: Callable[[str, float, float], None] | None = None,
     ) -> None:
         self.name = name
         self.sink = sink
@@ -96,6 +97,7 @@ class RenditionPackager:
 
     def add(self, fragment: Fragment) -> None:
         """Publish a fragment as a part (opening or closing segments around it), then the playlists."""
+        started = time.monotonic()
         with self.lock:
             current = self._current
             if current is not None and fragment.independent and current.duration >= self.plan.segment_target / 2:
@@ -109,7 +111,7 @@ class RenditionPackager:
                 self._close_segment()
             self._publish()
         if self._on_part is not None:
-            self._on_part(self.name, fragment.duration)
+            self._on_part(self.name, fragment.duration, time.monotonic() - started)
 
     def finish(self) -> None:
         """The session is over: close the last segment and publish ENDLIST everywhere (live-to-VOD)."""
@@ -179,7 +181,7 @@ class LivePackager:
         plan: PackagingPlan,
         *,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-        on_part: Callable[[str, float], None] | None = None,
+        on_part: Callable[[str, float, float], None] | None = None,
     ) -> None:
         self.renditions = {
             name: RenditionPackager(name, sink, plan, reports=self._reports_for, clock=clock, on_part=on_part)

@@ -135,6 +135,17 @@ METRICS: dict[str, MetricDef] = {
             "Latency of one webhook delivery attempt.",
             buckets=LATENCY_BUCKETS,
         ),
+        _gauge("streamstack_live_active_streams", "Live streams with a connected publisher.", unit="Count"),
+        _counter("streamstack_live_parts_total", "LL-HLS parts published (all renditions)."),
+        _histogram(
+            "streamstack_live_part_publish_seconds",
+            "From a fragment leaving the live encoder to its part and playlists being in the object store.",
+            buckets=LATENCY_BUCKETS,
+        ),
+        _gauge(
+            "streamstack_live_transcoder_speed",
+            "Media seconds the live encoder produced per wall second (below 1: falling behind real time).",
+        ),
         _gauge(
             "streamstack_worker_heartbeat_timestamp_seconds",
             "Unix time of the worker loop's last turn.",

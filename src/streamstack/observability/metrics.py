@@ -190,6 +190,22 @@ def observe_time_to_playable(seconds: float) -> None:
     record("streamstack_time_to_playable_seconds", seconds)
 
 
+def set_live_active_streams(count: int) -> None:
+    """Live sessions with a publisher, from the ingest's supervision loop."""
+    record("streamstack_live_active_streams", float(count))
+
+
+def observe_live_part(publish_seconds: float) -> None:
+    """One LL-HLS part published, and how long the packager took to make it fetchable."""
+    record("streamstack_live_parts_total")
+    record("streamstack_live_part_publish_seconds", publish_seconds)
+
+
+def set_live_transcoder_speed(speed: float) -> None:
+    """Media seconds per wall second of the live encoder over its last few seconds."""
+    record("streamstack_live_transcoder_speed", speed)
+
+
 def observe_edge(cache_result: str, nbytes: int) -> None:
     """One edge response: count, bytes and hit ratio (coalesced requests did not reach origin: hits)."""
     if not _rt.enabled:
