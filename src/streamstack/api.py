@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -12,7 +13,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from streamstack import __version__
 from streamstack.db.session import ping as ping_catalog
-from streamstack.errors import Problem, problem_response
+from streamstack.errors import Problem, document_problems, problem_response
 from streamstack.observability import instrument_app, metrics
 from streamstack.platform import Platform
 from streamstack.queue.base import QueueUnavailable
@@ -44,6 +45,7 @@ def create_app(platform: Platform) -> FastAPI:
     mount_console(app, platform)
     add_health_routes(app)
     add_error_handlers(app)
+    document_problems_in_openapi(app)
     instrument_app(app, service="api", settings=platform.settings, before_scrape=lambda: refresh_queues(platform))
     return app
 
@@ -80,6 +82,18 @@ def add_health_routes(app: FastAPI) -> None:
         ready = all(value == "ok" for value in results.values())
         return JSONResponse({"status": "ok" if ready else "unavailable", "checks": results},
                             status_code=200 if ready else 503)
+
+
+def document_problems_in_openapi(app: FastAPI) -> None:
+    """/openapi.json declares the problem+json errors the handlers below answer with."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = document_problems(generate())
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def add_error_handlers(app: FastAPI) -> None:

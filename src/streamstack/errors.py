@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from http import HTTPStatus
 from typing import Any
 
 from fastapi import Request
@@ -35,3 +36,50 @@ def problem_response(request: Request, problem: Problem) -> JSONResponse:
 
 def not_found(kind: str, object_id: str) -> Problem:
     return Problem(404, "Not Found", f"{kind} {object_id!r} does not exist")
+
+
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "title": "Problem",
+    "type": "object",
+    "description": "RFC 9457 problem details.",
+    "required": ["type", "title", "status"],
+    "properties": {
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "instance": {"type": "string"},
+        "code": {"type": "string", "description": "A stable code for problems a client may handle specially."},
+        "errors": {"type": "array", "items": {"type": "object"}, "description": "Each invalid field (422)."},
+    },
+}
+_METHODS = ("get", "put", "post", "delete", "patch")
+_EVERY_API_CALL = (400, 401, 403, 422, 503)  # malformed, no key, no scope, invalid, a backend down
+_CHANGES = (409, 413)  # a conflict (state, Idempotency-Key in progress), a body or declared size too large
+
+
+def document_problems(openapi: dict[str, Any]) -> dict[str, Any]:
+    """Declare the problem+json answers every /v1 operation can give, so clients and fuzzers know their shape."""
+    openapi.setdefault("components", {}).setdefault("schemas", {})["Problem"] = PROBLEM_SCHEMA
+    problem = {"content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}}}
+    for path, item in openapi.get("paths", {}).items():
+        for method, operation in item.items():
+            if method not in _METHODS:
+                continue
+            responses = operation.setdefault("responses", {})
+            declared = {int(status) for status in responses if status.isascii() and status.isdigit()}
+            statuses = _problem_statuses(path, method) if path.startswith("/v1/") else {422} & declared
+            for status in sorted(statuses):
+                responses[str(status)] = {"description": HTTPStatus(status).phrase, **problem}
+    for unused in ("HTTPValidationError", "ValidationError"):
+        openapi["components"]["schemas"].pop(unused, None)
+    return openapi
+
+
+def _problem_statuses(path: str, method: str) -> set[int]:
+    statuses = set(_EVERY_API_CALL)
+    if "{" in path:
+        statuses.add(404)
+    if method != "get":
+        statuses.update(_CHANGES)
+    return statuses
