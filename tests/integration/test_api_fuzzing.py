@@ -27,7 +27,7 @@ from streamstack.keys.service import create_api_key
 from streamstack.platform import build_platform
 from tests.conftest import make_settings
 
-EXAMPLES = 20
+EXAMPLES = 15
 CHECKS = [not_a_server_error, response_schema_conformance, status_code_conformance, content_type_conformance]
 BOUNDED = settings(max_examples=EXAMPLES, deadline=None, database=None, derandomize=False,
                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])

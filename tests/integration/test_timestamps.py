@@ -63,6 +63,8 @@ def test_every_timestamp_is_rfc3339_utc_with_z_in_creates_gets_and_lists(client,
         "webhook get": client.get(f"/v1/webhooks/{hook['id']}", headers=headers).json(),
         "webhook list": client.get("/v1/webhooks", headers=headers).json(),
         "delivery list": client.get(f"/v1/webhooks/{hook['id']}/deliveries", headers=headers).json(),
+        "live stream create": client.post("/v1/live-streams", json={}, headers=headers).json(),
+        "live stream list": client.get("/v1/live-streams", headers=headers).json(),
     }
     seen = {(name, path): value for name, document in documents.items() for path, value in timestamps(document)}
     for where, value in seen.items():

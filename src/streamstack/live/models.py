@@ -11,6 +11,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from streamstack.assets.models import DEFAULT_POLICY, NewAssetSettings, PlaybackIdOut, PlaybackPolicy
 from streamstack.db.base import Base, Timestamped
+from streamstack.timestamps import UtcDateTime
 
 LiveStatus = Literal["idle", "active", "disabled"]
 LatencyMode = Literal["low", "standard"]
@@ -68,7 +69,7 @@ class LiveStreamOut(BaseModel):
     recent_asset_ids: list[str]
     rtmp_url: str | None
     srt_url: str | None
-    created_at: datetime
+    created_at: UtcDateTime
 
 
 class LiveStreamList(BaseModel):
