@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -33,6 +33,15 @@ def catalog_session(settings: Settings | None = None) -> Iterator[Session]:
             yield db_session
     finally:
         engine.dispose()
+
+
+def revoke_in_catalog(revoke: Callable[..., bool], key_id: str, *, what: str) -> None:
+    """Revoke through a keys service function; an unknown id says so and exits 1."""
+    with catalog_session() as db_session:
+        found = revoke(db_session=db_session, key_id=key_id)
+    if not found:
+        err.print(f"no {what} {key_id!r}")
+        raise typer.Exit(1)
 
 
 def api_client(api_url: str | None, api_key: str | None) -> httpx.Client:

@@ -7,7 +7,7 @@ import sys
 import typer
 from rich.table import Table
 
-from streamstack.cli.common import catalog_session, console, err
+from streamstack.cli.common import catalog_session, console, err, revoke_in_catalog
 from streamstack.cli.signing import signing_app
 
 keys_app = typer.Typer(help="API keys.", no_args_is_help=True)
@@ -51,8 +51,4 @@ def keys_revoke(key_id: str) -> None:
     """Revoke an API key; requests with it get 401 from then on."""
     from streamstack.keys.service import revoke_api_key
 
-    with catalog_session() as db_session:
-        found = revoke_api_key(db_session=db_session, key_id=key_id)
-    if not found:
-        err.print(f"no API key {key_id!r}")
-        raise typer.Exit(1)
+    revoke_in_catalog(revoke_api_key, key_id, what="API key")

@@ -9,7 +9,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from streamstack.cli.common import catalog_session, console, err
+from streamstack.cli.common import catalog_session, console, err, revoke_in_catalog
 
 signing_app = typer.Typer(help="Playback signing keys (CloudFront key-group style).", no_args_is_help=True)
 
@@ -84,9 +84,5 @@ def revoke(key_id: str) -> None:
     """Revoke a key: the edge rejects its signatures within seconds and tokens use another key."""
     from streamstack.keys.signing import revoke_signing_key
 
-    with catalog_session() as db_session:
-        found = revoke_signing_key(db_session=db_session, key_id=key_id)
-    if not found:
-        err.print(f"no signing key {key_id!r}")
-        raise typer.Exit(1)
+    revoke_in_catalog(revoke_signing_key, key_id, what="signing key")
     err.print(f"revoked {key_id}")

@@ -2,7 +2,7 @@
 
 A sampler thread scrapes the Prometheus exposition registry every few seconds into a ring buffer. In the
 embedded shape that registry is the multiprocess aggregate (API + edge + worker, see
-`observability.metrics`), so one process can chart the whole platform without an external Prometheus.
+`observability.exposition`), so one process can chart the whole platform without an external Prometheus.
 Counters are turned into rates and ratios over a sliding window at read time, the way PromQL's `rate()`
 and `histogram_quantile()` would, so the page shows what a Grafana panel on the same metrics shows.
 """

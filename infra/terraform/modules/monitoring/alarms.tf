@@ -2,7 +2,7 @@
 # Only var.* and local.* here: tests/infra evaluates this block with `terraform console`.
 locals {
   # The app's CloudWatch EMF namespace. Dimensions are Service plus the metric's labels,
-  # except route, method and status_class (aggregated away); see streamstack.observability.metrics.
+  # except route, method and status_class (aggregated away); see streamstack.observability.catalogue.
   app_namespace = "Streamstack"
 
   alb = { LoadBalancer = var.alb_arn_suffix }
