@@ -64,8 +64,7 @@ class AutoLadder:
 
 def bitrate_for_vmaf(probes: Sequence[ProbePoint], target: float) -> int:
     """Bitrate at which the log-linear VMAF model through the two probes reaches `target`."""
-    low, high = sorted(probes, key=lambda p: p.bitrate)
-    slope = (high.vmaf - low.vmaf) / max(1e-9, math.log(high.bitrate / max(1, low.bitrate)))
+    low, high, slope = _model(probes)
     if slope < _VMAF_SLOPE_FLOOR:  # saturated: the cheaper probe is already as good as it gets
         return low.bitrate if low.vmaf >= target else high.bitrate
     return round(math.exp(math.log(low.bitrate) + (target - low.vmaf) / slope))
@@ -73,9 +72,14 @@ def bitrate_for_vmaf(probes: Sequence[ProbePoint], target: float) -> int:
 
 def vmaf_at(probes: Sequence[ProbePoint], bitrate: int) -> float:
     """The model's VMAF at `bitrate` (clamped to 100), for reporting and the gain rule."""
-    low, high = sorted(probes, key=lambda p: p.bitrate)
-    slope = (high.vmaf - low.vmaf) / max(1e-9, math.log(high.bitrate / max(1, low.bitrate)))
+    low, _high, slope = _model(probes)
     return min(100.0, low.vmaf + slope * math.log(max(1, bitrate) / max(1, low.bitrate)))
+
+
+def _model(probes: Sequence[ProbePoint]) -> tuple[ProbePoint, ProbePoint, float]:
+    """The cheaper probe, the dearer one, and VMAF points per unit of ln(bitrate) between them."""
+    low, high = sorted(probes, key=lambda p: p.bitrate)
+    return low, high, (high.vmaf - low.vmaf) / max(1e-9, math.log(high.bitrate / max(1, low.bitrate)))
 
 
 def plan_auto_ladder(fixed: Sequence[RenditionPlan], measured: Mapping[str, RungMeasurement], *,

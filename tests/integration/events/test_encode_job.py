@@ -82,6 +82,20 @@ def test_the_assets_loudness_choice_reaches_the_encoder_and_its_measurement_the_
     assert kept["method"] == "none" and kept["target_lufs"] is None and kept["integrated_lufs"] < -10
 
 
+def test_the_assets_ladder_choice_or_the_platform_default_reaches_the_encoder(platform, clip):
+    auto = uploaded_asset(platform, clip.read_bytes(), ladder="auto")
+    unset = uploaded_asset(platform, clip.read_bytes())
+    assert encoding.encode_request(platform, auto).options.ladder == "auto"
+    assert encoding.encode_request(platform, unset).options.ladder == "fixed"
+    platform.settings.ladder_mode = "auto"
+    assert encoding.encode_request(platform, unset).options.ladder == "auto"
+    fixed = uploaded_asset(platform, clip.read_bytes(), ladder="fixed")
+    assert encoding.encode_request(platform, fixed).options.ladder == "fixed"
+    with platform.sessions() as db_session:
+        shown = assets.asset_to_out(assets.get_asset(db_session=db_session, asset_id=auto), "")
+    assert shown.ladder == "auto"
+
+
 def test_bad_input_becomes_an_error_event_with_the_precise_reason(platform):
     asset_id = uploaded_asset(platform, b"hello, this is not a video\n")
     run_encode_job(platform, asset_id=asset_id)
