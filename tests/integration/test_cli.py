@@ -47,9 +47,21 @@ def test_upload_then_list_show_delete(cli_env, tmp_path, platform):
     assert summary["asset_id"] in [a["id"] for a in listed["data"]]
     shown = run(cli_env, "assets", "show", summary["asset_id"])
     assert json.loads(shown.stdout)["id"] == summary["asset_id"]
+    assert json.loads(shown.stdout)["meta"]["title"] == "clip.mp4"  # the file's name titles it
     assert run(cli_env, "assets", "delete", summary["asset_id"]).returncode == 0
     missing = run(cli_env, "assets", "show", summary["asset_id"])
     assert missing.returncode == 1 and "404" in missing.stderr
+
+
+def test_upload_options_set_title_ladder_and_loudness(cli_env, tmp_path):
+    clip = tmp_path / "clip.mp4"
+    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-f", "lavfi", "-i",
+                    "testsrc2=size=160x90:rate=10:duration=1", "-c:v", "libx264", "-preset", "ultrafast", str(clip)],
+                   check=True)
+    uploaded = run(cli_env, "upload", str(clip), "--title", "Cup final", "--ladder", "auto", "--normalize-audio")
+    assert uploaded.returncode == 0, uploaded.stderr
+    asset = json.loads(run(cli_env, "assets", "show", json.loads(uploaded.stdout)["asset_id"]).stdout)
+    assert (asset["meta"]["title"], asset["ladder"], asset["normalize_audio"]) == ("Cup final", "auto", True)
 
 
 def test_commands_without_a_key_explain_what_to_do(cli_env):

@@ -21,14 +21,19 @@ def upload(path: Path = typer.Argument(..., exists=True, dir_okay=False, readabl
            wait: bool = typer.Option(False, "--wait", help="Wait until the asset is ready or errored."),
            policy: str = typer.Option("public", "--policy", help="Playback policy: public or signed."),
            chunk_mb: int = typer.Option(8, "--chunk-mb", help="tus chunk size in MiB."),
+           title: str | None = typer.Option(None, "--title", help="meta.title (default: the file's name)."),
+           ladder: str | None = typer.Option(None, "--ladder", help="fixed or auto (content-aware)."),
+           normalize_audio: bool | None = typer.Option(None, "--normalize-audio/--keep-audio-level",
+                                                       help="EBU R128 loudness normalisation."),
            api_url: str | None = ApiUrl, api_key: str | None = ApiKey) -> None:
     """Upload a file (presigned S3 parts in the aws shape, else tus, resumable), print the asset id and playback URL."""
     from tusclient.client import TusClient
 
     size = path.stat().st_size
     with api_client(api_url, api_key) as client:
-        created = checked(client.post("/v1/uploads", json={"new_asset_settings": {"playback_policy": [policy]},
-                                                           "size": size}))
+        settings = {"playback_policy": [policy], "meta": {"title": title or path.name}, "ladder": ladder,
+                    "normalize_audio": normalize_audio}
+        created = checked(client.post("/v1/uploads", json={"new_asset_settings": settings, "size": size}))
         with Progress(*Progress.get_default_columns()[:1], BarColumn(), DownloadColumn(), TransferSpeedColumn(),
                       console=err) as progress:
             task = progress.add_task(f"uploading {path.name}", total=size)
