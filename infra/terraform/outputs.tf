@@ -87,3 +87,8 @@ output "dashboard_name" {
   description = "CloudWatch dashboard."
   value       = module.monitoring.dashboard_name
 }
+
+output "service_task_definitions" {
+  description = "Task definition ARN each ECS service runs after this apply, by service name (scripts/wait-stable.sh checks them)."
+  value       = { for k, name in module.api_service.service_names : name => module.api_service.task_definition_arns[k] }
+}

@@ -187,8 +187,14 @@ def test_app_statements_are_scoped_to_prefixes_and_named_resources(document: str
 
 
 def test_pass_role_is_limited_to_mediaconvert() -> None:
-    for _directory, name, statement in _policy_documents():
+    """The app passes only the MediaConvert role; the deploy roles (bootstrap) only their own stack's roles."""
+    for directory, name, statement in _policy_documents():
         if "iam:PassRole" in statement["actions"]:
+            if directory == TF_ROOT / "bootstrap" and name == "deploy_iam":
+                assert statement["resources"] == [
+                    "arn:${local.partition}:iam::${local.account_id}:role/${each.value}-${var.project}-*"
+                ]
+                continue
             condition = one(statement["condition"])
             assert condition["variable"] == "iam:PassedToService", name
             assert condition["values"] == ["mediaconvert.amazonaws.com"], name

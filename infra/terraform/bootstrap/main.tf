@@ -25,11 +25,31 @@ resource "aws_iam_openid_connect_provider" "github" {
 }
 
 locals {
-  # Who may assume each CI role: the OIDC subject of pull requests, or of a job in one GitHub environment.
+  # Who may assume each CI role (OIDC subjects): plans run for pull requests and for main; images are
+  # pushed only from main; an environment is deployed only by a job running in that GitHub environment,
+  # whose deployment branches are limited to main (docs/deploy.md).
+  main_branch = "repo:${var.github_repository}:ref:refs/heads/main"
   ci_subjects = merge(
-    { plan = "repo:${var.github_repository}:pull_request" },
-    { for env in var.environments : "deploy-${env}" => "repo:${var.github_repository}:environment:${env}" },
+    { plan = ["repo:${var.github_repository}:pull_request", local.main_branch] },
+    { image = [local.main_branch] },
+    { for env in var.environments : "deploy-${env}" => ["repo:${var.github_repository}:environment:${env}"] },
   )
+  images = { service = var.name, lambda = "${var.name}-lambda" }
+
+  partition  = data.aws_partition.current.partition
+  account_id = data.aws_caller_identity.current.account_id
+  # AWS managed policies the stack attaches (modules/event_processor, modules/database).
+  stack_managed_policies = [
+    "service-role/AWSLambdaVPCAccessExecutionRole",
+    "AWSXRayDaemonWriteAccess",
+    "service-role/AmazonRDSEnhancedMonitoringRole",
+  ]
+  service_linked_roles = [
+    "ecs.amazonaws.com",
+    "elasticloadbalancing.amazonaws.com",
+    "rds.amazonaws.com",
+    "ecs.application-autoscaling.amazonaws.com",
+  ]
 }
 
 data "aws_iam_policy_document" "ci_assume" {
@@ -49,12 +69,13 @@ data "aws_iam_policy_document" "ci_assume" {
     condition {
       test     = "StringEquals"
       variable = "token.actions.githubusercontent.com:sub"
-      values   = [each.value]
+      values   = each.value
     }
   }
 }
 
-# Pull requests plan with read-only access plus the state bucket (locks are objects in it).
+# Plans (pull requests, and the saved plan of a release) read everything and write nothing: they run with
+# -lock=false, so they only read the state.
 resource "aws_iam_role" "plan" {
   name               = "${var.name}-terraform-plan"
   assume_role_policy = data.aws_iam_policy_document.ci_assume["plan"].json
@@ -67,7 +88,7 @@ resource "aws_iam_role_policy_attachment" "plan_read_only" {
   policy_arn = "arn:${data.aws_partition.current.partition}:iam::aws:policy/ReadOnlyAccess"
 }
 
-data "aws_iam_policy_document" "state_access" {
+data "aws_iam_policy_document" "state_read" {
   statement {
     sid       = "ListState"
     actions   = ["s3:ListBucket"]
@@ -75,22 +96,39 @@ data "aws_iam_policy_document" "state_access" {
   }
 
   statement {
-    sid       = "ReadWriteStateAndLocks"
-    actions   = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"]
+    sid       = "ReadState"
+    actions   = ["s3:GetObject"]
     resources = ["${module.state.bucket_arn}/*"]
   }
 
   statement {
-    sid       = "StateKey"
-    actions   = ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"]
+    sid       = "DecryptState"
+    actions   = ["kms:Decrypt"]
+    resources = [module.state.kms_key_arn]
+  }
+}
+
+# Deploy roles: what plans read, plus writing state and its lock files.
+data "aws_iam_policy_document" "state_access" {
+  source_policy_documents = [data.aws_iam_policy_document.state_read.json]
+
+  statement {
+    sid       = "WriteStateAndLocks"
+    actions   = ["s3:PutObject", "s3:DeleteObject"]
+    resources = ["${module.state.bucket_arn}/*"]
+  }
+
+  statement {
+    sid       = "EncryptState"
+    actions   = ["kms:Encrypt", "kms:GenerateDataKey"]
     resources = [module.state.kms_key_arn]
   }
 }
 
 resource "aws_iam_role_policy" "plan_state" {
-  name   = "terraform-state"
+  name   = "terraform-state-read"
   role   = aws_iam_role.plan.id
-  policy = data.aws_iam_policy_document.state_access.json
+  policy = data.aws_iam_policy_document.state_read.json
 }
 
 # One deploy role per GitHub environment: only a job running in that environment can assume it.
@@ -110,10 +148,181 @@ resource "aws_iam_role_policy_attachment" "deploy" {
   policy_arn = each.value[1]
 }
 
+# PowerUserAccess (or the owner's narrower policy) has no IAM. A deploy role manages only the roles of its
+# own environment's stack, attaches only the AWS managed policies the stack uses, and creates only the
+# service-linked roles of the services the stack runs on.
+data "aws_iam_policy_document" "deploy_iam" {
+  for_each = toset(var.environments)
+
+  statement {
+    sid = "ManageOwnRoles"
+    actions = [
+      "iam:CreateRole",
+      "iam:DeleteRole",
+      "iam:DeleteRolePolicy",
+      "iam:GetRole",
+      "iam:GetRolePolicy",
+      "iam:ListAttachedRolePolicies",
+      "iam:ListInstanceProfilesForRole",
+      "iam:ListRolePolicies",
+      "iam:PassRole",
+      "iam:PutRolePolicy",
+      "iam:TagRole",
+      "iam:UntagRole",
+      "iam:UpdateAssumeRolePolicy",
+    ]
+    resources = ["arn:${local.partition}:iam::${local.account_id}:role/${each.value}-${var.project}-*"]
+  }
+
+  statement {
+    sid       = "AttachStackManagedPolicies"
+    actions   = ["iam:AttachRolePolicy", "iam:DetachRolePolicy"]
+    resources = ["arn:${local.partition}:iam::${local.account_id}:role/${each.value}-${var.project}-*"]
+    condition {
+      test     = "ArnEquals"
+      variable = "iam:PolicyARN"
+      values   = [for p in local.stack_managed_policies : "arn:${local.partition}:iam::aws:policy/${p}"]
+    }
+  }
+
+  statement {
+    sid       = "ServiceLinkedRoles"
+    actions   = ["iam:CreateServiceLinkedRole"]
+    resources = ["arn:${local.partition}:iam::${local.account_id}:role/aws-service-role/*"]
+    condition {
+      test     = "StringEquals"
+      variable = "iam:AWSServiceName"
+      values   = local.service_linked_roles
+    }
+  }
+}
+
+resource "aws_iam_role_policy" "deploy_iam" {
+  for_each = toset(var.environments)
+
+  name   = "manage-stack-roles"
+  role   = aws_iam_role.deploy[each.value].id
+  policy = data.aws_iam_policy_document.deploy_iam[each.value].json
+}
+
 resource "aws_iam_role_policy" "deploy_state" {
   for_each = toset(var.environments)
 
   name   = "terraform-state"
   role   = aws_iam_role.deploy[each.value].id
   policy = data.aws_iam_policy_document.state_access.json
+}
+
+################################################################################
+# Image repositories: the service image and its Lambda variant, tagged with the commit and promoted
+# unchanged from dev to staging and prod (one account-wide pair, in this region)
+################################################################################
+
+module "images_key" {
+  source = "../modules/kms_key"
+
+  name        = "${var.name}-images"
+  description = "${var.name} container images"
+  tags        = var.tags
+}
+
+resource "aws_ecr_repository" "image" {
+  for_each = local.images
+
+  name                 = each.value
+  image_tag_mutability = "IMMUTABLE"
+
+  image_scanning_configuration {
+    scan_on_push = true
+  }
+
+  encryption_configuration {
+    encryption_type = "KMS"
+    kms_key         = module.images_key.arn
+  }
+
+  tags = var.tags
+}
+
+# Untagged layers of interrupted pushes go after a day; the newest images stay for rollbacks.
+resource "aws_ecr_lifecycle_policy" "image" {
+  for_each = local.images
+
+  repository = aws_ecr_repository.image[each.key].name
+  policy = jsonencode({
+    rules = [
+      {
+        rulePriority = 1
+        description  = "untagged layers of interrupted pushes"
+        selection    = { tagStatus = "untagged", countType = "sinceImagePushed", countUnit = "days", countNumber = 1 }
+        action       = { type = "expire" }
+      },
+      {
+        rulePriority = 2
+        description  = "keep the newest images (rollbacks and promotions)"
+        selection    = { tagStatus = "any", countType = "imageCountMoreThan", countNumber = var.images_kept }
+        action       = { type = "expire" }
+      },
+    ]
+  })
+}
+
+data "aws_caller_identity" "current" {}
+
+# The Lambda service pulls the Lambda variant for this account's functions.
+data "aws_iam_policy_document" "lambda_pulls" {
+  statement {
+    sid     = "LambdaPullsForThisAccount"
+    actions = ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"]
+    principals {
+      type        = "Service"
+      identifiers = ["lambda.amazonaws.com"]
+    }
+    condition {
+      test     = "StringLike"
+      variable = "aws:sourceArn"
+      values   = ["arn:${local.partition}:lambda:*:${local.account_id}:function:*"]
+    }
+  }
+}
+
+resource "aws_ecr_repository_policy" "lambda" {
+  repository = aws_ecr_repository.image["lambda"].name
+  policy     = data.aws_iam_policy_document.lambda_pulls.json
+}
+
+# CI pushes the images of main with a role that can do nothing else.
+resource "aws_iam_role" "image" {
+  name               = "${var.name}-image-push"
+  assume_role_policy = data.aws_iam_policy_document.ci_assume["image"].json
+
+  tags = var.tags
+}
+
+data "aws_iam_policy_document" "image_push" {
+  statement {
+    sid       = "EcrAuth"
+    actions   = ["ecr:GetAuthorizationToken"]
+    resources = ["*"] # GetAuthorizationToken has no resource-level permissions.
+  }
+
+  statement {
+    sid = "PushImages"
+    actions = [
+      "ecr:BatchCheckLayerAvailability",
+      "ecr:BatchGetImage",
+      "ecr:CompleteLayerUpload",
+      "ecr:DescribeImages",
+      "ecr:InitiateLayerUpload",
+      "ecr:PutImage",
+      "ecr:UploadLayerPart",
+    ]
+    resources = [for r in aws_ecr_repository.image : r.arn]
+  }
+}
+
+resource "aws_iam_role_policy" "image_push" {
+  name   = "push-images"
+  role   = aws_iam_role.image.id
+  policy = data.aws_iam_policy_document.image_push.json
 }

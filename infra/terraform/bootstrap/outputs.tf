@@ -17,3 +17,13 @@ output "deploy_role_arns" {
   description = "Deploy role per environment (GitHub environment variable AWS_DEPLOY_ROLE_ARN)."
   value       = { for k, r in aws_iam_role.deploy : k => r.arn }
 }
+
+output "image_repository_urls" {
+  description = "ECR repository URL of the service image and of its Lambda variant (GitHub variables ECR_SERVICE_REPOSITORY_URL, ECR_LAMBDA_REPOSITORY_URL)."
+  value       = { for k, r in aws_ecr_repository.image : k => r.repository_url }
+}
+
+output "image_role_arn" {
+  description = "Role that pushes the images of main (GitHub variable AWS_IMAGE_ROLE_ARN)."
+  value       = aws_iam_role.image.arn
+}

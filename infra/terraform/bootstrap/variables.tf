@@ -9,6 +9,12 @@ variable "name" {
   default     = "streamstack"
 }
 
+variable "project" {
+  description = "Project name of the stack (the root's `project`): deploy roles manage only IAM roles named <environment>-<project>-*."
+  type        = string
+  default     = "streamstack"
+}
+
 variable "github_repository" {
   description = "owner/name of the GitHub repository whose workflows assume the CI roles."
   type        = string
@@ -21,8 +27,15 @@ variable "environments" {
 }
 
 variable "deploy_policy_arns" {
-  description = "Managed policies of the deploy roles: broad enough to create every resource of infra/terraform, chosen by the account owner."
+  description = "Managed policies of the deploy roles besides their scoped IAM policy (bootstrap grants IAM only on the stack's own roles): PowerUserAccess by default, or a narrower policy of the account owner."
   type        = list(string)
+  default     = ["arn:aws:iam::aws:policy/PowerUserAccess"]
+}
+
+variable "images_kept" {
+  description = "Newest images kept in each repository (rollbacks and promotions reach back this far)."
+  type        = number
+  default     = 300
 }
 
 variable "create_lock_table" {

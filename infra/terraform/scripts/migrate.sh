@@ -1,30 +1,51 @@
 #!/usr/bin/env bash
-# Run `streamstack db upgrade` as a one-off Fargate task with the image about to be deployed,
-# before the services roll to it. Usage: migrate.sh <environment> (the root initialised with that
-# environment's backend, credentials set, TF_VAR_container_image and TF_VAR_lambda_package exported).
+# Run `streamstack db upgrade` as a one-off Fargate task with the image about to be deployed.
+#
+# Usage: migrate.sh <environment> <image>
+#   (the root initialised with that environment's backend, AWS credentials of its deploy role set)
+#
+# The task runs a new revision of the migrate task definition that Terraform manages, with only the image
+# changed: the network, roles, secrets and database it needs are the ones the last apply made, complete
+# (execution-role policy, NAT and private routes, VPC endpoints), and Terraform's state is not touched, so
+# a saved plan reviewed before this step is still the plan that is applied after it.
+#
+# Before the first apply of an environment nothing exists yet: the script says so, prints
+# first_deploy=true (and writes it to $GITHUB_OUTPUT in CI) and exits 0; run it again after that apply.
+# The services start on an empty catalog safely: /readyz checks the database answers, not its schema.
 set -euo pipefail
-env=$1
+env=${1:?usage: migrate.sh <environment> <image>}
+image=${2:?usage: migrate.sh <environment> <image>}
 root=$(cd "$(dirname "$0")/.." && pwd)
-tf() { terraform -chdir="$root" "$@"; }
-var_files=(-var-file="environments/$env/terraform.tfvars")
-[ -f "$root/environments/$env/account.tfvars" ] && var_files+=(-var-file="environments/$env/account.tfvars")
 
-# Only the migration task definition (and what it needs to run) moves to the new image first.
-tf apply -input=false -auto-approve "${var_files[@]}" \
-  -target='module.api_service.aws_ecs_task_definition.this["migrate"]' \
-  -target=module.api_service.aws_ecs_cluster.this \
-  -target=module.api_service.aws_security_group.tasks \
-  -target=module.api_service.aws_vpc_security_group_egress_rule.tasks_web \
-  -target=module.api_service.aws_vpc_security_group_egress_rule.tasks_postgres \
-  -target=module.database
+output() { terraform -chdir="$root" output -raw "$1" 2>/dev/null; }
 
-out() { tf output -raw "$1"; }
-cluster=$(out cluster_name)
-family=$(out migrate_task_definition)
-subnets=$(tf output -json private_subnet_ids | tr -d '[] "\n')
-security_group=$(out tasks_security_group_id)
+first_deploy() {
+  echo "$env has not been applied yet ($1): migrate after the first apply"
+  echo "first_deploy=true"
+  [ -n "${GITHUB_OUTPUT:-}" ] && echo "first_deploy=true" >>"$GITHUB_OUTPUT"
+  exit 0
+}
 
-task=$(aws ecs run-task --cluster "$cluster" --task-definition "$family" --launch-type FARGATE \
+cluster=$(output cluster_name) || first_deploy "no cluster in the state"
+family=$(output migrate_task_definition) || first_deploy "no migrate task definition in the state"
+subnets=$(terraform -chdir="$root" output -json private_subnet_ids | tr -d '[] "\n')
+security_group=$(output tasks_security_group_id)
+
+# The revision Terraform made, with the new image: same roles, environment, secrets, logs and sizes.
+aws ecs describe-task-definition --task-definition "$family" --query taskDefinition --output json >/tmp/migrate-task.json
+revision=$(python3 - "$image" <<'EOF'
+import json, sys
+task = json.load(open("/tmp/migrate-task.json"))
+task["containerDefinitions"][0]["image"] = sys.argv[1]
+keep = ("family", "taskRoleArn", "executionRoleArn", "networkMode", "containerDefinitions", "volumes",
+        "requiresCompatibilities", "cpu", "memory", "runtimePlatform", "ephemeralStorage")
+print(json.dumps({k: task[k] for k in keep if k in task}))
+EOF
+)
+arn=$(aws ecs register-task-definition --cli-input-json "$revision" --query taskDefinition.taskDefinitionArn --output text)
+echo "migration task definition: $arn ($image)"
+
+task=$(aws ecs run-task --cluster "$cluster" --task-definition "$arn" --launch-type FARGATE \
   --network-configuration "awsvpcConfiguration={subnets=[$subnets],securityGroups=[$security_group],assignPublicIp=DISABLED}" \
   --started-by "migrate-${GITHUB_SHA:-manual}" --query 'tasks[0].taskArn' --output text)
 echo "migration task: $task"
