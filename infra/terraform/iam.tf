@@ -143,7 +143,7 @@ data "aws_iam_policy_document" "api" {
 }
 
 ################################################################################
-# worker: consume encodes, read sources, write renditions, report job state changes
+# worker: consume encodes, read sources, write renditions, report job state changes (never consume them)
 ################################################################################
 
 data "aws_iam_policy_document" "worker" {
@@ -165,8 +165,9 @@ data "aws_iam_policy_document" "worker" {
     resources = [local.assets_objects]
   }
 
+  # Only encodes (STREAMSTACK_WORKER_QUEUES): job events belong to the on_encoding_event function.
   statement {
-    sid = "ConsumeEncodesAndJobEvents"
+    sid = "ConsumeEncodes"
     actions = [
       "sqs:ReceiveMessage",
       "sqs:DeleteMessage",
@@ -174,7 +175,7 @@ data "aws_iam_policy_document" "worker" {
       "sqs:GetQueueAttributes",
       "sqs:GetQueueUrl",
     ]
-    resources = [local.queue_arns["encode"], local.queue_arns["events"]]
+    resources = [local.queue_arns["encode"]]
   }
 
   statement {

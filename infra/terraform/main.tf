@@ -97,9 +97,10 @@ resource "aws_secretsmanager_secret" "app" {
   #checkov:skip=CKV2_AWS_57:Rotated by the documented procedures (docs/deploy.md): signing keys must change together with CloudFront's key group, the database URL with the RDS-managed password.
   for_each = toset(["database-url", "playback-signing-key", "webhook-signing-secret"])
 
-  name        = "${local.secrets_prefix}${each.value}"
-  description = "streamstack ${each.value}"
-  kms_key_id  = module.platform_key.arn
+  name                    = "${local.secrets_prefix}${each.value}"
+  description             = "streamstack ${each.value}"
+  kms_key_id              = module.platform_key.arn
+  recovery_window_in_days = var.secret_recovery_window_days
 
   tags = local.tags
 }
@@ -121,6 +122,21 @@ module "network" {
   tags                    = local.tags
 }
 
+# CloudFront proves to the load balancer that a request for the edge came through it (and so through its
+# WAF and geo restriction): a header only CloudFront sends. Generated once at the first apply and kept;
+# rotate with `terraform apply -replace=terraform_data.origin_verify` (docs/deploy.md).
+resource "terraform_data" "origin_verify" {
+  input = uuid()
+
+  lifecycle {
+    ignore_changes = [input]
+  }
+}
+
+locals {
+  origin_verify_header = { name = "X-Origin-Verify", value = terraform_data.origin_verify.output }
+}
+
 module "cdn" {
   source = "./modules/cdn"
   providers = {
@@ -130,6 +146,7 @@ module "cdn" {
 
   name                 = local.name
   edge_origin_host     = var.edge_enabled ? var.edge_origin_host : null
+  origin_verify_header = local.origin_verify_header
   aliases              = var.cdn_aliases
   acm_certificate_arn  = var.cdn_certificate_arn
   signing_public_keys  = var.signing_public_keys
@@ -176,6 +193,7 @@ module "api_service" {
   alb_deletion_protection = var.deletion_protection
   edge_enabled            = var.edge_enabled
   edge_origin_host        = var.edge_origin_host
+  origin_verify_header    = local.origin_verify_header
   environment             = local.app_environment
   secrets                 = local.container_secrets
   execution_secret_arns   = [module.database.master_user_secret_arn]

@@ -174,9 +174,9 @@ variable "lambda_timeout_seconds" {
 }
 
 variable "lambda_reserved_concurrency" {
-  description = "Reserved concurrency of each Lambda handler."
+  description = "Reserved concurrency of each Lambda handler; null reserves none. A new account's quota can be 10 concurrent executions, of which AWS keeps 10 unreserved: any reservation fails there. lambda_maximum_concurrency caps each function either way."
   type        = number
-  default     = 10
+  default     = null
 }
 
 variable "lambda_maximum_concurrency" {
@@ -230,6 +230,17 @@ variable "anonymous_ip_action" {
   description = "What the CDN's WAF does with anonymizing IPs (VPNs, proxies, Tor, hosting providers): count to observe, block to enforce geo-rights."
   type        = string
   default     = "count"
+}
+
+variable "secret_recovery_window_days" {
+  description = "Days a deleted app secret can be restored; 0 deletes at once, so a torn-down dev can be rebuilt under the same secret names."
+  type        = number
+  default     = 30
+
+  validation {
+    condition     = var.secret_recovery_window_days == 0 || (var.secret_recovery_window_days >= 7 && var.secret_recovery_window_days <= 30)
+    error_message = "secret_recovery_window_days must be 0 or 7-30 (Secrets Manager's range)."
+  }
 }
 
 variable "log_level" {

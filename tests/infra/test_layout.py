@@ -34,6 +34,8 @@ NOT_TAGGABLE = {
     "aws_cloudfront_response_headers_policy",
     "aws_cloudwatch_dashboard",
     "aws_cloudwatch_event_target",
+    "aws_ecr_lifecycle_policy",
+    "aws_ecr_repository_policy",
     "aws_ecs_cluster_capacity_providers",
     "aws_iam_role_policy",
     "aws_iam_role_policy_attachment",
@@ -54,6 +56,7 @@ NOT_TAGGABLE = {
     "aws_sqs_queue_redrive_allow_policy",
     "aws_wafv2_web_acl_association",
     "aws_wafv2_web_acl_logging_configuration",
+    "terraform_data",
 }
 
 # Attributes that name a resource in AWS; they must start from var.name (which starts with the environment).

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -141,3 +142,84 @@ def test_mediaconvert_resources_exist_only_with_encoder_mediaconvert(
 def test_plan_test_file_is_the_one_the_runs_name(tmp_path: Path) -> None:
     text = (TF_ROOT / PLAN_TEST_FILE).read_text()
     assert re.findall(r'^run "([a-z_]+)"', text, flags=re.M) == list(PLAN_RUNS)
+
+
+def _rule(acl: dict[str, Any], name: str) -> dict[str, Any]:
+    return next(r for r in acl["rule"] if r["name"] == name)
+
+
+@pytest.mark.parametrize("environment", ENVIRONMENTS)
+def test_the_edge_origin_answers_only_requests_that_came_through_cloudfront(
+    plan_tests: dict[str, PlanTest], environment: str
+) -> None:
+    """Defect 8: the load balancer forwarded anyone's request for the edge host, around the CDN's WAF and geo rules."""
+    run = _plan(plan_tests, environment, "ffmpeg")
+    forward = run.after("module.api_service.aws_lb_listener_rule.edge[0]")
+    headers = [c["http_header"][0] for c in forward["condition"] if c.get("http_header")]
+    assert [h["http_header_name"] for h in headers] == ["X-Origin-Verify"]
+    assert [c["host_header"][0]["values"] for c in forward["condition"] if c.get("host_header")] == [
+        ["edge-origin.example.com"]
+    ]
+    refuse = run.after("module.api_service.aws_lb_listener_rule.edge_direct[0]")
+    assert refuse["priority"] > forward["priority"]
+    assert refuse["action"][0]["type"] == "fixed-response"
+    assert refuse["action"][0]["fixed_response"][0]["status_code"] == "403"
+    distribution = run.change("module.cdn.aws_cloudfront_distribution.this")
+    edge = next(o for o in distribution["after"]["origin"] if o["origin_id"] == "edge")
+    assert [h["name"] for h in edge["custom_header"]] == ["X-Origin-Verify"]
+    secret = run.change("terraform_data.origin_verify")
+    assert secret["after_unknown"].get("output") is True, "a random value made at the first apply"
+    assert distribution["after_unknown"]["web_acl_id"] is True  # the CloudFront WAF, always attached
+
+
+@pytest.mark.parametrize("environment", ENVIRONMENTS)
+def test_waf_rate_rules_follow_the_capacity_model(plan_tests: dict[str, PlanTest], environment: str) -> None:
+    """Defect 9: the ALB rule saw CloudFront's few addresses; the CDN rule blocked viewers sharing an address."""
+    run = _plan(plan_tests, environment, "ffmpeg")
+    cdn = _rule(run.after("module.cdn.module.waf.aws_wafv2_web_acl.this"), "rate-per-ip")
+    cdn_rate = cdn["statement"][0]["rate_based_statement"][0]
+    assert cdn_rate["aggregate_key_type"] == "IP"  # at CloudFront the client address is the viewer's
+    assert cdn_rate["limit"] == 200 * 1500  # viewers per shared address x requests per LL-HLS viewer
+    assert not cdn_rate["scope_down_statement"]
+    alb = _rule(run.after("module.api_service.module.waf.aws_wafv2_web_acl.this"), "rate-per-ip")
+    alb_rate = alb["statement"][0]["rate_based_statement"][0]
+    assert alb_rate["aggregate_key_type"] == "IP" and alb_rate["limit"] == 2000
+    match = alb_rate["scope_down_statement"][0]["not_statement"][0]["statement"][0]["byte_match_statement"][0]
+    assert match["field_to_match"][0]["single_header"][0]["name"] == "x-origin-verify"
+    assert match["positional_constraint"] == "EXACTLY"
+
+
+@pytest.mark.parametrize("environment", ENVIRONMENTS)
+def test_cloudfront_tls_and_origin_shield(plan_tests: dict[str, PlanTest], environment: str) -> None:
+    """Defect 12: TLSv1.2_2021 with the default certificate was a diff on every plan; no Origin Shield."""
+    distribution = _plan(plan_tests, environment, "ffmpeg").after("module.cdn.aws_cloudfront_distribution.this")
+    certificate = distribution["viewer_certificate"][0]
+    assert certificate["cloudfront_default_certificate"] is True
+    assert certificate["minimum_protocol_version"] == "TLSv1"  # what CloudFront keeps for *.cloudfront.net
+    shields = {o["origin_id"]: o["origin_shield"] for o in distribution["origin"]}
+    assert shields == {
+        name: [{"enabled": True, "origin_shield_region": "eu-west-1"}] for name in ("edge", "media-s3")
+    }
+
+
+@pytest.mark.parametrize("environment", ENVIRONMENTS)
+def test_smaller_first_deploy_defects(plan_tests: dict[str, PlanTest], environment: str) -> None:
+    """Defect 12: secrets' recovery window, unused MediaConvert queue, account-wide job events, Spot, Lambda quota."""
+    ffmpeg = _plan(plan_tests, environment, "ffmpeg")
+    mediaconvert = _plan(plan_tests, environment, "mediaconvert")
+    for name in ("database-url", "playback-signing-key", "webhook-signing-secret"):
+        window = ffmpeg.after(f'aws_secretsmanager_secret.app["{name}"]')["recovery_window_in_days"]
+        assert window == (0 if environment == "dev" else 30), name
+    assert not [c for c in mediaconvert.resource_changes if c["type"] == "aws_media_convert_queue"]
+    # The pattern names the new bucket (unknown until apply); test_modules reads its shape.
+    assert mediaconvert.change("module.event_processor.aws_cloudwatch_event_rule.mediaconvert")["after_unknown"][
+        "event_pattern"
+    ]
+    for handler in ("on_source_uploaded", "on_encoding_event"):
+        function = ffmpeg.after(f'module.event_processor.aws_lambda_function.handler["{handler}"]')
+        assert function["reserved_concurrent_executions"] == -1  # a new account cannot reserve any
+    worker = ffmpeg.after('module.api_service.aws_ecs_service.this["worker"]')
+    strategy = {s["capacity_provider"]: (s["base"], s["weight"]) for s in worker["capacity_provider_strategy"]}
+    assert strategy == {"FARGATE": (1, 0), "FARGATE_SPOT": (0, 1)}
+    api = ffmpeg.after('module.api_service.aws_ecs_service.this["api"]')
+    assert [s["capacity_provider"] for s in api["capacity_provider_strategy"]] == ["FARGATE"]

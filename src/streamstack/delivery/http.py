@@ -84,10 +84,15 @@ def parse_cookies(header: str) -> dict[str, str]:
     return cookies
 
 
+# Signed playback may be kept by CloudFront, whose cache key holds the signing parameters (a copy only ever
+# answers the same signature), but briefly: past the signature's expiry a cached copy still answers it.
+SIGNED_SHARED_MAX_AGE = 60
+
+
 def cache_control(max_age: int, *, private: bool, immutable: bool = False) -> str:
-    """`private` when the response belongs to one viewer (signed playback): no shared cache reuses it."""
-    scope = "private" if private else "public"
-    return f"{scope}, max-age={max_age}" + (", immutable" if immutable else "")
+    """`private` (signed playback): cacheable per signature at the CDN for at most SIGNED_SHARED_MAX_AGE."""
+    shared = f", s-maxage={min(max_age, SIGNED_SHARED_MAX_AGE)}" if private else ""
+    return f"public, max-age={max_age}{shared}" + (", immutable" if immutable else "")
 
 
 @dataclass(frozen=True)

@@ -178,7 +178,8 @@ def build_create_job(
         source_input["AudioSelectors"] = {AUDIO_SELECTOR: {"DefaultSelection": "DEFAULT"}}
     request: dict[str, Any] = {
         "Role": role_arn,
-        "UserMetadata": {"asset_id": asset_id},
+        # The bucket names the deployment: its EventBridge rule takes only its own jobs' state changes.
+        "UserMetadata": {"asset_id": asset_id, "bucket": bucket},
         "StatusUpdateInterval": STATUS_UPDATE_INTERVAL,
         "Settings": {
             "TimecodeConfig": {"Source": "ZEROBASED"},

@@ -79,7 +79,7 @@ def test_the_job_follows_the_ladder_with_qvbr_hls_and_the_asset_id(settings: Set
         assert h264["GopSize"] == plan.gop_frames and h264["GopClosedCadence"] == 1
         assert output["ContainerSettings"]["CmfcSettings"]["AudioRenditionSets"] == "audio"
     assert sum("AudioDescriptions" in o for o in group["Outputs"]) == 1
-    assert request["UserMetadata"] == {"asset_id": "as_1"}
+    assert request["UserMetadata"] == {"asset_id": "as_1", "bucket": "media-bucket"}  # the deployment's own jobs
     assert request["Role"] == ROLE
     assert request["Settings"]["Inputs"][0]["FileInput"] == "s3://media-bucket/sources/as_1"
 

@@ -20,6 +20,9 @@ deletion_protection      = false
 log_retention_days       = 30
 log_level                = "DEBUG"
 
+# dev is torn down and rebuilt: deleted secrets go at once, so their names are free again.
+secret_recovery_window_days = 0
+
 # Announced live events: the api and edge services pre-scale 30 minutes before start_time.
 # Add an entry in a pull request, remove it once the event is over (docs/deploy.md).
 # live_events = [

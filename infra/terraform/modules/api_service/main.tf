@@ -26,6 +26,16 @@ locals {
 
   viewers_per_task = { api = var.viewers_per_api_task, edge = var.viewers_per_edge_task }
 
+  on_demand = { FARGATE = { base = 0, weight = 1 } }
+  capacity_providers = {
+    api  = local.on_demand
+    edge = local.on_demand
+    worker = var.worker_spot_weight == 0 ? local.on_demand : {
+      FARGATE      = { base = var.worker_on_demand_base, weight = 0 }
+      FARGATE_SPOT = { base = 0, weight = var.worker_spot_weight }
+    }
+  }
+
   live_event_actions = merge([
     for svc in local.web_services : {
       for e in var.live_events : "${svc}-${e.name}" => {
@@ -95,6 +105,16 @@ data "aws_iam_policy_document" "ecs_tasks_assume" {
   }
 }
 
+locals {
+  # The ECR repository of container_image (<account>.dkr.ecr.<region>.amazonaws.com/<name>[:tag|@digest]):
+  # the execution role pulls from that repository only. Null for an image outside ECR (public registries).
+  image_repository = try(regex("^(\\d{12})\\.dkr\\.ecr\\.([a-z0-9-]+)\\.amazonaws\\.com/([^:@]+)", var.container_image), null)
+  image_repository_arn = local.image_repository == null ? null : format(
+    "arn:%s:ecr:%s:%s:repository/%s",
+    data.aws_partition.current.partition, local.image_repository[1], local.image_repository[0], local.image_repository[2],
+  )
+}
+
 resource "aws_iam_role" "execution" {
   name               = "${var.name}-ecs-execution"
   assume_role_policy = data.aws_iam_policy_document.ecs_tasks_assume.json
@@ -109,10 +129,13 @@ data "aws_iam_policy_document" "execution" {
     resources = ["*"] # GetAuthorizationToken has no resource-level permissions.
   }
 
-  statement {
-    sid       = "EcrPull"
-    actions   = ["ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"]
-    resources = ["arn:${data.aws_partition.current.partition}:ecr:${data.aws_region.current.name}:${data.aws_caller_identity.current.account_id}:repository/*"]
+  dynamic "statement" {
+    for_each = local.image_repository_arn == null ? [] : [local.image_repository_arn]
+    content {
+      sid       = "EcrPull"
+      actions   = ["ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"]
+      resources = [statement.value]
+    }
   }
 
   statement {
@@ -273,11 +296,21 @@ resource "aws_ecs_service" "this" {
   cluster                 = aws_ecs_cluster.this.id
   task_definition         = aws_ecs_task_definition.this[each.key].arn
   desired_count           = var.service_sizes[each.key].desired_count
-  launch_type             = "FARGATE"
   propagate_tags          = "SERVICE"
   enable_ecs_managed_tags = true
 
   health_check_grace_period_seconds = contains(local.web_services, each.key) ? 60 : null
+
+  # Workers run mostly on FARGATE_SPOT: an interrupted encode goes back to the queue (SIGTERM, 2 min
+  # notice) and resumes elsewhere. The web services and the first worker(s) stay on FARGATE.
+  dynamic "capacity_provider_strategy" {
+    for_each = local.capacity_providers[each.key]
+    content {
+      capacity_provider = capacity_provider_strategy.key
+      base              = capacity_provider_strategy.value.base
+      weight            = capacity_provider_strategy.value.weight
+    }
+  }
 
   deployment_circuit_breaker {
     enable   = true
@@ -451,6 +484,39 @@ resource "aws_lb_listener_rule" "edge" {
     }
   }
 
+  # Only CloudFront sends it: the edge is not reachable around the CDN's WAF and geo restriction.
+  condition {
+    http_header {
+      http_header_name = var.origin_verify_header.name
+      values           = [var.origin_verify_header.value]
+    }
+  }
+
+  tags = var.tags
+}
+
+# The edge host without CloudFront's header: refused here rather than falling through to the API.
+resource "aws_lb_listener_rule" "edge_direct" {
+  count = var.edge_enabled && var.edge_origin_host != null ? 1 : 0
+
+  listener_arn = aws_lb_listener.https.arn
+  priority     = 20
+
+  action {
+    type = "fixed-response"
+    fixed_response {
+      content_type = "text/plain"
+      message_body = "Playback is served through the CDN."
+      status_code  = "403"
+    }
+  }
+
+  condition {
+    host_header {
+      values = [var.edge_origin_host]
+    }
+  }
+
   tags = var.tags
 }
 
@@ -468,9 +534,12 @@ module "waf" {
   # Observe only: integrators' servers on hosting-provider IPs call the API.
   anonymous_ip_action = "count"
   rate_limit          = var.waf_rate_limit
-  log_retention_days  = var.waf_log_retention_days
-  kms_key_arn         = var.kms_key_arn
-  tags                = var.tags
+  # CloudFront's requests for the edge carry the origin header: its WAF already limits each viewer's IP,
+  # while here they arrive from a few CloudFront addresses that a per-IP rule would block in a spike.
+  rate_limit_exempt_header = var.origin_verify_header
+  log_retention_days       = var.waf_log_retention_days
+  kms_key_arn              = var.kms_key_arn
+  tags                     = var.tags
 }
 
 resource "aws_wafv2_web_acl_association" "alb" {

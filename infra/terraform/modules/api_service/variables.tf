@@ -57,6 +57,14 @@ variable "edge_origin_host" {
   default     = null
 }
 
+variable "origin_verify_header" {
+  description = "Header (name, value) CloudFront sends to the edge origin: the listener forwards the edge host only with it, and the WAF's per-IP rate rule leaves such requests to CloudFront's own WAF."
+  type = object({
+    name  = string
+    value = string
+  })
+}
+
 variable "edge_health_check_path" {
   description = "Health check path of the edge target group."
   type        = string
@@ -107,6 +115,18 @@ variable "service_sizes" {
     condition     = alltrue([for k in ["api", "worker", "edge", "migrate"] : contains(keys(var.service_sizes), k)])
     error_message = "service_sizes must define api, worker, edge and migrate."
   }
+}
+
+variable "worker_on_demand_base" {
+  description = "Worker tasks that always run on FARGATE (not Spot), so encoding continues through a Spot shortage."
+  type        = number
+  default     = 1
+}
+
+variable "worker_spot_weight" {
+  description = "Weight of FARGATE_SPOT for workers beyond worker_on_demand_base (0: workers run on FARGATE only)."
+  type        = number
+  default     = 1
 }
 
 variable "worker_ephemeral_storage_gib" {
@@ -168,7 +188,7 @@ variable "viewers_per_edge_task" {
 }
 
 variable "waf_rate_limit" {
-  description = "Requests per 5 minutes from one IP before the load balancer's WAF blocks it."
+  description = "Requests per 5 minutes from one client IP of the API (integrations, uploads, the console) before the load balancer's WAF blocks it; CloudFront's requests for the edge are exempt."
   type        = number
   default     = 2000
 }

@@ -1,10 +1,13 @@
 data "aws_caller_identity" "current" {}
+data "aws_region" "current" {}
 
 locals {
   media_bucket = "${var.name}-media-${data.aws_caller_identity.current.account_id}"
   logs_bucket  = "${var.name}-cdn-logs-${data.aws_caller_identity.current.account_id}"
   s3_origin_id = "media-s3"
-  edge_origin  = "edge"
+  # The origin's own region, unless the operator picks another Origin Shield region (docs/deploy.md).
+  origin_shield_region = coalesce(var.origin_shield_region, data.aws_region.current.name)
+  edge_origin          = "edge"
   # Query strings and cookies that carry a CloudFront-format signature; only the edge sees them.
   signing_query_strings = ["Policy", "Expires", "Signature", "Key-Pair-Id"]
   signing_cookies       = ["CloudFront-Policy", "CloudFront-Expires", "CloudFront-Signature", "CloudFront-Key-Pair-Id"]
@@ -265,6 +268,11 @@ resource "aws_cloudfront_distribution" "this" {
     origin_id                = local.s3_origin_id
     domain_name              = module.media_bucket.bucket_regional_domain_name
     origin_access_control_id = aws_cloudfront_origin_access_control.media.id
+
+    origin_shield {
+      enabled              = true
+      origin_shield_region = local.origin_shield_region
+    }
   }
 
   dynamic "origin" {
@@ -278,6 +286,18 @@ resource "aws_cloudfront_distribution" "this" {
         https_port             = 443
         origin_protocol_policy = "https-only"
         origin_ssl_protocols   = ["TLSv1.2"]
+      }
+
+      custom_header {
+        name  = var.origin_verify_header.name
+        value = var.origin_verify_header.value
+      }
+
+      # One regional cache in front of the edge: a live event's playlist reloads and parts from every
+      # CloudFront location collapse into one request per object (docs/deploy.md, Origin Shield).
+      origin_shield {
+        enabled              = true
+        origin_shield_region = local.origin_shield_region
       }
     }
   }
@@ -331,7 +351,9 @@ resource "aws_cloudfront_distribution" "this" {
     cloudfront_default_certificate = var.acm_certificate_arn == null
     acm_certificate_arn            = var.acm_certificate_arn
     ssl_support_method             = var.acm_certificate_arn == null ? null : "sni-only"
-    minimum_protocol_version       = "TLSv1.2_2021"
+    # CloudFront keeps TLSv1 for its default *.cloudfront.net certificate whatever is asked: asking for more
+    # only makes a diff on every plan. With a certificate of our own, TLS 1.2 at least.
+    minimum_protocol_version = var.acm_certificate_arn == null ? "TLSv1" : "TLSv1.2_2021"
   }
 
   logging_config {
@@ -369,7 +391,7 @@ module "waf" {
   name                = "${var.name}-cloudfront"
   scope               = "CLOUDFRONT"
   anonymous_ip_action = var.anonymous_ip_action
-  rate_limit          = var.waf_rate_limit
+  rate_limit          = var.waf_viewers_per_address * var.waf_requests_per_viewer
   log_retention_days  = var.log_retention_days
   kms_key_arn         = module.waf_logs_key.arn
   tags                = var.tags

@@ -55,6 +55,12 @@ variable "playlist_ttl_seconds" {
   default     = 2
 }
 
+variable "origin_shield_region" {
+  description = "Region of Origin Shield in front of both origins; null: the region of the origin (the bucket and the load balancer). Must be a region CloudFront offers Origin Shield in."
+  type        = string
+  default     = null
+}
+
 variable "price_class" {
   description = "CloudFront price class."
   type        = string
@@ -73,10 +79,24 @@ variable "geo_restriction_locations" {
   default     = []
 }
 
-variable "waf_rate_limit" {
-  description = "Requests per 5 minutes from one IP before WAF blocks it (a player fetches a segment every few seconds)."
+variable "origin_verify_header" {
+  description = "Header (name, value) CloudFront adds to every request to the edge origin; the load balancer forwards only requests that carry it."
+  type = object({
+    name  = string
+    value = string
+  })
+}
+
+variable "waf_viewers_per_address" {
+  description = "Viewers one public IP may carry (carrier-grade NAT, a venue's Wi-Fi) before the per-IP rate rule blocks it (capacity model in docs/deploy.md)."
   type        = number
-  default     = 3000
+  default     = 200
+}
+
+variable "waf_requests_per_viewer" {
+  description = "Requests one viewer makes in 5 minutes at the most demanding playback (low-latency HLS: parts and blocking playlist reloads), from the capacity model in docs/deploy.md."
+  type        = number
+  default     = 1500
 }
 
 variable "anonymous_ip_action" {

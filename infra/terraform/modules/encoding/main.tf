@@ -136,14 +136,3 @@ resource "aws_iam_role_policy" "mediaconvert" {
   role   = aws_iam_role.mediaconvert[0].id
   policy = data.aws_iam_policy_document.mediaconvert.json
 }
-
-resource "aws_media_convert_queue" "this" {
-  count = var.enable_mediaconvert ? 1 : 0
-
-  name         = var.name
-  description  = "streamstack encodes"
-  pricing_plan = "ON_DEMAND"
-  status       = "ACTIVE"
-
-  tags = var.tags
-}

@@ -7,8 +7,3 @@ output "mediaconvert_role_arn" {
   description = "Role MediaConvert assumes (STREAMSTACK_MEDIACONVERT_ROLE_ARN); null when disabled."
   value       = one(aws_iam_role.mediaconvert[*].arn)
 }
-
-output "mediaconvert_queue_arn" {
-  description = "ARN of the MediaConvert queue; null when disabled."
-  value       = one(aws_media_convert_queue.this[*].arn)
-}

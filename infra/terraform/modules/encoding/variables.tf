@@ -43,7 +43,7 @@ variable "scale_in_cooldown_seconds" {
 }
 
 variable "enable_mediaconvert" {
-  description = "Create the MediaConvert role and queue (STREAMSTACK_ENCODER=mediaconvert)."
+  description = "Create the role MediaConvert assumes (STREAMSTACK_ENCODER=mediaconvert); jobs go to the account's Default queue."
   type        = bool
   default     = false
 }

@@ -118,10 +118,15 @@ resource "aws_s3_bucket_notification" "sources" {
 
 resource "aws_cloudwatch_event_rule" "mediaconvert" {
   name        = "${var.name}-mediaconvert-job-state"
-  description = "MediaConvert job state changes for streamstack"
+  description = "State changes of this deployment's MediaConvert jobs"
+  # Environments may share an account: a job is this deployment's when it writes to its media bucket
+  # (streamstack.media.mediaconvert puts the bucket in UserMetadata).
   event_pattern = jsonencode({
     source        = ["aws.mediaconvert"]
     "detail-type" = ["MediaConvert Job State Change"]
+    detail = {
+      userMetadata = { bucket = [var.media_bucket_name] }
+    }
   })
 
   tags = var.tags
@@ -305,7 +310,7 @@ resource "aws_cloudwatch_log_group" "handler" {
 
 resource "aws_lambda_function" "handler" {
   #checkov:skip=CKV_AWS_116:SQS invokes these synchronously through the event source mapping; failed records go to the source queue's DLQ, a function DLQ only catches async invocations.
-  #checkov:skip=CKV_AWS_272:Code is built and pushed by this project's CI (image digest or S3 object); AWS Signer profiles are an optional hardening left to operators.
+  #checkov:skip=CKV_AWS_272:Lambda code signing applies to Zip packages only; the image variant is built from deploy/Dockerfile by the terraform workflow's image job and pushed to an immutable, scanned ECR repository (bootstrap).
   for_each = local.handlers
 
   function_name                  = "${var.name}-${replace(each.key, "_", "-")}"
@@ -319,7 +324,7 @@ resource "aws_lambda_function" "handler" {
   handler                        = var.lambda_package.type == "Zip" ? each.value.handler : null
   timeout                        = var.lambda_timeout_seconds
   memory_size                    = var.lambda_memory_mb
-  reserved_concurrent_executions = var.reserved_concurrency
+  reserved_concurrent_executions = var.reserved_concurrency == null ? -1 : var.reserved_concurrency
   kms_key_arn                    = var.kms_key_arn
 
   dynamic "image_config" {
@@ -372,7 +377,7 @@ resource "aws_lambda_event_source_mapping" "handler" {
 
   lifecycle {
     precondition {
-      condition     = var.maximum_concurrency <= var.reserved_concurrency
+      condition     = var.reserved_concurrency == null || var.maximum_concurrency <= coalesce(var.reserved_concurrency, 0)
       error_message = "maximum_concurrency above reserved_concurrency only produces throttles."
     }
     precondition {

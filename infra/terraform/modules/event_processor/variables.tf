@@ -67,9 +67,9 @@ variable "lambda_memory_mb" {
 }
 
 variable "reserved_concurrency" {
-  description = "Reserved concurrent executions of each handler (protects the account pool and the database)."
+  description = "Reserved concurrent executions of each handler; null reserves none (new accounts cannot reserve any: their quota may be 10, all kept unreserved). maximum_concurrency caps the SQS-driven concurrency either way."
   type        = number
-  default     = 10
+  default     = null
 }
 
 variable "maximum_concurrency" {

@@ -35,6 +35,15 @@ variable "rate_limit" {
   type        = number
 }
 
+variable "rate_limit_exempt_header" {
+  description = "Requests carrying this header (name, exact value) are not counted by the per-IP rate rule (e.g. CloudFront's requests to an origin behind this ACL, limited per viewer by CloudFront's own ACL); null: every request counts."
+  type = object({
+    name  = string
+    value = string
+  })
+  default = null
+}
+
 variable "log_retention_days" {
   description = "Retention of the WAF log group, in days."
   type        = number
