@@ -223,6 +223,7 @@ def start_asgi(root: Path, module: str, source: str, port: int, args: argparse.N
         "STREAMSTACK_DATA_DIR": str(root / "data"),
         "STREAMSTACK_AUTO_MIGRATE": "false",
         "STREAMSTACK_PUBLIC_EDGE_URL": f"http://127.0.0.1:{port}",
+        "STREAMSTACK_EDGE_ADMIN_PORT": "0",  # no operator listener: the bench measures the public port only
         "STREAMSTACK_LOG_LEVEL": "WARNING",
         "STREAMSTACK_METRICS_ENABLED": "false" if args.no_metrics else "true",
         "PYTHONPATH": os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")]),

@@ -81,7 +81,9 @@ function pendingCard(asset) {
     return h("section.card", h("h2", "Encoding failed"),
       h("ul.errors", (asset.errors.length ? asset.errors : ["no reason was recorded"]).map((e) => h("li", e))));
   }
-  const label = asset.status === "waiting" ? "Waiting for the upload to finish…" : "Encoding to adaptive HLS…";
+  const label = asset.status === "waiting" ? "Waiting for the upload to finish…"
+    : asset.retrying ? `Encoding again after an interruption (attempt ${asset.encode_attempts})…`
+      : "Encoding to adaptive HLS…";
   return h("section.card.pending", h("h2", label), progressBar(asset.progress),
     h("p.muted.small", "This page refreshes by itself and starts the player when the asset is ready."));
 }
