@@ -213,6 +213,21 @@ class QueueContract:
         queue.delete(second.receipt_handle)
         assert counts(queue.stats()) == (0, 0, 0)
 
+    def test_stale_receipt_handle_does_not_change_visibility(self, queue: Queue) -> None:
+        """A dead worker's handle, given back by the next worker, must not expose the message's new holder."""
+        if not self.strict_receipt_handles:
+            pytest.skip("this backend may accept a stale receipt handle")
+        queue.send("held twice")
+        (first,) = queue.receive(wait_seconds=5, visibility_timeout=LONG)
+        queue.change_visibility(first.receipt_handle, 0)
+        (second,) = queue.receive(wait_seconds=5, visibility_timeout=LONG)
+        queue.change_visibility(first.receipt_handle, 0)  # stale: changes nothing
+        assert queue.receive(wait_seconds=1) == []
+        assert counts(queue.stats()) == (0, 1, 0)
+        queue.change_visibility(second.receipt_handle, LONG)  # the current holder's heartbeat still works
+        queue.delete(second.receipt_handle)
+        assert counts(queue.stats()) == (0, 0, 0)
+
     def test_redrive_to_dlq_after_max_receive_count(self, queue: Queue) -> None:
         queue.send("poison")
         for attempt in range(1, MAX_RECEIVE_COUNT + 1):
