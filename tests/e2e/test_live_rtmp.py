@@ -212,3 +212,25 @@ def test_a_publisher_that_drops_and_returns_continues_one_asset_after_a_disconti
                               "-"], capture_output=True, text=True, timeout=60)  # fmt: skip
     assert decoded.returncode == 0 and not decoded.stderr.strip(), decoded.stderr
     assert 6 <= asset["duration"] <= 14, asset["duration"]  # each connection joins at a keyframe
+
+
+def test_a_second_publisher_and_garbage_bytes_are_refused_without_disturbing_the_live_one(stack: LiveStack) -> None:
+    import socket
+
+    stream = stack.create_stream()
+    url = f"{stack.rtmp}/{stream['stream_key']}"
+    first = publish(url, 12)
+    try:
+        wait_until(lambda: stack.stream(stream["id"])["connected"], 15, "the first publisher")
+        second = publish(url, 4)
+        assert second.wait(timeout=20) != 0, "a key that is already live refuses a second publisher"
+        host, port = stack.rtmp.removeprefix("rtmp://").split("/")[0].split(":")
+        with socket.create_connection((host, int(port)), timeout=5) as garbage:
+            garbage.sendall(bytes(range(256)) * 64)  # not an RTMP handshake
+        media = f"{stack.edge}/{stream['playback_ids'][0]['id']}/180p/ll.m3u8"
+        check_playlist(wait_until(lambda: _playlist_with_parts(media), 20, "the first publisher's playlist"))
+        assert first.poll() is None, "the live publisher is still connected"
+        assert stack.stream(stream["id"])["connected"]
+    finally:
+        first.kill()
+        first.wait()
