@@ -15,13 +15,15 @@ import tempfile
 import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
 
 from sqlalchemy.orm import Session, sessionmaker
 
 from streamstack.assets.models import Asset, Rendition
 from streamstack.media.errors import ProbeError
 from streamstack.media.hls import START_TAG, Variant, master_playlist
-from streamstack.media.live import LiveEncodePlan, build_live_command, live_input_args, plan_live
+from streamstack.media.live import RELAYED_INPUT, LiveEncodePlan, build_live_command, plan_live, relay_command
 from streamstack.media.live_packager import (
     LOW_LATENCY_PLAYLIST,
     PLAYLIST_TYPE,
@@ -30,7 +32,7 @@ from streamstack.media.live_packager import (
     LivePackager,
 )
 from streamstack.media.probe import Probe, parse_probe_output
-from streamstack.media.safety import ffmpeg_exe, stderr_reason
+from streamstack.media.safety import ffmpeg_exe, input_args, stderr_reason
 from streamstack.observability import metrics
 from streamstack.settings import Settings
 from streamstack.storage.base import ObjectStore
@@ -38,6 +40,8 @@ from streamstack.storage.keys import LIVE_MASTER_NAMES, MASTER_NAME, asset_objec
 
 log = logging.getLogger("streamstack.live")
 PROBE_TIMEOUT_SECONDS = 15.0
+PROBE_FIRST_BYTES = 48 * 1024
+PROBE_MAX_BYTES = 16 * 1024 * 1024
 
 
 class StoreSink:
@@ -50,19 +54,41 @@ class StoreSink:
         self.store.put(self.prefix + name, [data], content_type=content_type)
 
 
-def probe_live(url: str, protocol: str, timeout: float = PROBE_TIMEOUT_SECONDS) -> Probe:
-    """What the publisher sends (size, rate, audio), read from the stream's header (retried while it starts)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        run = subprocess.run([ffmpeg_exe(), "-hide_banner", "-nostdin", *live_input_args(url, protocol)],
-                             capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)  # fmt: skip
-        if "Stream #0" in run.stderr or time.monotonic() > deadline:
+def probe_head(head: bytes) -> Probe | None:
+    """The stream's video size, rate and audio from its first bytes; None while they do not tell yet."""
+    with tempfile.TemporaryDirectory(prefix="streamstack-live-probe-") as workdir:
+        path = Path(workdir) / "head.flv"
+        path.write_bytes(head)
+        run = subprocess.run([ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "info", *input_args(path)],
+                             capture_output=True, text=True, timeout=PROBE_TIMEOUT_SECONDS,
+                             stdin=subprocess.DEVNULL)  # fmt: skip
+    if "Stream #0" not in run.stderr:
+        return None
+    try:
+        probe = parse_probe_output(run.stderr, live=True)
+    except ProbeError:
+        return None
+    return probe if probe.has_video and probe.width > 0 else None
+
+
+def read_until_probed(stream: IO[bytes], limit: int = PROBE_MAX_BYTES) -> tuple[bytes, Probe]:
+    """Buffer the relay's output until a probe of it names the video; refuse a stream that never does."""
+    head = b""
+    next_probe = PROBE_FIRST_BYTES
+    while len(head) < limit:
+        chunk = os.read(stream.fileno(), 65536)
+        if not chunk:
             break
-        time.sleep(0.1)  # nginx admits the publisher once our on_publish answer arrives
-    probe = parse_probe_output(run.stderr, live=True)
-    if not probe.has_video:
-        raise ProbeError("no_video", "The stream carries no video.")
-    return probe
+        head += chunk
+        if len(head) >= next_probe:
+            probe = probe_head(head)
+            if probe is not None:
+                return head, probe
+            next_probe = len(head) + PROBE_FIRST_BYTES
+    probe = probe_head(head) if head else None
+    if probe is None:
+        raise ProbeError("no_video", "The stream carries no video (or none ffmpeg can read).")
+    return head, probe
 
 
 class SpeedMeter:
@@ -104,13 +130,24 @@ class LiveSession:
         self.plan: LiveEncodePlan | None = None
         self.packager: LivePackager | None = None
         self.process: subprocess.Popen[bytes] | None = None
+        self.relay: subprocess.Popen[bytes] | None = None
         self.media_seconds = 0.0
         self.lock = threading.Lock()
 
     def run_connection(self, url: str, protocol: str, *, max_seconds: float | None = None) -> ConnectionResult:
-        """Probe, encode and package one publisher connection until it ends (or is stopped)."""
+        """Relay, probe, encode and package one publisher connection until it ends (or is stopped)."""
         started = time.monotonic()
-        probe = probe_live(url, protocol)
+        with self.lock:
+            self.relay = relay = subprocess.Popen(
+                [ffmpeg_exe(), "-hide_banner", "-nostdin", *relay_command(url, protocol, max_seconds=max_seconds)],
+                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, start_new_session=True,
+            )  # fmt: skip
+        assert relay.stdout is not None
+        try:
+            head, probe = read_until_probed(relay.stdout)
+        except ProbeError:
+            self.stop_encoder()
+            raise
         if self.plan is None:
             self.plan = plan_live(probe, self.settings, low_latency=self.low_latency)
             self.packager = LivePackager([r.name for r in self.plan.renditions], self.sink, self.plan.packaging,
@@ -118,24 +155,25 @@ class LiveSession:
             self._publish_masters(probe)
         assert self.packager is not None
         pipes = [os.pipe() for _ in self.plan.renditions]
-        input_args = live_input_args(url, protocol)
-        if max_seconds is not None:
-            input_args = ["-t", f"{max(1.0, max_seconds):.0f}", *input_args]  # the duration limit ends it cleanly
-        command = build_live_command(input_args, probe, self.plan, [w for _, w in pipes])
+        command = build_live_command(RELAYED_INPUT, probe, self.plan, [w for _, w in pipes])
         with tempfile.TemporaryFile() as diagnostics:
             with self.lock:
                 self.process = process = subprocess.Popen(
                     [ffmpeg_exe(), "-hide_banner", "-nostdin", *command], pass_fds=[w for _, w in pipes],
-                    stdin=subprocess.DEVNULL, stderr=diagnostics, start_new_session=True,
+                    stdin=subprocess.PIPE, stderr=diagnostics, start_new_session=True,
                 )  # fmt: skip
             for _, write_end in pipes:
                 os.close(write_end)
+            pump = threading.Thread(target=_pump, args=(head, relay.stdout, process.stdin), daemon=True)
+            pump.start()
             names = [r.name for r in self.plan.renditions]
             streams = {name: os.fdopen(read_end, "rb") for name, (read_end, _) in zip(names, pipes, strict=True)}
             results = self.packager.package_all(streams)
             for stream in streams.values():
                 stream.close()
             process.wait()
+            self.stop_encoder()
+            pump.join(timeout=5)
             diagnostics.seek(0)
             stderr = diagnostics.read(1 << 20).decode(errors="replace")
         errors = [str(r) for r in results.values() if isinstance(r, BaseException)]
@@ -155,10 +193,11 @@ class LiveSession:
     def stop_encoder(self) -> None:
         """End the current connection now (disable, complete, delete, duration limit)."""
         with self.lock:
-            process = self.process
-        if process is not None and process.poll() is None:
+            running = [p for p in (self.relay, self.process) if p is not None and p.poll() is None]
+        for process in running:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
 
     def finish(self) -> float:
         """Close every playlist with ENDLIST: the recording is VOD, from the very same segments."""
@@ -205,3 +244,16 @@ class LiveSession:
                     average_bitrate=r.bitrate, codecs=r.codecs,
                     playlist_key=asset_object_key(self.asset_id, f"{r.name}/{RECORDING_PLAYLIST}")))  # fmt: skip
             session.commit()
+
+
+def _pump(head: bytes, source: IO[bytes], sink: IO[bytes] | None) -> None:
+    """The relay's bytes into the encoder: what was probed first, then everything until the relay ends."""
+    if sink is None:
+        return
+    with contextlib.suppress(BrokenPipeError, OSError, ValueError):
+        sink.write(head)
+        while chunk := os.read(source.fileno(), 65536):
+            sink.write(chunk)
+            sink.flush()
+    with contextlib.suppress(BrokenPipeError, OSError):
+        sink.close()

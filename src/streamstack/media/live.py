@@ -63,6 +63,18 @@ def live_input_args(url: str, protocol: str) -> list[str]:
     ]  # fmt: skip
 
 
+def relay_command(url: str, protocol: str, *, max_seconds: float | None = None) -> list[str]:
+    """One connection to the ingest, remuxed (no decode) to FLV on stdout: probed from its first bytes, then
+    fed to the encoder, so the stream is joined at a keyframe once, not once to probe and once to encode."""
+    limit = ["-t", f"{max(1.0, max_seconds):.0f}"] if max_seconds is not None else []
+    return ["-loglevel", "error", *limit, *live_input_args(url, protocol), "-map", "0:v:0", "-map", "0:a:0?",
+            "-c", "copy", "-f", "flv", "pipe:1"]  # fmt: skip
+
+
+RELAYED_INPUT = ["-protocol_whitelist", "pipe", "-format_whitelist", "flv,live_flv", "-probesize", "200000",
+                 "-analyzeduration", "400000", "-fflags", "+nobuffer", "-f", "flv", "-i", "pipe:0"]  # fmt: skip
+
+
 def build_live_command(
     input_args: Sequence[str], probe: Probe, plan: LiveEncodePlan, fds: Sequence[int]
 ) -> list[str]:
