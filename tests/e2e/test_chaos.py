@@ -7,6 +7,7 @@ Recovery times are printed (run with `-s` to read them): kill -> job redelivered
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import random
 import signal
@@ -25,7 +26,7 @@ from tusclient.client import TusClient
 
 from streamstack.assets import service as assets
 from streamstack.assets.models import Asset, NewAssetSettings
-from streamstack.platform import Platform
+from streamstack.platform import Platform, build_platform
 from streamstack.settings import Settings
 from streamstack.storage.keys import asset_prefix, source_key
 from streamstack.webhooks import service as webhooks
@@ -33,6 +34,7 @@ from streamstack.webhooks.models import OutboxEvent
 from tests.conftest import bearer, make_clip, wait_until
 from tests.e2e.chaos import (
     LADDER,
+    AssetTimeline,
     CatalogObserver,
     admin_key,
     process_env,
@@ -41,7 +43,7 @@ from tests.e2e.chaos import (
     uploaded_assets,
 )
 from tests.e2e.conftest import answers, start_up
-from tests.e2e.processes import kill_tree
+from tests.e2e.processes import child_named, kill_tree
 
 pytestmark = pytest.mark.e2e
 
@@ -250,3 +252,31 @@ def test_the_whole_tree_killed_during_a_webhook_backlog_loses_no_delivery(
     duplicates = len(received) - len(set(received))
     print(f"\nwebhook backlog: tree SIGKILLed after {arrived_before_restart}/{len(expected)} deliveries; all "
           f"{len(expected)} delivered {recovered_in:.1f} s after the kill, {duplicates} duplicate(s) (same webhook-id)")
+
+
+def test_under_up_a_sigkilled_workers_encode_resumes_in_seconds(tmp_path: Path) -> None:
+    """What a user of `up` sees: the supervisor restarts the worker, which gives the dead one's job back."""
+    clip = make_clip(tmp_path / "long.mp4", size="320x180", seconds=8)
+    overrides = {"STREAMSTACK_LADDER": json.dumps(LADDER), "STREAMSTACK_SEGMENT_SECONDS": "1",
+                 "STREAMSTACK_KEYFRAME_SECONDS": "1", "STREAMSTACK_X264_PRESET": "medium"}
+    with start_up(tmp_path, **overrides) as up:
+        settings = Settings(data_dir=tmp_path / "data")  # the files `up` shares: catalog, queue, objects
+        platform = build_platform(settings)
+        try:
+            with CatalogObserver(settings).running() as observer:
+                [asset_id] = uploaded_assets(platform, clip.read_bytes(), 1)
+                observer.wait_for(lambda: 1 in observer.timelines.get(asset_id, AssetTimeline()).attempts, 120,
+                                  "the encode to start")
+                worker = child_named(up.pid, "worker")
+                assert worker is not None
+                killed_at = time.monotonic()
+                os.kill(worker, signal.SIGKILL)
+                observer.wait_for(lambda: observer.ready_count() == 1, 120, "the asset to be ready")
+                timeline = observer.timelines[asset_id]
+        finally:
+            platform.close()
+    assert 2 in timeline.attempts and timeline.ready_at is not None
+    redelivered, ready = timeline.attempts[2] - killed_at, timeline.ready_at - killed_at
+    print(f"\nunder up: worker SIGKILLed mid-encode; supervisor restart + job redelivered {redelivered:.2f} s, "
+          f"asset ready {ready:.2f} s after the kill")
+    assert redelivered < settings.queue_visibility_timeout  # given back by the next worker, not timed out
