@@ -45,6 +45,10 @@ function detailsCard(asset) {
       item("Max resolution", asset.max_width ? `${asset.max_width}×${asset.max_height}` : "–"),
       item("Frame rate", asset.max_frame_rate ? `${asset.max_frame_rate} fps` : "–"),
       item("Aspect ratio", asset.aspect_ratio || "–"),
+      item("Ladder", asset.ladder || "platform default"),
+      item("Loudness", asset.loudness?.integrated_lufs != null
+        ? `${asset.loudness.integrated_lufs.toFixed(1)} LUFS${asset.loudness.target_lufs != null
+          ? ` (normalised to ${asset.loudness.target_lufs}, ${asset.loudness.method})` : ""}` : "–"),
       item("Text tracks", asset.tracks?.length
         ? asset.tracks.map((t) => `${t.name} (${t.language_code})`).join(", ") : "–"),
       item("Created", dateTime(asset.created_at)),
