@@ -118,3 +118,16 @@ def test_a_job_without_a_role_is_refused_before_any_call():
                                                  ("5.2", "LEVEL_5_2"), ("1.0", "LEVEL_1")])
 def test_codec_levels(level: str, expected: str):
     assert codec_level(level) == expected
+
+
+def test_a_source_beyond_a_cap_is_refused_before_a_job_is_submitted(tmp_path, clip):
+    from streamstack.media.errors import ProbeError
+    from streamstack.storage.local import LocalObjectStore
+
+    store = LocalObjectStore(tmp_path / "objects")
+    store.put("sources/as_1", [clip.read_bytes()])
+    capped = Settings(mediaconvert_role_arn="arn:aws:iam::123456789012:role/mc", max_source_dimension=256)
+    encoder = MediaConvertEncoder(settings=capped, store=store, mediaconvert_client=object())
+    with pytest.raises(ProbeError, match="320x180; the longest side may be at most 256 pixels"):
+        encoder.probe_source("sources/as_1")
+    assert MediaConvertEncoder(settings=Settings(), store=store).probe_source("sources/as_1").width == 320
