@@ -7,7 +7,7 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -38,25 +38,34 @@ def needs_postgres(item: pytest.Item) -> bool:
     return "postgres_url" in getattr(item, "fixturenames", ()) or "postgresql" in params
 
 
-def make_clip(path: Path, *, size: str = "320x180", rate: int = 25, seconds: float = 2, audio: bool = True) -> Path:
+def make_clip(path: Path, *, size: str = "320x180", rate: int = 30, seconds: float = 2, audio: bool = True,
+              extra: tuple[str, ...] = ()) -> Path:
     """A short H.264 (+ AAC tone) clip from ffmpeg's lavfi sources: real media, small enough to stay fast."""
-    import subprocess
+    from tests.corpus.generate import lavfi_clip
 
-    import imageio_ffmpeg
-
-    command = [imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-y", "-f", "lavfi", "-i",
-               f"testsrc2=size={size}:rate={rate}:duration={seconds}"]
-    if audio:
-        command += ["-f", "lavfi", "-i", f"sine=frequency=440:duration={seconds}", "-c:a", "aac", "-shortest"]
-    command += ["-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", str(path)]
-    subprocess.run(command, check=True)
+    lavfi_clip(path, size=size, seconds=seconds, rate=rate, audio=audio, extra=("-pix_fmt", "yuv420p", *extra))
     return path
 
 
 @pytest.fixture(scope="session")
-def clip(tmp_path_factory) -> Path:  # type: ignore[no-untyped-def]
+def clip_factory(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Path]:
+    """make_clip once per test session and set of parameters: the suite's one source of test media."""
+    made: dict[tuple[Any, ...], Path] = {}
+    folder = tmp_path_factory.mktemp("clips")
+
+    def make(**params: Any) -> Path:
+        key = tuple(sorted(params.items()))
+        if key not in made:
+            made[key] = make_clip(folder / f"clip-{len(made)}.mp4", **params)
+        return made[key]
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def clip(clip_factory: Callable[..., Path]) -> Path:
     """2 s of 320x180 with a tone, shared by every test that only needs some real video."""
-    return make_clip(tmp_path_factory.mktemp("media") / "clip.mp4")
+    return clip_factory()
 
 
 def wait_until(predicate, timeout: float, what: str, *, poll: float = 0.2):  # type: ignore[no-untyped-def]
@@ -146,6 +155,14 @@ def fresh_metrics(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     yield metrics
     metrics.reset_instruments()
     metrics.configure_metrics(service="api", enabled=True)
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Any:
+    """The local-folder object store (the real adapter), rooted in tmp_path, for media tests."""
+    from streamstack.storage.local import LocalObjectStore
+
+    return LocalObjectStore(tmp_path / "objects", bucket="test-media")
 
 
 @pytest.fixture

@@ -42,15 +42,6 @@ def settings(tmp_path: Path) -> Settings:
     return make_settings(tmp_path / "data", segment_seconds=1.0, keyframe_seconds=1.0, ladder=LADDER)
 
 
-@pytest.fixture(scope="module")
-def source(tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("media") / "source.mp4"
-    subprocess.run([FFMPEG, "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=320x180:rate=25:duration=2",
-                    "-f", "lavfi", "-i", "sine=duration=2", "-c:v", "libx264", "-preset", "ultrafast",
-                    "-c:a", "aac", "-shortest", str(path)], check=True)
-    return path
-
-
 @pytest.fixture
 def receiver() -> Iterator[Receiver]:
     server = ReceiverServer(Receiver(port=reserve_port()))
@@ -111,7 +102,7 @@ def wait_for_status(api: str, key: str, asset_id: str, timeout: float) -> dict[s
     raise AssertionError(f"asset {asset_id} not finished after {timeout} s")
 
 
-def test_upload_encode_ready_webhook_and_decodable_renditions(live_api, admin_key, platform, source, tmp_path,
+def test_upload_encode_ready_webhook_and_decodable_renditions(live_api, admin_key, platform, clip, tmp_path,
                                                               receiver):
     with platform.sessions() as db_session:
         create_endpoint(db_session=db_session, url=receiver.url, event_types=["video.asset.ready"], secret=SECRET)
@@ -124,7 +115,7 @@ def test_upload_encode_ready_webhook_and_decodable_renditions(live_api, admin_ke
                             headers=bearer(admin_key))
         assert upload.status_code == 201, upload.text
         asset_id = upload.json()["asset_id"]
-        TusClient(upload.json()["url"]).uploader(str(source), chunk_size=64 * 1024).upload()
+        TusClient(upload.json()["url"]).uploader(str(clip), chunk_size=64 * 1024).upload()
         asset = wait_for_status(live_api.url, admin_key, asset_id, timeout=180)
         deadline = time.monotonic() + 20
         while not receiver.delivered() and time.monotonic() < deadline:
@@ -136,12 +127,12 @@ def test_upload_encode_ready_webhook_and_decodable_renditions(live_api, admin_ke
 
     assert asset["status"] == "ready", asset["errors"]
     assert asset["playable_at"] is not None and asset["playable_at"] <= asset["ready_at"]
-    planned = [(plan.width, plan.height) for plan in plan_ladder(probe(source), platform.settings)]
+    planned = [(plan.width, plan.height) for plan in plan_ladder(probe(clip), platform.settings)]
     assert len(planned) == 2
     assert [(r["width"], r["height"]) for r in asset["renditions"]] == planned
     assert asset["static_renditions"][0]["name"] == "high.mp4"
 
-    source_duration = decoded_duration(source)
+    source_duration = decoded_duration(clip)
     outputs = tmp_path / "outputs"
     download(platform.store, f"assets/{asset_id}/", outputs)
     boundaries = {}

@@ -7,7 +7,6 @@ import os
 import subprocess
 import sys
 
-import imageio_ffmpeg
 import pytest
 
 
@@ -31,11 +30,8 @@ def test_keys_create_prints_the_key_alone_when_piped(cli_env):
     assert run(cli_env, "keys", "create", "--name", "x", "--scope", "root").returncode == 2
 
 
-def test_upload_then_list_show_delete(cli_env, tmp_path, platform):
-    clip = tmp_path / "clip.mp4"
-    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-f", "lavfi", "-i",
-                    "testsrc2=size=160x90:rate=10:duration=1", "-c:v", "libx264", "-preset", "ultrafast", str(clip)],
-                   check=True)
+def test_upload_then_list_show_delete(cli_env, platform, clip_factory):
+    clip = clip_factory(size="160x90", rate=10, seconds=1, audio=False)
     uploaded = run(cli_env, "upload", str(clip), "--chunk-mb", "1")
     assert uploaded.returncode == 0, uploaded.stderr
     summary = json.loads(uploaded.stdout)

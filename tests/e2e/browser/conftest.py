@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,7 +17,6 @@ from tests.conftest import (
     LiveServer,
     bearer,
     in_ci,
-    make_clip,
     make_settings,
     missing_part,
     new_api_key,
@@ -140,9 +139,9 @@ def stack(tmp_path: Path) -> Iterator[Stack]:
 
 
 @pytest.fixture(scope="session")
-def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def clip(clip_factory: Callable[..., Path]) -> Path:
     """8 s of 640x360 test pattern with a tone: small, yet enough for a two-rendition ladder."""
-    return make_clip(tmp_path_factory.mktemp("media") / "console-clip.mp4", size="640x360", seconds=8)
+    return clip_factory(size="640x360", seconds=8)
 
 
 def sign_in(page: Any, stack: Stack) -> None:

@@ -1,4 +1,4 @@
-"""Tiny lavfi sources, the bad-input corpus and a local object store for media e2e tests (real ffmpeg)."""
+"""The bad-input corpus and an encode helper for the media e2e tests (real ffmpeg; clips come from clip_factory)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
-from typing import Any
 
 import pytest
 
@@ -15,30 +14,6 @@ from streamstack.media.pipeline import EncodeResult, encode_asset
 from streamstack.settings import Settings
 from streamstack.storage.local import LocalObjectStore
 from tests.corpus import generate as corpus
-
-
-@pytest.fixture(scope="session")
-def lavfi_source(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Path]:
-    """Make (once per session and parameter set) a tiny H.264/AAC clip from lavfi testsrc2 + sine."""
-    made: dict[tuple, Path] = {}
-    folder = tmp_path_factory.mktemp("clips")
-
-    def make(
-        size: str = "320x180", seconds: float = 2, rate: int = 30, audio: bool = True, **kw: Any
-    ) -> Path:
-        key = (size, seconds, rate, audio, tuple(sorted(kw.items())))
-        if key not in made:
-            path = folder / f"clip-{len(made)}.mp4"
-            corpus.lavfi_clip(path, size=size, seconds=seconds, rate=rate, audio=audio, **kw)
-            made[key] = path
-        return made[key]
-
-    return make
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> LocalObjectStore:
-    return LocalObjectStore(tmp_path / "objects", bucket="test-media")
 
 
 @dataclass

@@ -173,23 +173,6 @@ def create_aws_resources(settings: Settings, *, idempotency_table: str | None = 
         )
 
 
-@pytest.fixture(scope="session")
-def tiny_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A 2 s 320x180 H.264/AAC clip from ffmpeg's lavfi sources."""
-    import subprocess
-
-    import imageio_ffmpeg
-
-    path = tmp_path_factory.mktemp("clip") / "tiny.mp4"
-    subprocess.run(
-        [imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=320x180:rate=30",
-         "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000", "-t", "2", "-c:v", "libx264",
-         "-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest", str(path)],
-        check=True, timeout=120,
-    )
-    return path
-
-
 def new_asset(settings: Settings, *, status: str = "waiting", job_id: str | None = None) -> str:
     """A catalog asset as POST /v1/uploads leaves it."""
     from streamstack.assets import service as assets

@@ -141,14 +141,14 @@ def test_metrics_are_emf_in_the_streamstack_namespace(lambda_env: Settings, caps
     assert ours == {"processed": 1.0, "failed": 1.0}
 
 
-def test_mediaconvert_is_chosen_by_setting(lambda_env: Settings, tiny_clip: Path, monkeypatch: pytest.MonkeyPatch):
+def test_mediaconvert_is_chosen_by_setting(lambda_env: Settings, clip: Path, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("STREAMSTACK_ENCODER", "mediaconvert")
     monkeypatch.setenv("STREAMSTACK_MEDIACONVERT_ROLE_ARN", "arn:aws:iam::123456789012:role/mc")
     from streamstack.settings import get_settings
 
     get_settings.cache_clear()
     asset_id = new_asset(lambda_env)
-    body = upload_source(lambda_env, asset_id, tiny_clip.read_bytes())
+    body = upload_source(lambda_env, asset_id, clip.read_bytes())
     mc = boto3.client("mediaconvert", region_name="us-east-1", endpoint_url="https://mc.example.com")
     stub = Stubber(mc)
     stub.add_response("create_job", {"Job": {"Id": "1795867200000-mc0001", "Role": "r", "Settings": {}}})

@@ -6,11 +6,10 @@ The clip here keeps its `moov` at the end (ffmpeg's default), so ffmpeg has to s
 
 from __future__ import annotations
 
-import subprocess
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
-import imageio_ffmpeg
 import pytest
 
 from streamstack.media.errors import MediaError, ProbeError
@@ -21,16 +20,9 @@ from streamstack.storage.factory import open_store
 
 
 @pytest.fixture(scope="module")
-def long_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """30 s at a high bitrate (several MB), moov atom at the end of the file."""
-    path = tmp_path_factory.mktemp("probe") / "long.mp4"
-    subprocess.run(
-        [imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=320x180:rate=25",
-         "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000", "-t", "30", "-c:v", "libx264",
-         "-preset", "ultrafast", "-b:v", "3M", "-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest", str(path)],
-        check=True, timeout=120,
-    )
-    return path
+def long_clip(clip_factory: Callable[..., Path]) -> Path:
+    """30 s at a high bitrate (several MB), moov atom at the end of the file (no faststart)."""
+    return clip_factory(size="320x180", rate=25, seconds=30, extra=("-b:v", "3M"))
 
 
 def test_the_probe_reads_a_small_part_of_the_source_and_writes_nothing_to_tmp(aws: Settings, long_clip: Path,

@@ -64,7 +64,7 @@ def platform(lambda_env: Settings) -> Platform:  # type: ignore[misc]
 
 @pytest.mark.timeout(240)
 @pytest.mark.parametrize("lambda_env", ["sqlite", "postgresql"], indirect=True)
-def test_the_vod_flow_runs_on_s3_sqs_and_lambda_handlers(lambda_env: Settings, platform: Platform, tiny_clip: Path):
+def test_the_vod_flow_runs_on_s3_sqs_and_lambda_handlers(lambda_env: Settings, platform: Platform, clip: Path):
     from streamstack.api import create_app
     from streamstack.delivery.app import create_edge_app
 
@@ -74,10 +74,10 @@ def test_the_vod_flow_runs_on_s3_sqs_and_lambda_handlers(lambda_env: Settings, p
 
     # 1. presigned multipart upload, by the CLI client
     with LiveServer(create_app(platform), lambda_env.api_port) as api:
-        result = CliRunner().invoke(cli, ["upload", str(tiny_clip), "--api-url", api.url, "--api-key", key])
+        result = CliRunner().invoke(cli, ["upload", str(clip), "--api-url", api.url, "--api-key", key])
     assert result.exit_code == 0, result.output
     asset_id = json.loads(result.stdout.strip().splitlines()[-1])["asset_id"]
-    assert platform.store.head(f"sources/{asset_id}").size == tiny_clip.stat().st_size
+    assert platform.store.head(f"sources/{asset_id}").size == clip.stat().st_size
 
     # 2. the bucket notification reached SQS; 3. on_source_uploaded forwards it to the encode queue
     notifications = drain(sources, expect_at_least=1)
