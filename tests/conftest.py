@@ -38,7 +38,7 @@ def needs_postgres(item: pytest.Item) -> bool:
     return "postgres_url" in getattr(item, "fixturenames", ()) or "postgresql" in params
 
 
-def make_clip(path: Path, *, size: str = "320x180", rate: int = 30, seconds: float = 2, audio: bool = True,
+def make_clip(path: Path, *, size: str = "320x180", rate: int = 25, seconds: float = 2, audio: bool = True,
               extra: tuple[str, ...] = ()) -> Path:
     """A short H.264 (+ AAC tone) clip from ffmpeg's lavfi sources: real media, small enough to stay fast."""
     from tests.corpus.generate import lavfi_clip

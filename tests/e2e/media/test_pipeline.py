@@ -67,7 +67,7 @@ def asset_dir(store: LocalObjectStore, asset_id: str = "a1") -> Path:
 def test_ladder_decodes_back_as_planned(
     store: LocalObjectStore, clip_factory: Callable[..., Path], encode: Callable
 ) -> None:
-    source = clip_factory(size="640x360", seconds=5)
+    source = clip_factory(rate=30, size="640x360", seconds=5)
     encoded = encode(store, source, settings=FAST)
     result, folder = encoded.result, asset_dir(store)
     assert [(r.name, r.width, r.height) for r in result.renditions] == [
@@ -90,7 +90,7 @@ def test_ladder_decodes_back_as_planned(
 def test_source_between_rungs_keeps_its_resolution_on_top(
     store: LocalObjectStore, clip_factory: Callable[..., Path], encode: Callable
 ) -> None:
-    encoded = encode(store, clip_factory(size="640x272", seconds=2, audio=False), settings=FAST)
+    encoded = encode(store, clip_factory(rate=30, size="640x272", seconds=2, audio=False), settings=FAST)
     result, folder = encoded.result, asset_dir(store)
     assert [(r.name, r.width, r.height) for r in result.renditions] == [("272p", 640, 272), ("240p", 564, 240)]
     decoded = decode(folder / "272p.m3u8")
@@ -100,7 +100,7 @@ def test_source_between_rungs_keeps_its_resolution_on_top(
 def test_segment_boundaries_are_identical_across_renditions(
     store: LocalObjectStore, clip_factory: Callable[..., Path], encode: Callable
 ) -> None:
-    encoded = encode(store, clip_factory(size="640x360", seconds=5), settings=FAST)
+    encoded = encode(store, clip_factory(rate=30, size="640x360", seconds=5), settings=FAST)
     folder = asset_dir(store)
     durations = {
         r.name: [s.duration for s in parse_media_playlist((folder / f"{r.name}.m3u8").read_text()).segments]
@@ -116,7 +116,7 @@ def test_segment_boundaries_are_identical_across_renditions(
 def test_master_playlist_describes_what_was_written(
     store: LocalObjectStore, clip_factory: Callable[..., Path], encode: Callable
 ) -> None:
-    result = encode(store, clip_factory(size="640x360", seconds=3), settings=FAST).result
+    result = encode(store, clip_factory(rate=30, size="640x360", seconds=3), settings=FAST).result
     master = (asset_dir(store) / "master.m3u8").read_text()
     assert result.master_key == "assets/a1/master.m3u8"
     assert '#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID="audio"' in master
@@ -133,7 +133,7 @@ def test_master_playlist_describes_what_was_written(
 def test_progress_and_playable_callbacks(
     store: LocalObjectStore, clip_factory: Callable[..., Path], encode: Callable
 ) -> None:
-    encoded = encode(store, clip_factory(size="640x360", seconds=5), settings=FAST)
+    encoded = encode(store, clip_factory(rate=30, size="640x360", seconds=5), settings=FAST)
     assert encoded.progress == sorted(encoded.progress) and encoded.progress[-1] == 100.0
     assert len(encoded.playable_keys) == 1
     visible = encoded.playable_keys[0]
@@ -149,7 +149,7 @@ def test_progress_and_playable_callbacks(
 
 
 def test_images(store: LocalObjectStore, clip_factory: Callable[..., Path], encode: Callable) -> None:
-    result = encode(store, clip_factory(size="640x360", seconds=11), settings=FAST).result
+    result = encode(store, clip_factory(rate=30, size="640x360", seconds=11), settings=FAST).result
     images = result.images
     assert images is not None and images.thumbnail_key == "assets/a1/thumbnail.jpg"
     folder = asset_dir(store)
@@ -165,7 +165,7 @@ def test_static_mp4_is_a_remux_of_the_top_rendition(
     store: LocalObjectStore, clip_factory: Callable[..., Path], encode: Callable
 ) -> None:
     result = encode(
-        store, clip_factory(size="640x360", seconds=3), settings=FAST, mp4_support="capped-1080p"
+        store, clip_factory(rate=30, size="640x360", seconds=3), settings=FAST, mp4_support="capped-1080p"
     ).result
     assert result.static_mp4_key == "assets/a1/capped-1080p.mp4"
     info = probe(asset_dir(store) / "capped-1080p.mp4")
@@ -176,9 +176,9 @@ def test_static_mp4_is_a_remux_of_the_top_rendition(
 def test_redelivery_overwrites_and_removes_stale_keys(
     store: LocalObjectStore, clip_factory: Callable[..., Path], encode: Callable
 ) -> None:
-    first = encode(store, clip_factory(size="640x360", seconds=3), settings=FAST).result
+    first = encode(store, clip_factory(rate=30, size="640x360", seconds=3), settings=FAST).result
     store.put("assets/a1/1080p_00007.m4s", [b"left by a crashed older run"])
-    second = encode(store, clip_factory(size="640x360", seconds=3), settings=FAST).result
+    second = encode(store, clip_factory(rate=30, size="640x360", seconds=3), settings=FAST).result
     keys = {info.key for info in store.list("assets/")}
     assert keys == set(second.output_keys) == set(first.output_keys)
     assert "assets/a1/1080p_00007.m4s" not in keys
@@ -214,7 +214,7 @@ def test_limits_stop_the_job_and_clean_up(
     monkeypatch.setattr(tempfile, "tempdir", str(temp_root))
     settings = FAST.model_copy(update=overrides)
     with pytest.raises(MediaError) as info:
-        encode(store, clip_factory(size="640x360", seconds=20), settings=settings)
+        encode(store, clip_factory(rate=30, size="640x360", seconds=20), settings=settings)
     assert info.value.code == code
     assert [i.key for i in store.list("assets/")] == []
     assert list(temp_root.iterdir()) == []
