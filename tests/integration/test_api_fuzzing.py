@@ -23,9 +23,8 @@ from schemathesis.checks import (
 from schemathesis.core.failures import FailureGroup
 from schemathesis.generation import GenerationMode
 
-from streamstack.keys.service import create_api_key
 from streamstack.platform import build_platform
-from tests.conftest import make_settings
+from tests.conftest import bearer, make_settings, new_api_key
 
 EXAMPLES = 15
 CHECKS = [not_a_server_error, response_schema_conformance, status_code_conformance, content_type_conformance]
@@ -56,13 +55,12 @@ def test_the_api_never_fails_and_always_answers_as_documented(tmp_path: Path) ->
 
     platform = build_platform(make_settings(tmp_path / "data"))
     try:
-        with platform.sessions() as db_session:
-            key = create_api_key(db_session=db_session, name="fuzz", scopes=["admin"]).secret
+        key = new_api_key(platform, name="fuzz")
         schema = schemathesis.openapi.from_asgi("/openapi.json", create_app(platform))
         operations = [result.ok() for result in schema.get_all_operations()]
         run: Counter[str] = Counter()
         failures = [failure for operation in operations for mode in GenerationMode
-                    if (failure := fuzz_operation(operation, mode, {"Authorization": f"Bearer {key}"}, run))]
+                    if (failure := fuzz_operation(operation, mode, bearer(key), run))]
     finally:
         platform.close()
     print(f"schemathesis: {len(operations)} operations, {run['positive']} valid and {run['negative']} invalid "

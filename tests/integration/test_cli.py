@@ -49,11 +49,8 @@ def test_upload_then_list_show_delete(cli_env, platform, clip_factory):
     assert missing.returncode == 1 and "404" in missing.stderr
 
 
-def test_upload_options_set_title_ladder_and_loudness(cli_env, tmp_path):
-    clip = tmp_path / "clip.mp4"
-    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-f", "lavfi", "-i",
-                    "testsrc2=size=160x90:rate=10:duration=1", "-c:v", "libx264", "-preset", "ultrafast", str(clip)],
-                   check=True)
+def test_upload_options_set_title_ladder_and_loudness(cli_env, clip_factory):
+    clip = clip_factory(size="160x90", rate=10, seconds=1, audio=False)
     uploaded = run(cli_env, "upload", str(clip), "--title", "Cup final", "--ladder", "auto", "--normalize-audio")
     assert uploaded.returncode == 0, uploaded.stderr
     asset = json.loads(run(cli_env, "assets", "show", json.loads(uploaded.stdout)["asset_id"]).stdout)
