@@ -56,7 +56,8 @@ def clip_factory(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Path
     def make(**params: Any) -> Path:
         key = tuple(sorted(params.items()))
         if key not in made:
-            made[key] = make_clip(folder / f"clip-{len(made)}.mp4", **params)
+            (folder / str(len(made))).mkdir()
+            made[key] = make_clip(folder / str(len(made)) / "clip.mp4", **params)  # every clip is clip.mp4
         return made[key]
 
     return make
