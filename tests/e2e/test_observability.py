@@ -18,7 +18,7 @@ from tusclient.client import TusClient
 
 from streamstack.observability.status import Samples, collect_status, parse_samples
 from streamstack.queue.factory import open_queue
-from tests.conftest import bearer
+from tests.conftest import bearer, missing_part
 from tests.e2e.conftest import Running, start_up, wait_until
 from tests.integration.test_prometheus_rules import PROMTOOL, alert_expression_holds
 
@@ -120,4 +120,4 @@ def test_upload_play_and_a_poison_message_show_in_metrics_and_fire_the_dlq_alert
     samples = parse_samples(httpx.get(f"{running.api}/metrics").text)
     assert metric(samples, "streamstack_edge_requests_total", cache_result="hit") > 0, scrape
     if PROMTOOL is None:
-        pytest.skip("promtool not installed (Debian/Ubuntu: apt-get install -y prometheus): alert not evaluated")
+        missing_part("promtool not installed (Debian/Ubuntu: apt-get install -y prometheus): alert not evaluated")
