@@ -211,7 +211,7 @@ def test_cache_policies_segments_long_playlists_short_signing_only_at_the_edge()
     assert keys("playlists") == {"cookies": "none", "query": "none"}
     assert keys("edge") == {"cookies": "whitelist", "query": "whitelist"}
     signing = locals_of(CDN)
-    assert signing["signing_query_strings"] == ["Policy", "Expires", "Signature", "Key-Pair-Id"]
+    assert signing["signing_query_strings"] == ["Policy", "Expires", "Signature", "Key-Pair-Id", "Hash-Algorithm"]
 
 
 def test_waf_is_cloudfront_scoped_in_us_east_1_with_managed_and_rate_rules() -> None:

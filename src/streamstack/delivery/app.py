@@ -34,6 +34,7 @@ from streamstack.delivery.http import (
     Reply,
     Scope,
     Send,
+    cache_control,
     cors_headers,
     error_reply,
     etag_matches,
@@ -47,6 +48,7 @@ from streamstack.delivery.http import (
     send_reply,
 )
 from streamstack.delivery.live import (
+    BLOCKING_QUERY,
     LOW_LATENCY_PLAYLIST,
     BadBlockingRequest,
     LivePlaylists,
@@ -61,6 +63,7 @@ from streamstack.keys.signing import active_public_keys
 from streamstack.observability import exposition, metrics
 from streamstack.platform import Platform
 from streamstack.settings import Settings
+from streamstack.signed_urls import QUERY_PARAMS as SIGNING_QUERY
 from streamstack.signed_urls import (
     SignedCredentials,
     credentials_from_cookies,
@@ -89,6 +92,8 @@ NEGATIVE_TTL = 1.0
 LIVE_CATALOG_TTL = 1.0  # a live playback id follows its stream's current session
 _DONE = object()
 _CONDITIONAL = frozenset({b"range", b"if-none-match", b"origin"})
+# Every query parameter a response depends on (the rest are ignored): the CDN's cache key must hold them all.
+CACHE_KEY_QUERY = frozenset({*BLOCKING_QUERY, playlists.MAX_RESOLUTION_QUERY, *SIGNING_QUERY})
 
 
 @dataclass(frozen=True)
@@ -214,7 +219,8 @@ class EdgeApp:
                 await send_reply(send, error_reply(403, "Forbidden", headers), scope)
                 return
         key = asset_object_key(playback.asset_id, playback.master if is_master else rest)
-        if playback.live and not is_master and await self._serve_live(scope, headers, send, key, credentials):
+        live_served = playback.live and not is_master
+        if live_served and await self._serve_live(scope, headers, send, key, playback.signed, credentials):
             return
         try:
             obj, result = await self.objects.lookup(key, self._load_object, key, playback.ready)
@@ -256,14 +262,20 @@ class EdgeApp:
         return await asyncio.get_running_loop().run_in_executor(None, fn, *args)
 
     async def _serve_live(
-        self, scope: Scope, headers: dict[bytes, bytes], send: Send, key: str, credentials: SignedCredentials | None
+        self,
+        scope: Scope,
+        headers: dict[bytes, bytes],
+        send: Send,
+        key: str,
+        signed: bool,
+        credentials: SignedCredentials | None,
     ) -> bool:
         """LL playlists block until what the player asked for exists; a hinted part waits for its turn."""
         playlist_key = key.rsplit("/", 1)[0] + "/" + LOW_LATENCY_PLAYLIST
         if key.endswith("/" + LOW_LATENCY_PLAYLIST):
             try:
                 request = parse_blocking_query(parse_qs(scope["query_string"].decode("latin-1")))
-                body, cache = await self.live.playlist(key, request)
+                body, max_age = await self.live.playlist(key, request)
             except BadBlockingRequest:
                 await send_reply(send, error_reply(400, "Bad Request", headers), scope)
                 return True
@@ -275,7 +287,7 @@ class EdgeApp:
                 return False
             if credentials is not None and credentials.kind == "custom":
                 body = playlists.render_playlist(body, signed_query=credentials.as_query())
-                cache = cache.replace("public", "private")
+            cache = cache_control(max_age, private=signed)  # signed: the signature is in the CDN's cache key
             reply_headers = [(b"content-type", b"application/vnd.apple.mpegurl"), (b"cache-control", cache.encode()),
                              *cors_headers(headers)]  # fmt: skip
             await send_reply(send, Reply(200, reply_headers, body), scope)
@@ -424,7 +436,7 @@ class EdgeApp:
         assert obj.body is not None
         max_resolution = None
         if is_master:
-            values = parse_qs(scope["query_string"].decode("latin-1")).get("max_resolution")
+            values = parse_qs(scope["query_string"].decode("latin-1")).get(playlists.MAX_RESOLUTION_QUERY)
             max_resolution = playlists.parse_max_resolution(values[0]) if values else None
         prefix = f"{playback_id}/" if is_master else ""
         signed_query = credentials.as_query() if credentials is not None and credentials.kind == "custom" else ""

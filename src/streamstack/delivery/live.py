@@ -16,7 +16,6 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from streamstack.delivery.http import cache_control
 from streamstack.live.models import LiveStream
 from streamstack.storage.base import ObjectNotFound, ObjectStore
 from streamstack.storage.keys import LIVE_MASTER_NAMES
@@ -27,6 +26,8 @@ POLL_SECONDS = 0.02
 IDLE_WATCH_SECONDS = 10.0
 BLOCKING_MAX_AGE = 60  # a response for a given _HLS_msn/_HLS_part never changes: the query is the cache key
 LIVE_PLAYLIST_MAX_AGE = 1
+# The query parameters a live playlist response depends on: a CDN must keep them in its cache key.
+BLOCKING_QUERY = ("_HLS_msn", "_HLS_part", "_HLS_skip")
 _PART_URI = re.compile(r'#EXT-X-PART:[^\n]*URI="(\d+)\.(\d+)\.m4s"')
 _PART_KEY = re.compile(r"^(.*/)?(\d+)\.(\d+)\.m4s$")
 _MEDIA_SEQUENCE = re.compile(r"#EXT-X-MEDIA-SEQUENCE:(\d+)")
@@ -134,8 +135,8 @@ class LivePlaylists:
     origin_reads: int = 0  # playlist bodies read from the origin (one per published version)
     _watches: dict[str, _Watch] = field(default_factory=dict)
 
-    async def playlist(self, key: str, request: BlockingRequest) -> tuple[bytes, str]:
-        """The playlist to answer with (the delta when asked for) and its Cache-Control; waits when asked to."""
+    async def playlist(self, key: str, request: BlockingRequest) -> tuple[bytes, int]:
+        """The playlist to answer with (the delta when asked for) and its max-age; waits when asked to."""
         watch = await self._current(key)
         assert watch.edge is not None and watch.body is not None
         if request.msn is not None:
@@ -147,8 +148,7 @@ class LivePlaylists:
         if request.skip:
             delta_key = key[: -len(LOW_LATENCY_PLAYLIST)] + DELTA_PLAYLIST
             body = b"".join(await self.offload(lambda: list(self.store.get(delta_key))))
-        max_age = BLOCKING_MAX_AGE if request.blocks else LIVE_PLAYLIST_MAX_AGE
-        return body, cache_control(max_age, private=False)
+        return body, BLOCKING_MAX_AGE if request.blocks else LIVE_PLAYLIST_MAX_AGE
 
     async def wait_for_part(self, playlist_key: str, part_key: str) -> bool:
         """A preload-hinted part asked for before it exists: wait until the playlist names it (or give up)."""

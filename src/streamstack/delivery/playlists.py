@@ -28,6 +28,9 @@ def target_duration(playlist: bytes) -> float | None:
     return float(match.group(1)) if match else None
 
 
+MAX_RESOLUTION_QUERY = "max_resolution"
+
+
 def parse_max_resolution(value: str) -> int:
     """Mux's form: '720p' means variants whose shorter side is at most 720 pixels."""
     match = _MAX_RESOLUTION.match(value.strip().lower())

@@ -9,8 +9,11 @@ locals {
   origin_shield_region = coalesce(var.origin_shield_region, data.aws_region.current.name)
   edge_origin          = "edge"
   # Query strings and cookies that carry a CloudFront-format signature; only the edge sees them.
-  signing_query_strings = ["Policy", "Expires", "Signature", "Key-Pair-Id"]
-  signing_cookies       = ["CloudFront-Policy", "CloudFront-Expires", "CloudFront-Signature", "CloudFront-Key-Pair-Id"]
+  signing_query_strings = ["Policy", "Expires", "Signature", "Key-Pair-Id", "Hash-Algorithm"]
+  signing_cookies       = ["CloudFront-Policy", "CloudFront-Expires", "CloudFront-Signature", "CloudFront-Key-Pair-Id", "CloudFront-Hash-Algorithm"]
+  # The other query strings an edge response depends on: LL-HLS blocking reload and delta updates, and the
+  # master's rendition cap. Any other query string is ignored by the edge, so it stays out of the key.
+  playback_query_strings = ["_HLS_msn", "_HLS_part", "_HLS_skip", "max_resolution"]
 }
 
 ################################################################################
@@ -173,8 +176,10 @@ resource "aws_cloudfront_cache_policy" "playlists" {
 }
 
 # The edge checks CloudFront-format signatures itself, so they are part of the cache key: a response
-# cached for a signed request is never served to an unsigned one. TTLs follow the edge's Cache-Control
-# (immutable segments a year, live playlists seconds); without one, the playlist TTL applies.
+# cached for a signed request is never served to an unsigned one. So are the LL-HLS _HLS_ parameters: a
+# blocking reload for one part is cached (and collapsed) per part, never served for another. TTLs follow
+# the edge's Cache-Control (parts and segments a year, blocking reloads a minute, live playlists a second,
+# signed responses at most a minute); without one, the playlist TTL applies.
 resource "aws_cloudfront_cache_policy" "edge" {
   name        = "${var.name}-edge"
   comment     = "Playback-id URLs from the edge, keyed by their signature"
@@ -198,7 +203,7 @@ resource "aws_cloudfront_cache_policy" "edge" {
     query_strings_config {
       query_string_behavior = "whitelist"
       query_strings {
-        items = local.signing_query_strings
+        items = concat(local.signing_query_strings, local.playback_query_strings)
       }
     }
   }
@@ -338,6 +343,16 @@ resource "aws_cloudfront_distribution" "this" {
     cache_policy_id            = aws_cloudfront_cache_policy.segments.id
     response_headers_policy_id = aws_cloudfront_response_headers_policy.playback.id
     trusted_key_groups         = var.require_signed_assets ? [aws_cloudfront_key_group.signing.id] : []
+  }
+
+  # A blocking reload that timed out (503) or a part asked for too early (404) must not be replayed to
+  # every viewer for CloudFront's default 10 s: the player retries and the part exists a moment later.
+  dynamic "custom_error_response" {
+    for_each = { 404 = 1, 503 = 0 }
+    content {
+      error_code            = custom_error_response.key
+      error_caching_min_ttl = custom_error_response.value
+    }
   }
 
   restrictions {
