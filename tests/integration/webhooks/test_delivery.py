@@ -15,6 +15,7 @@ from streamstack.webhooks.dispatcher import Backoff, dispatch_due
 from streamstack.webhooks.models import WebhookDelivery
 from streamstack.webhooks.outbox import record_event
 from streamstack.webhooks.service import create_endpoint
+from tests.conftest import wait_until
 from tests.integration.webhooks.conftest import SECRET, Receiver, ReceiverServer
 
 FAST = Backoff(base_seconds=0.05, cap_seconds=0.2)
@@ -157,13 +158,13 @@ def test_workers_racing_on_the_same_outbox_send_each_attempt_once(catalog_platfo
     threads = [threading.Thread(target=worker) for _ in range(4)]
     for thread in threads:
         thread.start()
-    deadline = time.monotonic() + 20
-    while len(receiver.requests) < 10 and time.monotonic() < deadline:
-        time.sleep(0.05)
-    time.sleep(0.3)
-    stop.set()
-    for thread in threads:
-        thread.join()
+    try:  # until every delivery is recorded as done (nothing is due after that), not for a while
+        wait_until(lambda: [d.status for d in deliveries(catalog_platform)] == ["delivered"] * 10, 60,
+                   "every delivery to be recorded as delivered", poll=0.05)
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join()
 
     assert sorted(r.headers["webhook-id"] for r in receiver.requests) == sorted(event_ids)
     assert len(deliveries(catalog_platform)) == 10
