@@ -23,6 +23,8 @@ FAKE_CREDENTIALS = {
     "AWS_SECRET_ACCESS_KEY": "testing",
     "AWS_SESSION_TOKEN": "testing",
     "AWS_DEFAULT_REGION": "us-east-1",
+    # AWS managed policies exist in every account; the Terraform rehearsal attaches some (test_deploy_rehearsal).
+    "MOTO_IAM_LOAD_MANAGED_POLICIES": "true",
 }
 
 
