@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import json
-import sys
 from typing import Any
 
 import typer
-from rich.table import Table
 
-from streamstack.cli.common import ApiKey, ApiUrl, api_client, checked, console, err
+from streamstack.cli.common import ApiKey, ApiUrl, api_client, checked, console, err, print_page
 
 assets_app = typer.Typer(help="Assets in the catalog.", no_args_is_help=True)
 
@@ -23,15 +20,13 @@ def assets_list(status: str | None = typer.Option(None, help="waiting, preparing
         if status:
             params["status"] = status
         page = checked(client.get("/v1/assets", params=params))
-    if not sys.stdout.isatty():
-        print(json.dumps(page))
-        return
-    table = Table("id", "status", "progress", "duration", "renditions", "created")
-    for asset in page["data"]:
-        table.add_row(asset["id"], asset["status"], f"{asset['progress']:.0f}%",
-                      f"{asset['duration']:.1f}s" if asset["duration"] else "-", str(len(asset["renditions"])),
-                      asset["created_at"][:19])
-    console.print(table)
+    print_page(page, ("id", "status", "progress", "duration", "renditions", "created"), _asset_row)
+
+
+def _asset_row(asset: dict[str, Any]) -> tuple[str, ...]:
+    duration = f"{asset['duration']:.1f}s" if asset["duration"] else "-"
+    return (asset["id"], asset["status"], f"{asset['progress']:.0f}%", duration, str(len(asset["renditions"])),
+            asset["created_at"][:19])
 
 
 @assets_app.command("show")

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import json
+import sys
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
 import httpx
 import typer
 from rich.console import Console
+from rich.table import Table
 from sqlalchemy.orm import Session
 
 from streamstack.settings import Settings, get_settings
@@ -64,3 +67,14 @@ def checked(response: httpx.Response) -> dict[str, Any]:
         err.print(f"[red]{response.status_code}[/red] {message}")
         raise typer.Exit(1)
     return response.json() if response.content else {}
+
+
+def print_page(page: dict[str, Any], columns: Sequence[str], row: Callable[[dict[str, Any]], Sequence[str]]) -> None:
+    """A list page as a table on a terminal, as the API's JSON when piped (so scripts can use jq)."""
+    if not sys.stdout.isatty():
+        print(json.dumps(page))
+        return
+    table = Table(*columns)
+    for item in page["data"]:
+        table.add_row(*row(item))
+    console.print(table)

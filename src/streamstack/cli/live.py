@@ -7,9 +7,8 @@ import sys
 from typing import Any
 
 import typer
-from rich.table import Table
 
-from streamstack.cli.common import ApiKey, ApiUrl, api_client, checked, console, err
+from streamstack.cli.common import ApiKey, ApiUrl, api_client, checked, console, err, print_page
 
 live_app = typer.Typer(help="Live streams: RTMP ingest, LL-HLS playback, recordings.", no_args_is_help=True)
 
@@ -49,14 +48,12 @@ def live_list(status: str | None = typer.Option(None, help="idle, active or disa
     params: dict[str, Any] = {"limit": limit, **({"status": status} if status else {})}
     with api_client(api_url, api_key) as client:
         page = checked(client.get("/v1/live-streams", params=params))
-    if not sys.stdout.isatty():
-        print(json.dumps(page))
-        return
-    table = Table("id", "status", "connected", "latency", "active asset", "created")
-    for stream in page["data"]:
-        table.add_row(stream["id"], stream["status"], "yes" if stream["connected"] else "no",
-                      stream["latency_mode"], stream["active_asset_id"] or "-", stream["created_at"][:19])
-    console.print(table)
+    print_page(page, ("id", "status", "connected", "latency", "active asset", "created"), _stream_row)
+
+
+def _stream_row(stream: dict[str, Any]) -> tuple[str, ...]:
+    return (stream["id"], stream["status"], "yes" if stream["connected"] else "no", stream["latency_mode"],
+            stream["active_asset_id"] or "-", stream["created_at"][:19])
 
 
 @live_app.command("show")

@@ -67,7 +67,8 @@ def build_encode_command(
     if renditions:
         args += ["-filter_complex", video_filter_graph(probe, renditions, images)]
         for index, plan in enumerate(renditions):
-            args += ["-map", f"[v{index}]", *video_codec_args(plan, settings), "-an", "-sn", "-dn"]
+            video = video_codec_args(plan, preset=settings.x264_preset, keyframe_seconds=settings.keyframe_seconds)
+            args += ["-map", f"[v{index}]", *video, "-an", "-sn", "-dn"]
             args += hls_output_args(RenditionFiles(plan.name), settings)
         if images is not None:
             args += image_outputs()
@@ -93,15 +94,17 @@ def video_filter_graph(probe: Probe, renditions: Sequence[RenditionPlan], images
     return ";".join(chains)
 
 
-def video_codec_args(plan: RenditionPlan, settings: Any) -> list[str]:
-    """libx264, capped VBR, closed GOP of keyframe_seconds aligned on the shared timeline."""
+def video_codec_args(
+    plan: RenditionPlan, *, preset: str, keyframe_seconds: float, tune: Sequence[str] = ()
+) -> list[str]:
+    """libx264, capped VBR, closed GOP of keyframe_seconds aligned on the shared timeline (VOD and live alike)."""
     return [
-        "-c:v", "libx264", "-preset", settings.x264_preset,
+        "-c:v", "libx264", "-preset", preset, *tune,
         "-profile:v", plan.profile, "-level:v", plan.level,
         "-b:v", str(plan.bitrate), "-maxrate", str(plan.maxrate), "-bufsize", str(plan.bufsize),
         "-g", str(plan.gop_frames), "-keyint_min", str(plan.gop_frames),
         "-sc_threshold", "0", "-flags", "+cgop",
-        "-force_key_frames", f"expr:gte(t,n_forced*{settings.keyframe_seconds:g})",
+        "-force_key_frames", f"expr:gte(t,n_forced*{keyframe_seconds:g})",
     ]  # fmt: skip
 
 
@@ -112,9 +115,14 @@ def audio_codec_args(audio: AudioPlan) -> list[str]:
     if audio.loudness is not None:
         chain.append(audio.loudness.filter())
     chain.append(meter_filter())
+    return aac_args(audio, chain)
+
+
+def aac_args(audio: AudioPlan, filters: Sequence[str]) -> list[str]:
+    """The AAC encoder settings every audio output shares, after the given filter chain."""
     return [
         "-c:a", "aac", "-b:a", str(audio.bitrate), "-ac", str(audio.channels), "-ar", str(audio.sample_rate),
-        "-af", ",".join(chain),
+        "-af", ",".join(filters),
     ]  # fmt: skip
 
 

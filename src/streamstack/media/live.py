@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from streamstack.media.hls import aac_args, video_codec_args
 from streamstack.media.ladder import AudioPlan, LadderRung, RenditionPlan, plan_audio, plan_ladder
 from streamstack.media.live_packager import PackagingPlan, part_target_for
 from streamstack.media.probe import Probe
@@ -103,20 +104,9 @@ def build_live_command(
 
 
 def _video_args(plan: RenditionPlan, live: LiveEncodePlan) -> list[str]:
-    keyframe = live.packaging.segment_target
     tune = ["-tune", "zerolatency"] if live.low_latency else []
-    return [
-        "-c:v", "libx264", "-preset", live.preset, *tune,
-        "-profile:v", plan.profile, "-level:v", plan.level,
-        "-b:v", str(plan.bitrate), "-maxrate", str(plan.maxrate), "-bufsize", str(plan.bufsize),
-        "-g", str(plan.gop_frames), "-keyint_min", str(plan.gop_frames),
-        "-sc_threshold", "0", "-flags", "+cgop",
-        "-force_key_frames", f"expr:gte(t,n_forced*{keyframe:g})",
-    ]  # fmt: skip
+    return video_codec_args(plan, preset=live.preset, keyframe_seconds=live.packaging.segment_target, tune=tune)
 
 
 def _audio_args(audio: AudioPlan) -> list[str]:
-    return [
-        "-c:a", "aac", "-b:a", str(audio.bitrate), "-ac", str(audio.channels), "-ar", str(audio.sample_rate),
-        "-af", "aresample=async=1",
-    ]  # fmt: skip
+    return aac_args(audio, ["aresample=async=1"])
