@@ -26,6 +26,9 @@ class Settings(BaseSettings):
     database_url: str | None = Field(
         None, description="SQLAlchemy URL of the catalog; defaults to SQLite in data_dir. postgresql://... for RDS."
     )
+    database_iam_auth: bool = Field(
+        False, description="PostgreSQL on RDS: a fresh IAM auth token per new connection instead of a password."
+    )
     auto_migrate: bool = Field(
         True, description="Apply Alembic migrations on start. Off in the aws shape: run `streamstack db upgrade`."
     )
