@@ -94,6 +94,14 @@ data "aws_iam_policy_document" "api" {
     data.aws_iam_policy_document.read_secrets.json,
   ]
 
+  # Pre-scaling for scheduled live streams (docs/capacity.md): the app puts and deletes its own scheduled
+  # actions (named streamstack-live-*) and never lists them, as DescribeScheduledActions only takes "*".
+  statement {
+    sid       = "PrescaleLiveEvents"
+    actions   = ["application-autoscaling:PutScheduledAction", "application-autoscaling:DeleteScheduledAction"]
+    resources = ["arn:${local.partition}:application-autoscaling:${local.region}:${local.account_id}:scalable-target/*"]
+  }
+
   statement {
     sid       = "WriteUploads"
     actions   = ["s3:PutObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"]

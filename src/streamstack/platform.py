@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from streamstack.autoscaling import NoPrescale, PrescaleScheduler, open_prescaler
 from streamstack.db.session import open_catalog
 from streamstack.media.encoder import Encoder, open_encoder
 from streamstack.observability import metrics
@@ -28,6 +29,7 @@ class Platform:
     queues: dict[str, Queue] = field(default_factory=dict)
     secrets: SecretsProvider = field(default_factory=EnvSecrets)
     encoder: Encoder | None = None
+    prescaler: PrescaleScheduler = field(default_factory=NoPrescale)
 
     @property
     def encode_queue(self) -> Queue:
@@ -75,4 +77,4 @@ def build_platform(settings: Settings, *, with_queues: bool = True) -> Platform:
     store = open_store(settings, on_created=notify_source_created)
     encoder = open_encoder(settings, store=store, events_queue=queues["events"])
     return Platform(settings=settings, engine=engine, sessions=sessions, store=store, queues=queues, secrets=secrets,
-                    encoder=encoder)
+                    encoder=encoder, prescaler=open_prescaler(settings))

@@ -137,6 +137,17 @@ class Settings(BaseSettings):
     live_part_seconds: float = Field(0.5, description="LL-HLS part duration (one fMP4 fragment per part).")
     live_dvr_window: float = Field(1800.0, description="Seconds of a live stream players can seek back (DVR window).")
     live_x264_preset: str = Field("superfast", description="libx264 preset of the live encoder.")
+    live_prescale_services: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description="aws: ECS services a scheduled live stream pre-scales, as JSON {name: {resource_id, "
+        "min_tasks, max_tasks}} (name: edge, api or ingest); empty: no pre-scaling.",
+    )
+    live_prescale_lead_seconds: int = Field(
+        1800, ge=0, description="How long before a live stream's scheduled_start its services scale out."
+    )
+    live_prescale_hold_seconds: int = Field(
+        3 * 3600, ge=60, description="How long after scheduled_start the raised minimum holds (then target tracking)."
+    )
 
     playback_token_ttl_seconds: int = Field(3600, description="Default lifetime of signed playback URLs/cookies.")
     edge_workers: int = Field(1, description="Edge worker processes (each has its own cache and coalescing).")

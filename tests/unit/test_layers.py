@@ -24,7 +24,7 @@ LAYERS: tuple[tuple[str, frozenset[str]], ...] = (
     # settings/errors and the value helpers everything may use (__init__ holds only the version)
     ("settings/errors", frozenset({"settings", "errors", "numeric", "timestamps", "__init__"})),
     ("adapters", frozenset({"aws", "storage", "queue", "secrets", "db", "observability", "outbound",
-                            "signed_urls", "idempotency", "process_locks"})),
+                            "signed_urls", "idempotency", "process_locks", "autoscaling"})),
     ("media", frozenset({"media"})),
     ("platform", frozenset({"platform", "deps"})),
     ("domains", frozenset({"assets", "uploads", "playback", "webhooks", "keys", "live"})),

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 from sqlalchemy import JSON, Boolean, DateTime, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -39,6 +39,8 @@ class LiveStream(Timestamped, Base):
     disconnected_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     session_started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     end_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    scheduled_start: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    expected_viewers: Mapped[int | None] = mapped_column(Integer)
 
 
 class LiveStreamCreate(BaseModel):
@@ -51,6 +53,28 @@ class LiveStreamCreate(BaseModel):
     max_continuous_duration: int = Field(DEFAULT_MAX_CONTINUOUS_DURATION, ge=60, le=DEFAULT_MAX_CONTINUOUS_DURATION)
     passthrough: str | None = Field(None, max_length=255)
     test: bool = False
+    scheduled_start: UtcDateTime | None = Field(
+        None, description="When the event starts (RFC 3339); with expected_viewers, the aws shape pre-scales for it."
+    )
+    expected_viewers: int | None = Field(None, ge=1, le=100_000_000, description="Concurrent viewers expected.")
+
+    _both = model_validator(mode="after")(lambda self: _both_or_neither(self))
+
+
+class LiveStreamSchedule(BaseModel):
+    """PATCH /v1/live-streams/{id}: announce, move or cancel (both null) a scheduled event."""
+
+    scheduled_start: UtcDateTime | None = None
+    expected_viewers: int | None = Field(None, ge=1, le=100_000_000)
+
+    _both = model_validator(mode="after")(lambda self: _both_or_neither(self))
+
+
+def _both_or_neither(body: Any) -> Any:
+    """A schedule needs both figures: a start without an audience (or the reverse) sizes nothing."""
+    if (body.scheduled_start is None) != (body.expected_viewers is None):
+        raise ValueError("scheduled_start and expected_viewers go together (set both, or neither)")
+    return body
 
 
 class LiveStreamOut(BaseModel):
@@ -67,6 +91,8 @@ class LiveStreamOut(BaseModel):
     playback_ids: list[PlaybackIdOut]
     active_asset_id: str | None
     recent_asset_ids: list[str]
+    scheduled_start: UtcDateTime | None = None
+    expected_viewers: int | None = None
     rtmp_url: str | None
     srt_url: str | None
     created_at: UtcDateTime

@@ -18,7 +18,13 @@ from streamstack.assets import service as assets
 from streamstack.assets.models import Asset, NewAssetSettings, PlaybackId, PlaybackIdOut
 from streamstack.db.base import new_id, utcnow
 from streamstack.db.pagination import decode_cursor, page
-from streamstack.live.models import TEST_STREAM_SECONDS, LiveStream, LiveStreamCreate, LiveStreamOut
+from streamstack.live.models import (
+    TEST_STREAM_SECONDS,
+    LiveStream,
+    LiveStreamCreate,
+    LiveStreamOut,
+    LiveStreamSchedule,
+)
 from streamstack.settings import Settings
 from streamstack.webhooks.outbox import record_event
 
@@ -51,6 +57,7 @@ def create_live_stream(*, db_session: Session, body: LiveStreamCreate, settings:
         reconnect_window=body.reconnect_window, max_continuous_duration=body.max_continuous_duration,
         test=body.test, passthrough=body.passthrough, connected=False, recent_asset_ids=[], end_requested=False,
         new_asset_settings=body.new_asset_settings.model_dump(mode="json") if body.new_asset_settings else None,
+        scheduled_start=body.scheduled_start, expected_viewers=body.expected_viewers,
     )  # fmt: skip
     db_session.add(stream)
     db_session.flush()
@@ -84,6 +91,12 @@ def set_enabled(*, db_session: Session, stream: LiveStream, enabled: bool, setti
     elif not enabled and stream.status != "disabled":
         stream.status = "disabled"
         _record(db_session, stream, "disabled", settings)
+    db_session.commit()
+
+
+def set_schedule(*, db_session: Session, stream: LiveStream, body: LiveStreamSchedule) -> None:
+    """Announce, move or cancel the stream's scheduled event (the caller reschedules pre-scaling)."""
+    stream.scheduled_start, stream.expected_viewers = body.scheduled_start, body.expected_viewers
     db_session.commit()
 
 
@@ -225,6 +238,7 @@ def live_stream_to_out(db_session: Session, stream: LiveStream, settings: Settin
         playback_ids=[PlaybackIdOut(id=p.id, policy=p.policy, url=assets.playback_url(base, p.id))  # type: ignore[arg-type]
                       for p in playback_ids_of(db_session, stream)],
         active_asset_id=stream.active_asset_id, recent_asset_ids=list(stream.recent_asset_ids or []),
+        scheduled_start=stream.scheduled_start, expected_viewers=stream.expected_viewers,
         rtmp_url=rtmp_url(settings), srt_url=srt_url(settings, stream.stream_key) if show_key else None,
         created_at=stream.created_at or utcnow(),
     )  # fmt: skip

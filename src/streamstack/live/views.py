@@ -16,7 +16,15 @@ from streamstack.keys.auth import require_scope
 from streamstack.keys.models import ApiKey
 from streamstack.keys.service import has_scope
 from streamstack.live import service
-from streamstack.live.models import LiveStatus, LiveStream, LiveStreamCreate, LiveStreamList, LiveStreamOut
+from streamstack.live.models import (
+    LiveStatus,
+    LiveStream,
+    LiveStreamCreate,
+    LiveStreamList,
+    LiveStreamOut,
+    LiveStreamSchedule,
+)
+from streamstack.live.prescale import reschedule
 from streamstack.platform import Platform
 
 router = APIRouter(prefix="/v1/live-streams", tags=["live streams"])
@@ -42,6 +50,8 @@ def create_live_stream(body: LiveStreamCreate, request: Request, db_session: Ses
     def create() -> dict:
         stream = service.create_live_stream(db_session=db_session, body=body, settings=platform.settings)
         db_session.commit()
+        if stream.scheduled_start is not None:
+            reschedule(db_session, platform.prescaler, platform.settings)
         return service.live_stream_to_out(db_session, stream, platform.settings, show_key=True).model_dump(mode="json")
 
     return run_idempotent(request=request, db_session=db_session, body=body.model_dump(mode="json"),
@@ -72,9 +82,23 @@ def get_live_stream(live_stream_id: str, db_session: Session = Depends(get_sessi
 def delete_live_stream(live_stream_id: str, db_session: Session = Depends(get_session),
                        platform: Platform = Depends(get_platform)) -> Response:
     """The ingest ends a live session of a deleted stream; its recordings stay."""
-    service.delete_live_stream(db_session=db_session, stream=_stream(db_session, live_stream_id),
-                               settings=platform.settings)
+    stream = _stream(db_session, live_stream_id)
+    scheduled = stream.scheduled_start is not None
+    service.delete_live_stream(db_session=db_session, stream=stream, settings=platform.settings)
+    if scheduled:
+        reschedule(db_session, platform.prescaler, platform.settings)
     return Response(status_code=204)
+
+
+@router.patch("/{live_stream_id}", response_model=LiveStreamOut, dependencies=WRITE)
+def schedule_live_stream(live_stream_id: str, body: LiveStreamSchedule, db_session: Session = Depends(get_session),
+                         platform: Platform = Depends(get_platform),
+                         key: ApiKey = Depends(require_scope("write"))) -> LiveStreamOut:
+    """Announce, move or cancel (nulls) the event: in the aws shape its services pre-scale ahead of the start."""
+    stream = _stream(db_session, live_stream_id)
+    service.set_schedule(db_session=db_session, stream=stream, body=body)
+    reschedule(db_session, platform.prescaler, platform.settings)
+    return _out(db_session, stream, platform, key)
 
 
 @router.post("/{live_stream_id}/reset-stream-key", response_model=LiveStreamOut)
@@ -106,4 +130,6 @@ def set_live_stream_enabled(live_stream_id: str, action: Literal["disable", "ena
     """`disable` refuses publishers and stops a live session; `enable` lets them in again."""
     stream = _stream(db_session, live_stream_id)
     service.set_enabled(db_session=db_session, stream=stream, enabled=action == "enable", settings=platform.settings)
+    if stream.scheduled_start is not None:  # a disabled stream's event is cancelled; enabling announces it again
+        reschedule(db_session, platform.prescaler, platform.settings)
     return _out(db_session, stream, platform, key)
