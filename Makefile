@@ -23,7 +23,9 @@ install: $(BIN)/.installed $(HLS_JS)
 $(HLS_JS): scripts/fetch-hls-js
 	bash scripts/fetch-hls-js || echo "hls.js not vendored (npm missing?): the console player will say so" >&2
 
+# The RTMP ingest's nginx module is installed when it can be (as root); otherwise `up` says once that RTMP is off.
 up: install
+	bash scripts/install-system-deps --ingest || echo "nginx RTMP module not installed: live RTMP ingest is off" >&2
 	$(BIN)/streamstack up
 
 system-deps:
