@@ -234,3 +234,24 @@ def test_a_second_publisher_and_garbage_bytes_are_refused_without_disturbing_the
     finally:
         first.kill()
         first.wait()
+
+
+def test_ingest_runs_from_a_relative_data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`make up` runs with data_dir `.streamstack` (relative): nginx must not read its paths against its prefix."""
+    if find_nginx() is None:
+        missing_part("nginx with its RTMP module (Debian: nginx, libnginx-mod-rtmp) is not installed")
+    from streamstack.live.ingest import run_ingest
+    from streamstack.platform import build_platform
+
+    monkeypatch.chdir(tmp_path)
+    settings = make_settings(Path(".streamstack"), rtmp_port=free_port())
+    platform = build_platform(settings)
+    stop = threading.Event()
+    runner = threading.Thread(target=run_ingest, args=(platform, stop), daemon=True)
+    runner.start()
+    try:
+        assert wait_for_port("127.0.0.1", settings.rtmp_port, 20), "nginx never listened (relative paths doubled?)"
+    finally:
+        stop.set()
+        runner.join(timeout=30)
+        platform.close()

@@ -263,7 +263,7 @@ def run_ingest(platform: Platform, stop: threading.Event) -> None:
     settings = platform.settings
     ingest = LiveIngest(platform, settings.rtmp_port)
     callbacks = serve_callbacks(ingest)
-    run_dir = settings.data_dir / "live" / "nginx"
+    run_dir = (settings.data_dir / "live" / "nginx").resolve()  # nginx reads relative paths against its -p prefix
     host = "0.0.0.0" if settings.api_host in ("0.0.0.0", "::") else settings.api_host
     config = nginx_config(run_dir=run_dir, rtmp_host=host, rtmp_port=settings.rtmp_port,
                           callback_url=f"http://127.0.0.1:{callbacks.server_address[1]}")  # fmt: skip
