@@ -16,7 +16,7 @@ locals {
     api     = data.aws_iam_policy_document.api.json
     worker  = data.aws_iam_policy_document.worker.json
     edge    = data.aws_iam_policy_document.edge.json
-    migrate = data.aws_iam_policy_document.read_secrets.json # only the database (its URL may come from Secrets Manager)
+    migrate = data.aws_iam_policy_document.read_secrets.json # the database with the injected master password; `keys create` reads no more
   }
 
   handler_policies = {
@@ -34,6 +34,15 @@ data "aws_iam_policy_document" "read_secrets" {
     sid       = "ReadSecrets"
     actions   = ["secretsmanager:GetSecretValue"]
     resources = local.app_secret_arns
+  }
+}
+
+# The app user only (STREAMSTACK_DATABASE_IAM_AUTH): a token for any other role, the master included, is refused.
+data "aws_iam_policy_document" "connect_database" {
+  statement {
+    sid       = "ConnectAsAppUser"
+    actions   = ["rds-db:connect"]
+    resources = [module.database.app_user_arn]
   }
 }
 
@@ -88,6 +97,7 @@ data "aws_iam_policy_document" "idempotency" {
 
 data "aws_iam_policy_document" "api" {
   source_policy_documents = [
+    data.aws_iam_policy_document.connect_database.json,
     data.aws_iam_policy_document.read_assets.json,
     data.aws_iam_policy_document.enqueue_encodes.json,
     data.aws_iam_policy_document.queue_status.json,
@@ -156,6 +166,7 @@ data "aws_iam_policy_document" "api" {
 
 data "aws_iam_policy_document" "worker" {
   source_policy_documents = [
+    data.aws_iam_policy_document.connect_database.json,
     data.aws_iam_policy_document.list_assets.json,
     data.aws_iam_policy_document.queue_status.json,
     data.aws_iam_policy_document.read_secrets.json,
@@ -199,6 +210,7 @@ data "aws_iam_policy_document" "worker" {
 
 data "aws_iam_policy_document" "edge" {
   source_policy_documents = [
+    data.aws_iam_policy_document.connect_database.json,
     data.aws_iam_policy_document.read_assets.json,
     data.aws_iam_policy_document.read_secrets.json,
   ]
@@ -210,6 +222,7 @@ data "aws_iam_policy_document" "edge" {
 
 data "aws_iam_policy_document" "on_source_uploaded" {
   source_policy_documents = [
+    data.aws_iam_policy_document.connect_database.json,
     data.aws_iam_policy_document.enqueue_encodes.json,
     data.aws_iam_policy_document.idempotency.json,
     data.aws_iam_policy_document.read_secrets.json,
@@ -251,6 +264,7 @@ data "aws_iam_policy_document" "on_source_uploaded" {
 
 data "aws_iam_policy_document" "on_encoding_event" {
   source_policy_documents = [
+    data.aws_iam_policy_document.connect_database.json,
     data.aws_iam_policy_document.read_assets.json,
     data.aws_iam_policy_document.list_assets.json,
     data.aws_iam_policy_document.idempotency.json,

@@ -31,7 +31,8 @@ locals {
     STREAMSTACK_MEDIACONVERT_ROLE_ARN    = module.encoding.mediaconvert_role_arn
     STREAMSTACK_SECRETS_BACKEND          = "aws"
     STREAMSTACK_SECRETS_PREFIX           = local.secrets_prefix
-    STREAMSTACK_DATABASE_URL             = module.database.database_url
+    STREAMSTACK_DATABASE_URL             = module.database.app_database_url
+    STREAMSTACK_DATABASE_IAM_AUTH        = "true"
     STREAMSTACK_AUTO_MIGRATE             = "false"
     STREAMSTACK_PUBLIC_EDGE_URL          = module.cdn.public_edge_url
     STREAMSTACK_PUBLIC_API_URL           = var.public_api_url
@@ -39,13 +40,17 @@ locals {
     STREAMSTACK_LOG_JSON                 = "true"
   }
   app_environment = { for k, v in local.app_environment_all : k => v if v != null }
-  # Lambda cannot inject PGPASSWORD from Secrets Manager: without STREAMSTACK_DATABASE_URL the app reads
-  # the full URL from the `database-url` secret (streamstack.secrets.settings_with_secrets).
-  lambda_environment = { for k, v in local.app_environment : k => v if k != "STREAMSTACK_DATABASE_URL" }
 
-  # Injected by ECS from Secrets Manager at task start. libpq reads PGPASSWORD, so the password of the
-  # RDS-managed secret never appears in the URL, the task definition or the Terraform state.
-  container_secrets = {
+  # The app user has no password: every new connection signs a fresh IAM token (rds-db:connect, iam.tf),
+  # so RDS rotating the master password reaches nothing but the migrate task.
+  # The migrate task alone connects as the master user, to migrate and to create the app user.
+  migrate_environment = {
+    STREAMSTACK_DATABASE_URL      = module.database.database_url
+    STREAMSTACK_DATABASE_IAM_AUTH = "false"
+  }
+  # Injected by ECS from the RDS-managed secret at the task's start (it runs minutes, so a rotation cannot
+  # overtake it). libpq reads PGPASSWORD: the password never appears in the URL, the task definition or the state.
+  migrate_secrets = {
     PGPASSWORD = "${module.database.master_user_secret_arn}:password::"
   }
 }
@@ -94,8 +99,8 @@ module "platform_key" {
 ################################################################################
 
 resource "aws_secretsmanager_secret" "app" {
-  #checkov:skip=CKV2_AWS_57:Rotated by the documented procedures (docs/deploy.md): signing keys must change together with CloudFront's key group, the database URL with the RDS-managed password.
-  for_each = toset(["database-url", "playback-signing-key", "webhook-signing-secret"])
+  #checkov:skip=CKV2_AWS_57:Rotated by the documented procedure (docs/deploy.md): signing keys must change together with CloudFront's key group, which a rotation Lambda cannot do.
+  for_each = toset(["playback-signing-key", "webhook-signing-secret"])
 
   name                    = "${local.secrets_prefix}${each.value}"
   description             = "streamstack ${each.value}"
@@ -169,7 +174,7 @@ module "event_processor" {
   lambda_timeout_seconds            = var.lambda_timeout_seconds
   reserved_concurrency              = var.lambda_reserved_concurrency
   maximum_concurrency               = var.lambda_maximum_concurrency
-  environment                       = local.lambda_environment
+  environment                       = local.app_environment
   handler_policies                  = local.handler_policies
   vpc_id                            = module.network.vpc_id
   vpc_cidr_block                    = module.network.vpc_cidr_block
@@ -195,7 +200,9 @@ module "api_service" {
   edge_origin_host        = var.edge_origin_host
   origin_verify_header    = local.origin_verify_header
   environment             = local.app_environment
-  secrets                 = local.container_secrets
+  migrate_environment     = local.migrate_environment
+  migrate_secrets         = local.migrate_secrets
+  migrate_arguments       = ["--app-user", module.database.app_username]
   execution_secret_arns   = [module.database.master_user_secret_arn]
   task_role_policies      = local.task_role_policies
   service_sizes           = var.service_sizes

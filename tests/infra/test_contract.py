@@ -15,7 +15,18 @@ from typing import Any
 
 import pytest
 
-from tests.infra.hcl import MODULES_DIR, TF_ROOT, all_roots, load_dir, locals_of, one, resolve, resource, resources
+from tests.infra.hcl import (
+    MODULES_DIR,
+    TF_ROOT,
+    all_roots,
+    load_dir,
+    locals_of,
+    one,
+    outputs,
+    resolve,
+    resource,
+    resources,
+)
 from tests.infra.terraform import terraform_binary
 
 ROOT = TF_ROOT
@@ -24,7 +35,7 @@ EVENT_PROCESSOR = MODULES_DIR / "event_processor"
 MONITORING = MODULES_DIR / "monitoring"
 ALARMS = MONITORING / "alarms"
 
-# Variables that tasks may set outside STREAMSTACK_*: libpq reads the RDS password from PGPASSWORD.
+# Variables that tasks may set outside STREAMSTACK_*: libpq reads the RDS password from PGPASSWORD (migrate only).
 THIRD_PARTY_ENV = {"PGPASSWORD"}
 ENV_NAME = re.compile(r"^[A-Z][A-Z0-9_]*$")
 
@@ -49,7 +60,8 @@ def _environment_maps() -> dict[str, dict[str, Any]]:
     root_locals = locals_of(ROOT)
     return {
         "root app_environment_all": root_locals["app_environment_all"],
-        "root container_secrets": root_locals["container_secrets"],
+        "root migrate_environment": root_locals["migrate_environment"],
+        "root migrate_secrets": root_locals["migrate_secrets"],
         "api_service container_defaults": locals_of(API_SERVICE)["container_defaults"],
         "event_processor handler_environment": locals_of(EVENT_PROCESSOR)["handler_environment"],
     }
@@ -73,14 +85,18 @@ def test_the_checked_maps_are_what_tasks_and_functions_get() -> None:
     assert "local.app_environment_all" in root_locals["app_environment"]
     modules = {name: body for block in load_dir(ROOT)["module"] for name, body in block.items()}
     assert modules["api_service"]["environment"] == "${local.app_environment}"
-    assert modules["api_service"]["secrets"] == "${local.container_secrets}"
-    assert modules["event_processor"]["environment"] == "${local.lambda_environment}"
-    assert "local.app_environment" in root_locals["lambda_environment"]
-    assert "local.container_defaults" in locals_of(API_SERVICE)["container_environment"]
+    assert modules["api_service"]["migrate_environment"] == "${local.migrate_environment}"
+    assert modules["api_service"]["migrate_secrets"] == "${local.migrate_secrets}"
+    assert modules["event_processor"]["environment"] == "${local.app_environment}"
+    service_locals = locals_of(API_SERVICE)
+    assert "local.container_defaults" in service_locals["container_environment"]
+    assert "local.container_environment" in service_locals["task_environment"]
+    assert "var.migrate_environment" in service_locals["task_environment"]
+    assert "var.migrate_secrets" in service_locals["task_secrets"]
     function = resource(EVENT_PROCESSOR, "aws_lambda_function", "handler")
     assert one(function["environment"])["variables"] == "${merge(var.environment, local.handler_environment)}"
     definition = str(resource(API_SERVICE, "aws_ecs_task_definition", "this")["container_definitions"])
-    assert "local.container_environment" in definition and "var.secrets" in definition
+    assert "local.task_environment" in definition and "local.task_secrets" in definition
 
 
 def test_every_env_var_set_for_tasks_and_lambdas_is_a_settings_field() -> None:
@@ -156,7 +172,8 @@ def test_task_command_exists_in_the_cli(service: str) -> None:
 
     from streamstack.cli import app
 
-    result = CliRunner().invoke(app, [*_task_commands()[service], "--help"])
+    arguments = ["--app-user", "streamstack_app"] if service == "migrate" else []  # root main.tf: migrate_arguments
+    result = CliRunner().invoke(app, [*_task_commands()[service], *arguments, "--help"])
     assert result.exit_code == 0, f"`streamstack {' '.join(_task_commands()[service])} --help`: {result.output}"
 
 
@@ -288,3 +305,37 @@ def test_dashboard_names_only_metrics_the_app_emits() -> None:
     named = set(re.findall(r"\bstreamstack_[a-z0-9_]+\b", dashboard))
     assert len(named) >= 10, named
     assert named <= set(catalogue.METRICS), f"not emitted by the app: {sorted(named - set(catalogue.METRICS))}"
+
+
+def test_only_the_migrate_task_holds_a_database_password() -> None:
+    """Defect 6: the app connects as a passwordless user with IAM tokens, TLS verified; migrate keeps the master."""
+    root_locals = locals_of(ROOT)
+    app = root_locals["app_environment_all"]
+    assert app["STREAMSTACK_DATABASE_URL"] == "${module.database.app_database_url}"
+    assert app["STREAMSTACK_DATABASE_IAM_AUTH"] == "true"
+    migrate = root_locals["migrate_environment"]
+    assert migrate == {"STREAMSTACK_DATABASE_URL": "${module.database.database_url}",
+                       "STREAMSTACK_DATABASE_IAM_AUTH": "false"}
+    assert set(root_locals["migrate_secrets"]) == {"PGPASSWORD"}
+    modules = {name: body for block in load_dir(ROOT)["module"] for name, body in block.items()}
+    assert modules["api_service"]["migrate_arguments"] == ["--app-user", "${module.database.app_username}"]
+    definition = str(resource(API_SERVICE, "aws_ecs_task_definition", "this")["container_definitions"])
+    assert "var.migrate_arguments" in definition
+    database = outputs(MODULES_DIR / "database")
+    for name in ("database_url", "app_database_url"):
+        assert "${local.tls}" in database[name]["value"] and ":" not in database[name]["value"].split("@")[0][13:]
+    tls = locals_of(MODULES_DIR / "database")["tls"]
+    assert "sslmode=verify-full" in tls and "sslrootcert=${var.ca_bundle_path}" in tls
+    secrets = resource(ROOT, "aws_secretsmanager_secret", "app")
+    assert "database-url" not in str(secrets["for_each"]), "the stale copy of the master password is back"
+
+
+def test_rds_connect_is_granted_to_the_app_roles_on_the_app_user_only() -> None:
+    documents = {name: body for rtype, name, body in resources(ROOT, "data") if rtype == "aws_iam_policy_document"}
+    connect = one(documents["connect_database"]["statement"])
+    assert connect["actions"] == ["rds-db:connect"] and connect["resources"] == ["${module.database.app_user_arn}"]
+    assert "dbuser:${aws_db_instance.this.resource_id}/${var.app_username}" in (
+        outputs(MODULES_DIR / "database")["app_user_arn"]["value"])
+    granted = {name for name, body in documents.items()
+               if "${data.aws_iam_policy_document.connect_database.json}" in body.get("source_policy_documents", [])}
+    assert granted == {"api", "worker", "edge", "on_source_uploaded", "on_encoding_event"}

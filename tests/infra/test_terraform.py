@@ -207,7 +207,7 @@ def test_smaller_first_deploy_defects(plan_tests: dict[str, PlanTest], environme
     """Defect 12: secrets' recovery window, unused MediaConvert queue, account-wide job events, Spot, Lambda quota."""
     ffmpeg = _plan(plan_tests, environment, "ffmpeg")
     mediaconvert = _plan(plan_tests, environment, "mediaconvert")
-    for name in ("database-url", "playback-signing-key", "webhook-signing-secret"):
+    for name in ("playback-signing-key", "webhook-signing-secret"):
         window = ffmpeg.after(f'aws_secretsmanager_secret.app["{name}"]')["recovery_window_in_days"]
         assert window == (0 if environment == "dev" else 30), name
     assert not [c for c in mediaconvert.resource_changes if c["type"] == "aws_media_convert_queue"]

@@ -126,3 +126,16 @@ def test_the_healthcheck_probes_the_api(live_api):  # type: ignore[no-untyped-de
     assert check(f"{live_api.url}/healthz") == 0
     assert check("http://127.0.0.1:9/healthz") != 0
     assert check("") == 0  # worker and migrate tasks: nothing to probe
+
+
+RDS_CA_BUNDLE = "https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem"
+
+
+@pytest.mark.parametrize("stage_name", ["runtime", "lambda"])
+def test_the_rds_ca_bundle_is_where_the_database_url_points(stage_name: str):
+    """sslmode=verify-full with sslrootcert=<the database module's ca_bundle_path>: the file must be in both images."""
+    variables = (ROOT / "infra" / "terraform" / "modules" / "database" / "variables.tf").read_text()
+    path = re.search(r'variable "ca_bundle_path" \{[^}]*default\s*=\s*"([^"]+)"', variables)
+    assert path, "the database module names no ca_bundle_path"
+    adds = [a.split() for i, a in stage(stage_name) if i == "ADD"]
+    assert any(a[-2:] == [RDS_CA_BUNDLE, path.group(1)] for a in adds), adds

@@ -15,8 +15,13 @@ db_app = typer.Typer(help="Catalog migrations.", no_args_is_help=True)
 
 
 @db_app.command("upgrade")
-def db_upgrade() -> None:
+def db_upgrade(
+    app_user: str | None = typer.Option(
+        None, "--app-user", help="PostgreSQL: also make this login role (no password, RDS IAM auth) with DML only."
+    ),
+) -> None:
     """Apply migrations once (the aws shape runs this as a one-off task, never on every replica start)."""
+    from streamstack.db.app_user import AppUserError, ensure_app_user
     from streamstack.db.session import upgrade
     from streamstack.secrets import settings_with_secrets
 
@@ -24,6 +29,16 @@ def db_upgrade() -> None:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     upgrade(settings.resolved_database_url)
     err.print("catalog is at the latest migration")
+    if app_user is None:
+        return
+    try:
+        user = ensure_app_user(settings.resolved_database_url, app_user)
+    except AppUserError as exc:
+        err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+    state = "created" if user.created else "exists"
+    iam = "rds_iam granted" if user.rds_iam else "no rds_iam role on this server (not RDS): pg_hba.conf rules its login"
+    err.print(f"app user {user.name} {state}, DML on the catalog granted; {iam}")
 
 
 def api() -> None:

@@ -92,11 +92,11 @@ def authenticate_with_iam(engine: Engine, settings: Settings) -> None:
     """Every new connection gets a fresh RDS IAM token (valid 15 min): nothing to rotate, nothing goes stale."""
     from streamstack.aws import client
 
-    rds = client("rds", settings)
+    rds_client = client("rds", settings)
     url = engine.url
 
     @event.listens_for(engine, "do_connect")
     def _token(_dialect, _record, _cargs, cparams):  # type: ignore[no-untyped-def]
-        cparams["password"] = rds.generate_db_auth_token(
+        cparams["password"] = rds_client.generate_db_auth_token(
             DBHostname=url.host, Port=url.port or 5432, DBUsername=url.username, Region=settings.aws_region
         )

@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urljoin
+from urllib.parse import urljoin, urlsplit, urlunsplit
 
 import boto3
 import httpx
@@ -79,7 +79,9 @@ NOT_CREATED: dict[str, str] = {
 # What the rehearsal changes in the configuration Terraform gives a process; everything else is used as created.
 LOOPBACK: dict[str, str] = {
     "STREAMSTACK_AWS_ENDPOINT_URL": "every AWS API is moto on loopback",
-    "STREAMSTACK_DATABASE_URL": "the RDS address moto returns resolves nowhere: the local PostgreSQL instead",
+    "STREAMSTACK_DATABASE_URL": "the RDS address moto returns resolves nowhere: the local PostgreSQL instead (no TLS "
+                                "on loopback, so no verify-full), as the app user where the task uses IAM auth (trust "
+                                "auth accepts the token it signs), else as the local superuser for the RDS master",
     "STREAMSTACK_API_HOST": "tasks listen on 0.0.0.0 in their own network namespace; here on 127.0.0.1",
     "STREAMSTACK_API_PORT": "8000 inside a task; a free port on this shared machine",
     "STREAMSTACK_EDGE_PORT": "8001 inside a task; a free port on this shared machine",
@@ -251,6 +253,10 @@ class TaskDefinition:
         return list(self.container.get("command") or [])
 
     @property
+    def environment(self) -> dict[str, str]:
+        return {item["name"]: item["value"] for item in self.container.get("environment", [])}
+
+    @property
     def port(self) -> int | None:
         mappings = self.container.get("portMappings") or []
         return mappings[0]["containerPort"] if mappings else None
@@ -292,10 +298,11 @@ class Rehearsal:
     tasks: dict[str, TaskDefinition] = field(default_factory=dict)
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
 
-    def loopback(self) -> dict[str, str]:
+    def loopback(self, environment: dict[str, str]) -> dict[str, str]:
+        """LOOPBACK's values for a container or function with this environment."""
         values = {
             "STREAMSTACK_AWS_ENDPOINT_URL": self.deployment.endpoint,
-            "STREAMSTACK_DATABASE_URL": self.database_url,
+            "STREAMSTACK_DATABASE_URL": loopback_database_url(self.database_url, environment),
             "STREAMSTACK_API_HOST": "127.0.0.1",
             "STREAMSTACK_API_PORT": str(self.ports[8000]),
             "STREAMSTACK_EDGE_PORT": str(self.ports[8001]),
@@ -308,10 +315,10 @@ class Rehearsal:
         """The container's environment and injected secrets, then LOOPBACK; nothing else of this machine's."""
         task = self.tasks[name]
         secrets_manager = self.deployment.client("secretsmanager")
-        environment = {item["name"]: item["value"] for item in task.container.get("environment", [])}
+        environment = task.environment
         for secret in task.container.get("secrets", []):
             environment[secret["name"]] = resolve_secret(secrets_manager, secret["valueFrom"])
-        return {**base_environment(), **environment, **self.loopback()}
+        return {**base_environment(), **environment, **self.loopback(environment)}
 
     def run_task(self, name: str, *command_override: str) -> str:
         """A one-off task (`aws ecs run-task`, optionally with a command override) with the container's environment."""
@@ -346,9 +353,17 @@ def base_environment() -> dict[str, str]:
     return {name: os.environ[name] for name in keep if name in os.environ} | {"AWS_DEFAULT_REGION": REGION}
 
 
-def fill_secrets(deployment: Deployment, database_url: str) -> None:
+def loopback_database_url(local_url: str, environment: dict[str, str]) -> str:
+    """The local PostgreSQL as the passwordless app user the task names (IAM auth), else as its superuser."""
+    if environment.get("STREAMSTACK_DATABASE_IAM_AUTH") != "true":
+        return local_url
+    local, user = urlsplit(local_url), urlsplit(environment["STREAMSTACK_DATABASE_URL"]).username
+    return urlunsplit(local._replace(netloc=f"{user}@{local.hostname}:{local.port or 5432}"))
+
+
+def fill_secrets(deployment: Deployment) -> None:
     """docs/deploy.md, after the first apply: the operator puts the values into the secrets Terraform created."""
-    values = {"database-url": database_url, "playback-signing-key": "{}", "webhook-signing-secret": "{}"}
+    values = {"playback-signing-key": "{}", "webhook-signing-secret": "{}"}
     secrets_manager = deployment.client("secretsmanager")
     for name, arn in deployment.outputs["app_secret_arns"].items():
         secrets_manager.put_secret_value(SecretId=arn, SecretString=values[name])
@@ -371,7 +386,7 @@ def rehearsal(deployment: Deployment, postgres_url: str, tmp_path_factory: pytes
         for name, port in (("api", 8000), ("edge", 8001)):
             wait_until(lambda port=port: answers(f"http://127.0.0.1:{ready.ports[port]}/openapi.json")
                        or answers(f"http://127.0.0.1:{ready.ports[port]}/_edge/stats"), 60, f"the {name} process")
-        fill_secrets(deployment, postgres_url)  # docs/deploy.md step 10: after the services first started
+        fill_secrets(deployment)  # docs/deploy.md step 10: after the services first started
         yield ready
     finally:
         ready.stop()
@@ -457,8 +472,7 @@ def invoke(rehearsal: Rehearsal, function: Function, bodies: list[str], monkeypa
     with monkeypatch.context() as patch:
         for name in [n for n in os.environ if n.startswith("STREAMSTACK_")]:
             patch.delenv(name)
-        loopback = rehearsal.loopback()
-        loopback.pop("STREAMSTACK_DATABASE_URL")  # Lambda has none: the handler must find it in its secret
+        loopback = rehearsal.loopback(function.environment)
         for name, value in {**function.environment, **loopback, "AWS_DEFAULT_REGION": REGION}.items():
             patch.setenv(name, value)
         get_settings.cache_clear()
@@ -483,6 +497,25 @@ def receive(sqs: Any, queue_url: str, *, until: Any, timeout: float) -> list[str
             bodies.append(message["Body"])
             sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
     return bodies
+
+
+def test_only_the_migrate_task_holds_the_master_password(rehearsal: Rehearsal):
+    """Issue 11 defect 6: services and functions connect as the passwordless app user, TLS verified; nothing can
+    go stale when RDS rotates the master password, which only the migrate task gets injected."""
+    deployment = rehearsal.deployment
+    environments = {name: task.environment for name, task in rehearsal.tasks.items()}
+    environments |= {name: f.environment for name, f in functions(deployment).items()}
+    master = deployment.client("rds").describe_db_instances()["DBInstances"][0]["MasterUsername"]
+    for name, environment in environments.items():
+        url = urlsplit(environment["STREAMSTACK_DATABASE_URL"])
+        assert url.password is None and "sslmode=verify-full" in url.query, (name, url)
+        assert "sslrootcert=/etc/ssl/certs/rds-global-bundle.pem" in url.query, (name, url)
+        expected = (master, "false") if name == "migrate" else ("streamstack_app", "true")
+        assert (url.username, environment["STREAMSTACK_DATABASE_IAM_AUTH"]) == expected, name
+    secrets = {name: [s["name"] for s in task.container.get("secrets", [])] for name, task in rehearsal.tasks.items()}
+    assert secrets == {"api": [], "worker": [], "edge": [], "migrate": ["PGPASSWORD"]}
+    assert "--app-user" in rehearsal.tasks["migrate"].command
+    assert set(deployment.outputs["app_secret_arns"]) == {"playback-signing-key", "webhook-signing-secret"}
 
 
 def test_the_vod_flow_runs_on_what_terraform_created(rehearsal: Rehearsal, clip: Path,

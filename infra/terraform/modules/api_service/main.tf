@@ -32,6 +32,9 @@ locals {
     })
   }
   container_environment = merge(var.environment, local.container_defaults)
+  # Only the migrate task holds the master credential; the services connect as the app user.
+  task_environment = { for name in keys(local.containers) : name => name == "migrate" ? merge(local.container_environment, var.migrate_environment) : local.container_environment }
+  task_secrets     = { for name in keys(local.containers) : name => name == "migrate" ? var.migrate_secrets : {} }
 
   viewers_per_task = { api = var.viewers_per_api_task, edge = var.viewers_per_edge_task }
 
@@ -223,14 +226,14 @@ resource "aws_ecs_task_definition" "this" {
   container_definitions = jsonencode([{
     name                   = each.key
     image                  = var.container_image
-    command                = each.value.command
+    command                = each.key == "migrate" ? concat(each.value.command, var.migrate_arguments) : each.value.command
     essential              = true
     readonlyRootFilesystem = true
     # SIGTERM, then up to 120 s: the API drains requests, a worker gives its message back to the queue.
     stopTimeout  = 120
     portMappings = each.value.port == null ? [] : [{ containerPort = each.value.port, protocol = "tcp" }]
-    environment  = [for k in sort(keys(local.container_environment)) : { name = k, value = local.container_environment[k] }]
-    secrets      = [for k in sort(keys(var.secrets)) : { name = k, valueFrom = var.secrets[k] }]
+    environment  = [for k in sort(keys(local.task_environment[each.key])) : { name = k, value = local.task_environment[each.key][k] }]
+    secrets      = [for k in sort(keys(local.task_secrets[each.key])) : { name = k, valueFrom = local.task_secrets[each.key][k] }]
     mountPoints  = [{ sourceVolume = "scratch", containerPath = var.scratch_path, readOnly = false }]
     healthCheck = each.value.port == null ? null : {
       command     = ["CMD", "python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:${each.value.port}/healthz', timeout=3)"]

@@ -77,14 +77,26 @@ variable "environment" {
   default     = {}
 }
 
-variable "secrets" {
-  description = "Environment variables injected from Secrets Manager at task start: name => valueFrom (secret ARN, optionally with :json-key::)."
+variable "migrate_environment" {
+  description = "Environment of the migrate task only, over var.environment (the master user's database URL)."
   type        = map(string)
   default     = {}
 }
 
+variable "migrate_secrets" {
+  description = "Injected from Secrets Manager into the migrate task only, at its start: name => valueFrom (secret ARN, optionally with :json-key::)."
+  type        = map(string)
+  default     = {}
+}
+
+variable "migrate_arguments" {
+  description = "Arguments after `streamstack db upgrade` in the migrate task (e.g. --app-user streamstack_app)."
+  type        = list(string)
+  default     = []
+}
+
 variable "execution_secret_arns" {
-  description = "Secret ARNs (without json-key suffix) the execution role may read to inject var.secrets."
+  description = "Secret ARNs (without json-key suffix) the execution role may read to inject var.migrate_secrets."
   type        = list(string)
   default     = []
 }

@@ -1,4 +1,6 @@
 data "aws_partition" "current" {}
+data "aws_region" "current" {}
+data "aws_caller_identity" "current" {}
 
 resource "aws_db_subnet_group" "this" {
   name       = var.name
@@ -128,4 +130,10 @@ resource "aws_db_instance" "this" {
   monitoring_role_arn = var.monitoring_interval_seconds > 0 ? aws_iam_role.monitoring[0].arn : null
 
   tags = var.tags
+}
+
+locals {
+  endpoint = "${aws_db_instance.this.address}:${aws_db_instance.this.port}/${aws_db_instance.this.db_name}"
+  # verify-full: the certificate must chain to the RDS CA bundle and name this host.
+  tls = "sslmode=verify-full&sslrootcert=${var.ca_bundle_path}"
 }

@@ -19,8 +19,23 @@ output "master_username" {
 }
 
 output "database_url" {
-  description = "postgresql:// URL without the password (STREAMSTACK_DATABASE_URL; libpq takes the password from PGPASSWORD)."
-  value       = "postgresql://${aws_db_instance.this.username}@${aws_db_instance.this.address}:${aws_db_instance.this.port}/${aws_db_instance.this.db_name}?sslmode=require"
+  description = "postgresql:// URL of the master user without the password (the migrate task only; libpq takes the password from PGPASSWORD)."
+  value       = "postgresql://${aws_db_instance.this.username}@${local.endpoint}?${local.tls}"
+}
+
+output "app_database_url" {
+  description = "postgresql:// URL of the app user, no password (STREAMSTACK_DATABASE_IAM_AUTH: a fresh IAM token per connection)."
+  value       = "postgresql://${var.app_username}@${local.endpoint}?${local.tls}"
+}
+
+output "app_username" {
+  description = "Login role of the app, created by the migrate task (`streamstack db upgrade --app-user`)."
+  value       = var.app_username
+}
+
+output "app_user_arn" {
+  description = "rds-db:connect resource of the app user (arn:...:dbuser:<resource id>/<app user>)."
+  value       = "arn:${data.aws_partition.current.partition}:rds-db:${data.aws_region.current.name}:${data.aws_caller_identity.current.account_id}:dbuser:${aws_db_instance.this.resource_id}/${var.app_username}"
 }
 
 output "master_user_secret_arn" {

@@ -54,6 +54,18 @@ variable "master_username" {
   default     = "streamstack"
 }
 
+variable "app_username" {
+  description = "Login role of the app (api, worker, edge, Lambdas): no password, IAM auth tokens only; the migrate task creates it."
+  type        = string
+  default     = "streamstack_app"
+}
+
+variable "ca_bundle_path" {
+  description = "Path of the RDS CA bundle inside the image (deploy/Dockerfile): libpq verifies the server against it."
+  type        = string
+  default     = "/etc/ssl/certs/rds-global-bundle.pem"
+}
+
 variable "multi_az" {
   description = "Standby in a second AZ (on in prod)."
   type        = bool
