@@ -6,6 +6,7 @@ import shutil
 import subprocess
 import threading
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -121,14 +122,21 @@ def console_app(platform: Any) -> Any:
 
 @pytest.fixture
 def stack(tmp_path: Path) -> Iterator[Stack]:
+    with running_stack(tmp_path / "data") as running:
+        yield running
+
+
+@contextmanager
+def running_stack(data_dir: Path, **overrides: object) -> Iterator[Stack]:
+    """API (with the console) and edge on loopback over one platform built with these settings."""
     from streamstack.delivery.app import create_edge_app
     from streamstack.platform import build_platform
 
-    settings = make_settings(tmp_path / "data", segment_seconds=2.0, keyframe_seconds=1.0)
-    platform = build_platform(settings)
+    settings = {"segment_seconds": 2.0, "keyframe_seconds": 1.0, **overrides}
+    platform = build_platform(make_settings(data_dir, **settings))
     key = new_api_key(platform, name="browser-test")
-    api = LiveServer(console_app(platform), settings.api_port)
-    edge = LiveServer(create_edge_app(platform), settings.edge_port)
+    api = LiveServer(console_app(platform), platform.settings.api_port)
+    edge = LiveServer(create_edge_app(platform), platform.settings.edge_port)
     with api, edge:
         running = Stack(platform, api, edge, key)
         try:
@@ -171,6 +179,19 @@ def upload_via_api(stack: Stack, path: Path, *, policy: str = "public") -> str:
         client.patch(upload["url"], content=path.read_bytes(), headers={
             **tus, "Upload-Offset": "0", "Content-Type": "application/offset+octet-stream"}).raise_for_status()
     return upload["asset_id"]
+
+
+def create_stream(stack: Stack, **body: object) -> dict[str, Any]:
+    """A live stream made through the API, as an integrator's backend would."""
+    with stack.client() as client:
+        response = client.post("/v1/live-streams", json=body)
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def get_stream(stack: Stack, stream_id: str) -> dict[str, Any]:
+    with stack.client() as client:
+        return client.get(f"/v1/live-streams/{stream_id}").json()
 
 
 def wait_ready(stack: Stack, asset_id: str, timeout: float = 240) -> dict[str, Any]:

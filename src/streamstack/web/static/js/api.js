@@ -56,3 +56,26 @@ export function createUpload(playbackPolicy, fileName) {
 export function playbackToken(playbackId) {
   return api(`/v1/playback-ids/${encodeURIComponent(playbackId)}/tokens`, { method: "POST", body: {} });
 }
+
+const liveStream = (id) => `/v1/live-streams/${encodeURIComponent(id)}`;
+export const listLiveStreams = (limit = 50) => api(`/v1/live-streams?limit=${limit}`);
+export const getLiveStream = (id) => api(liveStream(id));
+export const resetStreamKey = (id) => api(`${liveStream(id)}/reset-stream-key`, { method: "POST" });
+export const setLiveStreamEnabled = (id, enabled) => api(`${liveStream(id)}/${enabled ? "enable" : "disable"}`,
+  { method: "PUT" });
+export const completeLiveStream = (id) => api(`${liveStream(id)}/complete`, { method: "PUT" });
+export const deleteLiveStream = (id) => api(liveStream(id), { method: "DELETE" });
+
+/** A live stream whose sessions are recorded as assets with the same playback policy. */
+export function createLiveStream({ playbackPolicy, latencyMode, reconnectWindow, record }) {
+  const body = { playback_policy: [playbackPolicy], latency_mode: latencyMode, reconnect_window: reconnectWindow };
+  if (record) body.new_asset_settings = { playback_policy: [playbackPolicy] };
+  return api("/v1/live-streams", { method: "POST", body, headers: { "Idempotency-Key": crypto.randomUUID() } });
+}
+
+/** A clip: a new VOD asset cut from a recording (live or finished) between two times, in seconds. */
+export function createClip(assetId, startTime, endTime, playbackPolicy) {
+  const body = { input: `streamstack://assets/${assetId}`, start_time: startTime, end_time: endTime,
+    playback_policy: [playbackPolicy] };
+  return api("/v1/assets", { method: "POST", body, headers: { "Idempotency-Key": crypto.randomUUID() } });
+}

@@ -4,12 +4,16 @@ import { ApiError, apiKey, forgetApiKey, listAssets, saveApiKey } from "./api.js
 import * as assetView from "./views/asset.js";
 import * as assetsView from "./views/assets.js";
 import * as healthView from "./views/health.js";
+import * as liveView from "./views/live.js";
+import * as liveStreamView from "./views/live_stream.js";
 import * as uploadView from "./views/upload.js";
 
 const ROUTES = [
   { pattern: /^#\/assets\/([^/]+)$/, view: assetView, nav: "assets" },
   { pattern: /^#\/assets$/, view: assetsView, nav: "assets" },
   { pattern: /^#\/upload$/, view: uploadView, nav: "upload" },
+  { pattern: /^#\/live\/([^/]+)$/, view: liveStreamView, nav: "live" },
+  { pattern: /^#\/live$/, view: liveView, nav: "live" },
   { pattern: /^#\/health$/, view: healthView, nav: "health" },
 ];
 

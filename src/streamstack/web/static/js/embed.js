@@ -3,7 +3,7 @@
 import { meta } from "./dom.js";
 import { createPlayer, playbackUrl } from "./player.js";
 
-const PLAYER_OPTIONS = new Set(["autoplay", "muted"]);
+const PLAYER_OPTIONS = new Set(["autoplay", "muted", "latency"]);
 const truthy = (value) => value !== null && value !== "0" && value !== "false";
 
 /**
@@ -27,5 +27,6 @@ createPlayer(document.getElementById("player"), {
   src: playbackUrl(edge, playbackId, signed),
   autoplay: truthy(params.get("autoplay")),
   muted: truthy(params.get("muted")) || truthy(params.get("autoplay")),
+  lowLatency: params.get("latency") !== "standard",
   poster: `${edge}/${playbackId}/thumbnail.jpg${signed ? `?${signed}` : ""}`,
 });

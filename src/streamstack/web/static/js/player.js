@@ -9,6 +9,9 @@ export const HLS_MISSING = "The video player library (hls.js) is not installed o
 
 let hlsLoading = null;
 
+/** A live viewer that fell behind (a stall, a busy CPU) catches up at up to 1.5x, and jumps back past 10 segments. */
+const LIVE_SYNC = { maxLiveSyncPlaybackRate: 1.5, liveMaxLatencyDurationCount: 10 };
+
 /** Loads the vendored hls.js once; rejects with a message the page can show as is. */
 export function loadHls() {
   if (window.Hls) return Promise.resolve(window.Hls);
@@ -46,19 +49,23 @@ function buildChrome(container) {
   const captionsLabel = h("label.quality.captions", { hidden: true }, h("span", "Captions"), captions);
   const indicator = h("span.level-indicator", "Loading…");
   const switches = h("span.switch-count", "0 rendition switches");
+  const latency = h("span.latency-readout", { hidden: true, title: "How far behind the live edge (hls.js latency)" });
   const bar = h("div.player-bar",
-    h("label.quality", h("span", "Quality"), menu), captionsLabel, indicator, h("span.spacer"), switches);
+    h("label.quality", h("span", "Quality"), menu), captionsLabel, indicator, h("span.spacer"), latency, switches);
   container.replaceChildren(h("div.player-stage", video, badge, message), bar);
-  return { video, badge, message, menu, captions, captionsLabel, indicator, switches, bar };
+  return { video, badge, message, menu, captions, captionsLabel, indicator, switches, latency, bar };
 }
 
 /**
- * Plays `src` with hls.js (or natively on Safari) inside `container`.
+ * Plays `src` with hls.js (or natively on Safari) inside `container`. `lowLatency` is hls.js' `lowLatencyMode`
+ * (LL-HLS parts and PART-HOLD-BACK on a live stream; off, it plays whole segments behind HOLD-BACK).
  * The returned object is also `window.streamstackPlayer`, which the browser tests observe.
  */
-export async function createPlayer(container, { src, autoplay = false, muted = false, poster } = {}) {
+export async function createPlayer(container, { src, autoplay = false, muted = false, poster,
+  lowLatency = true } = {}) {
   const ui = buildChrome(container);
-  const player = { video: ui.video, hls: null, events: [], switches: 0, level: null, destroy: () => {} };
+  const player = { video: ui.video, hls: null, events: [], switches: 0, level: null, lowLatency,
+    destroy: () => {} };
   window.streamstackPlayer = player;
   ui.video.muted = muted;
   if (poster) ui.video.poster = poster;
@@ -80,9 +87,13 @@ export async function createPlayer(container, { src, autoplay = false, muted = f
   if (!Hls.isSupported()) {
     return playNatively(player, ui, src, autoplay);
   }
-  const hls = new Hls({ enableWorker: true, capLevelToPlayerSize: false });
+  const hls = new Hls({ enableWorker: true, capLevelToPlayerSize: false, lowLatencyMode: lowLatency, ...LIVE_SYNC });
   player.hls = hls;
-  player.destroy = () => hls.destroy();
+  const stopReadout = latencyReadout(hls, ui);
+  player.destroy = () => {
+    stopReadout();
+    hls.destroy();
+  };
   wireHls(Hls, hls, player, ui, autoplay);
   hls.loadSource(src);
   hls.attachMedia(ui.video);
@@ -121,6 +132,17 @@ function wireHls(Hls, hls, player, ui, autoplay) {
     const target = chosen === -1 ? "automatic quality" : levelName(hls.levels[chosen]);
     ui.indicator.replaceChildren(`Switching to ${target}…`);
   });
+}
+
+/** On a live stream, shows hls.js' estimate of the distance to the live edge beside the latency it aims for. */
+function latencyReadout(hls, ui) {
+  const timer = setInterval(() => {
+    if (!hls.levels?.[hls.currentLevel]?.details?.live || !Number.isFinite(hls.latency) || hls.latency <= 0) return;
+    ui.latency.hidden = false;
+    ui.latency.textContent = `Latency ${hls.latency.toFixed(1)} s · target ${hls.targetLatency?.toFixed(1) ?? "–"} s`;
+    ui.latency.dataset.latency = hls.latency.toFixed(3);
+  }, 500);
+  return () => clearInterval(timer);
 }
 
 /** One retry for network and media errors, as hls.js recommends; refusals and the rest are shown at once. */
