@@ -141,7 +141,13 @@ class NewAssetSettings(BaseModel):
 
 
 class AssetCreate(NewAssetSettings):
-    input: str = Field(..., description="http(s) URL to import the source from.", max_length=4096)
+    input: str = Field(..., max_length=4096, description="http(s) URL to import the source from; or "
+                       "streamstack://assets/{id} to clip that asset (with start_time and end_time).")
+    start_time: float | None = Field(None, ge=0, allow_inf_nan=False, description="Clips only: seconds into "
+                                     "the source; the clip starts at the segment boundary at or before it (0).")
+    end_time: float | None = Field(None, gt=0, allow_inf_nan=False, description="Clips only: seconds into the "
+                                   "source; the clip ends at the segment boundary at or after it (the end, or "
+                                   "a live recording's live edge).")
 
 
 class AssetUpdate(BaseModel):

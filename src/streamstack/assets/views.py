@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
 
-from streamstack.assets import service
+from streamstack.assets import clips, service
 from streamstack.assets.imports import import_message
 from streamstack.assets.models import ID_MAX, TITLE_MAX, AssetCreate, AssetList, AssetOut, AssetStatus, AssetUpdate
 from streamstack.db.pagination import MAX_PAGE
@@ -28,8 +28,14 @@ router = APIRouter(prefix="/v1/assets", tags=["assets"])
 @router.post("", status_code=201, response_model=AssetOut, dependencies=[Depends(require_scope("write"))])
 def create_asset(body: AssetCreate, request: Request, db_session: Session = Depends(get_session),
                  platform: Platform = Depends(get_platform)) -> JSONResponse:
-    """Import from a URL: validated now, fetched by the worker so the request returns at once."""
+    """Import from a URL (validated now, fetched by the worker), or clip an asset (ready when this returns)."""
     settings = platform.settings
+    source_id = clips.clip_source_id(body.input)
+    if source_id is not None:
+        return _create_clip(body, source_id, request, db_session, platform)
+    if body.start_time is not None or body.end_time is not None:
+        raise Problem(422, "Unprocessable Content", "start_time and end_time apply to clips only "
+                      "(input streamstack://assets/{id})", code="clip_range_without_clip")
     try:
         check_url(body.input, settings)
     except UrlRefused as exc:
@@ -42,6 +48,27 @@ def create_asset(body: AssetCreate, request: Request, db_session: Session = Depe
         platform.encode_queue.send(json.dumps(import_message(asset.id, body.input)),
                                    attributes=inject_request_id())
         return service.asset_to_out(asset, settings.edge_base_url).model_dump(mode="json")
+
+    return run_idempotent(request=request, db_session=db_session, body=body.model_dump(mode="json"),
+                          status_code=201, create=create, ttl_seconds=settings.idempotency_ttl_seconds)
+
+
+def _create_clip(body: AssetCreate, source_id: str, request: Request, db_session: Session,
+                 platform: Platform) -> JSONResponse:
+    """The clip is made within the request (copies only); an Idempotency-Key replays the same clip."""
+    settings = platform.settings
+
+    def create() -> dict:
+        try:
+            clip = clips.create_clip(db_session=db_session, store=platform.store, source_id=source_id,
+                                     start_time=body.start_time, end_time=body.end_time, new_asset_settings=body,
+                                     edge_base_url=settings.edge_base_url)  # fmt: skip
+        except clips.ClipRefused as exc:
+            raise Problem(422, "Unprocessable Content", str(exc), code=exc.code) from exc
+        except StorageUnavailable as exc:
+            raise Problem(503, "Service Unavailable", "the object store is unavailable; no clip was made") from exc
+        db_session.commit()
+        return service.asset_to_out(clip, settings.edge_base_url).model_dump(mode="json")
 
     return run_idempotent(request=request, db_session=db_session, body=body.model_dump(mode="json"),
                           status_code=201, create=create, ttl_seconds=settings.idempotency_ttl_seconds)

@@ -1,4 +1,4 @@
-"""`streamstack assets`: list, show and delete assets through the API."""
+"""`streamstack assets`: list, show, delete and clip assets through the API."""
 
 from __future__ import annotations
 
@@ -42,3 +42,20 @@ def assets_delete(asset_id: str, api_url: str | None = ApiUrl, api_key: str | No
     with api_client(api_url, api_key) as client:
         checked(client.delete(f"/v1/assets/{asset_id}"))
     err.print(f"deleted {asset_id}")
+
+
+@assets_app.command("clip")
+def assets_clip(asset_id: str = typer.Argument(..., help="The recording (live or finished) or asset to cut."),
+                start: float | None = typer.Option(None, "--start", min=0, help="Seconds in; default 0."),
+                end: float | None = typer.Option(None, "--end", min=0, help="Seconds in; default the end (or the "
+                                                 "live edge)."),
+                title: str | None = typer.Option(None, help="The clip's title."),
+                signed: bool = typer.Option(False, help="Signed playback instead of public."),
+                api_url: str | None = ApiUrl, api_key: str | None = ApiKey) -> None:
+    """Cut a clip at segment boundaries, without re-encoding: a new asset, ready at once (printed as JSON)."""
+    body: dict[str, Any] = {"input": f"streamstack://assets/{asset_id}", "start_time": start, "end_time": end,
+                            "playback_policy": ["signed" if signed else "public"]}
+    if title:
+        body["meta"] = {"title": title}
+    with api_client(api_url, api_key) as client:
+        console.print_json(data=checked(client.post("/v1/assets", json=body)))

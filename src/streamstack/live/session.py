@@ -149,11 +149,8 @@ class LiveSession:
             self.stop_encoder()
             raise
         if self.plan is None:
-            self.plan = plan_live(probe, self.settings, low_latency=self.low_latency)
-            self.packager = LivePackager([r.name for r in self.plan.renditions], self.sink, self.plan.packaging,
-                                         on_part=self._on_part)  # fmt: skip
-            self._publish_masters(probe)
-        assert self.packager is not None
+            self.prepare(probe)
+        assert self.plan is not None and self.packager is not None
         pipes = [os.pipe() for _ in self.plan.renditions]
         command = build_live_command(RELAYED_INPUT, probe, self.plan, [w for _, w in pipes])
         with tempfile.TemporaryFile() as diagnostics:
@@ -181,6 +178,13 @@ class LiveSession:
         error = "; ".join(errors) or (stderr_reason(stderr) if process.returncode not in (0, -9, 255) else None)
         self.media_seconds = self._duration()
         return ConnectionResult(fragments, time.monotonic() - started, error)
+
+    def prepare(self, probe: Probe) -> None:
+        """Plan the ladder from the first connection's probe and publish the masters; reconnects keep both."""
+        self.plan = plan_live(probe, self.settings, low_latency=self.low_latency)
+        self.packager = LivePackager([r.name for r in self.plan.renditions], self.sink, self.plan.packaging,
+                                     on_part=self._on_part)  # fmt: skip
+        self._publish_masters(probe)
 
     def _on_part(self, rendition: str, media_seconds: float, publish_seconds: float) -> None:
         metrics.observe_live_part(publish_seconds)
