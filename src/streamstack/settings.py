@@ -129,7 +129,7 @@ class Settings(BaseSettings):
     mediaconvert_endpoint_url: str | None = Field(None, description="Account MediaConvert endpoint.")
 
     rtmp_port: int = Field(1935, description="Port of the RTMP ingest (nginx with its RTMP module); 0 turns it off.")
-    srt_port: int = Field(0, description="Port of the SRT ingest; 0 (the default, until SRT ingest ships) is off.")
+    srt_port: int = Field(8890, description="UDP port of the SRT ingest (the key in the streamid); 0 turns it off.")
     public_ingest_host: str | None = Field(None, description="Host in rtmp_url and srt_url; default api_host.")
     live_ladder: list[dict[str, Any]] | None = Field(
         None, description="Custom live ABR ladder (as ladder); default 1080p/720p/480p/360p, never upscaled."

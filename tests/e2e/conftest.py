@@ -93,7 +93,7 @@ def launch_up(tmp_path: Path, attempt: int, overrides: dict[str, str]) -> tuple[
            if not key.startswith("STREAMSTACK_") and key != "PROMETHEUS_MULTIPROC_DIR"}
     env.update({"STREAMSTACK_DATA_DIR": str(tmp_path / "data"), "STREAMSTACK_API_PORT": str(api_port),
                 "STREAMSTACK_EDGE_PORT": str(edge_port), "STREAMSTACK_EDGE_ADMIN_PORT": str(edge_admin_port),
-                "STREAMSTACK_RTMP_PORT": str(free_port()), **overrides})
+                "STREAMSTACK_RTMP_PORT": str(free_port()), "STREAMSTACK_SRT_PORT": str(free_port()), **overrides})
     up = Running(f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{edge_port}", env,
                  tmp_path / ("up.log" if attempt == 1 else f"up-{attempt}.log"),
                  edge_admin=f"http://127.0.0.1:{edge_admin_port}")

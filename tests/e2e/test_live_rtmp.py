@@ -17,7 +17,16 @@ import httpx
 import imageio_ffmpeg
 import pytest
 
-from streamstack.live.ingest import LiveIngest, find_nginx, nginx_config, serve_callbacks, start_nginx, wait_for_port
+from streamstack.live.ingest import (
+    LiveIngest,
+    find_nginx,
+    nginx_config,
+    serve_callbacks,
+    start_nginx,
+    start_srt_front,
+    wait_for_port,
+)
+from streamstack.live.srt import free_udp_port
 from tests.conftest import LiveServer, bearer, free_port, make_settings, missing_part, new_api_key, wait_until
 from tests.unit.media.llhls_rules import check_playlist, parse
 
@@ -31,6 +40,7 @@ class LiveStack:
     rtmp: str
     headers: dict[str, str]
     ingest: LiveIngest
+    srt_port: int
 
     def create_stream(self, **body: object) -> dict:
         response = httpx.post(f"{self.api}/v1/live-streams", json=body, headers=self.headers)
@@ -42,13 +52,15 @@ class LiveStack:
 
 
 def publish(url: str, seconds: float) -> subprocess.Popen[bytes]:
-    """ffmpeg as a publisher in real time (-re): 640x360 at 30 fps with a tone, a keyframe every second."""
+    """ffmpeg as a publisher in real time (-re): 640x360 at 30 fps with a tone, a keyframe every second.
+
+    FLV to an rtmp:// URL, MPEG-TS to an srt:// one."""
     return subprocess.Popen(
         [imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-re",
          "-f", "lavfi", "-i", f"testsrc2=size=640x360:rate=30:duration={seconds}",
          "-f", "lavfi", "-i", f"sine=frequency=440:sample_rate=48000:duration={seconds}",
          "-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency", "-g", "30", "-pix_fmt", "yuv420p",
-         "-c:a", "aac", "-f", "flv", url],
+         "-c:a", "aac", "-f", "mpegts" if url.startswith("srt://") else "flv", url],
         stdin=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )  # fmt: skip
 
@@ -61,7 +73,7 @@ def stack(tmp_path: Path) -> Iterator[LiveStack]:
     from streamstack.delivery.app import create_edge_app
     from streamstack.platform import build_platform
 
-    settings = make_settings(tmp_path / "data", rtmp_port=free_port(), live_ladder=LADDER,
+    settings = make_settings(tmp_path / "data", rtmp_port=free_port(), srt_port=free_udp_port(), live_ladder=LADDER,
                              live_x264_preset="ultrafast", live_dvr_window=30.0)  # fmt: skip
     platform = build_platform(settings)
     ingest = LiveIngest(platform, settings.rtmp_port)
@@ -70,6 +82,7 @@ def stack(tmp_path: Path) -> Iterator[LiveStack]:
     config = nginx_config(run_dir=run_dir, rtmp_host="127.0.0.1", rtmp_port=settings.rtmp_port,
                           callback_url=f"http://127.0.0.1:{callbacks.server_address[1]}")  # fmt: skip
     nginx = start_nginx(config, run_dir)
+    front = start_srt_front(ingest, "127.0.0.1", settings.srt_port)
     supervisor = threading.Thread(target=ingest.supervise, daemon=True)
     supervisor.start()
     try:
@@ -77,9 +90,11 @@ def stack(tmp_path: Path) -> Iterator[LiveStack]:
         with LiveServer(create_app(platform), settings.api_port) as api, \
                 LiveServer(create_edge_app(platform), settings.edge_port) as edge:  # fmt: skip
             yield LiveStack(api.url, edge.url, f"rtmp://127.0.0.1:{settings.rtmp_port}/live",
-                            bearer(new_api_key(platform, name="live-test")), ingest)  # fmt: skip
+                            bearer(new_api_key(platform, name="live-test")), ingest, settings.srt_port)  # fmt: skip
     finally:
         ingest.stop()
+        if front is not None:
+            front.stop()
         nginx.terminate()
         nginx.wait(timeout=10)
         callbacks.shutdown()

@@ -38,7 +38,8 @@ def test_create_returns_mux_fields_and_the_key_only_to_write_keys(client, platfo
     body = created.json()
     assert body["status"] == "idle" and body["stream_key"] and body["reconnect_window"] == 30
     assert body["rtmp_url"] == f"rtmp://127.0.0.1:{platform.settings.rtmp_port}/live"
-    assert body["srt_url"] is None, "SRT ingest is off until it ships"
+    assert body["srt_url"] == (f"srt://127.0.0.1:{platform.settings.srt_port}?streamid=publish:{body['stream_key']}"
+                               f"&passphrase={service.srt_passphrase(body['stream_key'])}"), "usable as it is"
     assert [p["policy"] for p in body["playback_ids"]] == ["signed"]
     shown = client.get(f"/v1/live-streams/{body['id']}", headers=reader).json()
     assert shown["stream_key"] is None and shown["id"] == body["id"]
@@ -103,3 +104,29 @@ def test_a_session_continues_within_the_reconnect_window_and_ends_after_it(platf
         assert not later.continues_session and later.asset_id != first.asset_id
     assert events(platform).count("video.live_stream.recording") == 2
     assert "video.asset.live_stream_completed" in events(platform)
+
+
+def test_check_publish_answers_as_authorize_would_and_changes_nothing(platform) -> None:  # type: ignore[no-untyped-def]
+    """The SRT ingest asks before it checks the passphrase and the video: a caller that fails those leaves no trace."""
+    settings = platform.settings
+    with platform.sessions() as db_session:
+        from streamstack.live.models import LiveStreamCreate
+
+        stream = service.create_live_stream(db_session=db_session, body=LiveStreamCreate(test=True), settings=settings)
+        db_session.commit()
+        created = events(platform)
+        assert service.check_publish(db_session=db_session, stream_key=stream.stream_key) == 300.0
+        assert not stream.connected and stream.active_asset_id is None and events(platform) == created
+        with pytest.raises(service.PublishRefused, match="unknown") as unknown:
+            service.check_publish(db_session=db_session, stream_key="not-" + stream.stream_key)
+        assert not unknown.value.busy
+        service.authorize_publish(db_session=db_session, stream_key=stream.stream_key, settings=settings)
+        with pytest.raises(service.PublishRefused, match="already has a publisher") as busy:
+            service.check_publish(db_session=db_session, stream_key=stream.stream_key)
+        assert busy.value.busy
+        service.publish_ended(db_session=db_session, live_stream_id=stream.id, settings=settings)
+        left = service.check_publish(db_session=db_session, stream_key=stream.stream_key)
+        assert 290 < left <= 300, "a reconnect gets what is left of the session's limit"
+        service.set_enabled(db_session=db_session, stream=stream, enabled=False, settings=settings)
+        with pytest.raises(service.PublishRefused, match="disabled"):
+            service.check_publish(db_session=db_session, stream_key=stream.stream_key)

@@ -10,7 +10,7 @@ import typer
 
 from streamstack.cli.common import ApiKey, ApiUrl, api_client, checked, console, err, print_page
 
-live_app = typer.Typer(help="Live streams: RTMP ingest, LL-HLS playback, recordings.", no_args_is_help=True)
+live_app = typer.Typer(help="Live streams: RTMP and SRT ingest, LL-HLS playback, recordings.", no_args_is_help=True)
 
 
 def _show(stream: dict[str, Any]) -> None:
@@ -23,6 +23,8 @@ def _show(stream: dict[str, Any]) -> None:
     console.print(f"server (RTMP): {stream['rtmp_url']}")
     if stream.get("stream_key"):
         console.print("stream key:", stream["stream_key"], markup=False, highlight=False)
+    if stream.get("srt_url"):
+        console.print("SRT (complete URL):", stream["srt_url"], markup=False, highlight=False)
     for playback in stream["playback_ids"]:
         console.print(f"playback ({playback['policy']}): {playback['url']}")
     if stream["recent_asset_ids"]:
@@ -34,7 +36,7 @@ def live_create(latency_mode: str = typer.Option("low", help="low (LL-HLS) or st
                 reconnect_window: int = typer.Option(60, help="Seconds a dropped publisher may take to return."),
                 signed: bool = typer.Option(False, help="Signed playback instead of public."),
                 api_url: str | None = ApiUrl, api_key: str | None = ApiKey) -> None:
-    """Create a live stream: prints its RTMP server, stream key and playback URL."""
+    """Create a live stream: prints its RTMP server, stream key, SRT URL and playback URL."""
     body = {"latency_mode": latency_mode, "reconnect_window": reconnect_window,
             "playback_policy": ["signed" if signed else "public"]}
     with api_client(api_url, api_key) as client:

@@ -95,7 +95,7 @@ def edge() -> None:
 
 
 def ingest() -> None:
-    """Run the live ingest: nginx's RTMP module, publish callbacks, one encoder + packager per live session."""
+    """Run the live ingest: nginx's RTMP module and the SRT front, one encoder + packager per live session."""
     import threading
 
     from streamstack.live.ingest import find_nginx, run_ingest
@@ -103,8 +103,10 @@ def ingest() -> None:
     from streamstack.platform import build_platform
 
     settings = get_settings()
-    if find_nginx() is None:
+    if settings.rtmp_port and find_nginx() is None:
         err.print("RTMP ingest is off: nginx with its RTMP module is not installed (Debian: nginx libnginx-mod-rtmp)")
+    if not settings.srt_port and (not settings.rtmp_port or find_nginx() is None):
+        err.print("Live ingest is off: no RTMP ingest and STREAMSTACK_SRT_PORT is 0")
         raise typer.Exit(1)
     setup_process(service="ingest", settings=settings)
     platform = build_platform(settings)
@@ -144,16 +146,14 @@ def up() -> None:
 
 
 def _live_ingest(settings: Settings) -> tuple[str, ...]:
-    """The ingest process when RTMP can run; otherwise say once that it is off, and run everything else."""
+    """The ingest process when RTMP or SRT can run; say once when RTMP is off, and run everything else."""
     from streamstack.live.ingest import find_nginx
 
-    if not settings.rtmp_port:
-        return ()
-    if find_nginx() is None:
+    rtmp = bool(settings.rtmp_port) and find_nginx() is not None
+    if settings.rtmp_port and not rtmp:
         err.print("RTMP ingest is off: nginx with its RTMP module is not installed "
                   "(Debian: nginx libnginx-mod-rtmp; `make up` installs them when it can)")
-        return ()
-    return ("ingest",)
+    return ("ingest",) if rtmp or settings.srt_port else ()
 
 
 def _first_run_admin_key(settings: Settings) -> str | None:

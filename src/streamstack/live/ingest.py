@@ -1,10 +1,12 @@
-"""Live ingest: nginx's RTMP module receives publishers, our callbacks admit them, sessions encode and package.
+"""Live ingest: nginx's RTMP module and the SRT front receive publishers, we admit them, sessions encode and package.
 
 nginx (Debian's `libnginx-mod-rtmp`) runs with a configuration generated under the data directory.
 Its `on_publish` callback authenticates the stream key; on success it answers with a redirect that
 renames the stream to the live stream's id, so the key never appears in a process list or a log,
 and the session's encoder pulls that name from nginx on loopback (plays from anywhere else are
 denied). `on_publish_done` starts the reconnect window; a supervision loop ends sessions past it.
+SRT callers are admitted by the front (live/srt.py) into an ffmpeg listener of their own, which is
+their relay; from there both protocols run the same session code.
 """
 
 from __future__ import annotations
@@ -20,8 +22,11 @@ from pathlib import Path
 from urllib.parse import parse_qs
 
 from streamstack.live import service
-from streamstack.live.session import LiveSession
+from streamstack.live.session import LiveSession, kill_group, read_until_probed, start_relay
+from streamstack.live.srt import REJECT_CONFLICT, REJECT_FORBIDDEN, SrtBackend, SrtFront, SrtRefused, free_udp_port
 from streamstack.media.errors import ProbeError
+from streamstack.media.live import srt_listener_url
+from streamstack.media.probe import Probe
 from streamstack.observability import metrics
 from streamstack.platform import Platform
 
@@ -29,6 +34,7 @@ log = logging.getLogger("streamstack.live")
 RTMP_MODULE = Path("/usr/lib/nginx/modules/ngx_rtmp_module.so")
 SUPERVISE_SECONDS = 0.5
 MAX_CALLBACK_BYTES = 16 * 1024
+SRT_LISTEN_SECONDS = 10.0  # an admitted caller's listener waits this long for the caller's conclusion
 
 
 def find_nginx() -> str | None:
@@ -102,7 +108,8 @@ class LiveIngest:
             except service.PublishRefused as exc:
                 log.warning("live publish refused from %s: %s", (fields.get("addr") or ["?"])[0], exc)
                 return 403, {}
-        self._start(grant, key, f"rtmp://127.0.0.1:{self.rtmp_port}/{service.RTMP_APPLICATION}/{grant.live_stream_id}")
+        url = f"rtmp://127.0.0.1:{self.rtmp_port}/{service.RTMP_APPLICATION}/{grant.live_stream_id}"
+        self._start(grant, key, start_relay(url, "rtmp", max_seconds=grant.max_seconds))
         return 302, {"Location": grant.live_stream_id}
 
     def on_publish_done(self, form: bytes) -> int:
@@ -116,8 +123,37 @@ class LiveIngest:
             self._disconnected(running)
         return 200
 
+    # --- SRT admission (the front has read the key from the caller's Stream ID) -----------------------
+    def admit_srt(self, stream_key: str) -> SrtBackend:
+        """A refused key never gets a listener; an accepted one gets its own, with the stream's passphrase."""
+        with self.platform.sessions() as db_session:
+            try:
+                seconds_left = service.check_publish(db_session=db_session, stream_key=stream_key)
+            except service.PublishRefused as exc:
+                raise SrtRefused(str(exc), REJECT_CONFLICT if exc.busy else REJECT_FORBIDDEN) from exc
+        port = free_udp_port()
+        url = srt_listener_url(port, service.srt_passphrase(stream_key), wait_seconds=SRT_LISTEN_SECONDS)
+        relay = start_relay(url, "srt", max_seconds=seconds_left)
+        threading.Thread(target=self._publish_srt, args=(relay, stream_key), name="srt-probe", daemon=True).start()
+        return SrtBackend(port, relay)
+
+    def _publish_srt(self, relay: subprocess.Popen[bytes], stream_key: str) -> None:
+        """Authorize only a caller that passed the passphrase and sends video: the others leave no trace."""
+        assert relay.stdout is not None
+        try:
+            probed = read_until_probed(relay.stdout)
+            with self.platform.sessions() as db_session:
+                grant = service.authorize_publish(db_session=db_session, stream_key=stream_key,
+                                                  settings=self.platform.settings)  # fmt: skip
+        except (ProbeError, service.PublishRefused) as exc:
+            log.warning("SRT publish refused: %s", exc)
+            kill_group(relay)
+            return
+        self._start(grant, stream_key, relay, probed)
+
     # --- sessions ----------------------------------------------------------------------------------
-    def _start(self, grant: service.PublishGrant, stream_key: str, url: str) -> None:
+    def _start(self, grant: service.PublishGrant, stream_key: str, relay: subprocess.Popen[bytes],
+               probed: tuple[bytes, Probe] | None = None) -> None:
         with self.lock:
             running = self.sessions.get(grant.live_stream_id)
             if running is None or not grant.continues_session or running.session.asset_id != grant.asset_id:
@@ -127,13 +163,14 @@ class LiveIngest:
                 running = self.sessions[grant.live_stream_id] = RunningSession(grant.live_stream_id, session)
             running.connected = True
             running.stream_key = stream_key  # nginx names the stream by its key again in on_publish_done
-            running.thread = threading.Thread(target=self._connection, args=(running, url, grant.max_seconds),
-                                              name=f"live-{grant.live_stream_id}", daemon=True)  # fmt: skip
+            running.thread = threading.Thread(target=self._connection, args=(running, relay, probed,
+                                              grant.max_seconds), name=f"live-{grant.live_stream_id}", daemon=True)
             running.thread.start()
 
-    def _connection(self, running: RunningSession, url: str, max_seconds: float) -> None:
+    def _connection(self, running: RunningSession, relay: subprocess.Popen[bytes],
+                    probed: tuple[bytes, Probe] | None, max_seconds: float) -> None:
         try:
-            result = running.session.run_connection(url, "rtmp", max_seconds=max_seconds)
+            result = running.session.run_connection(relay, probed)
             if result.error:
                 log.warning("live encoder for %s ended: %s", running.live_stream_id, result.error)
         except (ProbeError, subprocess.TimeoutExpired, OSError) as exc:
@@ -259,31 +296,48 @@ def serve_callbacks(ingest: LiveIngest, port: int = 0) -> ThreadingHTTPServer:
 
 
 def run_ingest(platform: Platform, stop: threading.Event) -> None:
-    """The ingest process: nginx-rtmp, our callbacks and session supervision, until `stop` is set."""
+    """The ingest process: nginx-rtmp and its callbacks, the SRT front, session supervision; until `stop`."""
     settings = platform.settings
     ingest = LiveIngest(platform, settings.rtmp_port)
+    host = "0.0.0.0" if settings.api_host in ("0.0.0.0", "::") else settings.api_host
     callbacks = serve_callbacks(ingest)
     run_dir = (settings.data_dir / "live" / "nginx").resolve()  # nginx reads relative paths against its -p prefix
-    host = "0.0.0.0" if settings.api_host in ("0.0.0.0", "::") else settings.api_host
-    config = nginx_config(run_dir=run_dir, rtmp_host=host, rtmp_port=settings.rtmp_port,
-                          callback_url=f"http://127.0.0.1:{callbacks.server_address[1]}")  # fmt: skip
-    nginx = start_nginx(config, run_dir)
+    nginx = None
+    if settings.rtmp_port and find_nginx() is not None:
+        config = nginx_config(run_dir=run_dir, rtmp_host=host, rtmp_port=settings.rtmp_port,
+                              callback_url=f"http://127.0.0.1:{callbacks.server_address[1]}")  # fmt: skip
+        nginx = start_nginx(config, run_dir)
+        log.info("RTMP ingest on %s:%s", host, settings.rtmp_port)
+    front = start_srt_front(ingest, host, settings.srt_port) if settings.srt_port else None
     supervisor = threading.Thread(target=ingest.supervise, name="live-supervise", daemon=True)
     supervisor.start()
-    log.info("RTMP ingest on %s:%s", host, settings.rtmp_port)
     try:
         reported = False
         while not stop.wait(0.5):
-            if nginx.poll() is not None and not reported:  # e.g. the port is taken: say so, keep the rest running
+            if nginx is not None and nginx.poll() is not None and not reported:  # e.g. the port is taken
                 log.error("RTMP ingest is off: nginx exited with %s; see %s", nginx.returncode,
                           run_dir / "nginx-error.log")
                 reported = True
     finally:
         ingest.stop()
-        if nginx.poll() is None:
+        if front is not None:
+            front.stop()
+        if nginx is not None and nginx.poll() is None:
             nginx.terminate()
             try:
                 nginx.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 nginx.kill()
         callbacks.shutdown()
+
+
+def start_srt_front(ingest: LiveIngest, host: str, port: int) -> SrtFront | None:
+    """The SRT front on its own thread; None (said once in the log) when the port cannot be bound."""
+    try:
+        front = SrtFront(host, port, ingest.admit_srt)
+    except OSError as exc:
+        log.error("SRT ingest is off: cannot listen on %s:%s (%s)", host, port, exc)
+        return None
+    threading.Thread(target=front.serve, name="srt-front", daemon=True).start()
+    log.info("SRT ingest on %s:%s", host, port)
+    return front

@@ -7,6 +7,9 @@ records its `video.live_stream.*` event in the same transaction.
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -34,6 +37,10 @@ RTMP_APPLICATION = "live"
 
 class PublishRefused(PermissionError):
     """The ingest must refuse this publisher (wrong, disabled or busy key); the reason is safe to log."""
+
+    def __init__(self, message: str, *, busy: bool = False) -> None:
+        super().__init__(message)
+        self.busy = busy  # the key is right but already live (SRT answers "conflict", not "forbidden")
 
 
 @dataclass(frozen=True)
@@ -119,13 +126,8 @@ def authorize_publish(*, db_session: Session, stream_key: str, settings: Setting
                       now: datetime | None = None) -> PublishGrant:
     """Accept a publisher: a new session (and recording asset), or the same one within the reconnect window."""
     now = now or utcnow()
-    stream = db_session.scalar(select(LiveStream).where(LiveStream.stream_key == stream_key).with_for_update())
-    if stream is None:
-        raise PublishRefused("unknown stream key")
-    if stream.status == "disabled":
-        raise PublishRefused(f"live stream {stream.id} is disabled")
-    if stream.connected:
-        raise PublishRefused(f"live stream {stream.id} already has a publisher")
+    stream = _publishable(db_session.scalar(
+        select(LiveStream).where(LiveStream.stream_key == stream_key).with_for_update()))  # fmt: skip
     continues = stream.active_asset_id is not None and not _window_passed(stream, now)
     if not continues:
         asset = _new_recording(db_session, stream, settings)
@@ -139,10 +141,37 @@ def authorize_publish(*, db_session: Session, stream_key: str, settings: Setting
         _record(db_session, stream, "recording", settings)
     _record(db_session, stream, "active", settings)
     db_session.commit()
-    assert stream.active_asset_id is not None and stream.session_started_at is not None
+    assert stream.active_asset_id is not None
+    return PublishGrant(stream.id, stream.active_asset_id, continues, stream.latency_mode, _seconds_left(stream, now))
+
+
+def check_publish(*, db_session: Session, stream_key: str, now: datetime | None = None) -> float:
+    """Would `authorize_publish` accept this key now? Changes nothing; the session's seconds left if so.
+
+    The SRT ingest asks first, then checks the passphrase and the video, then authorizes."""
+    now = now or utcnow()
+    stream = _publishable(db_session.scalar(select(LiveStream).where(LiveStream.stream_key == stream_key)))
+    if stream.active_asset_id is not None and not _window_passed(stream, now):
+        return _seconds_left(stream, now)
+    return float(TEST_STREAM_SECONDS if stream.test else stream.max_continuous_duration)
+
+
+def _publishable(stream: LiveStream | None) -> LiveStream:
+    if stream is None:
+        raise PublishRefused("unknown stream key")
+    if stream.status == "disabled":
+        raise PublishRefused(f"live stream {stream.id} is disabled")
+    if stream.connected:
+        raise PublishRefused(f"live stream {stream.id} already has a publisher", busy=True)
+    return stream
+
+
+def _seconds_left(stream: LiveStream, now: datetime) -> float:
+    """What is left of the session's limit (max_continuous_duration, or 5 minutes for a test stream)."""
+    assert stream.session_started_at is not None
     elapsed = (now - _aware(stream.session_started_at)).total_seconds()
     limit = TEST_STREAM_SECONDS if stream.test else stream.max_continuous_duration
-    return PublishGrant(stream.id, stream.active_asset_id, continues, stream.latency_mode, max(0.0, limit - elapsed))
+    return max(0.0, limit - elapsed)
 
 
 def publish_ended(*, db_session: Session, live_stream_id: str, settings: Settings,
@@ -224,8 +253,10 @@ def srt_url(settings: Settings, stream_key: str) -> str | None:
 
 
 def srt_passphrase(stream_key: str) -> str:
-    """SRT needs a 10-79 character passphrase; the first 32 characters of the key are one."""
-    return stream_key[:32]
+    """SRT's 10-79 character passphrase, derived from the key but not the key itself: the passphrase reaches
+    the session's ffmpeg listener on its command line, and a process list must not show a stream key."""
+    digest = hmac.new(stream_key.encode(), b"streamstack srt passphrase", hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).decode()[:32]
 
 
 def live_stream_to_out(db_session: Session, stream: LiveStream, settings: Settings, *, show_key: bool) -> LiveStreamOut:

@@ -91,6 +91,14 @@ def read_until_probed(stream: IO[bytes], limit: int = PROBE_MAX_BYTES) -> tuple[
     return head, probe
 
 
+def start_relay(url: str, protocol: str, *, max_seconds: float | None = None) -> subprocess.Popen[bytes]:
+    """One publisher connection remuxed to FLV on the relay's stdout (RTMP pulled from nginx, SRT listened for)."""
+    return subprocess.Popen(
+        [ffmpeg_exe(), "-hide_banner", "-nostdin", *relay_command(url, protocol, max_seconds=max_seconds)],
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, start_new_session=True,
+    )  # fmt: skip
+
+
 class SpeedMeter:
     """Media seconds per wall second over the last WINDOW seconds of parts."""
 
@@ -134,17 +142,15 @@ class LiveSession:
         self.media_seconds = 0.0
         self.lock = threading.Lock()
 
-    def run_connection(self, url: str, protocol: str, *, max_seconds: float | None = None) -> ConnectionResult:
-        """Relay, probe, encode and package one publisher connection until it ends (or is stopped)."""
+    def run_connection(self, relay: subprocess.Popen[bytes], probed: tuple[bytes, Probe] | None = None
+                       ) -> ConnectionResult:
+        """Probe (unless the ingest already did), encode and package one publisher connection until it ends."""
         started = time.monotonic()
         with self.lock:
-            self.relay = relay = subprocess.Popen(
-                [ffmpeg_exe(), "-hide_banner", "-nostdin", *relay_command(url, protocol, max_seconds=max_seconds)],
-                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, start_new_session=True,
-            )  # fmt: skip
+            self.relay = relay
         assert relay.stdout is not None
         try:
-            head, probe = read_until_probed(relay.stdout)
+            head, probe = probed or read_until_probed(relay.stdout)
         except ProbeError:
             self.stop_encoder()
             raise
@@ -199,9 +205,7 @@ class LiveSession:
         with self.lock:
             running = [p for p in (self.relay, self.process) if p is not None and p.poll() is None]
         for process in running:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+            kill_group(process)
 
     def finish(self) -> float:
         """Close every playlist with ENDLIST: the recording is VOD, from the very same segments."""
@@ -248,6 +252,13 @@ class LiveSession:
                     average_bitrate=r.bitrate, codecs=r.codecs,
                     playlist_key=asset_object_key(self.asset_id, f"{r.name}/{RECORDING_PLAYLIST}")))  # fmt: skip
             session.commit()
+
+
+def kill_group(process: subprocess.Popen[bytes]) -> None:
+    """Kill an ffmpeg started in its own session, and reap it."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
 
 
 def _pump(head: bytes, source: IO[bytes], sink: IO[bytes] | None) -> None:

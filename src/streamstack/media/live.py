@@ -72,6 +72,16 @@ def relay_command(url: str, protocol: str, *, max_seconds: float | None = None) 
             "-c", "copy", "-f", "flv", "pipe:1"]  # fmt: skip
 
 
+def srt_listener_url(port: int, passphrase: str, *, wait_seconds: float) -> str:
+    """ffmpeg's libsrt listener on a loopback port, for one admitted caller (libsrt times are microseconds).
+
+    It refuses a caller without the passphrase, gives up when no caller arrives in `wait_seconds`, and
+    ends when the caller has sent nothing for 5 s (its input then ends like a closed RTMP stream)."""
+    micros = round(wait_seconds * 1_000_000)
+    return (f"srt://127.0.0.1:{port}?mode=listener&passphrase={passphrase}&listen_timeout={micros}"
+            f"&enforced_encryption=1&timeout=5000000&transtype=live")
+
+
 RELAYED_INPUT = ["-protocol_whitelist", "pipe", "-format_whitelist", "flv,live_flv", "-probesize", "200000",
                  "-analyzeduration", "400000", "-fflags", "+nobuffer", "-f", "flv", "-i", "pipe:0"]  # fmt: skip
 

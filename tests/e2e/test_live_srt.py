@@ -1,0 +1,165 @@
+"""Live over SRT end to end: ffmpeg publishes MPEG-TS as an SRT caller with the URL the API gave it.
+
+The same stack as the RTMP tests (tests/e2e/test_live_rtmp.py, whose fixture also runs the SRT front):
+the key travels in the streamid, the passphrase protects the media, and the session behind it is the
+RTMP one (probe, encoder, LL-HLS packager, recording, reconnect window).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import threading
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import imageio_ffmpeg
+import pytest
+
+from streamstack.live.srt import INDUCTION, parse_handshake
+from tests.conftest import make_settings, wait_until
+from tests.e2e.test_live_rtmp import (
+    LiveStack,
+    _playlist_with_parts,
+    publish,
+    stack,  # noqa: F401 - the RTMP tests' fixture, which runs the SRT front too
+)
+from tests.unit.media.llhls_rules import check_playlist
+
+
+@pytest.fixture
+def srt_stack(stack: LiveStack) -> LiveStack:  # noqa: F811 - pytest hands the imported fixture in
+    return stack
+
+
+def test_srt_publish_plays_as_low_latency_hls_and_ends_as_vod(srt_stack: LiveStack) -> None:
+    stream = srt_stack.create_stream(reconnect_window=2, new_asset_settings={"playback_policy": ["public"]})
+    srt_url = stream["srt_url"]
+    query = parse_qs(urlsplit(srt_url).query)
+    assert srt_url.startswith(f"srt://127.0.0.1:{srt_stack.srt_port}?")
+    assert query["streamid"] == [f"publish:{stream['stream_key']}"] and len(query["passphrase"][0]) >= 10
+    assert stream["stream_key"] not in query["passphrase"][0]
+    publisher = publish(srt_url, 12)  # the URL as the API gave it, nothing added
+    try:
+        active = wait_until(lambda: (s := srt_stack.stream(stream["id"]))["status"] == "active" and s, 20, "active")
+        assert active["connected"] and active["active_asset_id"]
+        media = f"{srt_stack.edge}/{stream['playback_ids'][0]['id']}/360p/ll.m3u8"
+        playlist = check_playlist(wait_until(lambda: _playlist_with_parts(media), 20, "LL-HLS over SRT"))
+        assert {r["URI"] for r in playlist.reports} == {"../180p/ll.m3u8"}
+        assert publisher.wait(timeout=40) == 0, publisher.stderr.read() if publisher.stderr else ""
+    finally:
+        if publisher.poll() is None:
+            publisher.kill()
+    done = wait_until(lambda: (s := srt_stack.stream(stream["id"]))["status"] == "idle" and s, 30, "idle after window")
+    asset = httpx.get(f"{srt_stack.api}/v1/assets/{done['recent_asset_ids'][0]}", headers=srt_stack.headers).json()
+    assert asset["status"] == "ready" and [r["name"] for r in asset["renditions"]] == ["360p", "180p"]
+    assert 7 <= asset["duration"] <= 12.5, asset["duration"]
+    recording = f"{srt_stack.edge}/{asset['playback_ids'][0]['id']}/360p/recording.m3u8"
+    assert "#EXT-X-ENDLIST" in httpx.get(recording).text
+    decoded = subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-v", "error", "-i", recording,
+                              "-f", "null", "-"], capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert decoded.returncode == 0 and not decoded.stderr.strip(), decoded.stderr
+
+
+def test_srt_refuses_a_wrong_key_a_wrong_passphrase_and_a_disabled_stream(srt_stack: LiveStack) -> None:
+    stream = srt_stack.create_stream()
+    url = stream["srt_url"]
+    wrong_key = url.replace(f"publish:{stream['stream_key']}", "publish:not-a-key")
+    wrong_passphrase = url.replace("passphrase=", "passphrase=wrong")
+    for attempt in (wrong_key, wrong_passphrase):
+        refused = publish(attempt, 5)
+        assert refused.wait(timeout=20) != 0, attempt
+    response = httpx.put(f"{srt_stack.api}/v1/live-streams/{stream['id']}/disable", headers=srt_stack.headers)
+    assert response.json()["status"] == "disabled"
+    disabled = publish(url, 5)
+    assert disabled.wait(timeout=20) != 0
+    after = srt_stack.stream(stream["id"])
+    assert after["status"] == "disabled" and not after["connected"]
+    assert after["active_asset_id"] is None and after["recent_asset_ids"] == [], "a refused caller leaves no trace"
+
+
+def test_srt_refuses_a_publisher_without_video(srt_stack: LiveStack) -> None:
+    stream = srt_stack.create_stream()
+    audio_only = subprocess.Popen(
+        [imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-re",
+         "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000:duration=15",
+         "-c:a", "aac", "-f", "mpegts", stream["srt_url"]],
+        stdin=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        assert audio_only.wait(timeout=30) != 0, "the caller is dropped once its stream shows no video"
+    finally:
+        if audio_only.poll() is None:
+            audio_only.kill()
+    after = srt_stack.stream(stream["id"])
+    assert after["status"] == "idle" and not after["connected"] and after["active_asset_id"] is None
+
+
+def test_srt_garbage_and_a_second_publisher_do_not_disturb_the_live_one(srt_stack: LiveStack) -> None:
+    stream = srt_stack.create_stream()
+    first = publish(stream["srt_url"], 14)
+    try:
+        wait_until(lambda: srt_stack.stream(stream["id"])["connected"], 20, "the first publisher")
+        media = f"{srt_stack.edge}/{stream['playback_ids'][0]['id']}/180p/ll.m3u8"
+        before = check_playlist(wait_until(lambda: _playlist_with_parts(media), 20, "the first publisher's parts"))
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as garbage:
+            for size in (1, 15, 64, 1316, 1500):
+                garbage.sendto(os.urandom(size), ("127.0.0.1", srt_stack.srt_port))
+            induction = bytes.fromhex("80000000") + bytes(12) + bytes.fromhex("00000004 00000002") + bytes(40)
+            garbage.sendto(induction[:20] + b"\xff" * 44, ("127.0.0.1", srt_stack.srt_port))  # a conclusion, no cookie
+            garbage.sendto(_induction(), ("127.0.0.1", srt_stack.srt_port))
+            garbage.settimeout(5)
+            answer = parse_handshake(garbage.recv(2048))
+            assert answer is not None and answer.type == INDUCTION and answer.cookie, "the front still answers"
+        second = publish(stream["srt_url"], 4)
+        assert second.wait(timeout=20) != 0, "a key that is already live refuses a second caller"
+        newest = before.segments[-1].msn if before.segments else -1
+        wait_until(lambda: _newest_segment(media) > newest + 1, 20, "the live one keeps publishing segments")
+        assert first.poll() is None, "the live publisher is still connected"
+        assert srt_stack.stream(stream["id"])["connected"]
+    finally:
+        first.kill()
+        first.wait()
+
+
+def _induction() -> bytes:
+    """A caller's first handshake packet (HSv4 INDUCTION), as libsrt sends it."""
+    header = bytes.fromhex("80000000 00000000 00000000 00000000")
+    cif = bytes.fromhex("00000004 00000002 12345678 000005dc 00002000 00000001 0badcafe 00000000") + bytes(16)
+    return header + cif
+
+
+def _newest_segment(url: str) -> int:
+    text = _playlist_with_parts(url)
+    segments = check_playlist(text).segments if text else []
+    return segments[-1].msn if segments else -1
+
+
+def test_the_ingest_process_listens_for_srt_even_without_rtmp(tmp_path: Path) -> None:
+    """`streamstack ingest` (what `up` runs) answers SRT callers on STREAMSTACK_SRT_PORT, nginx or not."""
+    from streamstack.live.ingest import run_ingest
+    from streamstack.live.srt import free_udp_port
+    from streamstack.platform import build_platform
+
+    platform = build_platform(make_settings(tmp_path / "data", rtmp_port=0, srt_port=free_udp_port()))
+    stop = threading.Event()
+    runner = threading.Thread(target=run_ingest, args=(platform, stop), daemon=True)
+    runner.start()
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as caller:
+            caller.settimeout(0.5)
+
+            def answered() -> bool:
+                caller.sendto(_induction(), ("127.0.0.1", platform.settings.srt_port))
+                try:
+                    return parse_handshake(caller.recv(2048)) is not None
+                except TimeoutError:
+                    return False
+
+            wait_until(answered, 20, "an SRT induction answer")
+    finally:
+        stop.set()
+        runner.join(timeout=30)
+        platform.close()
