@@ -10,10 +10,10 @@ export const HLS_MISSING = "The video player library (hls.js) is not installed o
 let hlsLoading = null;
 
 /**
- * A live viewer that fell behind (a stall, a busy CPU) catches up at up to 1.5x, and jumps ahead when more than
- * 10 target durations behind (hls.js wants liveSyncDurationCount, its default 3, given alongside).
+ * A live viewer that fell behind (a stall, a busy CPU) catches up by playing at up to 1.5x. No liveSync* counts:
+ * given any, hls.js aims at them instead of the playlist's PART-HOLD-BACK / HOLD-BACK.
  */
-const LIVE_SYNC = { maxLiveSyncPlaybackRate: 1.5, liveSyncDurationCount: 3, liveMaxLatencyDurationCount: 10 };
+const LIVE_SYNC = { maxLiveSyncPlaybackRate: 1.5 };
 
 /** Loads the vendored hls.js once; rejects with a message the page can show as is. */
 export function loadHls() {
