@@ -163,3 +163,55 @@ def test_the_ingest_process_listens_for_srt_even_without_rtmp(tmp_path: Path) ->
         stop.set()
         runner.join(timeout=30)
         platform.close()
+
+
+def test_srt_reconnect_continues_one_asset_and_complete_drops_the_caller(srt_stack: LiveStack) -> None:
+    """The RTMP session machinery behind SRT: a return within the window is a discontinuity in the same
+    asset; `complete` ends the session at once and the front tells the caller (SRT SHUTDOWN)."""
+    stream = srt_stack.create_stream(reconnect_window=30)
+    first = publish(stream["srt_url"], 6)
+    assert first.wait(timeout=30) == 0
+    wait_until(lambda: not srt_stack.stream(stream["id"])["connected"], 15, "the disconnect")
+    second = publish(stream["srt_url"], 60)
+    try:
+        wait_until(lambda: srt_stack.stream(stream["id"])["connected"], 20, "the return")
+        media = f"{srt_stack.edge}/{stream['playback_ids'][0]['id']}/180p/ll.m3u8"
+        wait_until(lambda: (t := _playlist_with_parts(media)) and "#EXT-X-DISCONTINUITY" in t, 20, "a discontinuity")
+        during = srt_stack.stream(stream["id"])
+        completed = httpx.put(f"{srt_stack.api}/v1/live-streams/{stream['id']}/complete", headers=srt_stack.headers)
+        assert completed.status_code == 200
+        assert second.wait(timeout=20) != 0, "the caller is told the session ended, long before its 60 s"
+    finally:
+        if second.poll() is None:
+            second.kill()
+    done = wait_until(lambda: (s := srt_stack.stream(stream["id"]))["status"] == "idle" and s, 30, "idle")
+    assert done["recent_asset_ids"] == [during["active_asset_id"]], "one asset for the whole session"
+    asset = httpx.get(f"{srt_stack.api}/v1/assets/{done['recent_asset_ids'][0]}", headers=srt_stack.headers).json()
+    recording = f"{srt_stack.edge}/{asset['playback_ids'][0]['id']}/180p/recording.m3u8"
+    text = httpx.get(recording).text
+    assert text.count("#EXT-X-DISCONTINUITY\n") >= 1 and "#EXT-X-ENDLIST" in text
+    check_playlist(text, low_latency=False)
+    decoded = subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-v", "error", "-i", recording,
+                              "-f", "null", "-"], capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert decoded.returncode == 0 and not decoded.stderr.strip(), decoded.stderr
+
+
+def test_up_runs_the_srt_ingest_without_nginx(tmp_path: Path) -> None:
+    """`streamstack up` with RTMP off still runs the ingest for SRT: a caller with srt_url goes live at the edge."""
+    import json
+
+    from tests.e2e.conftest import start_up
+    from tests.e2e.test_live_rtmp import LADDER
+
+    with start_up(tmp_path, STREAMSTACK_RTMP_PORT="0", STREAMSTACK_LIVE_LADDER=json.dumps(LADDER[1:]),
+                  STREAMSTACK_LIVE_X264_PRESET="ultrafast") as up:  # fmt: skip
+        headers = {"Authorization": f"Bearer {up.cli('keys', 'create', '--name', 'live').strip()}"}
+        stream = httpx.post(f"{up.api}/v1/live-streams", json={"reconnect_window": 1}, headers=headers).json()
+        assert stream["rtmp_url"] is None
+        assert stream["srt_url"].startswith(f"srt://127.0.0.1:{up.env['STREAMSTACK_SRT_PORT']}?streamid=publish:")
+        publisher = publish(stream["srt_url"], 8)
+        try:
+            media = f"{up.edge}/{stream['playback_ids'][0]['id']}/180p/ll.m3u8"
+            check_playlist(wait_until(lambda: _playlist_with_parts(media), 40, "LL-HLS through up"))
+        finally:
+            publisher.wait(timeout=30)
