@@ -331,7 +331,8 @@ class EdgeApp:
         """Validated here, on the miss path only: a key that is cached was valid when it was loaded."""
         started = time.perf_counter()
         info = self.store.head(validate_key(key))
-        body = b"".join(self.store.get(key)) if self._keep_in_memory(key, info.size) else None
+        local_path = self.store.local_path(key)
+        body = b"".join(self.store.get(key)) if self._keep_in_memory(key, info.size, local_path) else None
         if self.metered:
             metrics.observe_origin_fetch(time.perf_counter() - started)
         max_age, immutable = cache_lifetime(key, body, ready)
@@ -345,15 +346,16 @@ class EdgeApp:
             max_age=max_age,
             immutable=immutable,
             is_playlist=key.endswith(".m3u8"),
+            local_path=local_path if body is None else None,
         )
         return Loaded(obj, None if immutable else float(max_age))
 
-    def _keep_in_memory(self, key: str, size: int) -> bool:
+    def _keep_in_memory(self, key: str, size: int, local_path: Path | None) -> bool:
         """Small enough for the budget, and not a media file the server can send from the page cache itself."""
         if size > self.max_object_bytes:
             return False
         server_sends = self.server_sends_files and not key.endswith(".m3u8") and size >= FILE_SEND_MIN_BYTES
-        return not (server_sends and self.store.local_path(key) is not None)
+        return not (server_sends and local_path is not None)
 
     # --- responses --------------------------------------------------------------------------------
     async def _respond(
@@ -410,7 +412,7 @@ class EdgeApp:
             await send({"type": "http.response.start", "status": status, "headers": base})
             await send({"type": "http.response.body", "body": body if byte_range is None else body[start : end + 1]})
         else:
-            await self._send_large(scope, send, obj.key, status, base, start, end)
+            await self._send_large(scope, send, obj, status, base, start, end)
         return end - start + 1
 
     def _range(self, headers: dict[bytes, bytes], size: int, etag: str) -> tuple[int, int] | None:
@@ -459,7 +461,7 @@ class EdgeApp:
         self,
         scope: Scope,
         send: Send,
-        key: str,
+        obj: EdgeObject,
         status: int,
         headers: Headers,
         start: int,
@@ -471,7 +473,7 @@ class EdgeApp:
         is still a clean 404 (ObjectNotFound) and its stale entry is dropped.
         """
         extensions = scope.get("extensions") or {}
-        path = self.store.local_path(key)
+        key, path = obj.key, obj.local_path
         try:
             if path is not None and ZEROCOPY in extensions:
                 await self._send_zerocopy(send, path, status, headers, start, end)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from streamstack.delivery import playlists
 from streamstack.delivery.http import CORS_ANY, MAX_AGE_IMMUTABLE, Headers, cache_control
@@ -29,6 +30,7 @@ class EdgeObject:
     max_age: int
     immutable: bool
     is_playlist: bool = False
+    local_path: Path | None = None  # resolved once at load: resolving per request was most of a segment's cost
     rendered: dict[tuple[str, int | None], tuple[bytes, str]] = field(default_factory=dict)
     _headers: dict[tuple[str, bool], Headers] = field(default_factory=dict)
     _plain_200: dict[tuple[str, bool], Headers] = field(default_factory=dict)

@@ -297,3 +297,23 @@ async def test_healthz_answers_200_for_load_balancer_and_container_checks(client
         assert response.status_code == 200
         assert response.headers["cache-control"] == "no-store"
     assert (await client.get("/healthz")).json() == {"status": "ok"}
+
+
+async def test_a_sent_file_is_resolved_once_and_a_deleted_one_is_a_clean_404(edge_platform, media, keys, monkeypatch):
+    big = bytes(range(256)) * 400
+    key = f"assets/{media.asset_id}/720p/big.m4s"
+    edge_platform.store.put(key, [big])
+    app, path = create_edge_app(edge_platform), f"/{media.public_id}/720p/big.m4s"
+    extensions = {"http.response.pathsend": {}}
+    resolved = []
+    real_local_path = edge_platform.store.local_path
+    monkeypatch.setattr(edge_platform.store, "local_path", lambda k: resolved.append(k) or real_local_path(k))
+
+    for _ in range(5):
+        sent = await call_asgi(app, path, extensions)
+        assert sent[1]["type"] == "http.response.pathsend" and sent[1]["path"].endswith("/720p/big.m4s")
+    assert resolved == [key]  # at load only: resolving a path per request was most of a segment's CPU
+
+    edge_platform.store.delete(key)
+    gone = await call_asgi(app, path, extensions)
+    assert gone[0]["status"] == 404 and key not in app.objects
