@@ -180,6 +180,7 @@ class SrtFront:
         self.selector = selectors.DefaultSelector()
         self.selector.register(self.public, selectors.EVENT_READ, None)
         self.stopping, self.stopped = threading.Event(), threading.Event()
+        self.datagrams = 0  # copied for admitted callers, both ways (bench/srt_front.py)
 
     @property
     def port(self) -> int:
@@ -224,6 +225,7 @@ class SrtFront:
         peer = self.peers.get(address)
         if peer is not None:
             peer.last_seen = time.monotonic()
+            self.datagrams += 1
             self._to_backend(peer, packet)
             return
         handshake = parse_handshake(packet)
@@ -307,6 +309,7 @@ class SrtFront:
             peer.backend_cookie = handshake.cookie
             self._to_backend(peer, peer.conclusion)
             return
+        self.datagrams += 1
         self._send(packet, peer.address)
         if handshake is not None and REJECTION_BASE <= handshake.type < CONCLUSION - 16:
             log.warning("SRT publish refused from %s by its listener (passphrase?)", peer.address[0])
