@@ -63,21 +63,26 @@ def test_srt_publish_plays_as_low_latency_hls_and_ends_as_vod(srt_stack: LiveSta
     assert decoded.returncode == 0 and not decoded.stderr.strip(), decoded.stderr
 
 
-def test_srt_refuses_a_wrong_key_a_wrong_passphrase_and_a_disabled_stream(srt_stack: LiveStack) -> None:
-    stream = srt_stack.create_stream()
+def test_srt_refuses_wrong_reset_deleted_and_disabled_keys_and_a_wrong_passphrase(srt_stack: LiveStack) -> None:
+    stream, deleted = srt_stack.create_stream(), srt_stack.create_stream()
     url = stream["srt_url"]
-    wrong_key = url.replace(f"publish:{stream['stream_key']}", "publish:not-a-key")
-    wrong_passphrase = url.replace("passphrase=", "passphrase=wrong")
-    for attempt in (wrong_key, wrong_passphrase):
+    api, headers = f"{srt_stack.api}/v1/live-streams", srt_stack.headers
+    assert httpx.delete(f"{api}/{deleted['id']}", headers=headers).status_code == 204
+    reset = httpx.post(f"{api}/{stream['id']}/reset-stream-key", headers=headers).json()
+    assert reset["srt_url"] != url
+    attempts = {"wrong key": reset["srt_url"].replace("publish:", "publish:not-"),
+                "wrong passphrase": reset["srt_url"].replace("passphrase=", "passphrase=wrong"),
+                "key before reset": url, "deleted stream": deleted["srt_url"]}
+    for why, attempt in attempts.items():
         refused = publish(attempt, 5)
-        assert refused.wait(timeout=20) != 0, attempt
-    response = httpx.put(f"{srt_stack.api}/v1/live-streams/{stream['id']}/disable", headers=srt_stack.headers)
-    assert response.json()["status"] == "disabled"
-    disabled = publish(url, 5)
+        assert refused.wait(timeout=20) != 0, why
+    assert httpx.put(f"{api}/{stream['id']}/disable", headers=headers).json()["status"] == "disabled"
+    disabled = publish(reset["srt_url"], 5)
     assert disabled.wait(timeout=20) != 0
     after = srt_stack.stream(stream["id"])
     assert after["status"] == "disabled" and not after["connected"]
     assert after["active_asset_id"] is None and after["recent_asset_ids"] == [], "a refused caller leaves no trace"
+    assert httpx.get(f"{srt_stack.api}/v1/assets", headers=headers).json()["data"] == [], "no recording was made"
 
 
 def test_srt_refuses_a_publisher_without_video(srt_stack: LiveStack) -> None:
