@@ -1,6 +1,7 @@
-"""The SSRF guard for URLs users give the platform (imports, webhook endpoints): only public addresses.
+"""The SSRF guard for URLs users give the platform (imports, webhook endpoints, simulcast targets): only public
+addresses.
 
-Shared by the assets and webhooks domains, so it lives below both of them.
+Shared by the assets, webhooks and live domains, so it lives below them.
 """
 
 from __future__ import annotations
@@ -22,46 +23,60 @@ class UrlRefused(ValueError):
 
 @dataclass(frozen=True)
 class Purpose:
-    """Who calls out, so that a refusal names it: an import's input URL, or a webhook URL."""
+    """Who calls out, so that a refusal names it, and over which schemes (scheme: default port)."""
 
     noun: str
     calls: str
+    schemes: tuple[tuple[str, int], ...] = (("http", 80), ("https", 443))
+
+    def port(self, scheme: str, port: int | None) -> int:
+        return port or dict(self.schemes).get(scheme, 0)
 
 
 IMPORT = Purpose("input URL", "imports")
 WEBHOOK = Purpose("webhook URL", "webhooks")
+SIMULCAST = Purpose("simulcast target URL", "simulcast targets", (("rtmp", 1935), ("rtmps", 443)))
 
 
-def check_url(url: str, settings: Settings, *, must_resolve: bool = True, purpose: Purpose = IMPORT) -> None:
+def check_url(url: str, settings: Settings, *, must_resolve: bool = True, purpose: Purpose = IMPORT,
+              allow_private: bool = False) -> None:
     """Scheme, host and every address it resolves to must be public unless allow-listed.
 
     Webhooks pass must_resolve=False: a host that does not resolve yet is retried at delivery, not refused.
     """
     parts = urlsplit(url)
-    if parts.scheme not in ("http", "https"):
-        raise UrlRefused(f"{purpose.noun} must be an http:// or https:// URL")
+    if parts.scheme not in dict(purpose.schemes):
+        allowed = " or ".join(f"{scheme}://" for scheme, _ in purpose.schemes)
+        raise UrlRefused(f"{purpose.noun} must be an {allowed} URL")
     if not parts.hostname:
         raise UrlRefused(f"{purpose.noun} has no host")
     if parts.username or parts.password:
         raise UrlRefused(f"{purpose.noun} must not carry credentials")
     try:
-        addresses = resolve(parts.hostname, parts.port or (443 if parts.scheme == "https" else 80))
+        addresses = resolve(parts.hostname, purpose.port(parts.scheme, parts.port))
     except socket.gaierror as exc:
         if not must_resolve:
             return
         raise UrlRefused(f"{purpose.noun} host {parts.hostname!r} does not resolve") from exc
+    except ValueError as exc:  # a port out of range
+        raise UrlRefused(f"{purpose.noun} is not a valid URL: {exc}") from exc
     for address in addresses:
-        check_address(address, settings, purpose=purpose)
+        check_address(address, settings, purpose=purpose, allow_private=allow_private)
 
 
 def resolve(host: str, port: int) -> list[str]:
     return [str(info[4][0]) for info in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)]
 
 
-def check_address(address: str, settings: Settings, *, purpose: Purpose = IMPORT) -> None:
-    """Public addresses pass; private, loopback, link-local and multicast ones only when allow-listed."""
+def check_address(address: str, settings: Settings, *, purpose: Purpose = IMPORT, allow_private: bool = False) -> None:
+    """Public addresses pass; private, loopback, link-local and multicast ones only when allow-listed.
+
+    allow_private lets loopback and private networks through, never link-local (cloud metadata) or multicast.
+    """
     ip = ipaddress.ip_address(address.split("%", 1)[0])
     if any(ip in ipaddress.ip_network(cidr, strict=False) for cidr in settings.outbound_allow_cidrs):
+        return
+    if allow_private and (ip.is_loopback or ip.is_private) and not (ip.is_link_local or ip.is_unspecified):
         return
     if not ip.is_global or ip.is_multicast:
         raise UrlRefused(f"{purpose.noun} resolves to a non-public address ({ip}); {purpose.calls} to "

@@ -137,6 +137,10 @@ class Settings(BaseSettings):
     live_part_seconds: float = Field(0.5, description="LL-HLS part duration (one fMP4 fragment per part).")
     live_dvr_window: float = Field(1800.0, description="Seconds of a live stream players can seek back (DVR window).")
     live_x264_preset: str = Field("superfast", description="libx264 preset of the live encoder.")
+    simulcast_allow_private: bool = Field(
+        False, description="Simulcast targets may be loopback or private addresses (a restream relay on your own "
+        "network, tests); off, they must resolve to public addresses. Link-local stays refused.",
+    )
     live_prescale_services: dict[str, dict[str, Any]] = Field(
         default_factory=dict,
         description="aws: ECS services a scheduled live stream pre-scales, as JSON {name: {resource_id, "

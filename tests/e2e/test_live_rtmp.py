@@ -66,7 +66,8 @@ def publish(url: str, seconds: float) -> subprocess.Popen[bytes]:
 
 
 @pytest.fixture
-def stack(tmp_path: Path) -> Iterator[LiveStack]:
+def stack(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[LiveStack]:
+    """The API, the edge and the RTMP ingest on free ports; `indirect` parametrization adds settings."""
     if find_nginx() is None:
         missing_part("nginx with its RTMP module (Debian: nginx, libnginx-mod-rtmp) is not installed")
     from streamstack.api import create_app
@@ -74,7 +75,8 @@ def stack(tmp_path: Path) -> Iterator[LiveStack]:
     from streamstack.platform import build_platform
 
     settings = make_settings(tmp_path / "data", rtmp_port=free_port(), srt_port=free_udp_port(), live_ladder=LADDER,
-                             live_x264_preset="ultrafast", live_dvr_window=30.0)  # fmt: skip
+                             live_x264_preset="ultrafast", live_dvr_window=30.0,
+                             **getattr(request, "param", {}))  # fmt: skip
     platform = build_platform(settings)
     ingest = LiveIngest(platform, settings.rtmp_port)
     callbacks = serve_callbacks(ingest)

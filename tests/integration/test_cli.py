@@ -80,3 +80,18 @@ def test_live_create_list_disable_enable_reset_complete_delete(cli_env):
     assert json.loads(run(cli_env, "live", "show", stream["id"]).stdout)["id"] == stream["id"]
     assert run(cli_env, "live", "delete", stream["id"]).returncode == 0
     assert run(cli_env, "live", "show", stream["id"]).returncode != 0
+
+
+def test_live_simulcast_add_list_remove(cli_env):
+    stream = json.loads(run(cli_env, "live", "create").stdout)
+    added = run(cli_env, "live", "simulcast", "add", stream["id"], "rtmps://live.example.invalid/app",
+                "--stream-key", "cli-key-123456789", "--passthrough", "youtube")
+    assert added.returncode == 0, added.stderr
+    target = json.loads(added.stdout)
+    assert target["status"] == "idle" and target["stream_key"] == "cli-key-123456789"
+    listed = json.loads(run(cli_env, "live", "simulcast", "list", stream["id"]).stdout)
+    assert [(t["id"], t["passthrough"]) for t in listed["data"]] == [(target["id"], "youtube")]
+    refused = run(cli_env, "live", "simulcast", "add", stream["id"], "https://live.example.invalid/app")
+    assert refused.returncode == 1 and "422" in refused.stderr and "rtmp:// or rtmps://" in refused.stderr
+    assert run(cli_env, "live", "simulcast", "remove", stream["id"], target["id"]).returncode == 0
+    assert json.loads(run(cli_env, "live", "simulcast", "list", stream["id"]).stdout)["data"] == []

@@ -91,3 +91,49 @@ def live_delete(live_stream_id: str, api_url: str | None = ApiUrl, api_key: str 
     with api_client(api_url, api_key) as client:
         checked(client.delete(f"/v1/live-streams/{live_stream_id}"))
     err.print(f"deleted {live_stream_id}")
+
+
+simulcast_app = typer.Typer(help="Simulcast targets: restream a live stream to RTMP(S) destinations.",
+                            no_args_is_help=True)
+live_app.add_typer(simulcast_app, name="simulcast")
+
+
+def _targets_path(live_stream_id: str) -> str:
+    return f"/v1/live-streams/{live_stream_id}/simulcast-targets"
+
+
+@simulcast_app.command("add")
+def simulcast_add(live_stream_id: str, url: str = typer.Argument(..., help="rtmp:// or rtmps:// server URL."),
+                  stream_key: str | None = typer.Option(None, help="The destination's stream key (appended to the "
+                                                        "URL, as OBS does)."),
+                  passthrough: str | None = typer.Option(None, help="Your own label, e.g. youtube."),
+                  api_url: str | None = ApiUrl, api_key: str | None = ApiKey) -> None:
+    """Restream the live stream to a destination (starts right away if the stream is live)."""
+    body = {"url": url, "stream_key": stream_key, "passthrough": passthrough}
+    with api_client(api_url, api_key) as client:
+        target = checked(client.post(_targets_path(live_stream_id), json=body))
+    if sys.stdout.isatty():
+        console.print(f"added {target['id']} ({target['status']})")
+    else:
+        print(json.dumps(target))
+
+
+@simulcast_app.command("list")
+def simulcast_list(live_stream_id: str, api_url: str | None = ApiUrl, api_key: str | None = ApiKey) -> None:
+    """The live stream's simulcast targets and their state (errored ones say why)."""
+    with api_client(api_url, api_key) as client:
+        page = checked(client.get(_targets_path(live_stream_id)))
+    print_page(page, ("id", "status", "url", "passthrough", "error"), _target_row)
+
+
+def _target_row(target: dict[str, Any]) -> tuple[str, ...]:
+    return (target["id"], target["status"], target["url"], target["passthrough"] or "-", target["error"] or "-")
+
+
+@simulcast_app.command("remove")
+def simulcast_remove(live_stream_id: str, target_id: str, api_url: str | None = ApiUrl,
+                     api_key: str | None = ApiKey) -> None:
+    """Remove a target (its restream stops within a second)."""
+    with api_client(api_url, api_key) as client:
+        checked(client.delete(f"{_targets_path(live_stream_id)}/{target_id}"))
+    err.print(f"removed {target_id}")

@@ -22,6 +22,7 @@ from pathlib import Path
 from urllib.parse import parse_qs
 
 from streamstack.live import service
+from streamstack.live.restream import SimulcastRunner
 from streamstack.live.session import LiveSession, kill_group, read_until_probed, start_relay
 from streamstack.live.srt import REJECT_CONFLICT, REJECT_FORBIDDEN, SrtBackend, SrtFront, SrtRefused, free_udp_port
 from streamstack.media.errors import ProbeError
@@ -84,6 +85,7 @@ class RunningSession:
     stream_key: str = ""
     thread: threading.Thread | None = None
     connected: bool = False
+    restream_source: str | None = None  # where simulcast reads the connection (None: not restreamable)
 
 
 @dataclass
@@ -95,6 +97,14 @@ class LiveIngest:
     sessions: dict[str, RunningSession] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
     stopping: threading.Event = field(default_factory=threading.Event)
+    simulcast: SimulcastRunner = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.simulcast = SimulcastRunner(self.platform.sessions, self.platform.settings)
+
+    def loopback_url(self, live_stream_id: str) -> str:
+        """Where our own processes (relay, restreams) play an admitted stream from nginx."""
+        return f"rtmp://127.0.0.1:{self.rtmp_port}/{service.RTMP_APPLICATION}/{live_stream_id}"
 
     # --- nginx callbacks (form-encoded POSTs) ------------------------------------------------------
     def on_publish(self, form: bytes) -> tuple[int, dict[str, str]]:
@@ -108,8 +118,8 @@ class LiveIngest:
             except service.PublishRefused as exc:
                 log.warning("live publish refused from %s: %s", (fields.get("addr") or ["?"])[0], exc)
                 return 403, {}
-        url = f"rtmp://127.0.0.1:{self.rtmp_port}/{service.RTMP_APPLICATION}/{grant.live_stream_id}"
-        self._start(grant, key, start_relay(url, "rtmp", max_seconds=grant.max_seconds))
+        url = self.loopback_url(grant.live_stream_id)
+        self._start(grant, key, start_relay(url, "rtmp", max_seconds=grant.max_seconds), restream_source=url)
         return 302, {"Location": grant.live_stream_id}
 
     def on_publish_done(self, form: bytes) -> int:
@@ -153,7 +163,7 @@ class LiveIngest:
 
     # --- sessions ----------------------------------------------------------------------------------
     def _start(self, grant: service.PublishGrant, stream_key: str, relay: subprocess.Popen[bytes],
-               probed: tuple[bytes, Probe] | None = None) -> None:
+               probed: tuple[bytes, Probe] | None = None, *, restream_source: str | None = None) -> None:
         with self.lock:
             running = self.sessions.get(grant.live_stream_id)
             if running is None or not grant.continues_session or running.session.asset_id != grant.asset_id:
@@ -163,6 +173,7 @@ class LiveIngest:
                 running = self.sessions[grant.live_stream_id] = RunningSession(grant.live_stream_id, session)
             running.connected = True
             running.stream_key = stream_key  # nginx names the stream by its key again in on_publish_done
+            running.restream_source = restream_source
             running.thread = threading.Thread(target=self._connection, args=(running, relay, probed,
                                               grant.max_seconds), name=f"live-{grant.live_stream_id}", daemon=True)
             running.thread.start()
@@ -199,6 +210,7 @@ class LiveIngest:
         with self.lock:
             running = list(self.sessions.values())
         metrics.set_live_active_streams(sum(1 for item in running if item.connected))
+        self.simulcast.reconcile({item.live_stream_id: item.restream_source for item in running if item.connected})
         with self.platform.sessions() as db_session:
             for item in running:
                 if item.connected and service.should_stop(db_session=db_session, live_stream_id=item.live_stream_id):
@@ -234,6 +246,7 @@ class LiveIngest:
             running = list(self.sessions.values())
         for item in running:
             item.session.stop_encoder()
+        self.simulcast.stop_all()
 
 
 def start_nginx(config: str, run_dir: Path) -> subprocess.Popen[bytes]:

@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field, model_validator
-from sqlalchemy import JSON, Boolean, DateTime, Integer, String
+from sqlalchemy import JSON, Boolean, DateTime, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from streamstack.assets.models import DEFAULT_POLICY, NewAssetSettings, PlaybackIdOut, PlaybackPolicy
@@ -14,11 +14,13 @@ from streamstack.db.base import Base, Timestamped
 from streamstack.timestamps import UtcDateTime
 
 LiveStatus = Literal["idle", "active", "disabled"]
+SimulcastStatus = Literal["idle", "starting", "broadcasting", "errored"]
 LatencyMode = Literal["low", "standard"]
 DEFAULT_RECONNECT_WINDOW = 60
 MAX_RECONNECT_WINDOW = 1800
 DEFAULT_MAX_CONTINUOUS_DURATION = 12 * 3600
 TEST_STREAM_SECONDS = 300
+MAX_SIMULCAST_TARGETS = 10
 
 
 class LiveStream(Timestamped, Base):
@@ -43,6 +45,44 @@ class LiveStream(Timestamped, Base):
     expected_viewers: Mapped[int | None] = mapped_column(Integer)
 
 
+class SimulcastTarget(Timestamped, Base):
+    """An RTMP(S) destination the live stream is restreamed to while it is live (Mux's simulcast target)."""
+
+    __tablename__ = "simulcast_targets"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    live_stream_id: Mapped[str] = mapped_column(String(40), index=True)
+    url: Mapped[str] = mapped_column(String(1024))
+    stream_key: Mapped[str | None] = mapped_column(String(255))
+    passthrough: Mapped[str | None] = mapped_column(String(255))
+    status: Mapped[str] = mapped_column(String(16), default="idle")
+    error: Mapped[str | None] = mapped_column(Text)
+
+
+class SimulcastTargetCreate(BaseModel):
+    """POST /v1/live-streams/{id}/simulcast-targets (and each of `simulcast_targets` at creation)."""
+
+    url: str = Field(..., max_length=1024, description="rtmp:// or rtmps:// server URL of the destination.")
+    stream_key: str | None = Field(None, min_length=1, max_length=255, pattern=r"^[!-~]+$",
+                                   description="Appended to the URL as its last path segment, as OBS does.")
+    passthrough: str | None = Field(None, max_length=255)
+
+
+class SimulcastTargetOut(BaseModel):
+    id: str
+    live_stream_id: str
+    status: SimulcastStatus
+    url: str
+    stream_key: str | None = Field(None, description="In full to write-scoped API keys; masked for read keys.")
+    passthrough: str | None
+    error: str | None = Field(None, description="Why the last attempt failed (status errored).")
+    created_at: UtcDateTime
+
+
+class SimulcastTargetList(BaseModel):
+    data: list[SimulcastTargetOut]
+
+
 class LiveStreamCreate(BaseModel):
     """POST /v1/live-streams, with Mux's field names."""
 
@@ -53,6 +93,7 @@ class LiveStreamCreate(BaseModel):
     max_continuous_duration: int = Field(DEFAULT_MAX_CONTINUOUS_DURATION, ge=60, le=DEFAULT_MAX_CONTINUOUS_DURATION)
     passthrough: str | None = Field(None, max_length=255)
     test: bool = False
+    simulcast_targets: list[SimulcastTargetCreate] = Field(default_factory=list, max_length=MAX_SIMULCAST_TARGETS)
     scheduled_start: UtcDateTime | None = Field(
         None, description="When the event starts (RFC 3339); with expected_viewers, the aws shape pre-scales for it."
     )
@@ -91,6 +132,7 @@ class LiveStreamOut(BaseModel):
     playback_ids: list[PlaybackIdOut]
     active_asset_id: str | None
     recent_asset_ids: list[str]
+    simulcast_targets: list[SimulcastTargetOut] = Field(default_factory=list)
     scheduled_start: UtcDateTime | None = None
     expected_viewers: int | None = None
     rtmp_url: str | None

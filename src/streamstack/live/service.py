@@ -21,6 +21,7 @@ from streamstack.assets import service as assets
 from streamstack.assets.models import Asset, NewAssetSettings, PlaybackId, PlaybackIdOut
 from streamstack.db.base import new_id, utcnow
 from streamstack.db.pagination import decode_cursor, page
+from streamstack.live import simulcast
 from streamstack.live.models import (
     TEST_STREAM_SECONDS,
     LiveStream,
@@ -72,6 +73,8 @@ def create_live_stream(*, db_session: Session, body: LiveStreamCreate, settings:
         db_session.add(PlaybackId(id=new_id("pb_"), live_stream_id=stream.id, policy=policy))
     db_session.flush()
     _record(db_session, stream, "created", settings)
+    for target in body.simulcast_targets:  # the caller checked their URLs
+        simulcast.add_target(db_session=db_session, stream=stream, body=target)
     return stream
 
 
@@ -118,6 +121,8 @@ def delete_live_stream(*, db_session: Session, stream: LiveStream, settings: Set
     _record(db_session, stream, "deleted", settings)
     for playback_id in playback_ids_of(db_session, stream):
         db_session.delete(playback_id)
+    for target in simulcast.targets_of(db_session, stream.id):
+        simulcast.delete_target(db_session, target)
     db_session.delete(stream)
     db_session.commit()
 
@@ -269,6 +274,8 @@ def live_stream_to_out(db_session: Session, stream: LiveStream, settings: Settin
         playback_ids=[PlaybackIdOut(id=p.id, policy=p.policy, url=assets.playback_url(base, p.id))  # type: ignore[arg-type]
                       for p in playback_ids_of(db_session, stream)],
         active_asset_id=stream.active_asset_id, recent_asset_ids=list(stream.recent_asset_ids or []),
+        simulcast_targets=[simulcast.target_to_out(t, show_key=show_key)
+                           for t in simulcast.targets_of(db_session, stream.id)],
         scheduled_start=stream.scheduled_start, expected_viewers=stream.expected_viewers,
         rtmp_url=rtmp_url(settings), srt_url=srt_url(settings, stream.stream_key) if show_key else None,
         created_at=stream.created_at or utcnow(),

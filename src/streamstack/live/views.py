@@ -15,7 +15,7 @@ from streamstack.idempotency import run_idempotent
 from streamstack.keys.auth import require_scope
 from streamstack.keys.models import ApiKey
 from streamstack.keys.service import has_scope
-from streamstack.live import service
+from streamstack.live import service, simulcast
 from streamstack.live.models import (
     LiveStatus,
     LiveStream,
@@ -23,9 +23,14 @@ from streamstack.live.models import (
     LiveStreamList,
     LiveStreamOut,
     LiveStreamSchedule,
+    SimulcastTargetCreate,
+    SimulcastTargetList,
+    SimulcastTargetOut,
 )
 from streamstack.live.prescale import reschedule
+from streamstack.outbound import UrlRefused
 from streamstack.platform import Platform
+from streamstack.settings import Settings
 
 router = APIRouter(prefix="/v1/live-streams", tags=["live streams"])
 WRITE = [Depends(require_scope("write"))]
@@ -46,6 +51,8 @@ def _out(db_session: Session, stream: LiveStream, platform: Platform, key: ApiKe
 def create_live_stream(body: LiveStreamCreate, request: Request, db_session: Session = Depends(get_session),
                        platform: Platform = Depends(get_platform)) -> JSONResponse:
     """A stream key, playback ids and ingest URLs; the stream goes active when a publisher connects."""
+    for index, target in enumerate(body.simulcast_targets):
+        _check_target(target, platform.settings, ("simulcast_targets", index, "url"))
 
     def create() -> dict:
         stream = service.create_live_stream(db_session=db_session, body=body, settings=platform.settings)
@@ -133,3 +140,68 @@ def set_live_stream_enabled(live_stream_id: str, action: Literal["disable", "ena
     if stream.scheduled_start is not None:  # a disabled stream's event is cancelled; enabling announces it again
         reschedule(db_session, platform.prescaler, platform.settings)
     return _out(db_session, stream, platform, key)
+
+
+# --- simulcast targets ---------------------------------------------------------------------------
+
+
+def _check_target(body: SimulcastTargetCreate, settings: Settings, field: tuple[str | int, ...] = ("url",)) -> None:
+    """422 naming the field: a scheme other than rtmp(s), credentials in the URL, a private address (SSRF)."""
+    try:
+        simulcast.check_target_url(body.url, settings)
+    except UrlRefused as exc:
+        loc = ["body", *field]
+        raise Problem(422, "Unprocessable Content", f"{'.'.join(map(str, loc))}: {exc}",
+                      errors=[{"loc": loc, "msg": str(exc), "type": "url_refused"}]) from exc  # fmt: skip
+
+
+def _target_out(target: object, key: ApiKey) -> SimulcastTargetOut:
+    return simulcast.target_to_out(target, show_key=has_scope(key, "write"))  # type: ignore[arg-type]
+
+
+@router.post("/{live_stream_id}/simulcast-targets", status_code=201, response_model=SimulcastTargetOut)
+def create_simulcast_target(live_stream_id: str, body: SimulcastTargetCreate, request: Request,
+                            db_session: Session = Depends(get_session), platform: Platform = Depends(get_platform),
+                            key: ApiKey = Depends(require_scope("write"))) -> JSONResponse:
+    """Restream to an RTMP(S) destination; on a live stream it starts within a second."""
+    stream = _stream(db_session, live_stream_id)
+    _check_target(body, platform.settings)
+
+    def create() -> dict:
+        try:
+            target = simulcast.add_target(db_session=db_session, stream=stream, body=body)
+        except simulcast.TooManyTargets as exc:
+            raise Problem(409, "Conflict", str(exc)) from exc
+        db_session.commit()
+        return simulcast.target_to_out(target, show_key=True).model_dump(mode="json")
+
+    return run_idempotent(request=request, db_session=db_session, body=body.model_dump(mode="json"),
+                          status_code=201, create=create, ttl_seconds=platform.settings.idempotency_ttl_seconds)
+
+
+@router.get("/{live_stream_id}/simulcast-targets", response_model=SimulcastTargetList)
+def list_simulcast_targets(live_stream_id: str, db_session: Session = Depends(get_session),
+                           key: ApiKey = Depends(require_scope("read"))) -> SimulcastTargetList:
+    stream = _stream(db_session, live_stream_id)
+    return SimulcastTargetList(data=[_target_out(t, key) for t in simulcast.targets_of(db_session, stream.id)])
+
+
+@router.get("/{live_stream_id}/simulcast-targets/{target_id}", response_model=SimulcastTargetOut)
+def get_simulcast_target(live_stream_id: str, target_id: str, db_session: Session = Depends(get_session),
+                         key: ApiKey = Depends(require_scope("read"))) -> SimulcastTargetOut:
+    target = simulcast.get_target(db_session, _stream(db_session, live_stream_id).id, target_id)
+    if target is None:
+        raise not_found("simulcast target", target_id)
+    return _target_out(target, key)
+
+
+@router.delete("/{live_stream_id}/simulcast-targets/{target_id}", status_code=204, dependencies=WRITE)
+def delete_simulcast_target(live_stream_id: str, target_id: str,
+                            db_session: Session = Depends(get_session)) -> Response:
+    """A running restream stops within a second."""
+    target = simulcast.get_target(db_session, _stream(db_session, live_stream_id).id, target_id)
+    if target is None:
+        raise not_found("simulcast target", target_id)
+    simulcast.delete_target(db_session, target)
+    db_session.commit()
+    return Response(status_code=204)

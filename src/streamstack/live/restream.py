@@ -1,0 +1,248 @@
+"""Simulcast at the ingest: one ffmpeg per target copies the incoming stream (no re-encode) to it.
+
+Each restream reads the publisher's stream from nginx on loopback, as the relay does, and writes it
+with `-c copy` to the target's RTMP(S) URL. A target that fails is `errored` with a reason and retried
+with backoff in its own thread; it never touches the live session or the other targets. Targets
+follow the publisher: they start when it connects (or when added while it is live), go `idle` when
+it leaves, and stop when deleted.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import logging
+import os
+import re
+import signal
+import subprocess
+import tempfile
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit, urlunsplit
+
+import certifi
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from streamstack.live import simulcast
+from streamstack.live.models import SimulcastTarget
+from streamstack.media.safety import ffmpeg_exe, stderr_reason
+from streamstack.outbound import SIMULCAST, UrlRefused, check_address, resolve
+from streamstack.settings import Settings
+
+log = logging.getLogger("streamstack.live.simulcast")
+RETRY_SECONDS = (1.0, 2.0, 4.0, 8.0, 15.0, 30.0)  # after the n-th failure in a row; the last one repeats
+SOURCE_RETRY_SECONDS = 0.5  # the publisher's stream is not (or no longer) at nginx: not the target's fault
+IO_TIMEOUT_MICROSECONDS = 10_000_000
+STDERR_LIMIT = 1 << 16
+UNSUPPORTED_SOURCE = "simulcast restreams RTMP-ingested sessions only; this session came in over SRT"
+ERROR_LINE = re.compile(r"^(?:\[[^\]]*\] )*\[(?:error|fatal)\] ")
+LOG_PREFIX = re.compile(r"^(?:\[[^\]]*\] ?)+")
+
+
+@dataclass(frozen=True)
+class Destination:
+    """How ffmpeg reaches a target: the URL it dials and the RTMP fields it sends (None: derived by ffmpeg)."""
+
+    url: str
+    app: str | None = None
+    tc_url: str | None = None
+    playpath: str | None = None
+
+
+def restream_command(source_url: str, destination: Destination) -> list[str]:
+    """ffmpeg arguments (without the executable): the ingest's RTMP stream, every track copied, to the target."""
+    rtmp = [*(["-rtmp_app", destination.app] if destination.app is not None else []),
+            *(["-rtmp_tcurl", destination.tc_url] if destination.tc_url else []),
+            *(["-rtmp_playpath", destination.playpath] if destination.playpath else []),
+            *(["-ca_file", certifi.where()] if destination.url.startswith("rtmps:") else [])]  # fmt: skip
+    return ["-hide_banner", "-nostdin", "-nostats", "-loglevel", "level+info", "-progress", "pipe:1",
+            "-protocol_whitelist", "rtmp,tcp", "-format_whitelist", "flv,live_flv", "-rtmp_live", "live",
+            "-rw_timeout", str(IO_TIMEOUT_MICROSECONDS), "-i", source_url,
+            "-map", "0", "-c", "copy", "-f", "flv", "-flvflags", "no_duration_filesize",
+            "-protocol_whitelist", "rtmp,rtmps,tcp,tls", "-rw_timeout", str(IO_TIMEOUT_MICROSECONDS), *rtmp,
+            destination.url]  # fmt: skip
+
+
+def destination(target: SimulcastTarget, settings: Settings) -> Destination:
+    """Check the target again (SSRF) and say how to dial it.
+
+    With a stream key, the server URL's whole path is the RTMP app and the key the play path, as OBS
+    sends them. rtmp:// dials the address just checked (tcUrl keeps the name), so DNS that changes
+    between check and connect reaches nothing; rtmps:// keeps the name for TLS (SNI, certificate).
+    """
+    simulcast.check_target_url(target.url, settings, must_resolve=True)
+    parts = urlsplit(target.url)
+    app = parts.path.strip("/") + (f"?{parts.query}" if parts.query else "")
+    key = target.stream_key
+    if parts.scheme != "rtmp" or parts.hostname is None:
+        return Destination(f"{target.url.rstrip('/')}/{key}" if key else target.url, app if key else None, None, key)
+    port = SIMULCAST.port(parts.scheme, parts.port)
+    try:
+        address = resolve(parts.hostname, port)[0].split("%", 1)[0]
+    except OSError as exc:  # DNS changed since the check a moment ago
+        raise UrlRefused(f"{SIMULCAST.noun} host {parts.hostname!r} does not resolve") from exc
+    check_address(address, settings, purpose=SIMULCAST, allow_private=settings.simulcast_allow_private)
+    host = f"[{address}]" if ipaddress.ip_address(address).version == 6 else address
+    named = f"rtmp://{parts.netloc}"  # no credentials: check_target_url refuses them
+    if key:
+        return Destination(f"rtmp://{host}:{port}/{app}/{key}", app, f"{named}/{app}", key)
+    first = parts.path.strip("/").split("/", 1)[0]  # ffmpeg's own split of a URL with the key inside
+    return Destination(urlunsplit(parts._replace(netloc=f"{host}:{port}")), None, f"{named}/{first}")
+
+
+@dataclass
+class Attempt:
+    """What one ffmpeg run showed: whether it read the source and wrote to the target, and why it ended."""
+
+    returncode: int
+    source_opened: bool
+    broadcast: bool
+    reason: str
+
+
+@dataclass
+class Restreamer:
+    """One target's restream thread: attempts, backoff, and the states it reports."""
+
+    target_id: str
+    source_url: str
+    sessions: sessionmaker[Session]
+    settings: Settings
+    stopping: threading.Event = field(default_factory=threading.Event)
+    process: subprocess.Popen[bytes] | None = None
+    thread: threading.Thread | None = None
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def start(self) -> None:
+        self.thread = threading.Thread(target=self._run, name=f"simulcast-{self.target_id}", daemon=True)
+        self.thread.start()
+
+    def stop(self) -> None:
+        """Stop now: kill the ffmpeg (its own process group) and wait for the thread."""
+        self.stopping.set()
+        with self.lock:
+            process = self.process
+        if process is not None and process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+        if self.thread is not None and self.thread is not threading.current_thread():
+            self.thread.join(timeout=10)
+
+    def _run(self) -> None:
+        failures = 0
+        if not self._report("starting"):
+            return
+        while not self.stopping.is_set():
+            with self.sessions() as db_session:
+                target = db_session.get(SimulcastTarget, self.target_id)
+                if target is None:
+                    return
+                db_session.expunge(target)
+            attempt = self._attempt(target)
+            if self.stopping.is_set():
+                return
+            if attempt.broadcast:
+                failures = 0
+            if attempt.returncode == 0 or not attempt.source_opened:
+                delay = SOURCE_RETRY_SECONDS  # the publisher's stream ended or is not there yet
+            else:
+                if not self._report("errored", attempt.reason):
+                    return
+                log.warning("simulcast target %s failed: %s", self.target_id, attempt.reason)
+                delay = RETRY_SECONDS[min(failures, len(RETRY_SECONDS) - 1)]
+                failures += 1
+            self.stopping.wait(delay)
+
+    def _attempt(self, target: SimulcastTarget) -> Attempt:
+        """One ffmpeg run, until the source ends, the target fails or we stop it."""
+        with tempfile.TemporaryFile() as diagnostics:
+            try:
+                dial = destination(target, self.settings)
+            except UrlRefused as exc:
+                return Attempt(1, True, False, str(exc))
+            with self.lock:
+                if self.stopping.is_set():
+                    return Attempt(0, True, False, "")
+                self.process = process = subprocess.Popen(
+                    [ffmpeg_exe(), *restream_command(self.source_url, dial)],
+                    stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=diagnostics, start_new_session=True,
+                )  # fmt: skip
+            broadcast = self._watch_progress(process)
+            process.wait()
+            diagnostics.seek(0)
+            stderr = diagnostics.read(STDERR_LIMIT).decode(errors="replace")
+        errors = "\n".join(LOG_PREFIX.sub("", line) for line in stderr.splitlines() if ERROR_LINE.search(line))
+        reason = simulcast.redact(stderr_reason(errors) or f"ffmpeg exited with {process.returncode}", target)
+        return Attempt(process.returncode, "Input #0" in stderr, broadcast, reason)
+
+    def _watch_progress(self, process: subprocess.Popen[bytes]) -> bool:
+        """Report `broadcasting` once ffmpeg has written media to the target; True if it did."""
+        assert process.stdout is not None
+        broadcast = False
+        for line in process.stdout:
+            if not broadcast and line.startswith(b"out_time_us=") and line[12:].strip().isdigit() \
+                    and int(line[12:]) > 0:  # fmt: skip
+                broadcast = True
+                if not self._report("broadcasting"):
+                    self.stopping.set()
+                    with contextlib.suppress(ProcessLookupError):
+                        os.killpg(process.pid, signal.SIGKILL)
+        return broadcast
+
+    def _report(self, status: str, error: str | None = None) -> bool:
+        """The target's new state, with its event; False when the target is gone (then the restream ends)."""
+        if self.stopping.is_set() and status != "idle":
+            return True
+        try:
+            with self.sessions() as db_session:
+                return simulcast.set_status(db_session, self.target_id, status, error)
+        except Exception:  # noqa: BLE001 - a catalog blip must not end the restream
+            log.warning("simulcast target %s: could not record %s", self.target_id, status, exc_info=True)
+            return True
+
+
+@dataclass
+class SimulcastRunner:
+    """The restreams of this ingest process, reconciled with the catalog at every supervision tick."""
+
+    sessions: sessionmaker[Session]
+    settings: Settings
+    restreamers: dict[str, Restreamer] = field(default_factory=dict)
+
+    def reconcile(self, live_sources: Mapping[str, str | None]) -> None:
+        """Run a restream for every target of a stream with a publisher (live stream id -> the URL its stream
+        plays from, None if it cannot be restreamed), stop the others; targets without a publisher are `idle`."""
+        with self.sessions() as db_session:
+            rows = db_session.execute(
+                select(SimulcastTarget.id, SimulcastTarget.live_stream_id, SimulcastTarget.status)
+                .where(or_(SimulcastTarget.live_stream_id.in_(list(live_sources)), SimulcastTarget.status != "idle"))
+            ).all()
+        wanted = {row.id: source for row in rows if (source := live_sources.get(row.live_stream_id, ""))}
+        for target_id in [t for t in self.restreamers if t not in wanted]:
+            self.restreamers.pop(target_id).stop()
+        for target_id, source in wanted.items():
+            if target_id not in self.restreamers:
+                restreamer = Restreamer(target_id, source, self.sessions, self.settings)
+                self.restreamers[target_id] = restreamer
+                restreamer.start()
+        for row in rows:
+            if row.id in wanted:
+                continue
+            unsupported = row.live_stream_id in live_sources  # live, but from a source we cannot restream
+            status, error = ("errored", UNSUPPORTED_SOURCE) if unsupported else ("idle", None)
+            if row.status != status or unsupported:  # set_status records a change once
+                with self.sessions() as db_session:
+                    simulcast.set_status(db_session, row.id, status, error)
+
+    def stop_all(self) -> None:
+        """The ingest stops: every restream ends and its target is `idle` (no publisher reaches it any more)."""
+        for restreamer in self.restreamers.values():
+            restreamer.stopping.set()
+        while self.restreamers:
+            target_id, restreamer = self.restreamers.popitem()
+            restreamer.stop()
+            with contextlib.suppress(Exception), self.sessions() as db_session:
+                simulcast.set_status(db_session, target_id, "idle")

@@ -1,0 +1,111 @@
+"""Simulcast end to end: ffmpeg publishes over RTMP, the ingest restreams it to a local RTMP receiver.
+
+The receiver is ffmpeg in RTMP listen mode writing what it gets to a file, which is then decoded. A
+second target points at a port nobody listens on: it goes `errored` with a reason while the first
+keeps broadcasting and the live stream plays on. Loopback targets are allowed only because these
+tests set STREAMSTACK_SIMULCAST_ALLOW_PRIVATE (and no outbound allow-list).
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+
+import httpx
+import imageio_ffmpeg
+import pytest
+from sqlalchemy import select
+
+from streamstack.webhooks.models import OutboxEvent
+from tests.conftest import free_port, wait_until
+from tests.e2e import test_live_rtmp
+from tests.e2e.test_live_rtmp import LiveStack, _playlist_with_parts, publish
+from tests.unit.media.llhls_rules import check_playlist
+
+stack = test_live_rtmp.stack  # the RTMP ingest, API and edge fixture, with settings added below
+
+pytestmark = [pytest.mark.e2e, pytest.mark.parametrize(
+    "stack", [{"simulcast_allow_private": True, "outbound_allow_cidrs": []}], indirect=True)]
+RECEIVER_KEY = "receiver-key-0123456789"
+
+
+def receiver(port: int, out: Path) -> subprocess.Popen[bytes]:
+    """An RTMP server for one publisher (ffmpeg -listen), keeping what it receives as MPEG-TS, unchanged."""
+    return subprocess.Popen(
+        [imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-listen", "1",
+         "-i", f"rtmp://127.0.0.1:{port}/relay/{RECEIVER_KEY}", "-c", "copy", "-f", "mpegts", str(out)],
+        stdin=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )  # fmt: skip
+
+
+def targets(live: LiveStack, stream_id: str) -> dict[str, dict]:
+    """The stream's targets by passthrough label."""
+    listed = httpx.get(f"{live.api}/v1/live-streams/{stream_id}/simulcast-targets", headers=live.headers)
+    return {t["passthrough"]: t for t in listed.json()["data"]}
+
+
+def decoded_video(path: Path) -> tuple[str, int]:
+    """The received file's stream description and how many video frames decode without an error."""
+    run = subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-v", "info", "-i", str(path),
+                          "-map", "0:v:0", "-f", "framemd5", "-"], capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr
+    assert not [line for line in run.stderr.splitlines() if "error" in line.lower()], run.stderr
+    return run.stderr, sum(1 for line in run.stdout.splitlines() if line and not line.startswith("#"))
+
+
+def test_simulcast_reaches_a_local_receiver_and_a_dead_target_errors_alone(stack: LiveStack, tmp_path: Path) -> None:
+    received, late_received = tmp_path / "received.ts", tmp_path / "late.ts"
+    port, late_port, dead_port = free_port(), free_port(), free_port()
+    listener = receiver(port, received)
+    stream = stack.create_stream(reconnect_window=1, simulcast_targets=[
+        {"url": f"rtmp://127.0.0.1:{port}/relay", "stream_key": RECEIVER_KEY, "passthrough": "receiver"},
+        {"url": f"rtmp://127.0.0.1:{dead_port}/live", "stream_key": "dead-key-0123456789", "passthrough": "dead"},
+    ])
+    assert {t["status"] for t in stream["simulcast_targets"]} == {"idle"}
+    publisher = publish(f"{stack.rtmp}/{stream['stream_key']}", 14)
+    late = receiver(late_port, late_received)
+    try:
+        live = wait_until(lambda: (t := targets(stack, stream["id"]))["receiver"]["status"] == "broadcasting"
+                          and t["dead"]["status"] == "errored" and t, 20, "one target broadcasting, one errored")
+        assert live["receiver"]["error"] is None
+        assert "Connection refused" in live["dead"]["error"] or "Cannot open" in live["dead"]["error"], live["dead"]
+        assert "dead-key-0123456789" not in live["dead"]["error"], "the key never reaches an error message"
+        assert stack.stream(stream["id"])["status"] == "active", "a failing target does not disturb the session"
+        media = f"{stack.edge}/{stream['playback_ids'][0]['id']}/180p/ll.m3u8"
+        check_playlist(wait_until(lambda: _playlist_with_parts(media), 20, "the live playlist"))
+
+        added = httpx.post(f"{stack.api}/v1/live-streams/{stream['id']}/simulcast-targets", headers=stack.headers,
+                           json={"url": f"rtmp://127.0.0.1:{late_port}/relay/{RECEIVER_KEY}", "passthrough": "late"})
+        assert added.status_code == 201, added.text
+        wait_until(lambda: targets(stack, stream["id"])["late"]["status"] == "broadcasting", 15,
+                   "a target added while live starts right away")
+        wait_until(lambda: late_received.exists() and late_received.stat().st_size > 50_000, 15, "late bytes")
+        removed = httpx.delete(f"{stack.api}/v1/live-streams/{stream['id']}/simulcast-targets/{added.json()['id']}",
+                               headers=stack.headers)
+        assert removed.status_code == 204
+        assert late.wait(timeout=15) is not None, "a deleted target's restream stops (its receiver's input ends)"
+        assert targets(stack, stream["id"])["receiver"]["status"] == "broadcasting", "the others go on"
+        assert publisher.wait(timeout=40) == 0, publisher.stderr.read() if publisher.stderr else ""
+    finally:
+        for process in (publisher, late, listener):
+            if process.poll() is None and process is not listener:
+                process.kill()
+    wait_until(lambda: {t["status"] for t in targets(stack, stream["id"]).values()} == {"idle"}, 20,
+               "every target idle once the publisher has gone")
+    try:
+        listener.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        listener.kill()
+        raise
+    description, frames = decoded_video(received)
+    assert re.search(r"Video: h264 .*640x360", description), description
+    assert "Audio: aac" in description, "every track is copied"
+    assert frames >= 30 * 8, f"{frames} frames: the receiver got most of the 14 s published"
+
+    with stack.ingest.platform.sessions() as db_session:
+        seen = [(e.data["passthrough"], e.type.rsplit(".", 1)[1]) for e in db_session.scalars(
+            select(OutboxEvent).where(OutboxEvent.object_type == "simulcast_target").order_by(OutboxEvent.created_at))]
+    assert [s for p, s in seen if p == "receiver"] == ["created", "starting", "broadcasting", "idle"], seen
+    assert [s for p, s in seen if p == "dead"][:3] == ["created", "starting", "errored"], seen
+    assert [s for p, s in seen if p == "late"][-1] == "deleted", seen
