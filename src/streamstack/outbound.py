@@ -44,7 +44,10 @@ def check_url(url: str, settings: Settings, *, must_resolve: bool = True, purpos
 
     Webhooks pass must_resolve=False: a host that does not resolve yet is retried at delivery, not refused.
     """
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError as exc:  # e.g. an unclosed IPv6 bracket
+        raise UrlRefused(f"{purpose.noun} is not a valid URL: {exc}") from exc
     if parts.scheme not in dict(purpose.schemes):
         allowed = " or ".join(f"{scheme}://" for scheme, _ in purpose.schemes)
         raise UrlRefused(f"{purpose.noun} must be an {allowed} URL")
@@ -58,7 +61,7 @@ def check_url(url: str, settings: Settings, *, must_resolve: bool = True, purpos
         if not must_resolve:
             return
         raise UrlRefused(f"{purpose.noun} host {parts.hostname!r} does not resolve") from exc
-    except ValueError as exc:  # a port out of range
+    except ValueError as exc:  # a port out of range or not a number, a host label IDNA refuses
         raise UrlRefused(f"{purpose.noun} is not a valid URL: {exc}") from exc
     for address in addresses:
         check_address(address, settings, purpose=purpose, allow_private=allow_private)

@@ -100,6 +100,9 @@ def test_targets_at_creation_and_crud_with_the_key_only_for_writers(client, plat
     ("rtmp://10.1.2.3/live", "non-public address (10.1.2.3)"),
     ("rtmp://169.254.169.254/live", "non-public address"),
     ("rtmp://a.rtmp.example.invalid:99999/live", "not a valid URL"),
+    ("rtmp://a.rtmp.example.invalid:port/live", "not a valid URL"),
+    ("rtmp://a..b/live", "not a valid URL"),
+    ("rtmp://[::1/live", "not a valid URL"),
 ])
 def test_a_target_that_is_not_public_rtmp_is_a_precise_422(client, writer, url: str, says: str) -> None:  # type: ignore[no-untyped-def]
     stream = client.post("/v1/live-streams", headers=writer, json={}).json()
