@@ -115,3 +115,24 @@ def test_cursor_pagination_and_status_filter(catalog_settings):
         only, _ = service.list_assets(db_session=db, status="errored")
         assert [a.id for a in only] == [ids[0]]
     engine.dispose()
+
+
+def test_live_streams_made_before_srt_get_a_passphrase_of_their_own(catalog_settings):
+    """0011 gives every existing live stream a random SRT passphrase, so its srt_url works after the upgrade."""
+    from sqlalchemy import text
+
+    url = catalog_settings.resolved_database_url
+    engine, _ = open_catalog(catalog_settings)
+    command.downgrade(alembic_config(url), "0010_simulcast_targets")
+    with engine.begin() as connection:
+        for stream_id in ("ls_a", "ls_b"):
+            connection.execute(text(
+                "INSERT INTO live_streams (id, stream_key, status, latency_mode, reconnect_window,"
+                " max_continuous_duration, test, connected, recent_asset_ids, end_requested, created_at, updated_at)"
+                " VALUES (:id, :key, 'idle', 'low', 60, 3600, false, false, '[]', false, :now, :now)"),
+                {"id": stream_id, "key": f"key-{stream_id}", "now": "2026-01-01 00:00:00+00:00"})  # fmt: skip
+    upgrade(url)
+    with engine.connect() as connection:
+        passphrases = connection.execute(text("SELECT srt_passphrase FROM live_streams ORDER BY id")).scalars().all()
+    assert len(set(passphrases)) == 2 and all(p and 10 <= len(p) <= 79 for p in passphrases)
+    engine.dispose()

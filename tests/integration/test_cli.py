@@ -75,6 +75,7 @@ def test_live_create_list_disable_enable_reset_complete_delete(cli_env):
     reset = json.loads(run(cli_env, "live", "reset-key", stream["id"]).stdout)
     assert reset["stream_key"] != stream["stream_key"]
     assert f"publish:{reset['stream_key']}" in reset["srt_url"] and stream["stream_key"] not in reset["srt_url"]
+    assert reset["srt_url"].split("passphrase=")[1] != stream["srt_url"].split("passphrase=")[1], "reset with the key"
     complete = run(cli_env, "live", "complete", stream["id"])
     assert complete.returncode != 0 and "409" in complete.stderr and "no session" in complete.stderr
     assert json.loads(run(cli_env, "live", "show", stream["id"]).stdout)["id"] == stream["id"]

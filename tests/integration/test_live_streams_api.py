@@ -38,8 +38,10 @@ def test_create_returns_mux_fields_and_the_key_only_to_write_keys(client, platfo
     body = created.json()
     assert body["status"] == "idle" and body["stream_key"] and body["reconnect_window"] == 30
     assert body["rtmp_url"] == f"rtmp://127.0.0.1:{platform.settings.rtmp_port}/live"
-    assert body["srt_url"] == (f"srt://127.0.0.1:{platform.settings.srt_port}?streamid=publish:{body['stream_key']}"
-                               f"&passphrase={service.srt_passphrase(body['stream_key'])}"), "usable as it is"
+    prefix = f"srt://127.0.0.1:{platform.settings.srt_port}?streamid=publish:{body['stream_key']}&passphrase="
+    passphrase = body["srt_url"].removeprefix(prefix)
+    assert body["srt_url"].startswith(prefix) and 10 <= len(passphrase) <= 79, "usable as it is"
+    assert passphrase not in body["stream_key"] and body["stream_key"] not in passphrase, "a secret of its own"
     assert [p["policy"] for p in body["playback_ids"]] == ["signed"]
     shown = client.get(f"/v1/live-streams/{body['id']}", headers=reader).json()
     assert shown["stream_key"] is None and shown["id"] == body["id"]
@@ -115,7 +117,8 @@ def test_check_publish_answers_as_authorize_would_and_changes_nothing(platform) 
         stream = service.create_live_stream(db_session=db_session, body=LiveStreamCreate(test=True), settings=settings)
         db_session.commit()
         created = events(platform)
-        assert service.check_publish(db_session=db_session, stream_key=stream.stream_key) == 300.0
+        check = service.check_publish(db_session=db_session, stream_key=stream.stream_key)
+        assert check == service.PublishCheck(stream.srt_passphrase, 300.0)
         assert not stream.connected and stream.active_asset_id is None and events(platform) == created
         with pytest.raises(service.PublishRefused, match="unknown") as unknown:
             service.check_publish(db_session=db_session, stream_key="not-" + stream.stream_key)
@@ -125,7 +128,7 @@ def test_check_publish_answers_as_authorize_would_and_changes_nothing(platform) 
             service.check_publish(db_session=db_session, stream_key=stream.stream_key)
         assert busy.value.busy
         service.publish_ended(db_session=db_session, live_stream_id=stream.id, settings=settings)
-        left = service.check_publish(db_session=db_session, stream_key=stream.stream_key)
+        left = service.check_publish(db_session=db_session, stream_key=stream.stream_key).seconds_left
         assert 290 < left <= 300, "a reconnect gets what is left of the session's limit"
         service.set_enabled(db_session=db_session, stream=stream, enabled=False, settings=settings)
         with pytest.raises(service.PublishRefused, match="disabled"):

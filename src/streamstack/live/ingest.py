@@ -138,12 +138,12 @@ class LiveIngest:
         """A refused key never gets a listener; an accepted one gets its own, with the stream's passphrase."""
         with self.platform.sessions() as db_session:
             try:
-                seconds_left = service.check_publish(db_session=db_session, stream_key=stream_key)
+                check = service.check_publish(db_session=db_session, stream_key=stream_key)
             except service.PublishRefused as exc:
                 raise SrtRefused(str(exc), REJECT_CONFLICT if exc.busy else REJECT_FORBIDDEN) from exc
         port = free_udp_port()
-        url = srt_listener_url(port, service.srt_passphrase(stream_key), wait_seconds=SRT_LISTEN_SECONDS)
-        relay = start_relay(url, "srt", max_seconds=seconds_left)
+        url = srt_listener_url(port, check.srt_passphrase, wait_seconds=SRT_LISTEN_SECONDS)
+        relay = start_relay(url, "srt", max_seconds=check.seconds_left)
         threading.Thread(target=self._publish_srt, args=(relay, stream_key), name="srt-probe", daemon=True).start()
         return SrtBackend(port, relay)
 

@@ -28,6 +28,7 @@ class LiveStream(Timestamped, Base):
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     stream_key: Mapped[str] = mapped_column(String(64), unique=True)
+    srt_passphrase: Mapped[str | None] = mapped_column(String(64))  # set on create and on every key reset
     status: Mapped[str] = mapped_column(String(16), default="idle", index=True)
     latency_mode: Mapped[str] = mapped_column(String(16), default="low")
     reconnect_window: Mapped[int] = mapped_column(Integer, default=DEFAULT_RECONNECT_WINDOW)

@@ -7,9 +7,6 @@ records its `video.live_stream.*` event in the same transaction.
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -59,9 +56,15 @@ def new_stream_key() -> str:
     return secrets.token_urlsafe(STREAM_KEY_BYTES)
 
 
+def new_srt_passphrase() -> str:
+    """SRT's passphrase (10-79 characters): a secret of its own, since the streamid shows the key on the wire."""
+    return secrets.token_urlsafe(STREAM_KEY_BYTES)
+
+
 def create_live_stream(*, db_session: Session, body: LiveStreamCreate, settings: Settings) -> LiveStream:
     stream = LiveStream(
-        id=new_id("ls_"), stream_key=new_stream_key(), status="idle", latency_mode=body.latency_mode,
+        id=new_id("ls_"), stream_key=new_stream_key(), srt_passphrase=new_srt_passphrase(), status="idle",
+        latency_mode=body.latency_mode,
         reconnect_window=body.reconnect_window, max_continuous_duration=body.max_continuous_duration,
         test=body.test, passthrough=body.passthrough, connected=False, recent_asset_ids=[], end_requested=False,
         new_asset_settings=body.new_asset_settings.model_dump(mode="json") if body.new_asset_settings else None,
@@ -111,8 +114,9 @@ def set_schedule(*, db_session: Session, stream: LiveStream, body: LiveStreamSch
 
 
 def reset_stream_key(*, db_session: Session, stream: LiveStream) -> None:
-    """A new key; the old one is refused from the next publish on."""
+    """A new key and SRT passphrase; the old ones are refused from the next publish on."""
     stream.stream_key = new_stream_key()
+    stream.srt_passphrase = new_srt_passphrase()
     db_session.commit()
 
 
@@ -150,15 +154,26 @@ def authorize_publish(*, db_session: Session, stream_key: str, settings: Setting
     return PublishGrant(stream.id, stream.active_asset_id, continues, stream.latency_mode, _seconds_left(stream, now))
 
 
-def check_publish(*, db_session: Session, stream_key: str, now: datetime | None = None) -> float:
-    """Would `authorize_publish` accept this key now? Changes nothing; the session's seconds left if so.
+@dataclass(frozen=True)
+class PublishCheck:
+    """What the SRT ingest needs before it authorizes: the passphrase to listen with, the session's time left."""
+
+    srt_passphrase: str
+    seconds_left: float
+
+
+def check_publish(*, db_session: Session, stream_key: str, now: datetime | None = None) -> PublishCheck:
+    """Would `authorize_publish` accept this key now? Changes nothing.
 
     The SRT ingest asks first, then checks the passphrase and the video, then authorizes."""
     now = now or utcnow()
     stream = _publishable(db_session.scalar(select(LiveStream).where(LiveStream.stream_key == stream_key)))
+    if stream.srt_passphrase is None:
+        raise PublishRefused(f"live stream {stream.id} has no SRT passphrase")
     if stream.active_asset_id is not None and not _window_passed(stream, now):
-        return _seconds_left(stream, now)
-    return float(TEST_STREAM_SECONDS if stream.test else stream.max_continuous_duration)
+        return PublishCheck(stream.srt_passphrase, _seconds_left(stream, now))
+    return PublishCheck(stream.srt_passphrase,
+                        float(TEST_STREAM_SECONDS if stream.test else stream.max_continuous_duration))  # fmt: skip
 
 
 def _publishable(stream: LiveStream | None) -> LiveStream:
@@ -249,19 +264,12 @@ def rtmp_url(settings: Settings) -> str | None:
     return f"rtmp://{ingest_host(settings)}:{settings.rtmp_port}/{RTMP_APPLICATION}" if settings.rtmp_port else None
 
 
-def srt_url(settings: Settings, stream_key: str) -> str | None:
-    """A complete SRT URL: the key in the streamid, the passphrase derived from it."""
-    if not settings.srt_port:
+def srt_url(settings: Settings, stream: LiveStream) -> str | None:
+    """A complete SRT URL, usable as it is: the key in the streamid, and the stream's passphrase."""
+    if not settings.srt_port or not stream.srt_passphrase:
         return None
-    return (f"srt://{ingest_host(settings)}:{settings.srt_port}?streamid=publish:{stream_key}"
-            f"&passphrase={srt_passphrase(stream_key)}")
-
-
-def srt_passphrase(stream_key: str) -> str:
-    """SRT's 10-79 character passphrase, derived from the key but not the key itself: the passphrase reaches
-    the session's ffmpeg listener on its command line, and a process list must not show a stream key."""
-    digest = hmac.new(stream_key.encode(), b"streamstack srt passphrase", hashlib.sha256).digest()
-    return base64.urlsafe_b64encode(digest).decode()[:32]
+    return (f"srt://{ingest_host(settings)}:{settings.srt_port}?streamid=publish:{stream.stream_key}"
+            f"&passphrase={stream.srt_passphrase}")
 
 
 def live_stream_to_out(db_session: Session, stream: LiveStream, settings: Settings, *, show_key: bool) -> LiveStreamOut:
@@ -277,7 +285,7 @@ def live_stream_to_out(db_session: Session, stream: LiveStream, settings: Settin
         simulcast_targets=[simulcast.target_to_out(t, show_key=show_key)
                            for t in simulcast.targets_of(db_session, stream.id)],
         scheduled_start=stream.scheduled_start, expected_viewers=stream.expected_viewers,
-        rtmp_url=rtmp_url(settings), srt_url=srt_url(settings, stream.stream_key) if show_key else None,
+        rtmp_url=rtmp_url(settings), srt_url=srt_url(settings, stream) if show_key else None,
         created_at=stream.created_at or utcnow(),
     )  # fmt: skip
 
