@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: up test install system-deps lint checkov
+.PHONY: up test install system-deps lint checkov loadtest
 
 # checkov has pinned dependencies of its own: a venv of its own, used by tests/infra.
 CHECKOV_VERSION ?= 3.3.30
@@ -41,4 +41,9 @@ test: system-deps install $(CHECKOV)
 	$(BIN)/pytest
 
 lint: install
-	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff check src tests bench loadtest
+
+# The live-event spike (docs/capacity.md): N -> 10N viewers in 60 s, edge alone, two tiers, nginx; a table.
+# Options after ARGS=, e.g. `make loadtest ARGS="--start 50 --runs ll:edge"`.
+loadtest: install
+	$(BIN)/python -m loadtest $(ARGS)

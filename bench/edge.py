@@ -218,7 +218,10 @@ def asgi_command(server: str, module: str, port: int, workers: int, root: Path) 
     ]
 
 
-def start_asgi(root: Path, module: str, source: str, port: int, args: argparse.Namespace) -> subprocess.Popen[bytes]:
+def start_asgi(
+    root: Path, module: str, source: str, port: int, args: argparse.Namespace, extra_env: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
+    """`module:app` (source) under the chosen server, over root/data; extra_env adds or overrides settings."""
     (root / f"{module}.py").write_text(source)
     env = {
         **os.environ,
@@ -229,6 +232,7 @@ def start_asgi(root: Path, module: str, source: str, port: int, args: argparse.N
         "STREAMSTACK_LOG_LEVEL": "WARNING",
         "STREAMSTACK_METRICS_ENABLED": "false" if args.no_metrics else "true",
         "PYTHONPATH": os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")]),
+        **(extra_env or {}),
     }
     return subprocess.Popen(asgi_command(args.server, module, port, args.workers, root), env=env, cwd=root)
 
@@ -247,11 +251,15 @@ def objects_dir(root: Path) -> Path:
     return root / "data" / "objects" / "assets" / ASSET_ID
 
 
-def start_nginx(root: Path, port: int, args: argparse.Namespace) -> subprocess.Popen[bytes]:
+def start_nginx(
+    root: Path, port: int, args: argparse.Namespace, objects: Path | None = None
+) -> subprocess.Popen[bytes]:
+    """nginx (sendfile, open_file_cache, keep-alive) serving `objects` (the bench asset's folder by default)."""
     nginx = shutil.which("nginx") or "/usr/sbin/nginx"
     (root / "tmp").mkdir(exist_ok=True)
     user = "user root root;" if os.geteuid() == 0 else ""
-    conf = NGINX_CONF.format(user=user, root=root, port=port, objects=objects_dir(root), workers=args.workers)
+    objects = objects or objects_dir(root)
+    conf = NGINX_CONF.format(user=user, root=root, port=port, objects=objects, workers=args.workers)
     (root / "nginx.conf").write_text(conf)
     return subprocess.Popen([nginx, "-p", str(root), "-c", str(root / "nginx.conf")])
 

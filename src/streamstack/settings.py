@@ -6,7 +6,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 WorkerQueue = Literal["encode", "events"]
@@ -156,6 +156,16 @@ class Settings(BaseSettings):
     playback_token_ttl_seconds: int = Field(3600, description="Default lifetime of signed playback URLs/cookies.")
     edge_workers: int = Field(1, description="Edge worker processes (each has its own cache and coalescing).")
     edge_cache_bytes: int = Field(256 * 1024**2, description="Byte budget of the edge's in-memory LRU cache.")
+    edge_origin_url: str | None = Field(
+        None,
+        description="Another edge (an origin shield) this edge reads objects from over HTTP instead of the store "
+        "(two tiers, docs/live.md); unset: the store.",
+    )
+    edge_origin_token: SecretStr | None = Field(
+        None,
+        description="Shared secret of the shield's origin path /_origin/: a shield answers it only when set, and an "
+        "edge with edge_origin_url sends it.",
+    )
 
     webhook_timeout_seconds: float = Field(5.0, description="Timeout of one webhook delivery attempt.")
     webhook_max_age_seconds: int = Field(24 * 3600, description="Retry a webhook with backoff for this long.")

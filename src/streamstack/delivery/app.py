@@ -7,6 +7,7 @@ cache lookup stay a few dictionary operations on the hot path.
 from __future__ import annotations
 
 import asyncio
+import hmac
 import json
 import logging
 import os
@@ -49,8 +50,10 @@ from streamstack.delivery.http import (
 )
 from streamstack.delivery.live import (
     BLOCKING_QUERY,
+    DELTA_PLAYLIST,
     LOW_LATENCY_PLAYLIST,
     BadBlockingRequest,
+    BlockingRequest,
     LivePlaylists,
     NotYetAvailable,
     is_part_key,
@@ -71,6 +74,8 @@ from streamstack.signed_urls import (
     verify,
 )
 from streamstack.storage.base import InvalidKey, ObjectNotFound, ObjectStore, StorageUnavailable, validate_key
+from streamstack.storage.edge_origin import ORIGIN_PATH, TOKEN_HEADER
+from streamstack.storage.factory import open_edge_origin
 from streamstack.storage.keys import MASTER_NAME, asset_object_key
 from streamstack.storage.local import guess_content_type
 
@@ -120,7 +125,9 @@ class EdgeApp:
     ):
         self.platform = platform
         self.settings: Settings = platform.settings
-        self.store: ObjectStore = platform.store
+        self.store: ObjectStore = open_edge_origin(self.settings, platform.store)
+        token = self.settings.edge_origin_token
+        self.origin_token = token.get_secret_value().encode() if token is not None else None
         self.catalog_ttl = catalog_ttl
         self.clock = clock
         budget = self.settings.edge_cache_bytes
@@ -191,6 +198,9 @@ class EdgeApp:
         if path == HEALTH_PATH:  # liveness: the process answers (no catalog call, so a DB blip replaces no task)
             await send_reply(send, HEALTHY, scope)
             return
+        if path.startswith(ORIGIN_PATH):
+            await self._serve_origin(scope, headers, send)
+            return
         if not is_plain_host(headers.get(b"host")):
             await send_reply(send, error_reply(400, "Bad Request", headers), scope)
             return
@@ -225,6 +235,37 @@ class EdgeApp:
         try:
             obj, result = await self.objects.lookup(key, self._load_object, key, playback.ready)
             sent = await self._respond(scope, headers, send, obj, playback_id, is_master, playback.signed, credentials)
+        except (ObjectNotFound, InvalidKey):
+            await send_reply(send, error_reply(404, "Not Found", headers), scope)
+            return
+        self.served.add(result if obj.body is not None else "miss", sent)
+
+    async def _serve_origin(self, scope: Scope, headers: dict[bytes, bytes], send: Send) -> None:
+        """An edge reading through this one (the origin shield): objects by key, from the same caches and watches.
+
+        Only with the shared token (a 404 otherwise: the path does not exist for viewers); the LL playlist comes
+        from the live watch (one store read per version), its delta from the store (it is per request anyway).
+        """
+        token = headers.get(TOKEN_HEADER.encode())
+        if self.origin_token is None or token is None or not hmac.compare_digest(token, self.origin_token):
+            await send_reply(send, error_reply(404, "Not Found", headers), scope)
+            return
+        if scope["method"] not in ("GET", "HEAD"):
+            await send_reply(send, error_reply(405, "Method Not Allowed", headers, [(b"allow", b"GET, HEAD")]), scope)
+            return
+        key = scope["path"][len(ORIGIN_PATH) :]
+        try:
+            validate_key(key)
+            if key.endswith("/" + LOW_LATENCY_PLAYLIST):
+                body, _ = await self.live.playlist(key, BlockingRequest())
+                await send_reply(send, _origin_reply(body), scope)
+                return
+            if key.endswith("/" + DELTA_PLAYLIST):
+                body = b"".join(await self._offload(lambda: list(self.store.get(key))))
+                await send_reply(send, _origin_reply(body), scope)
+                return
+            obj, result = await self.objects.lookup(key, self._load_object, key, False)
+            sent = await self._respond(scope, headers, send, obj, "", False, False, None)
         except (ObjectNotFound, InvalidKey):
             await send_reply(send, error_reply(404, "Not Found", headers), scope)
             return
@@ -525,6 +566,13 @@ class EdgeApp:
             [(b"content-type", b"application/json"), (b"cache-control", b"no-store")],
             body,
         )
+
+
+def _origin_reply(body: bytes) -> Reply:
+    """A live playlist for a downstream edge: its validator is its content; never cached on the way."""
+    headers = [(b"content-type", b"application/vnd.apple.mpegurl"), (b"etag", etag_of(body).encode()),
+               (b"cache-control", b"no-store")]  # fmt: skip
+    return Reply(200, headers, body)
 
 
 def create_edge_app(platform: Platform, **options: Any) -> EdgeApp:

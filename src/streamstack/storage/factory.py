@@ -16,3 +16,14 @@ def open_store(settings: Settings, *, on_created: ObjectCreatedHook | None = Non
     from streamstack.storage.local import LocalObjectStore
 
     return LocalObjectStore(settings.objects_dir, settings.s3_bucket, on_created=on_created)
+
+
+def open_edge_origin(settings: Settings, store: ObjectStore) -> ObjectStore:
+    """What the edge reads objects from: another edge (the shield) when edge_origin_url is set, else the store."""
+    if not settings.edge_origin_url:
+        return store
+    if settings.edge_origin_token is None:
+        raise ValueError("edge_origin_url needs edge_origin_token (the shield answers only with it)")
+    from streamstack.storage.edge_origin import EdgeOriginStore
+
+    return EdgeOriginStore(settings.edge_origin_url, settings.edge_origin_token.get_secret_value(), store.bucket)
