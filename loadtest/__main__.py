@@ -128,7 +128,8 @@ def print_report(results: list[SpikeResult], load_before: tuple[float, ...], loa
     for r in results:
         trace = "  ".join(f"{w.users:.0f}:{_ms(w.blocking_p99)}/{w.generator_load:.2f}/{w.server_load:.2f}"
                           for w in r.windows)  # fmt: skip
-        print(f"\n{_run(r)} (load average {r.load_average:.1f}) per {WINDOW_SECONDS:g} s "
+        print(f"\n{_run(r)} (load average {r.load_average:.1f}; longest gap between parts at the publisher "
+              f"{r.publisher_max_gap:.2f} s) per {WINDOW_SECONDS:g} s "
               f"(viewers:block p99 ms/generator cores/server cores): {trace}")  # fmt: skip
         if r.errors:
             print(f"  errors: {r.errors}")

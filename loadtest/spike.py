@@ -101,6 +101,7 @@ class SpikeResult:
     server_cpu: dict[str, float]
     store_reads: OriginReads | None
     tier_reads: OriginReads | None
+    publisher_max_gap: float = 0.0  # longest wait between two parts of a rendition: a starved publisher shows here
     load_average: float = 0.0  # the machine's 1-minute load at the end of the run (2 cores: above 2, others ran)
     windows: list[Window] = field(default_factory=list)
     sampled_users: list[int] = field(default_factory=list)
@@ -185,7 +186,8 @@ def measure(stack: Stack, layout: Layout, mode: str, profile: Profile, environme
             samples: list[Sample], seconds: float) -> SpikeResult:  # fmt: skip
     total = environment.stats.total
     recorder = viewers.RECORDER
-    latencies = blocking_latencies(recorder.blocking, stack.published())
+    published = stack.published()
+    latencies = blocking_latencies(recorder.blocking, published)
     part = recorder.part_target
     windows = windowed(samples, latencies)
     knee = next((w.users for w in windows if w.blocking_p99 is not None and w.blocking_p99 > part), None)
@@ -208,7 +210,7 @@ def measure(stack: Stack, layout: Layout, mode: str, profile: Profile, environme
         store_reads=origin_reads(layout.store_reader.reads(), mode) if layout.store_reader else None,
         tier_reads=origin_reads(layout.tier_reader.reads(), mode) if layout.tier_reader else None,
         windows=windows, sampled_users=[s.users for s in samples], renditions=dict(recorder.renditions),
-        load_average=os.getloadavg()[0],
+        load_average=os.getloadavg()[0], publisher_max_gap=largest_gap(published, samples[0].at, samples[-1].at),
     )  # fmt: skip
 
 
@@ -227,6 +229,16 @@ def blocking_latencies(
         if at is not None:
             out.append((answered, answered - max(asked, at)))
     return out
+
+
+def largest_gap(published: dict[tuple[str, int, int], float], start: float, end: float) -> float:
+    """The longest time between consecutive parts of any rendition during the run."""
+    by_rendition: dict[str, list[float]] = {}
+    for (rendition, _, _), at in published.items():
+        if start <= at <= end:
+            by_rendition.setdefault(rendition, []).append(at)
+    gaps = [b - a for times in by_rendition.values() for a, b in zip(sorted(times), sorted(times)[1:], strict=False)]
+    return max(gaps, default=0.0)
 
 
 def windowed(samples: list[Sample], latencies: list[tuple[float, float]]) -> list[Window]:

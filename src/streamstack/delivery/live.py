@@ -8,6 +8,7 @@ viewers wait (RFC 8216bis 6.2.5.2; the packager writes each part before the play
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 import time
 from collections.abc import Awaitable, Callable
@@ -17,12 +18,13 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from streamstack.live.models import LiveStream
-from streamstack.storage.base import ObjectNotFound, ObjectStore
+from streamstack.storage.base import ObjectNotFound, ObjectStore, StorageUnavailable
 from streamstack.storage.keys import LIVE_MASTER_NAMES
 
 LOW_LATENCY_PLAYLIST = "ll.m3u8"
 DELTA_PLAYLIST = "ll_skip.m3u8"
 POLL_SECONDS = 0.02
+ORIGIN_RETRY_SECONDS = 0.2
 IDLE_WATCH_SECONDS = 10.0
 BLOCKING_MAX_AGE = 60  # a response for a given _HLS_msn/_HLS_part never changes: the query is the cache key
 LIVE_PLAYLIST_MAX_AGE = 1
@@ -34,6 +36,7 @@ _MEDIA_SEQUENCE = re.compile(r"#EXT-X-MEDIA-SEQUENCE:(\d+)")
 _TARGET = re.compile(r"#EXT-X-TARGETDURATION:(\d+)")
 
 Offload = Callable[..., Awaitable[Any]]
+log = logging.getLogger("streamstack.delivery")
 
 
 def live_session(session: Session, live_stream_id: str) -> tuple[str, str] | None:
@@ -200,7 +203,12 @@ class LivePlaylists:
     async def _poll(self, watch: _Watch) -> None:
         """One loop per playlist while anyone waited recently: metadata every tick, the body on change."""
         while time.monotonic() - watch.last_wanted < IDLE_WATCH_SECONDS:
-            await self._refresh(watch)
+            try:
+                await self._refresh(watch)
+            except StorageUnavailable:  # an origin blink must not end the watch its waiters depend on
+                log.warning("live playlist %s: origin unavailable, still watching", watch.key, exc_info=True)
+                await asyncio.sleep(ORIGIN_RETRY_SECONDS)
+                continue
             if watch.edge is not None and watch.edge.ended:
                 break
             await asyncio.sleep(self.poll_seconds)

@@ -13,6 +13,7 @@ import pytest
 import uvicorn
 
 from streamstack.delivery.app import EdgeApp, create_edge_app
+from streamstack.delivery.live import BlockingRequest, LivePlaylists
 from streamstack.platform import Platform, build_platform
 from streamstack.settings import Settings
 from streamstack.storage.base import ObjectNotFound, ObjectStore, StorageUnavailable
@@ -135,3 +136,30 @@ def test_an_origin_url_without_a_token_is_refused(edge_settings: Settings) -> No
             create_edge_app(platform)
     finally:
         platform.close()
+
+
+class BlinkingStore(CountingStore):
+    """The real store behind an origin that fails while `down` (a shield restarting, a network blip)."""
+
+    down = False
+
+    def head(self, key: str) -> Any:
+        if self.down:
+            raise StorageUnavailable("origin down")
+        return self.inner.head(key)
+
+
+@pytest.mark.anyio
+async def test_a_live_watch_survives_an_origin_blink(edge_platform: Platform) -> None:
+    key = "assets/blink/720p/ll.m3u8"
+    edge_platform.store.put(key, [LL_PLAYLIST.encode()])
+    store = BlinkingStore(edge_platform.store)
+    live = LivePlaylists(store, lambda fn, *args: asyncio.to_thread(fn, *args))  # type: ignore[arg-type]
+    await live.playlist(key, BlockingRequest())
+    store.down = True
+    waiter = asyncio.create_task(live.playlist(key, BlockingRequest(msn=0, part=1)))
+    await asyncio.sleep(0.3)  # the watch polls a failing origin meanwhile
+    store.down = False
+    edge_platform.store.put(key, [(LL_PLAYLIST + '#EXT-X-PART:DURATION=0.5,URI="0.1.m4s"\n').encode()])
+    body, _ = await asyncio.wait_for(waiter, 5)
+    assert b'URI="0.1.m4s"' in body
