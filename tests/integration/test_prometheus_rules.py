@@ -123,3 +123,20 @@ def test_dlq_alert_expression_holds_on_a_scrape_with_a_poison_message(scrape: An
     assert not alert_expression_holds(scrape(), "StreamstackDlqNotEmpty")
     metrics.update_queue_gauges("encode", empty, QueueStats(visible=1, in_flight=0, delayed=0, oldest_age_seconds=3.0))
     assert alert_expression_holds(scrape(), "StreamstackDlqNotEmpty")
+
+
+@needs_promtool
+def test_live_alert_expressions_hold_on_scrapes_of_the_ingest(scrape: Any) -> None:
+    """The ingest's own recording functions, scraped: each live alert holds for its fault and not otherwise."""
+    healthy = {"ingest_bitrate": 2.5e6, "ingest_frame_rate": 30.0, "latency_seconds": 2.1}
+    metrics.record_live_stream("ls_ok", stall_seconds=0.2, transcoder_speed=1.0, **healthy)
+    assert not alert_expression_holds(scrape(), "StreamstackLiveIngestStalled")
+    assert not alert_expression_holds(scrape(), "StreamstackLiveTranscoderBehind")
+    metrics.record_live_stream("ls_slow", stall_seconds=0.3, transcoder_speed=0.7, **healthy)
+    assert alert_expression_holds(scrape(), "StreamstackLiveTranscoderBehind")
+    assert not alert_expression_holds(scrape(), "StreamstackLiveIngestStalled")
+    metrics.record_live_stream("ls_slow", stall_seconds=40.0, transcoder_speed=0.2, **healthy)  # no video at all
+    assert alert_expression_holds(scrape(), "StreamstackLiveIngestStalled")
+    assert not alert_expression_holds(scrape(), "StreamstackLiveTranscoderBehind"), "the stall explains it"
+    metrics.forget_live_stream("ls_slow")  # its publisher left: nothing to alert on
+    assert not alert_expression_holds(scrape(), "StreamstackLiveIngestStalled")

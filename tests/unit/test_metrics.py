@@ -62,7 +62,7 @@ def test_names_units_and_emf_dimensions_follow_the_conventions() -> None:
         assert definition.cloudwatch_name == definition.name
         assert definition.emf_dimensions[0] == "Service"
         assert not set(definition.emf_dimensions) & {"route", "method", "status_class"}
-        assert definition.unit in {"Seconds", "Count", "Bytes", "Bits/Second", "None"}
+        assert definition.unit in {"Seconds", "Count", "Bytes", "Bits/Second", "Count/Second", "None"}
     assert catalogue.METRICS["streamstack_queue_dlq_depth"].emf_dimensions == ("Service", "queue")
     assert catalogue.METRICS["streamstack_api_request_duration_seconds"].emf_dimensions == ("Service",)
 

@@ -29,6 +29,13 @@ MONITORING_ITEMS = {
     "DLQ size": (r"^DLQ size", "streamstack_queue_dlq_depth"),
     "handler duration": (r"^Handler duration", "streamstack_handler_duration_seconds_bucket"),
     "handler errors": (r"^Handler errors", "streamstack_handler_errors_total"),
+    "live active streams": (r"^Live streams", "streamstack_live_active_streams"),
+    "live ingest bitrate": (r"^Live ingest bitrate", "streamstack_live_ingest_bitrate_bits_per_second"),
+    "live ingest frame rate": (r"^Live ingest frame rate", "streamstack_live_ingest_frames_per_second"),
+    "live transcoder speed": (r"^Live transcoder speed", "streamstack_live_transcoder_speed"),
+    "live part publish lag": (r"^Live part publish lag", "streamstack_live_part_publish_seconds_bucket"),
+    "live latency estimate": (r"^Live latency", "streamstack_live_latency_seconds"),
+    "live ingest stall": (r"^Live ingest stall", "streamstack_live_ingest_stall_seconds"),
 }
 SUFFIXES = {"histogram": ("_bucket", "_sum", "_count"), "counter": ("",), "gauge": ("",)}
 DEFINED = {d.name + suffix for d in METRICS.values() for suffix in SUFFIXES[d.kind]}

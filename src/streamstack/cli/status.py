@@ -1,4 +1,4 @@
-"""`streamstack status`: component health, queues, encoding jobs and the edge, as a table or JSON."""
+"""`streamstack status`: component health, queues, encoding jobs, the edge and live streams, as a table or JSON."""
 
 from __future__ import annotations
 
@@ -10,11 +10,18 @@ from rich.console import Console
 from rich.table import Table
 
 from streamstack.cli.common import ApiKey, ApiUrl
-from streamstack.observability.status import EdgeTraffic, PlatformStatus, QueueStatus, collect_status
+from streamstack.observability.status import (
+    EdgeTraffic,
+    LiveStatus,
+    LiveStreamStatus,
+    PlatformStatus,
+    QueueStatus,
+    collect_status,
+)
 
 
 def status(api_url: str | None = ApiUrl, api_key: str | None = ApiKey) -> None:
-    """Component health, queue and DLQ depth, encoding jobs by state and the edge hit ratio."""
+    """Component health, queue and DLQ depth, encoding jobs by state, the edge hit ratio and live streams."""
     if not status_command(api_url, api_key):
         raise typer.Exit(1)
 
@@ -35,9 +42,33 @@ def render(status: PlatformStatus) -> Table:
         table.add_row("jobs since start", state, f"{count:.0f}", "")
     table.add_section()
     table.add_row("edge", "hit ratio", _ratio(status.edge.hit_ratio), _edge_detail(status.edge))
+    _add_live(table, status.live)
     if status.metrics_error:
         table.caption = f"[yellow]{status.metrics_error}[/]"
     return table
+
+
+LIVE_STYLE = {"ok": "green", "stalled": "bold red", "behind": "bold red"}
+
+
+def _add_live(table: Table, live: LiveStatus) -> None:
+    """Connected streams and their ingest, encoder and latency figures; nothing when no ingest reports."""
+    if live.active_streams is None and not live.streams:
+        return
+    table.add_section()
+    lag = "-" if live.part_publish_seconds is None else f"{live.part_publish_seconds * 1000:.0f} ms"
+    table.add_row("live", "streams", f"{live.active_streams or 0:.0f} connected", f"part publish lag {lag} (mean)")
+    for stream in live.streams:
+        table.add_row("live stream", stream.live_stream_id, f"[{LIVE_STYLE[stream.state]}]{stream.state}[/]",
+                      _live_detail(stream))  # fmt: skip
+
+
+def _live_detail(s: LiveStreamStatus) -> str:
+    mbps = None if s.ingest_bitrate is None else s.ingest_bitrate / 1e6
+    parts = [("ingest", mbps, "{:.2f} Mb/s"), ("", s.ingest_frame_rate, "{:.1f} fps"),
+             ("transcoder", s.transcoder_speed, "{:.2f}x"), ("latency", s.latency_seconds, "{:.1f} s"),
+             ("no video for", s.stall_seconds, "{:.0f} s")]  # fmt: skip
+    return ", ".join(f"{label} {'-' if value is None else text.format(value)}".strip() for label, value, text in parts)
 
 
 def _queue_state(q: QueueStatus) -> str:

@@ -16,7 +16,7 @@ import shutil
 import subprocess
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs
@@ -34,6 +34,7 @@ from streamstack.platform import Platform
 log = logging.getLogger("streamstack.live")
 RTMP_MODULE = Path("/usr/lib/nginx/modules/ngx_rtmp_module.so")
 SUPERVISE_SECONDS = 0.5
+EMF_FLUSH_SECONDS = 10.0  # the last per-stream figures, six times a CloudWatch minute
 MAX_CALLBACK_BYTES = 16 * 1024
 SRT_LISTEN_SECONDS = 10.0  # an admitted caller's listener waits this long for the caller's conclusion
 
@@ -98,6 +99,7 @@ class LiveIngest:
     lock: threading.Lock = field(default_factory=threading.Lock)
     stopping: threading.Event = field(default_factory=threading.Event)
     simulcast: SimulcastRunner = field(init=False)
+    reported: set[str] = field(default_factory=set)  # streams whose per-stream series exist
 
     def __post_init__(self) -> None:
         self.simulcast = SimulcastRunner(self.platform.sessions, self.platform.settings)
@@ -209,7 +211,7 @@ class LiveIngest:
         """Stop encoders of disabled/deleted/completed streams; end sessions past their reconnect window."""
         with self.lock:
             running = list(self.sessions.values())
-        metrics.set_live_active_streams(sum(1 for item in running if item.connected))
+        self._record_figures(running)
         self.simulcast.reconcile({item.live_stream_id: item.restream_source for item in running if item.connected})
         with self.platform.sessions() as db_session:
             for item in running:
@@ -220,6 +222,16 @@ class LiveIngest:
                 duration = self._end_session(stream.id, stream.active_asset_id)
                 service.complete_session(db_session=db_session, stream=stream, duration=duration,
                                          settings=self.platform.settings)
+
+    def _record_figures(self, running: list[RunningSession]) -> None:
+        """Per-stream series while a publisher is connected; gone when it leaves or the session ends."""
+        connected = {item.live_stream_id: item for item in running if item.connected}
+        metrics.set_live_active_streams(len(connected))
+        for live_stream_id, item in connected.items():
+            metrics.record_live_stream(live_stream_id, **asdict(item.session.figures()))
+        for live_stream_id in self.reported - connected.keys():
+            metrics.forget_live_stream(live_stream_id)
+        self.reported = set(connected)
 
     def _end_session(self, live_stream_id: str, asset_id: str | None) -> float | None:
         """Stop the encoder and close the recording with ENDLIST; its media duration (None if not ours)."""
@@ -234,11 +246,15 @@ class LiveIngest:
         return item.session.finish()
 
     def supervise(self) -> None:
+        flushed = time.monotonic()
         while not self.stopping.wait(SUPERVISE_SECONDS):
             try:
                 self.supervise_once()
             except Exception:  # noqa: BLE001 - a catalog blip must not end the supervision loop
                 log.warning("live supervision failed; retrying", exc_info=True)
+            if time.monotonic() - flushed >= EMF_FLUSH_SECONDS:  # CloudWatch (aws shape); nothing otherwise
+                metrics.flush_emf()
+                flushed = time.monotonic()
 
     def stop(self) -> None:
         self.stopping.set()
@@ -247,6 +263,9 @@ class LiveIngest:
         for item in running:
             item.session.stop_encoder()
         self.simulcast.stop_all()
+        for live_stream_id in self.reported:
+            metrics.forget_live_stream(live_stream_id)
+        self.reported = set()
 
 
 def start_nginx(config: str, run_dir: Path) -> subprocess.Popen[bytes]:

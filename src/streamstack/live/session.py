@@ -21,6 +21,7 @@ from typing import IO
 from sqlalchemy.orm import Session, sessionmaker
 
 from streamstack.assets.models import Asset, Rendition
+from streamstack.live.telemetry import LiveFigures, StreamTelemetry, live_edge_latency, progress_args
 from streamstack.media.errors import ProbeError
 from streamstack.media.hls import START_TAG, Variant, master_playlist
 from streamstack.media.live import RELAYED_INPUT, LiveEncodePlan, build_live_command, plan_live, relay_command
@@ -91,29 +92,28 @@ def read_until_probed(stream: IO[bytes], limit: int = PROBE_MAX_BYTES) -> tuple[
     return head, probe
 
 
-def start_relay(url: str, protocol: str, *, max_seconds: float | None = None) -> subprocess.Popen[bytes]:
+class Relay(subprocess.Popen[bytes]):
+    """The relay's process, and the read end of its `-progress` pipe (ingest bitrate, frame rate, stalls)."""
+
+    progress: IO[bytes] | None = None
+
+
+def start_relay(url: str, protocol: str, *, max_seconds: float | None = None) -> Relay:
     """One publisher connection remuxed to FLV on the relay's stdout (RTMP pulled from nginx, SRT listened for)."""
-    return subprocess.Popen(
-        [ffmpeg_exe(), "-hide_banner", "-nostdin", *relay_command(url, protocol, max_seconds=max_seconds)],
-        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, start_new_session=True,
-    )  # fmt: skip
-
-
-class SpeedMeter:
-    """Media seconds per wall second over the last WINDOW seconds of parts."""
-
-    WINDOW = 10.0
-
-    def __init__(self) -> None:
-        self.samples: list[tuple[float, float]] = []
-
-    def add(self, media_seconds: float, now: float | None = None) -> float | None:
-        now = time.monotonic() if now is None else now
-        self.samples = [s for s in self.samples if now - s[0] <= self.WINDOW] + [(now, media_seconds)]
-        span = now - self.samples[0][0]
-        if span < 2.0:
-            return None
-        return sum(m for _, m in self.samples[1:]) / span
+    progress_read, progress_write = os.pipe()
+    try:
+        relay = Relay(
+            [ffmpeg_exe(), "-hide_banner", "-nostdin", *progress_args(progress_write),
+             *relay_command(url, protocol, max_seconds=max_seconds)], pass_fds=[progress_write],
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, start_new_session=True,
+        )  # fmt: skip
+    except BaseException:
+        os.close(progress_read)
+        raise
+    finally:
+        os.close(progress_write)
+    relay.progress = os.fdopen(progress_read, "rb")
+    return relay
 
 
 @dataclass
@@ -133,7 +133,7 @@ class LiveSession:
         self.settings = settings
         self.low_latency = low_latency
         self.sessions = sessions
-        self.speed = SpeedMeter()
+        self.telemetry = StreamTelemetry()
         self.sink = StoreSink(store, asset_prefix(asset_id))
         self.plan: LiveEncodePlan | None = None
         self.packager: LivePackager | None = None
@@ -146,6 +146,9 @@ class LiveSession:
                        ) -> ConnectionResult:
         """Probe (unless the ingest already did), encode and package one publisher connection until it ends."""
         started = time.monotonic()
+        self.telemetry.connected()
+        if isinstance(relay, Relay) and relay.progress is not None:
+            threading.Thread(target=_follow, args=(self.telemetry, relay.progress), daemon=True).start()
         with self.lock:
             self.relay = relay
         assert relay.stdout is not None
@@ -196,9 +199,16 @@ class LiveSession:
         metrics.observe_live_part(publish_seconds)
         assert self.plan is not None
         if rendition == self.plan.renditions[0].name:  # one rendition is the encoder's clock
-            speed = self.speed.add(media_seconds)
-            if speed is not None:
-                metrics.set_live_transcoder_speed(speed)
+            self.telemetry.part_encoded(media_seconds)
+
+    def figures(self) -> LiveFigures:
+        """Ingest, encoder and latency figures of the current connection, for the supervision loop."""
+        latency = None
+        if self.packager is not None:
+            first = next(iter(self.packager.renditions.values()))
+            with first.lock:
+                latency = live_edge_latency(first.playlist, low_latency=self.low_latency)
+        return self.telemetry.figures(latency)
 
     def stop_encoder(self) -> None:
         """End the current connection now (disable, complete, delete, duration limit)."""
@@ -259,6 +269,11 @@ def kill_group(process: subprocess.Popen[bytes]) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.killpg(process.pid, signal.SIGKILL)
     process.wait()
+
+
+def _follow(telemetry: StreamTelemetry, progress: IO[bytes]) -> None:
+    with progress:
+        telemetry.follow_relay(progress)
 
 
 def _pump(head: bytes, source: IO[bytes], sink: IO[bytes] | None) -> None:

@@ -16,12 +16,15 @@ def setup_process(*, service: str, settings: Settings) -> None:
     """First call of every process (api, edge, worker, supervisor, lambda): logs, metrics switches, tracing.
 
     Observability gets its settings here, once; nothing in it reads the environment later. In Lambda,
-    Powertools' Logger owns the logs and metrics go out as EMF on stdout (no scraper reaches a Lambda).
+    Powertools' Logger owns the logs and metrics go out as EMF on stdout (no scraper reaches a Lambda);
+    an ingest in the aws shape writes EMF too, beside `/metrics`.
     """
     lambda_shape = service == "lambda"
     if not lambda_shape:
         structured_logging.configure_logging(settings, service=service)
-    metrics.configure_metrics(service=service, settings=settings, prometheus=not lambda_shape, emf=lambda_shape)
+    # the ingest flushes its own EMF (per-stream live figures) for the CloudWatch live alarms in the aws shape
+    emf = lambda_shape or (service == "ingest" and settings.profile == "aws")
+    metrics.configure_metrics(service=service, settings=settings, prometheus=not lambda_shape, emf=emf)
     tracing.configure_tracing(settings, service=service)
 
 

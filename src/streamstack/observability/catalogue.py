@@ -17,6 +17,9 @@ SERVICES = ("api", "edge", "worker", "ingest", "lambda", "supervisor")
 CACHE_RESULTS = ("hit", "miss", "coalesced")
 ENCODING_STATES = ("queued", "running", "completed", "failed")
 AGGREGATED_AWAY = frozenset({"route", "method", "status_class"})  # too many values for CloudWatch dimensions
+# Per live stream: one series per connected stream, removed when its publisher leaves. CloudWatch also gets
+# each such metric without it (Service only), so one static alarm watches the worst stream.
+STREAM_LABEL = "live_stream_id"
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 JOB_BUCKETS = (1.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1200.0, 1800.0, 3600.0, 7200.0)
@@ -29,7 +32,7 @@ class MetricDef:
 
     name: str
     kind: Kind
-    unit: str  # CloudWatch unit: Seconds, Count, Bytes, Bits/Second, None
+    unit: str  # CloudWatch unit: Seconds, Count, Bytes, Bits/Second, Count/Second, None
     help: str
     labels: tuple[str, ...] = ()
     buckets: tuple[float, ...] = ()
@@ -41,6 +44,18 @@ class MetricDef:
         return ("Service", *(label for label in self.labels if label not in AGGREGATED_AWAY))
 
     @property
+    def emf_dimension_sets(self) -> tuple[tuple[str, ...], ...]:
+        """The dimension sets of its EMF documents: per stream, and rolled up to Service for the alarms."""
+        if STREAM_LABEL in self.labels:
+            return (self.emf_dimensions, ("Service",))
+        return (self.emf_dimensions,)
+
+    @property
+    def per_stream(self) -> bool:
+        """Its series come and go with live streams (removed, not left stale, when a stream ends)."""
+        return STREAM_LABEL in self.labels
+
+    @property
     def cloudwatch_name(self) -> str:
         """Same as the exposition name (counters keep their `_total`), so alarms and queries match."""
         return self.name
@@ -48,7 +63,13 @@ class MetricDef:
     def as_dict(self) -> dict[str, Any]:
         """JSON-able form for contract tests written in other languages or tools."""
         row = {key: list(value) if isinstance(value, tuple) else value for key, value in asdict(self).items()}
-        return {**row, "emf_dimensions": list(self.emf_dimensions), "namespace": NAMESPACE}
+        dimension_sets = [list(dimensions) for dimensions in self.emf_dimension_sets]
+        return {
+            **row,
+            "emf_dimensions": list(self.emf_dimensions),
+            "emf_dimension_sets": dimension_sets,
+            "namespace": NAMESPACE,
+        }
 
 
 def _counter(name: str, help: str, *labels: str, unit: str = "Count") -> MetricDef:
@@ -135,7 +156,12 @@ METRICS: dict[str, MetricDef] = {
             "Latency of one webhook delivery attempt.",
             buckets=LATENCY_BUCKETS,
         ),
-        _gauge("streamstack_live_active_streams", "Live streams with a connected publisher.", unit="Count"),
+        _gauge(
+            "streamstack_live_active_streams",
+            "Live streams with a connected publisher.",
+            unit="Count",
+            mode="livemostrecent",
+        ),
         _counter("streamstack_live_parts_total", "LL-HLS parts published (all renditions)."),
         _histogram(
             "streamstack_live_part_publish_seconds",
@@ -144,7 +170,38 @@ METRICS: dict[str, MetricDef] = {
         ),
         _gauge(
             "streamstack_live_transcoder_speed",
-            "Media seconds the live encoder produced per wall second (below 1: falling behind real time).",
+            "Media seconds the live encoder produced per wall second over 10 s (below 1: behind real time).",
+            STREAM_LABEL,
+            mode="livemostrecent",
+        ),
+        _gauge(
+            "streamstack_live_ingest_bitrate_bits_per_second",
+            "Bits per second of audio and video the publisher sends (the relay's output, over 5 s).",
+            STREAM_LABEL,
+            unit="Bits/Second",
+            mode="livemostrecent",
+        ),
+        _gauge(
+            "streamstack_live_ingest_frames_per_second",
+            "Video frames per second the publisher sends (the relay's progress, over 5 s).",
+            STREAM_LABEL,
+            unit="Count/Second",
+            mode="livemostrecent",
+        ),
+        _gauge(
+            "streamstack_live_ingest_stall_seconds",
+            "Seconds since the publisher's last video frame reached the relay (0 while frames flow).",
+            STREAM_LABEL,
+            unit="Seconds",
+            mode="livemostrecent",
+        ),
+        _gauge(
+            "streamstack_live_latency_seconds",
+            "Estimated latency of a player at the live edge: wall clock minus the newest part's"
+            " program date-time end, plus the hold-back the player keeps.",
+            STREAM_LABEL,
+            unit="Seconds",
+            mode="livemostrecent",
         ),
         _gauge(
             "streamstack_worker_heartbeat_timestamp_seconds",

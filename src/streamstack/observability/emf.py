@@ -2,6 +2,7 @@
 
 Lambda (and any container whose stdout goes to CloudWatch Logs) publishes metrics this way without an API
 call. A document can hold only one value per dimension, so a flush writes one JSON line per dimension set.
+Per-live-stream metrics declare a second dimension set, Service alone, so an alarm can watch every stream.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ class _Group:
     """Metrics sharing one set of dimension values: they fit in one EMF document."""
 
     dimensions: DimensionKey
+    dimension_sets: tuple[tuple[str, ...], ...] = ()  # per live stream, also rolled up to Service alone
     units: dict[str, str] = field(default_factory=dict)
     values: dict[str, Any] = field(default_factory=dict)
 
@@ -60,7 +62,7 @@ class EmfSink:
 
     def _merge(self, key: DimensionKey, definition: MetricDef, value: float) -> bool:
         """Counters sum, gauges keep the last value, histograms keep every observation; True when one is full."""
-        group = self._groups.get(key) or self._groups.setdefault(key, _Group(key))
+        group = self._groups.get(key) or self._groups.setdefault(key, _Group(key, definition.emf_dimension_sets))
         group.units[definition.name] = definition.unit
         if definition.kind == "counter":
             group.values[definition.name] = group.values.get(definition.name, 0.0) + value
@@ -91,7 +93,7 @@ class EmfSink:
     def _document(self, group: _Group, timestamp_ms: int) -> dict[str, Any]:
         directive = {
             "Namespace": self.namespace,
-            "Dimensions": [[name for name, _ in group.dimensions]],
+            "Dimensions": [list(names) for names in group.dimension_sets],
             "Metrics": [{"Name": name, "Unit": unit} for name, unit in group.units.items()],
         }
         return {

@@ -14,16 +14,19 @@ is what a per-task scrape wants.
 
 from __future__ import annotations
 
+import math
 import os
 import time
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, make_asgi_app, values
 from prometheus_client import multiprocess as prom_multiprocess
+from prometheus_client.metrics_core import Metric
 
 from streamstack.observability import metrics
+from streamstack.observability.catalogue import METRICS
 
 if TYPE_CHECKING:
     from streamstack.settings import Settings
@@ -33,8 +36,9 @@ Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+PER_STREAM = frozenset(name for name, definition in METRICS.items() if definition.per_stream)
 
-MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+MULTIPROC_ENV = metrics.MULTIPROC_ENV
 
 
 def metrics_dir(settings: Settings) -> Path:
@@ -71,8 +75,21 @@ def exposition_registry() -> CollectorRegistry:
     if not directory:
         return metrics.get_registry()
     registry = CollectorRegistry()
-    prom_multiprocess.MultiProcessCollector(registry, path=directory)
+    registry.register(_WithoutEndedStreams(prom_multiprocess.MultiProcessCollector(None, path=directory)))
     return registry
+
+
+class _WithoutEndedStreams:
+    """The multiprocess sum without the series of streams that ended (written NaN by forget_live_stream)."""
+
+    def __init__(self, collector: prom_multiprocess.MultiProcessCollector) -> None:
+        self.collector = collector
+
+    def collect(self) -> Iterable[Metric]:
+        for family in self.collector.collect():
+            if family.name in PER_STREAM:
+                family.samples = [s for s in family.samples if not math.isnan(s.value)]
+            yield family
 
 
 class MetricsEndpoint:

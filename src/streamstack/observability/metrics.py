@@ -8,10 +8,12 @@ A process calls `configure_metrics` once at setup (`observability.setup_process`
 from __future__ import annotations
 
 import logging
+import math
+import os
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextlib import AbstractContextManager, contextmanager, nullcontext, suppress
 from typing import TYPE_CHECKING, Any, cast
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics
@@ -24,6 +26,7 @@ if TYPE_CHECKING:
     from streamstack.settings import Settings
 
 log = logging.getLogger(__name__)
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"  # set by `up` (exposition.prepare_multiprocess) for its children
 disable_created_metrics()  # `_created` series double the exposition and no rule or panel reads them
 
 
@@ -201,9 +204,40 @@ def observe_live_part(publish_seconds: float) -> None:
     record("streamstack_live_part_publish_seconds", publish_seconds)
 
 
-def set_live_transcoder_speed(speed: float) -> None:
-    """Media seconds per wall second of the live encoder over its last few seconds."""
-    record("streamstack_live_transcoder_speed", speed)
+LIVE_STREAM_FIGURES = {  # keyword of record_live_stream -> its per-stream metric
+    "ingest_bitrate": "streamstack_live_ingest_bitrate_bits_per_second",
+    "ingest_frame_rate": "streamstack_live_ingest_frames_per_second",
+    "stall_seconds": "streamstack_live_ingest_stall_seconds",
+    "transcoder_speed": "streamstack_live_transcoder_speed",
+    "latency_seconds": "streamstack_live_latency_seconds",
+}
+
+
+def record_live_stream(live_stream_id: str, **figures: float | None) -> None:
+    """One connected stream's figures (keywords of LIVE_STREAM_FIGURES); None: not measurable yet, not written."""
+    for key, value in figures.items():
+        if value is not None:
+            record(LIVE_STREAM_FIGURES[key], value, live_stream_id=live_stream_id)
+
+
+def forget_live_stream(live_stream_id: str) -> None:
+    """Its publisher left: drop every per-stream series of it, so none lingers with a stale value.
+
+    Multiprocess files cannot delete a series: there its value becomes NaN, which exposition leaves out.
+    """
+    if not _rt.enabled or not _rt.prometheus:
+        return
+    for definition in METRICS.values():
+        if definition.per_stream:
+            _rt.writers.pop((definition.name, live_stream_id), None)
+            instrument = _rt.instruments.get(definition.name)
+            if instrument is None:
+                continue
+            if os.environ.get(MULTIPROC_ENV):
+                instrument.labels(live_stream_id).set(math.nan)
+            else:
+                with suppress(KeyError):
+                    instrument.remove(live_stream_id)
 
 
 def observe_edge(cache_result: str, nbytes: int) -> None:

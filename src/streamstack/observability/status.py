@@ -16,7 +16,12 @@ from typing import Any
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
+from streamstack.observability.catalogue import STREAM_LABEL
+from streamstack.observability.metrics import LIVE_STREAM_FIGURES
+
 WORKER_STALE_SECONDS = 120.0  # the StreamstackWorkerStopped threshold in deploy/prometheus/rules.yml
+LIVE_STALL_SECONDS = 15.0  # the StreamstackLiveIngestStalled threshold
+LIVE_MIN_SPEED = 0.95  # the StreamstackLiveTranscoderBehind threshold
 TIMEOUT_SECONDS = 5.0
 EDGE_PROBE_PATH = "/healthz"  # on the public port (stats are on the operator listener); a CDN in front may answer 4xx
 JOB_STATES = ("queued", "running", "completed", "failed")
@@ -63,6 +68,36 @@ class EdgeTraffic:
 
 
 @dataclass(frozen=True)
+class LiveStreamStatus:
+    """One connected live stream's figures (None where not measured yet)."""
+
+    live_stream_id: str
+    ingest_bitrate: float | None = None
+    ingest_frame_rate: float | None = None
+    stall_seconds: float | None = None
+    transcoder_speed: float | None = None
+    latency_seconds: float | None = None
+
+    @property
+    def state(self) -> str:
+        """stalled, behind (slower than real time) or ok: what the two live alerts would say."""
+        if self.stall_seconds is not None and self.stall_seconds > LIVE_STALL_SECONDS:
+            return "stalled"
+        if self.transcoder_speed is not None and self.transcoder_speed < LIVE_MIN_SPEED:
+            return "behind"
+        return "ok"
+
+
+@dataclass(frozen=True)
+class LiveStatus:
+    """Connected streams, and the mean part publish lag since the ingest started (None: no part yet)."""
+
+    active_streams: float | None = None
+    streams: list[LiveStreamStatus] = field(default_factory=list)
+    part_publish_seconds: float | None = None
+
+
+@dataclass(frozen=True)
 class PlatformStatus:
     api_url: str
     edge_url: str
@@ -71,6 +106,7 @@ class PlatformStatus:
     jobs: dict[str, float]
     edge: EdgeTraffic
     metrics_error: str | None = None
+    live: LiveStatus = field(default_factory=LiveStatus)
 
     @property
     def healthy(self) -> bool:
@@ -87,6 +123,7 @@ class PlatformStatus:
             "queues": [asdict(q) for q in self.queues],
             "encoding_jobs": self.jobs,
             "edge": {"requests": self.edge.requests, "bytes": self.edge.bytes, "hit_ratio": self.edge.hit_ratio},
+            "live": {**asdict(self.live), "streams": [{**asdict(s), "state": s.state} for s in self.live.streams]},
             "metrics_error": self.metrics_error,
         }
 
@@ -107,6 +144,7 @@ def collect_status(
         jobs=jobs_from(samples),
         edge=edge_from(samples),
         metrics_error=metrics_error,
+        live=live_from(samples),
     )
 
 
@@ -187,3 +225,19 @@ def jobs_from(samples: Samples) -> dict[str, float]:
 def edge_from(samples: Samples) -> EdgeTraffic:
     bytes_served = sum(_values(samples, "streamstack_edge_bytes_total").values())
     return EdgeTraffic(_values(samples, "streamstack_edge_requests_total", "cache_result"), bytes_served)
+
+
+def live_from(samples: Samples) -> LiveStatus:
+    """Per-stream series exist only while a publisher is connected (the ingest removes them after)."""
+    figures: dict[str, dict[str, float]] = {}
+    for key, name in LIVE_STREAM_FIGURES.items():
+        for stream, value in _values(samples, name, STREAM_LABEL).items():
+            figures.setdefault(stream, {})[key] = value
+    active = _values(samples, "streamstack_live_active_streams")
+    published = sum(_values(samples, "streamstack_live_part_publish_seconds_count").values())
+    lag_total = sum(_values(samples, "streamstack_live_part_publish_seconds_sum").values())
+    return LiveStatus(
+        active_streams=active.get(""),
+        streams=[LiveStreamStatus(stream, **figures[stream]) for stream in sorted(figures)],
+        part_publish_seconds=lag_total / published if published else None,
+    )

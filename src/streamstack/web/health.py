@@ -23,6 +23,7 @@ from fastapi import APIRouter, Depends, FastAPI, Request
 
 from streamstack.keys.auth import require_scope
 from streamstack.observability import exposition, metrics
+from streamstack.observability.catalogue import STREAM_LABEL
 from streamstack.platform import Platform
 
 log = logging.getLogger("streamstack.web.health")
@@ -38,7 +39,11 @@ EDGE_BYTES = "streamstack_edge_bytes_total"
 JOBS = "streamstack_encoding_jobs_total"
 QUEUE_DEPTH = "streamstack_queue_depth"
 DLQ_DEPTH = "streamstack_queue_dlq_depth"
-WANTED = frozenset({API_DURATION, EDGE_REQUESTS, EDGE_BYTES, JOBS, QUEUE_DEPTH, DLQ_DEPTH})
+LIVE_ACTIVE = "streamstack_live_active_streams"
+LIVE_PUBLISH = "streamstack_live_part_publish_seconds"
+LIVE_FIGURE_OF = {name: key for key, name in metrics.LIVE_STREAM_FIGURES.items()}  # per-stream metric -> figure
+WANTED = frozenset({API_DURATION, EDGE_REQUESTS, EDGE_BYTES, JOBS, QUEUE_DEPTH, DLQ_DEPTH, LIVE_ACTIVE, LIVE_PUBLISH,
+                    *LIVE_FIGURE_OF})  # fmt: skip
 
 
 @dataclass
@@ -54,6 +59,9 @@ class Sample:
     jobs: dict[str, float] = field(default_factory=dict)
     queue_depth: dict[str, float] = field(default_factory=dict)
     dlq_depth: dict[str, float] = field(default_factory=dict)
+    live_active: float | None = None
+    live_publish_buckets: dict[float, float] = field(default_factory=dict)
+    live_streams: dict[str, dict[str, float]] = field(default_factory=dict)  # stream id -> figure -> value
 
 
 def _add(target: dict, key: Any, value: float) -> None:
@@ -77,6 +85,12 @@ def _absorb(sample: Sample, name: str, labels: dict[str, str], value: float) -> 
         sample.queue_depth[labels.get("queue", "")] = value
     elif name == DLQ_DEPTH:
         sample.dlq_depth[labels.get("queue", "")] = value
+    elif name == LIVE_ACTIVE:
+        sample.live_active = (sample.live_active or 0.0) + value
+    elif name == f"{LIVE_PUBLISH}_bucket":
+        _add(sample.live_publish_buckets, float(labels["le"]), value)
+    elif name in LIVE_FIGURE_OF:
+        sample.live_streams.setdefault(labels.get(STREAM_LABEL, ""), {})[LIVE_FIGURE_OF[name]] = value
 
 
 def take_sample(registry: Any, now: float | None = None) -> Sample:
@@ -130,6 +144,8 @@ def window_point(now: Sample, before: Sample) -> dict[str, Any]:
     p50, p99 = quantile(0.5, buckets), quantile(0.99, buckets)
     edge = _delta_map(now.edge_requests, before.edge_requests)
     edge_total = sum(edge.values())
+    publish = _delta_map(now.live_publish_buckets, before.live_publish_buckets)
+    publish_p50, publish_p99 = quantile(0.5, publish), quantile(0.99, publish)
     return {
         "api_requests_per_second": requests / seconds,
         "api_latency_p50_ms": None if p50 is None else p50 * 1000,
@@ -139,6 +155,8 @@ def window_point(now: Sample, before: Sample) -> dict[str, Any]:
         "edge_requests_per_second": edge_total / seconds,
         "edge_hit_ratio": _ratio(edge.get("hit", 0.0) + edge.get("coalesced", 0.0), edge_total),
         "edge_bytes_per_second": increase(now.edge_bytes, before.edge_bytes) / seconds,
+        "live_part_publish_p50_ms": None if publish_p50 is None else publish_p50 * 1000,
+        "live_part_publish_p99_ms": None if publish_p99 is None else publish_p99 * 1000,
     }
 
 
@@ -178,6 +196,8 @@ def summarize(samples: Sequence[Sample], *, interval: float, window: float) -> d
     series["encoding_jobs"] = {state: [lv[state] for lv in levels] for state in metrics.ENCODING_STATES}
     series["queue_depth"] = {q: [s.queue_depth.get(q) for s in samples] for q in queues}
     series["dlq_depth"] = {q: [s.dlq_depth.get(q) for s in samples] for q in queues}
+    series["live_active_streams"] = [s.live_active for s in samples]
+    series["live_streams"] = live_stream_series(samples)
     return {
         "interval_seconds": interval,
         "rate_window_seconds": window,
@@ -185,6 +205,15 @@ def summarize(samples: Sequence[Sample], *, interval: float, window: float) -> d
         "metrics_enabled": metrics.metrics_enabled(),
         "t": [round(s.t, 3) for s in samples],
         "series": series,
+    }
+
+
+def live_stream_series(samples: Sequence[Sample]) -> dict[str, dict[str, list[float | None]]]:
+    """Each stream seen within the history, each figure over time; null before it connected and after it left."""
+    streams = sorted({stream for s in samples for stream in s.live_streams})
+    return {
+        stream: {key: [s.live_streams.get(stream, {}).get(key) for s in samples] for key in LIVE_FIGURE_OF.values()}
+        for stream in streams
     }
 
 
@@ -279,7 +308,7 @@ def attach_sampler(app: FastAPI, platform: Platform, *, interval: float = DEFAUL
 
 @router.get("/v1/metrics/summary", dependencies=[Depends(require_scope("read"))])
 def metrics_summary(request: Request) -> dict[str, Any]:
-    """The last hour of API, edge, encoding and queue metrics, sampled in-process."""
+    """The last hour of API, edge, encoding, queue and live metrics, sampled in-process."""
     sampler: MetricsSampler = request.app.state.metrics_sampler
     sampler.start()
     return sampler.summary()

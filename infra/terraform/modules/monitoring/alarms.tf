@@ -12,7 +12,7 @@ locals {
   }
 
   # Regional alarms by name suffix: one metric (namespace, metric_name, dimensions), or an expression
-  # over metrics by query id. statistic is Sum, Average, Maximum, SampleCount or a percentile (p99).
+  # over metrics by query id. statistic is Sum, Average, Minimum, Maximum, SampleCount or a percentile (p99).
   alarms = merge(
     {
       "alb-5xx-count" = {
@@ -52,6 +52,22 @@ locals {
         }
         statistic  = "Sum", period = 900, evaluation_periods = 1
         comparison = "GreaterThanThreshold", threshold = var.encoding_failures_threshold
+      }
+      # Live: the ingest writes each per-stream metric twice, per live_stream_id and rolled up to Service
+      # alone, so these watch the worst stream. No stream connected: no data, not breaching.
+      "live-ingest-stalled" = {
+        description = "A connected live publisher sent no video for ${var.live_ingest_stall_seconds}s (streamstack_live_ingest_stall_seconds)."
+        namespace   = local.app_namespace, metric_name = "streamstack_live_ingest_stall_seconds"
+        dimensions  = { Service = "ingest" }
+        statistic   = "Maximum", period = 60, evaluation_periods = 1
+        comparison  = "GreaterThanOrEqualToThreshold", threshold = var.live_ingest_stall_seconds
+      }
+      "live-transcoder-behind" = {
+        description = "A live encoder ran below ${var.live_transcoder_min_speed}x real time for 2 minutes: its viewers fall behind (a stalled ingest slows it too)."
+        namespace   = local.app_namespace, metric_name = "streamstack_live_transcoder_speed"
+        dimensions  = { Service = "ingest" }
+        statistic   = "Minimum", period = 60, evaluation_periods = 2, datapoints = 2
+        comparison  = "LessThanThreshold", threshold = var.live_transcoder_min_speed
       }
     },
     {

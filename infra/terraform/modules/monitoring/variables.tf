@@ -87,6 +87,18 @@ variable "encoding_failures_threshold" {
   default     = 3
 }
 
+variable "live_ingest_stall_seconds" {
+  description = "Seconds a connected live publisher may send no video before the live-ingest-stalled alarm (as StreamstackLiveIngestStalled)."
+  type        = number
+  default     = 30
+}
+
+variable "live_transcoder_min_speed" {
+  description = "Live encoder speed (media seconds per second) below which, for 2 minutes, the live-transcoder-behind alarm fires."
+  type        = number
+  default     = 0.95
+}
+
 variable "worker_heartbeat_alarm" {
   description = "Alarm when no worker reports streamstack_worker_heartbeat_timestamp_seconds for 10 minutes (off when workers scale to zero)."
   type        = bool

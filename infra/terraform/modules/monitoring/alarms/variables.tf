@@ -4,7 +4,7 @@ variable "name" {
 }
 
 variable "alarms" {
-  description = "Alarms by name suffix: one metric (namespace, metric_name, dimensions), or an expression with its label over metrics by query id; statistic is Sum, Average, Maximum, SampleCount or a percentile such as p99."
+  description = "Alarms by name suffix: one metric (namespace, metric_name, dimensions), or an expression with its label over metrics by query id; statistic is Sum, Average, Minimum, Maximum, SampleCount or a percentile such as p99."
   type = map(object({
     description        = string
     statistic          = string

@@ -3,7 +3,7 @@
 import { metricsSummary } from "../api.js";
 import { chartCard, drawChart } from "../charts.js";
 import { errorBanner, every, h, pageHeader } from "../dom.js";
-import { bytes, percent } from "../format.js";
+import { bitrate, bytes, percent } from "../format.js";
 
 const ms = (v) => {
   if (v === null || v === undefined) return "–";
@@ -12,6 +12,16 @@ const ms = (v) => {
 const perSecond = (v) => (v === null || v === undefined ? "–" : `${v < 10 ? v.toFixed(2) : Math.round(v)}/s`);
 const count = (v) => (v === null || v === undefined ? "–" : String(Math.round(v)));
 const ratio = (v) => percent(v, v !== null && v !== undefined && v < 0.1 ? 1 : 0);
+const fixed = (digits, unit) => (v) => (v === null || v === undefined ? "–" : `${v.toFixed(digits)}${unit}`);
+const speed = fixed(2, "×");
+const seconds = fixed(1, " s");
+const fps = fixed(1, " fps");
+const LIVE_MIN_SPEED = 0.95; // the StreamstackLiveTranscoderBehind threshold (deploy/prometheus/rules.yml)
+const LIVE_STALL_SECONDS = 15; // the StreamstackLiveIngestStalled threshold
+
+/** One line per live stream (the streams seen in the history) of one of its figures. */
+const perStream = (figure) => (s) => Object.entries(s.live_streams).map(([id, figures]) => ({
+  name: id, values: figures[figure] }));
 
 const RANGES = [{ label: "5 min", seconds: 300 }, { label: "15 min", seconds: 900 }, { label: "1 hour", seconds: 3600 }];
 const MIN_SPAN = 60;
@@ -45,6 +55,24 @@ const CHARTS = [
     integer: true,
     series: (s) => Object.entries(s.dlq_depth).map(([queue, values]) => ({ name: `${queue} DLQ`, values,
       color: "#e11d48" })) },
+  { id: "live-streams", title: "Live streams", subtitle: "Streams with a connected publisher", format: count,
+    integer: true, series: (s) => [{ name: "connected", values: s.live_active_streams, color: "#e11d48" }] },
+  { id: "live-ingest-bitrate", title: "Live ingest bitrate", subtitle: "What each publisher sends, over 5 s",
+    format: bitrate, series: perStream("ingest_bitrate") },
+  { id: "live-ingest-fps", title: "Live ingest frame rate", subtitle: "Video frames per second from each publisher",
+    format: fps, series: perStream("ingest_frame_rate") },
+  { id: "live-transcoder-speed", title: "Live transcoder speed",
+    subtitle: `Media seconds per second; below ${LIVE_MIN_SPEED}× falls behind real time`, format: speed,
+    series: perStream("transcoder_speed") },
+  { id: "live-latency", title: "Live latency estimate",
+    subtitle: "Wall clock minus where a player at the live edge plays", format: seconds,
+    series: perStream("latency_seconds") },
+  { id: "live-publish-lag", title: "Live part publish lag", subtitle: "Encoder output to part in the store",
+    format: ms, series: (s) => [{ name: "p50", values: s.live_part_publish_p50_ms },
+      { name: "p99", values: s.live_part_publish_p99_ms }] },
+  { id: "live-stall", title: "Live ingest stall",
+    subtitle: `Seconds without video from a connected publisher; alert above ${LIVE_STALL_SECONDS} s`,
+    format: seconds, series: perStream("stall_seconds") },
 ];
 
 function lastValue(values) {
@@ -58,12 +86,25 @@ function tiles(summary) {
   const errors = lastValue(s.api_5xx_ratio);
   const tile = (label, value, state = "ok") => h(`div.tile.tile-${state}`, h("span.tile-label", label),
     h("span.tile-value", value));
+  const now = (values) => values?.[values.length - 1] ?? null; // a stream that left has null here, not its last value
+  const current = Object.values(s.live_streams).map((f) => ({ latency: now(f.latency_seconds),
+    speed: now(f.transcoder_speed), stall: now(f.stall_seconds) })).filter((f) => f.stall !== null);
+  const worst = (key, pick) => {
+    const values = current.map((f) => f[key]).filter((v) => v !== null);
+    return values.length ? pick(...values) : null;
+  };
+  const connected = lastValue(s.live_active_streams) || 0;
+  const slowest = worst("speed", Math.min);
+  const stalled = current.filter((f) => f.stall > LIVE_STALL_SECONDS).length;
   return [
     tile("API p99", ms(lastValue(s.api_latency_p99_ms))),
     tile("API 5xx", ratio(errors), errors > 0.01 ? "bad" : "ok"),
     tile("Edge hit ratio", ratio(lastValue(s.edge_hit_ratio))),
     tile("Jobs running", count(lastValue(s.encoding_jobs.running))),
     tile("DLQ messages", count(dlq), dlq > 0 ? "bad" : "ok"),
+    tile("Live streams", count(connected), stalled ? "bad" : "ok"),
+    tile("Live latency (worst)", seconds(worst("latency", Math.max))),
+    tile("Transcoder (slowest)", speed(slowest), slowest !== null && slowest < LIVE_MIN_SPEED ? "bad" : "ok"),
   ];
 }
 

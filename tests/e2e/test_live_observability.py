@@ -1,0 +1,85 @@
+"""Live observability end to end: ffmpeg publishes over RTMP (-re), and `/metrics`, the Health page's summary
+and `streamstack status` show the stream's ingest bitrate and frame rate, encoder speed and latency while it is
+live; once the publisher leaves, every per-stream series is gone."""
+
+from __future__ import annotations
+
+from io import StringIO
+from typing import Any
+
+import httpx
+import pytest
+from rich.console import Console
+
+from streamstack.cli.status import render
+from streamstack.observability.status import collect_status, parse_samples
+from tests.conftest import wait_until
+from tests.e2e import test_live_rtmp
+from tests.e2e.test_live_rtmp import LiveStack, publish
+
+stack = test_live_rtmp.stack  # the RTMP stack fixture (nginx-rtmp, callbacks, API, edge), shared
+
+PUBLISHED_FPS = 30.0  # publish(): testsrc2 at 30 fps
+
+
+def stream_series(stack: LiveStack, live_stream_id: str) -> dict[str, float]:
+    response = httpx.get(f"{stack.api}/metrics", headers=stack.headers, timeout=10)
+    response.raise_for_status()
+    return {name: value for name, labels, value in parse_samples(response.text)
+            if labels.get("live_stream_id") == live_stream_id}  # fmt: skip
+
+
+def steady(stack: LiveStack, live_stream_id: str) -> dict[str, float] | None:
+    """The stream's series once every figure is measured and the encoder has run a full speed window."""
+    series = stream_series(stack, live_stream_id)
+    return series if len(series) == 5 and series.get("streamstack_live_transcoder_speed", 0) > 0.5 else None
+
+
+def _at_publish_rate(stack: LiveStack, live_stream_id: str) -> dict[str, float] | None:
+    """The first joins burst; once the 5 s window is past it, the frame rate is the publisher's own."""
+    series = steady(stack, live_stream_id)
+    fps = series and series["streamstack_live_ingest_frames_per_second"]
+    return series if fps and PUBLISHED_FPS * 0.8 <= fps <= PUBLISHED_FPS * 1.2 else None
+
+
+@pytest.mark.usefixtures("fresh_metrics")
+def test_metrics_show_per_stream_figures_while_live_and_drop_them_after(stack: LiveStack) -> None:
+    stream = stack.create_stream(reconnect_window=30)
+    sid = stream["id"]
+    publisher = publish(f"{stack.rtmp}/{stream['stream_key']}", 20)
+    try:
+        series = wait_until(lambda: steady(stack, sid), 30, "every per-stream figure of the live stream")
+        series = wait_until(lambda: _at_publish_rate(stack, sid), 20, "the ingest frame rate at the published rate")
+        fps = series["streamstack_live_ingest_frames_per_second"]
+        bitrate = series["streamstack_live_ingest_bitrate_bits_per_second"]
+        assert PUBLISHED_FPS * 0.8 <= fps <= PUBLISHED_FPS * 1.2, series  # what _at_publish_rate waited for
+        assert 50_000 < bitrate < 20_000_000, series  # ultrafast x264 at 640x360 plus AAC
+        assert 0.5 < series["streamstack_live_transcoder_speed"] < 1.5, series
+        assert series["streamstack_live_ingest_stall_seconds"] < 3, series
+        assert 0 < series["streamstack_live_latency_seconds"] < 10, series  # PART-HOLD-BACK alone is ~1.5 s
+
+        status = collect_status(stack.api, stack.headers["Authorization"].removeprefix("Bearer "), stack.edge)
+        shown = {s.live_stream_id: s for s in status.live.streams}
+        assert status.live.active_streams == 1 and shown[sid].state == "ok", status.live
+        assert status.live.part_publish_seconds is not None and status.live.part_publish_seconds < 1
+        out = StringIO()
+        Console(file=out, width=200, color_system=None).print(render(status))
+        row = next(line for line in out.getvalue().splitlines() if sid in line)
+        assert "live stream" in row and " ok " in row and "Mb/s" in row and "fps" in row and "latency" in row, row
+
+        summary = httpx.get(f"{stack.api}/v1/metrics/summary", headers=stack.headers, timeout=10).json()
+        live = summary["series"]["live_streams"][sid]
+        assert _last(live["ingest_frame_rate"]) > 0 and _last(live["latency_seconds"]) > 0, live
+        assert _last(summary["series"]["live_active_streams"]) == 1
+        assert publisher.wait(timeout=40) == 0
+    finally:
+        if publisher.poll() is None:
+            publisher.kill()
+    wait_until(lambda: stream_series(stack, sid) == {}, 15, "the stream's series to be removed after it left")
+    assert not stack.stream(sid)["connected"]
+    after = collect_status(stack.api, stack.headers["Authorization"].removeprefix("Bearer "), stack.edge)
+    assert after.live.streams == [] and after.live.active_streams == 0
+
+
+def _last(values: list[Any]) -> Any:
+    return next((v for v in reversed(values) if v is not None), None)
