@@ -60,16 +60,18 @@ def test_metrics_show_per_stream_figures_while_live_and_drop_them_after(stack: L
 
         status = collect_status(stack.api, stack.headers["Authorization"].removeprefix("Bearer "), stack.edge)
         shown = {s.live_stream_id: s for s in status.live.streams}
-        assert status.live.active_streams == 1 and shown[sid].state == "ok", status.live
+        # media flows, so never "stalled"; "behind" is the truth on a machine too loaded to encode in real time
+        assert status.live.active_streams == 1 and shown[sid].state in ("ok", "behind"), status.live
         assert status.live.part_publish_seconds is not None and status.live.part_publish_seconds < 1
         out = StringIO()
         Console(file=out, width=200, color_system=None).print(render(status))
         row = next(line for line in out.getvalue().splitlines() if sid in line)
-        assert "live stream" in row and " ok " in row and "Mb/s" in row and "fps" in row and "latency" in row, row
+        assert "live stream" in row and f" {shown[sid].state} " in row, row
+        assert all(word in row for word in ("Mb/s", "fps", "transcoder", "latency", "no video for")), row
 
-        summary = httpx.get(f"{stack.api}/v1/metrics/summary", headers=stack.headers, timeout=10).json()
+        summary = wait_until(lambda: _summary_with(stack, sid), 15, "the Health page's summary to chart the stream")
         live = summary["series"]["live_streams"][sid]
-        assert _last(live["ingest_frame_rate"]) > 0 and _last(live["latency_seconds"]) > 0, live
+        assert _last(live["ingest_bitrate"]) > 50_000 and _last(live["transcoder_speed"]) > 0.5, live
         assert _last(summary["series"]["live_active_streams"]) == 1
         assert publisher.wait(timeout=40) == 0
     finally:
@@ -83,3 +85,11 @@ def test_metrics_show_per_stream_figures_while_live_and_drop_them_after(stack: L
 
 def _last(values: list[Any]) -> Any:
     return next((v for v in reversed(values) if v is not None), None)
+
+
+def _summary_with(stack: LiveStack, live_stream_id: str) -> dict[str, Any] | None:
+    """The Health page's data once a sample (every 5 s) holds every figure of the stream."""
+    summary = httpx.get(f"{stack.api}/v1/metrics/summary", headers=stack.headers, timeout=10).json()
+    live = summary["series"]["live_streams"].get(live_stream_id, {})
+    measured = live and all(_last(values) is not None for values in live.values())
+    return summary if measured else None

@@ -222,3 +222,23 @@ def test_a_stream_that_ended_leaves_no_series_in_the_multiprocess_scrape(tmp_pat
                 assert not math.isnan(sample.value), sample
                 streams.setdefault(sample.labels[catalogue.STREAM_LABEL], set()).add(sample.name)
     assert streams == {"ls_on": set(PER_STREAM)}
+
+
+def test_status_names_a_stream_as_the_live_alerts_would() -> None:
+    from streamstack.observability.status import LIVE_MIN_SPEED, LIVE_STALL_SECONDS, LiveStreamStatus
+
+    assert LiveStreamStatus("ls", stall_seconds=0.3, transcoder_speed=1.0).state == "ok"
+    assert LiveStreamStatus("ls").state == "ok", "nothing measured yet is not a fault"
+    assert LiveStreamStatus("ls", stall_seconds=0.3, transcoder_speed=LIVE_MIN_SPEED - 0.01).state == "behind"
+    assert LiveStreamStatus("ls", stall_seconds=LIVE_STALL_SECONDS + 1, transcoder_speed=0.1).state == "stalled"
+
+
+def test_status_thresholds_are_the_alert_rules() -> None:
+    import yaml
+
+    from streamstack.observability.status import LIVE_MIN_SPEED, LIVE_STALL_SECONDS
+
+    rules = Path(__file__).resolve().parents[2] / "deploy" / "prometheus" / "rules.yml"
+    exprs = {r["alert"]: r["expr"] for g in yaml.safe_load(rules.read_text())["groups"] for r in g["rules"]}
+    assert f"streamstack_live_ingest_stall_seconds > {LIVE_STALL_SECONDS:g}" in exprs["StreamstackLiveIngestStalled"]
+    assert f"streamstack_live_transcoder_speed < {LIVE_MIN_SPEED:g}" in exprs["StreamstackLiveTranscoderBehind"]
