@@ -92,9 +92,9 @@ export async function createPlayer(container, { src, autoplay = false, muted = f
   }
   const hls = new Hls({ enableWorker: true, capLevelToPlayerSize: false, lowLatencyMode: lowLatency, ...LIVE_SYNC });
   player.hls = hls;
-  const stopReadout = latencyReadout(hls, ui);
+  const stopWatching = watchLive(hls, ui);
   player.destroy = () => {
-    stopReadout();
+    stopWatching();
     hls.destroy();
   };
   wireHls(Hls, hls, player, ui, autoplay);
@@ -137,13 +137,30 @@ function wireHls(Hls, hls, player, ui, autoplay) {
   });
 }
 
-/** On a live stream, shows hls.js' estimate of the distance to the live edge beside the latency it aims for. */
-function latencyReadout(hls, ui) {
+/**
+ * Live streams, every half second: the latency readout (hls.js' distance to the live edge beside the latency it
+ * aims for), and a jump to the live sync position when the viewer is further behind than hls.js' 1.5x catch-up
+ * covers (target + one target duration): after a slow start or a long stall, unless the viewer seeked back (DVR).
+ */
+function watchLive(hls, ui) {
+  let following = true;
+  let jumping = false;
+  ui.video.addEventListener("seeking", () => {
+    const details = hls.latestLevelDetails;
+    if (!jumping && details?.live) following = hls.liveSyncPosition - ui.video.currentTime < 2 * details.targetduration;
+    jumping = false;
+  });
   const timer = setInterval(() => {
-    if (!hls.levels?.[hls.currentLevel]?.details?.live || !Number.isFinite(hls.latency) || hls.latency <= 0) return;
+    const details = hls.latestLevelDetails;
+    if (!details?.live || !Number.isFinite(hls.latency) || hls.latency <= 0) return;
     ui.latency.hidden = false;
     ui.latency.textContent = `Latency ${hls.latency.toFixed(1)} s · target ${hls.targetLatency?.toFixed(1) ?? "–"} s`;
     ui.latency.dataset.latency = hls.latency.toFixed(3);
+    const behind = hls.latency > hls.targetLatency + details.targetduration;
+    if (following && behind && !ui.video.paused && hls.liveSyncPosition > ui.video.currentTime) {
+      jumping = true;
+      ui.video.currentTime = hls.liveSyncPosition;
+    }
   }, 500);
   return () => clearInterval(timer);
 }
