@@ -196,21 +196,27 @@ class SrtFront:
         """The loop of the front (one thread): datagrams, finished admissions, ended relays; until `stop`."""
         try:
             while not self.stopping.is_set():
-                for key, _ in self.selector.select(timeout=0.05):
-                    peer: Peer | None = key.data
-                    with contextlib.suppress(OSError):  # would-block, or ICMP unreachable from a listener gone
-                        if peer is None:
-                            self._from_caller(*self.public.recvfrom(65536))
-                        else:
-                            self._from_backend(peer, key.fileobj.recv(65536))  # type: ignore[union-attr]
-                self._finish_admissions()
-                self._tend()
+                try:
+                    self._turn()
+                except Exception:  # noqa: BLE001 - one bad turn must not close the port to every publisher
+                    log.warning("SRT front: a turn of its loop failed; it goes on", exc_info=True)
         finally:
             for peer in list(self.peers.values()):
                 self._drop(peer, notify=True)
             self.selector.close()
             self.public.close()
             self.stopped.set()
+
+    def _turn(self) -> None:
+        for key, _ in self.selector.select(timeout=0.05):
+            peer: Peer | None = key.data
+            with contextlib.suppress(OSError):  # would-block, or ICMP unreachable from a listener gone
+                if peer is None:
+                    self._from_caller(*self.public.recvfrom(65536))
+                else:
+                    self._from_backend(peer, key.fileobj.recv(65536))  # type: ignore[union-attr]
+        self._finish_admissions()
+        self._tend()
 
     def stop(self) -> None:
         self.stopping.set()
