@@ -64,7 +64,7 @@ def test_simulcast_reaches_a_local_receiver_and_a_dead_target_errors_alone(stack
         {"url": f"rtmp://127.0.0.1:{dead_port}/live", "stream_key": "dead-key-0123456789", "passthrough": "dead"},
     ])
     assert {t["status"] for t in stream["simulcast_targets"]} == {"idle"}
-    publisher = publish(f"{stack.rtmp}/{stream['stream_key']}", 16)
+    publisher = publish(f"{stack.rtmp}/{stream['stream_key']}", 24)
     late, revived = receiver(late_port, late_received), None
     try:
         live = wait_until(lambda: (t := targets(stack, stream["id"]))["receiver"]["status"] == "broadcasting"
@@ -75,9 +75,6 @@ def test_simulcast_reaches_a_local_receiver_and_a_dead_target_errors_alone(stack
         assert stack.stream(stream["id"])["status"] == "active", "a failing target does not disturb the session"
         media = f"{stack.edge}/{stream['playback_ids'][0]['id']}/180p/ll.m3u8"
         check_playlist(wait_until(lambda: _playlist_with_parts(media), 20, "the live playlist"))
-        revived = receiver(dead_port, revived_received)  # the dead destination comes up: a retry reaches it
-        wait_until(lambda: targets(stack, stream["id"])["dead"]["status"] == "broadcasting", 15, "the retry")
-        assert targets(stack, stream["id"])["dead"]["error"] is None
 
         added = httpx.post(f"{stack.api}/v1/live-streams/{stream['id']}/simulcast-targets", headers=stack.headers,
                            json={"url": f"rtmp://127.0.0.1:{late_port}/relay/{RECEIVER_KEY}", "passthrough": "late"})
@@ -90,6 +87,9 @@ def test_simulcast_reaches_a_local_receiver_and_a_dead_target_errors_alone(stack
         assert removed.status_code == 204
         assert late.wait(timeout=15) is not None, "a deleted target's restream stops (its receiver's input ends)"
         assert targets(stack, stream["id"])["receiver"]["status"] == "broadcasting", "the others go on"
+        revived = receiver(dead_port, revived_received)  # the dead destination comes up: a retry reaches it
+        wait_until(lambda: targets(stack, stream["id"])["dead"]["status"] == "broadcasting", 20, "the retry")
+        assert targets(stack, stream["id"])["dead"]["error"] is None
         assert publisher.wait(timeout=40) == 0, publisher.stderr.read() if publisher.stderr else ""
     finally:
         for process in (publisher, late, revived):
@@ -104,8 +104,8 @@ def test_simulcast_reaches_a_local_receiver_and_a_dead_target_errors_alone(stack
         raise
     description, frames = decoded_video(received)
     assert re.search(r"Video: h264 .*640x360", description), description
-    assert "Audio: aac" in description, "every track is copied"
-    assert frames >= 30 * 10, f"{frames} frames: the receiver got most of the 16 s published"
+    assert "Audio: aac" in description, "the audio is copied too"
+    assert frames >= 30 * 16, f"{frames} frames: the receiver got most of the 24 s published"
 
     with stack.ingest.platform.sessions() as db_session:
         seen = [(e.data["passthrough"], e.type.rsplit(".", 1)[1]) for e in db_session.scalars(
@@ -113,3 +113,30 @@ def test_simulcast_reaches_a_local_receiver_and_a_dead_target_errors_alone(stack
     assert [s for p, s in seen if p == "receiver"] == ["created", "starting", "broadcasting", "idle"], seen
     assert [s for p, s in seen if p == "dead"] == ["created", "starting", "errored", "broadcasting", "idle"], seen
     assert [s for p, s in seen if p == "late"][-1] == "deleted", seen
+
+
+def test_a_publisher_that_drops_and_returns_is_restreamed_again(stack: LiveStack, tmp_path: Path) -> None:
+    """Targets follow the publisher: idle while it is gone (the session waits), broadcasting again on its return."""
+    port = free_port()
+    stream = stack.create_stream(reconnect_window=30, simulcast_targets=[
+        {"url": f"rtmp://127.0.0.1:{port}/relay", "stream_key": RECEIVER_KEY, "passthrough": "receiver"}])
+    files = [tmp_path / "first.ts", tmp_path / "second.ts"]
+    for received in files:
+        listener = receiver(port, received)
+        publisher = publish(f"{stack.rtmp}/{stream['stream_key']}", 6)
+        try:
+            wait_until(lambda: targets(stack, stream["id"])["receiver"]["status"] == "broadcasting", 20,
+                       "broadcasting")
+            assert publisher.wait(timeout=30) == 0
+            wait_until(lambda: targets(stack, stream["id"])["receiver"]["status"] == "idle", 15, "idle while gone")
+            assert listener.wait(timeout=15) is not None
+        finally:
+            for process in (publisher, listener):
+                if process.poll() is None:
+                    process.kill()
+        assert stack.stream(stream["id"])["active_asset_id"], "the session waits for the publisher"
+    for received in files:
+        description, frames = decoded_video(received)
+        assert re.search(r"Video: h264 .*640x360", description) and frames >= 30 * 3, (frames, description)
+    completed = httpx.put(f"{stack.api}/v1/live-streams/{stream['id']}/complete", headers=stack.headers)
+    assert completed.status_code == 200

@@ -213,3 +213,15 @@ def test_the_ingest_starts_restreams_of_live_streams_and_idles_the_rest(platform
         runner.stop_all()
     types = [e.type.rsplit(".", 1)[1] for e in events(platform, rtmp_target)]
     assert types == ["created", "starting", "idle"]
+
+
+def test_webhook_endpoints_can_subscribe_to_simulcast_target_events(client, writer) -> None:  # type: ignore[no-untyped-def]
+    types = [f"video.live_stream.simulcast_target.{s}" for s in ("created", "starting", "broadcasting", "errored",
+                                                                 "idle", "deleted")]
+    response = client.post("/v1/webhooks", headers=writer, json={"url": "https://hooks.example.invalid/mux",
+                                                                 "event_types": types})
+    assert response.status_code == 201, response.text
+    assert response.json()["event_types"] == types
+    unknown = client.post("/v1/webhooks", headers=writer, json={
+        "url": "https://hooks.example.invalid/mux", "event_types": ["video.live_stream.simulcast_target.up"]})
+    assert unknown.status_code == 422

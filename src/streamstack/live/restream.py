@@ -53,7 +53,8 @@ class Destination:
 
 
 def restream_command(source_url: str, destination: Destination) -> list[str]:
-    """ffmpeg arguments (without the executable): the ingest's RTMP stream, every track copied, to the target."""
+    """ffmpeg arguments (without the executable): the ingest's RTMP stream, its video and audio tracks copied
+    (no decode, no encode), to the target; data tracks (captions as AMF) are left out, FLV cannot carry them all."""
     rtmp = [*(["-rtmp_app", destination.app] if destination.app is not None else []),
             *(["-rtmp_tcurl", destination.tc_url] if destination.tc_url else []),
             *(["-rtmp_playpath", destination.playpath] if destination.playpath else []),
@@ -61,7 +62,7 @@ def restream_command(source_url: str, destination: Destination) -> list[str]:
     return ["-hide_banner", "-nostdin", "-nostats", "-loglevel", "level+info", "-progress", "pipe:1",
             "-protocol_whitelist", "rtmp,tcp", "-format_whitelist", "flv,live_flv", "-rtmp_live", "live",
             "-rw_timeout", str(IO_TIMEOUT_MICROSECONDS), "-i", source_url,
-            "-map", "0", "-c", "copy", "-f", "flv", "-flvflags", "no_duration_filesize",
+            "-map", "0:v", "-map", "0:a?", "-c", "copy", "-f", "flv", "-flvflags", "no_duration_filesize",
             "-protocol_whitelist", "rtmp,rtmps,tcp,tls", "-rw_timeout", str(IO_TIMEOUT_MICROSECONDS), *rtmp,
             destination.url]  # fmt: skip
 
