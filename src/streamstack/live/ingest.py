@@ -23,7 +23,7 @@ from urllib.parse import parse_qs
 
 from streamstack.live import service
 from streamstack.live.restream import SimulcastRunner
-from streamstack.live.session import LiveSession, kill_group, read_until_probed, start_relay
+from streamstack.live.session import LiveSession, Relay, kill_group, read_until_probed, start_relay
 from streamstack.live.srt import REJECT_CONFLICT, REJECT_FORBIDDEN, SrtBackend, SrtFront, SrtRefused, free_udp_port
 from streamstack.media.errors import ProbeError
 from streamstack.media.live import srt_listener_url
@@ -149,7 +149,7 @@ class LiveIngest:
         threading.Thread(target=self._publish_srt, args=(relay, stream_key), name="srt-probe", daemon=True).start()
         return SrtBackend(port, relay)
 
-    def _publish_srt(self, relay: subprocess.Popen[bytes], stream_key: str) -> None:
+    def _publish_srt(self, relay: Relay, stream_key: str) -> None:
         """Authorize only a caller that passed the passphrase and sends video: the others leave no trace."""
         assert relay.stdout is not None
         try:
@@ -160,6 +160,9 @@ class LiveIngest:
         except (ProbeError, service.PublishRefused) as exc:
             log.warning("SRT publish refused: %s", exc)
             kill_group(relay)
+            for stream in (relay.stdout, relay.progress):  # no session will read them
+                if stream is not None:
+                    stream.close()
             return
         self._start(grant, stream_key, relay, probed)
 
