@@ -4,34 +4,53 @@ live; once the publisher leaves, every per-stream series is gone."""
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+from dataclasses import dataclass
 from io import StringIO
-from typing import Any
+from pathlib import Path
+from typing import Any, Protocol
 
 import httpx
 import pytest
 from rich.console import Console
 
 from streamstack.cli.status import render
+from streamstack.live.ingest import find_nginx, wait_for_port
 from streamstack.observability.status import collect_status, parse_samples
-from tests.conftest import wait_until
+from tests.conftest import bearer, missing_part, wait_until
 from tests.e2e import test_live_rtmp
-from tests.e2e.test_live_rtmp import LiveStack, publish
+from tests.e2e.test_live_rtmp import LADDER, LiveStack, publish
 
 stack = test_live_rtmp.stack  # the RTMP stack fixture (nginx-rtmp, callbacks, API, edge), shared
 
 PUBLISHED_FPS = 30.0  # publish(): testsrc2 at 30 fps
 
 
-def stream_series(stack: LiveStack, live_stream_id: str) -> dict[str, float]:
-    response = httpx.get(f"{stack.api}/metrics", headers=stack.headers, timeout=10)
+class Api(Protocol):
+    """Where `/metrics` is read: the test stack, or `up`."""
+
+    api: str
+    headers: dict[str, str]
+
+
+@dataclass
+class UpApi:
+    api: str
+    headers: dict[str, str]
+
+
+def stream_series(api: Api, live_stream_id: str) -> dict[str, float]:
+    response = httpx.get(f"{api.api}/metrics", headers=api.headers, timeout=10)
     response.raise_for_status()
     return {name: value for name, labels, value in parse_samples(response.text)
             if labels.get("live_stream_id") == live_stream_id}  # fmt: skip
 
 
-def steady(stack: LiveStack, live_stream_id: str) -> dict[str, float] | None:
+def steady(api: Api, live_stream_id: str) -> dict[str, float] | None:
     """The stream's series once every figure is measured and the encoder has run a full speed window."""
-    series = stream_series(stack, live_stream_id)
+    series = stream_series(api, live_stream_id)
     return series if len(series) == 5 and series.get("streamstack_live_transcoder_speed", 0) > 0.5 else None
 
 
@@ -93,3 +112,32 @@ def _summary_with(stack: LiveStack, live_stream_id: str) -> dict[str, Any] | Non
     live = summary["series"]["live_streams"].get(live_stream_id, {})
     measured = live and all(_last(values) is not None for values in live.values())
     return summary if measured else None
+
+
+def test_up_shows_the_ingest_processs_stream_figures_in_metrics_and_status(tmp_path: Path) -> None:
+    """`up`: the ingest is its own process; the API's multiprocess `/metrics` and `streamstack status` show its
+    per-stream series while live, and none once the stream has gone (there a series cannot be deleted)."""
+    if find_nginx() is None:
+        missing_part("nginx with its RTMP module (Debian: nginx, libnginx-mod-rtmp) is not installed")
+    from tests.e2e.conftest import start_up
+
+    with start_up(tmp_path, STREAMSTACK_LIVE_LADDER=json.dumps(LADDER[1:]),
+                  STREAMSTACK_LIVE_X264_PRESET="ultrafast") as up:  # fmt: skip
+        key = up.cli("keys", "create", "--name", "live").strip()
+        live = UpApi(up.api, bearer(key))
+        stream = httpx.post(f"{up.api}/v1/live-streams", json={"reconnect_window": 1}, headers=live.headers).json()
+        sid = stream["id"]
+        assert wait_for_port("127.0.0.1", int(up.env["STREAMSTACK_RTMP_PORT"]), 20), up.log_tail()
+        publisher = publish(f"{stream['rtmp_url']}/{stream['stream_key']}", 25)  # long enough for a loaded `up`
+        try:
+            series = wait_until(lambda: steady(live, sid), 40, "the ingest's per-stream series in the API's /metrics")
+            assert series["streamstack_live_ingest_frames_per_second"] > 0, series
+            command = [sys.executable, "-m", "streamstack", "status", "--api-url", up.api, "--api-key", key]
+            status = subprocess.run(command, env=up.env, capture_output=True, text=True, timeout=60)
+            shown = {s["live_stream_id"]: s for s in json.loads(status.stdout)["live"]["streams"]}.get(sid)
+            assert shown and shown["ingest_bitrate"] > 50_000 and shown["state"] in ("ok", "behind"), status.stdout
+        finally:
+            publisher.wait(timeout=40)
+        wait_until(lambda: httpx.get(f"{up.api}/v1/live-streams/{sid}", headers=live.headers).json()["status"]
+                   == "idle", 30, "idle after the window")  # fmt: skip
+        wait_until(lambda: stream_series(live, sid) == {}, 15, "no series of the ended stream in /metrics")
