@@ -1,6 +1,6 @@
 """Benchmark live: our RTMP -> LL-HLS pipeline beside nginx-rtmp's own HLS (hls_fragment 2s), same run.
 
-    .venv/bin/python bench/live.py [--seconds 30]
+    .venv/bin/python bench/live.py [--seconds 30] [--skip-speed]
 
 One publisher (ffmpeg -re, 1280x720 at 30 fps testsrc2 + sine, a keyframe every 2 s as OBS sends)
 publishes to our ingest (nginx-rtmp + on_publish + one encoder with three rungs + the packager), then
@@ -18,6 +18,7 @@ Goals (issue 12): first playable <= 3 s, availability p50 <= 1.5 s / p95 <= 2.5 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import re
 import resource
@@ -26,13 +27,16 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 
 import imageio_ffmpeg  # noqa: E402
 
+from streamstack.delivery.live import BlockingRequest, LivePlaylists, NotYetAvailable  # noqa: E402
 from streamstack.live.ingest import (  # noqa: E402
     RTMP_MODULE,
     LiveIngest,
@@ -49,9 +53,12 @@ from streamstack.media.live_packager import LivePackager  # noqa: E402
 from streamstack.media.probe import Probe  # noqa: E402
 from streamstack.platform import build_platform  # noqa: E402
 from streamstack.settings import Settings  # noqa: E402
+from streamstack.storage.base import ObjectInfo, ObjectStore  # noqa: E402
 
 FFMPEG = imageio_ffmpeg.get_ffmpeg_exe()
 POLL = 0.01
+VIEWERS = 3
+_HINT = re.compile(r'#EXT-X-PRELOAD-HINT:TYPE=PART,URI="(\d+)\.(\d+)\.m4s"')
 _PART = re.compile(r'#EXT-X-PART:DURATION=([\d.]+),URI="(\d+)\.(\d+)\.m4s"')
 _EXTINF = re.compile(r"#EXTINF:([\d.]+),\s*\n(\S+)")
 
@@ -98,15 +105,14 @@ def watch(path: Path, pattern: re.Pattern[str], started: float, stop: threading.
     return {uri: seen[uri] for uri in seen} | {f"dur:{uri}": d for uri, d in durations.items()}
 
 
-def lags(seen: dict[str, float], publish_seconds: float, recorded_seconds: float) -> tuple[float, list[float]]:
-    """First availability, and availability minus the publisher's send time of each unit's end."""
-    units = [(t, seen[f"dur:{uri}"]) for uri, t in seen.items() if not uri.startswith("dur:")]
-    units.sort()
+def lags(seen: dict[str, float], publish_seconds: float, recorded_seconds: float) -> tuple[float, dict[str, float]]:
+    """First availability, and per unit its availability minus the publisher's send time of its end."""
+    units = sorted((t, uri) for uri, t in seen.items() if not uri.startswith("dur:"))
     joined_at = max(0.0, publish_seconds - recorded_seconds)  # the encoder joins the stream at a keyframe
-    media_end, out = joined_at, []
-    for available, duration in units:
-        media_end += duration
-        out.append(available - media_end)
+    media_end, out = joined_at, {}
+    for available, uri in units:
+        media_end += seen[f"dur:{uri}"]
+        out[uri] = available - media_end
     return (units[0][0] if units else float("nan")), out
 
 
@@ -132,18 +138,24 @@ def run_ours(tmp: Path, seconds: int) -> dict[str, float]:
     started = time.monotonic()
     proc = publisher(f"rtmp://127.0.0.1:{settings.rtmp_port}/live/{key}", seconds)
     playlist: Path | None = None
-    while playlist is None and time.monotonic() - started < 15:
+    while playlist is None and time.monotonic() - started < 30:
         found = list((settings.objects_dir / "assets").glob("*/720p/ll.m3u8"))
         playlist = found[0] if found else None
         time.sleep(POLL)
     assert playlist is not None, "no LL playlist appeared"
+    timeline = wait_for_timeline(ingest, started)
     watcher = threading.Thread(target=lambda: result.setdefault("seen", watch(playlist, _PART, started, stop)))
     watcher.start()
+    key = playlist.relative_to(settings.objects_dir).as_posix()
+    viewers = threading.Thread(target=lambda: result.setdefault("edge", asyncio.run(
+        edge_viewers(platform.store, key, started, stop))))  # fmt: skip
+    viewers.start()
     _, _, publisher_usage = os.wait4(proc.pid, 0)  # the publisher's own CPU is not the stream's cost
     publish_seconds = time.monotonic() - started
     time.sleep(4)
     stop.set()
     watcher.join()
+    viewers.join()
     recorded = sum(v for k, v in result["seen"].items() if k.startswith("dur:"))
     ingest.stop()
     nginx.terminate()
@@ -154,8 +166,75 @@ def run_ours(tmp: Path, seconds: int) -> dict[str, float]:
     cpu = (cpu_after.ru_utime + cpu_after.ru_stime) - (cpu_before.ru_utime + cpu_before.ru_stime)
     cpu -= publisher_usage.ru_utime + publisher_usage.ru_stime
     first, lag = lags(result["seen"], publish_seconds, recorded)
-    return {"first": first, "p50": percentile(lag, 0.5), "p95": percentile(lag, 0.95), "units": len(lag),
-            "cpu": cpu / publish_seconds}
+    edge_seen, origin_reads = result["edge"]
+    edge_delay = [edge_seen[uri] - result["seen"][uri] for uri in edge_seen if uri in result["seen"]]
+    edge_lag = [lag[uri] + edge_seen[uri] - result["seen"][uri] for uri in edge_seen if uri in lag]
+    return {"edge_p50": percentile(edge_lag, 0.5), "edge_p95": percentile(edge_lag, 0.95),
+            "edge_delay_p50": percentile(edge_delay, 0.5), "edge_delay_p95": percentile(edge_delay, 0.95),
+            "edge_reads_per_part": origin_reads / max(1, len(edge_seen)),
+            "edge_reads_per_second": origin_reads / max(1e-9, publish_seconds), "edge_parts": len(edge_seen),
+            "first": first, "p50": percentile(list(lag.values()), 0.5),
+            "p95": percentile(list(lag.values()), 0.95), "units": len(lag), "cpu": cpu / publish_seconds,
+            "timeline": timeline}
+
+
+class CountingStore:
+    """The object store, counting the edge's reads of it (HEAD and GET alike: each is an S3 request)."""
+
+    def __init__(self, store: ObjectStore) -> None:
+        self.store, self.reads = store, 0
+
+    def head(self, key: str) -> ObjectInfo:
+        self.reads += 1
+        return self.store.head(key)
+
+    def get(self, key: str, **kwargs: Any) -> Iterator[bytes]:
+        self.reads += 1
+        return self.store.get(key, **kwargs)
+
+
+async def edge_viewers(store: ObjectStore, key: str, started: float, stop: threading.Event,
+                       count: int = VIEWERS) -> tuple[dict[str, float], int]:
+    """VIEWERS players on the edge's blocking reload, each asking for the hinted part: part -> when answered."""
+    counting = CountingStore(store)
+    live = LivePlaylists(counting, asyncio.to_thread)  # type: ignore[arg-type]
+    answered: dict[str, float] = {}
+
+    async def viewer() -> None:
+        body, _ = await live.playlist(key, BlockingRequest())
+        while not stop.is_set():
+            hint = _HINT.search(body.decode())
+            if hint is None:
+                return
+            msn, part = int(hint.group(1)), int(hint.group(2))
+            try:
+                body, _ = await live.playlist(key, BlockingRequest(msn, part))
+            except NotYetAvailable:
+                continue
+            for found in _PART.finditer(body.decode()):
+                answered.setdefault(f"{found.group(2)}.{found.group(3)}", time.monotonic() - started)
+
+    tasks = [asyncio.create_task(viewer()) for _ in range(count)]
+    while not stop.is_set():
+        await asyncio.sleep(0.05)
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    first = min(answered.values(), default=0.0)  # the first body names earlier parts: count from the first reload
+    return {uri: at for uri, at in answered.items() if at > first}, counting.reads
+
+
+def wait_for_timeline(ingest: LiveIngest, started: float) -> dict[str, float]:
+    """Where the first part's time went: each stage of the session's first connection, since publisher start."""
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        for running in list(ingest.sessions.values()):
+            if not hasattr(running.session, "timeline"):
+                return {}  # an ingest that does not profile its connections
+            if "first_part" in running.session.timeline:
+                return {stage: at - started for stage, at in running.session.timeline.items()}
+        time.sleep(POLL)
+    return {}
 
 
 def run_anchor(tmp: Path, seconds: int) -> dict[str, float]:
@@ -186,7 +265,8 @@ rtmp {{ server {{ listen 127.0.0.1:{port}; application live {{ live on; hls on; 
     nginx.wait()
     seen = result["seen"]
     first, lag = lags(seen, publish_seconds, publish_seconds)  # nginx records from the publisher's first frame
-    return {"first": first, "p50": percentile(lag, 0.5), "p95": percentile(lag, 0.95), "units": len(lag)}
+    return {"first": first, "p50": percentile(list(lag.values()), 0.5), "p95": percentile(list(lag.values()), 0.95),
+            "units": len(lag)}
 
 
 def transcoder_speed(tmp: Path, seconds: int) -> float:
@@ -211,6 +291,9 @@ def transcoder_speed(tmp: Path, seconds: int) -> float:
         def put(self, name: str, data: bytes, content_type: str) -> None:
             pass
 
+        def delete(self, name: str) -> None:
+            pass
+
     started = time.monotonic()
     proc = subprocess.Popen([FFMPEG, "-hide_banner", "-nostdin", *command], pass_fds=[w for _, w in pipes])
     for _, write_end in pipes:
@@ -225,6 +308,7 @@ def transcoder_speed(tmp: Path, seconds: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=int, default=30)
+    parser.add_argument("--skip-speed", action="store_true", help="leave out the transcoder speed run")
     args = parser.parse_args()
     if find_nginx() is None:
         sys.exit("needs nginx with its RTMP module (Debian: nginx libnginx-mod-rtmp)")
@@ -232,7 +316,7 @@ def main() -> None:
         tmp = Path(raw)
         ours = run_ours(tmp, args.seconds)
         anchor = run_anchor(tmp, args.seconds)
-        speed = transcoder_speed(tmp, args.seconds)
+        speed = float("nan") if args.skip_speed else transcoder_speed(tmp, args.seconds)
     print(f"{'':34}{'streamstack LL-HLS':>20}{'nginx-rtmp hls 2s':>20}   goal")
     print(f"{'ingest -> first playable (s)':34}{ours['first']:>20.2f}{anchor['first']:>20.2f}   <= 3")
     print(f"{'availability behind real time p50':34}{ours['p50']:>20.2f}{anchor['p50']:>20.2f}   <= 1.5")
@@ -240,6 +324,15 @@ def main() -> None:
     print(f"{'  (units measured: parts / segments)':34}{ours['units']:>20}{anchor['units']:>20}")
     print(f"{'transcoder speed, 720p30 -> 3 rungs':34}{speed:>19.2f}x{'(no transcode)':>20}   >= 1.2x")
     print(f"{'CPU per stream (cores)':34}{ours['cpu']:>20.2f}{'':>20}")
+    print(f"{'edge: availability p50 / p95 (s)':34}{ours['edge_p50']:>11.2f} / {ours['edge_p95']:<6.2f}"
+          f"{'':>20}   <= 1.5 / 2.5")
+    print(f"{'edge: behind the origin p50 / p95':34}{ours['edge_delay_p50']:>11.3f} / {ours['edge_delay_p95']:<6.3f}"
+          f"{'':>20}   <= 0.1")
+    print(f"{'edge: origin reads per part':34}{ours['edge_reads_per_part']:>20.1f}"
+          f"   ({ours['edge_reads_per_second']:.1f}/s, {ours['edge_parts']} parts, {VIEWERS} viewers)")
+    print("first playable, stage by stage (s since the publisher started):")
+    for stage, at in ours["timeline"].items():
+        print(f"  {stage:32}{at:>20.2f}")
 
 
 if __name__ == "__main__":

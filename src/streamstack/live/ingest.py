@@ -4,7 +4,11 @@ nginx (Debian's `libnginx-mod-rtmp`) runs with a configuration generated under t
 Its `on_publish` callback authenticates the stream key; on success it answers with a redirect that
 renames the stream to the live stream's id, so the key never appears in a process list or a log,
 and the session's encoder pulls that name from nginx on loopback (plays from anywhere else are
-denied). `on_publish_done` starts the reconnect window; a supervision loop ends sessions past it.
+denied). nginx-rtmp keeps no GOP cache: a player joins at the next keyframe, up to a publisher
+GOP late. So the relay attaches to the (still idle) stream before the publish is admitted
+(`idle_streams on`; its `on_play` says it is there) and receives the publisher's very first
+frames; idle streams never end their players, so `on_publish_done` ends the relay.
+`on_publish_done` also starts the reconnect window; a supervision loop ends sessions past it.
 SRT callers are admitted by the front (live/srt.py) into an ffmpeg listener of their own, which is
 their relay; from there both protocols run the same session code.
 """
@@ -35,6 +39,8 @@ log = logging.getLogger("streamstack.live")
 RTMP_MODULE = Path("/usr/lib/nginx/modules/ngx_rtmp_module.so")
 SUPERVISE_SECONDS = 0.5
 EMF_FLUSH_SECONDS = 10.0  # the last per-stream figures, six times a CloudWatch minute
+RELAY_ATTACH_SECONDS = 3.0  # the publish waits this long at most for the relay to be in place
+RELAY_DRAIN_SECONDS = 0.5  # after the publisher left, what nginx already sent reaches the relay
 MAX_CALLBACK_BYTES = 16 * 1024
 SRT_LISTEN_SECONDS = 10.0  # an admitted caller's listener waits this long for the caller's conclusion
 
@@ -66,13 +72,14 @@ rtmp {{
             wait_key on;
             wait_video on;
             drop_idle_publisher 10s;
-            idle_streams off;
+            idle_streams on;
             allow play 127.0.0.1;
             deny play all;
             notify_method post;
             notify_relay_redirect off;
             on_publish {callback_url}/rtmp/on_publish;
             on_publish_done {callback_url}/rtmp/on_publish_done;
+            on_play {callback_url}/rtmp/on_play;
         }}
     }}
 }}
@@ -100,6 +107,7 @@ class LiveIngest:
     stopping: threading.Event = field(default_factory=threading.Event)
     simulcast: SimulcastRunner = field(init=False)
     reported: set[str] = field(default_factory=set)  # streams whose per-stream series exist
+    attaching: dict[str, threading.Event] = field(default_factory=dict)  # publishes waiting for their relay
 
     def __post_init__(self) -> None:
         self.simulcast = SimulcastRunner(self.platform.sessions, self.platform.settings)
@@ -121,8 +129,34 @@ class LiveIngest:
                 log.warning("live publish refused from %s: %s", (fields.get("addr") or ["?"])[0], exc)
                 return 403, {}
         url = self.loopback_url(grant.live_stream_id)
-        self._start(grant, key, start_relay(url, "rtmp", max_seconds=grant.max_seconds), restream_source=url)
+        self._drain_previous(grant.live_stream_id)
+        with self.lock:
+            attached = self.attaching[grant.live_stream_id] = threading.Event()
+        try:
+            self._start(grant, key, start_relay(url, "rtmp", max_seconds=grant.max_seconds), restream_source=url)
+            if attached.wait(RELAY_ATTACH_SECONDS):
+                time.sleep(0.02)  # nginx handles the relay's on_play answer (and joins it) before this one
+            else:
+                log.warning("live relay for %s not attached in time: it joins at a keyframe", grant.live_stream_id)
+        finally:
+            with self.lock:
+                self.attaching.pop(grant.live_stream_id, None)
         return 302, {"Location": grant.live_stream_id}
+
+    def may_play(self, form: bytes) -> bool:
+        """Only our processes play (nginx allows loopback only): a relay being attached, restreams of a live one."""
+        name = (parse_qs(form.decode("latin-1")).get("name") or [""])[0]
+        with self.lock:
+            running = self.sessions.get(name)
+            return name in self.attaching or (running is not None and running.connected)
+
+    def relay_attached(self, form: bytes) -> None:
+        """The relay's play was answered: nginx joins it to the stream, so the publisher may start."""
+        name = (parse_qs(form.decode("latin-1")).get("name") or [""])[0]
+        with self.lock:
+            attached = self.attaching.get(name)
+        if attached is not None:
+            attached.set()
 
     def on_publish_done(self, form: bytes) -> int:
         fields = parse_qs(form.decode("latin-1"))
@@ -133,6 +167,7 @@ class LiveIngest:
             )
         if running is not None and running.connected:
             self._disconnected(running)
+            threading.Timer(RELAY_DRAIN_SECONDS, running.session.end_relay, args=(running.session.relay,)).start()
         return 200
 
     # --- SRT admission (the front has read the key from the caller's Stream ID) -----------------------
@@ -167,8 +202,17 @@ class LiveIngest:
         self._start(grant, stream_key, relay, probed)
 
     # --- sessions ----------------------------------------------------------------------------------
+    def _drain_previous(self, live_stream_id: str) -> None:
+        """A quick reconnect: the last connection's relay ends and its encoder drains before the next one runs."""
+        with self.lock:
+            running = self.sessions.get(live_stream_id)
+        if running is not None and running.thread is not None and running.thread.is_alive():
+            running.session.end_relay()
+            running.thread.join(timeout=10)
+
     def _start(self, grant: service.PublishGrant, stream_key: str, relay: subprocess.Popen[bytes],
                probed: tuple[bytes, Probe] | None = None, *, restream_source: str | None = None) -> None:
+        self._drain_previous(grant.live_stream_id)
         with self.lock:
             running = self.sessions.get(grant.live_stream_id)
             if running is None or not grant.continues_session or running.session.asset_id != grant.asset_id:
@@ -309,6 +353,8 @@ class _CallbackHandler(BaseHTTPRequestHandler):
             status = self.ingest.on_publish_done(form)
         elif self.path.startswith("/rtmp/on_publish"):
             status, headers = self.ingest.on_publish(form)
+        elif self.path.startswith("/rtmp/on_play"):
+            status = 200 if self.ingest.may_play(form) else 403
         else:
             status = 404
         self.send_response(status)
@@ -316,6 +362,9 @@ class _CallbackHandler(BaseHTTPRequestHandler):
             self.send_header(name, value)
         self.send_header("content-length", "0")
         self.end_headers()
+        if self.path.startswith("/rtmp/on_play") and status == 200:
+            self.wfile.flush()
+            self.ingest.relay_attached(form)  # answered: nginx now joins the relay to the stream
 
     def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - keys stay out of access logs
         return

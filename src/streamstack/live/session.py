@@ -9,11 +9,13 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import select
 import signal
 import subprocess
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -23,6 +25,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from streamstack.assets.models import Asset, Rendition
 from streamstack.live.telemetry import LiveFigures, StreamTelemetry, live_edge_latency, progress_args
 from streamstack.media.errors import ProbeError
+from streamstack.media.flv import probe_flv_head
 from streamstack.media.hls import START_TAG, Variant, master_playlist
 from streamstack.media.live import RELAYED_INPUT, LiveEncodePlan, build_live_command, plan_live, relay_command
 from streamstack.media.live_packager import (
@@ -54,6 +57,9 @@ class StoreSink:
     def put(self, name: str, data: bytes, content_type: str) -> None:
         self.store.put(self.prefix + name, [data], content_type=content_type)
 
+    def delete(self, name: str) -> None:
+        self.store.delete(self.prefix + name)
+
 
 def probe_head(head: bytes) -> Probe | None:
     """The stream's video size, rate and audio from its first bytes; None while they do not tell yet."""
@@ -72,15 +78,23 @@ def probe_head(head: bytes) -> Probe | None:
     return probe if probe.has_video and probe.width > 0 else None
 
 
-def read_until_probed(stream: IO[bytes], limit: int = PROBE_MAX_BYTES) -> tuple[bytes, Probe]:
-    """Buffer the relay's output until a probe of it names the video; refuse a stream that never does."""
+def read_until_probed(stream: IO[bytes], limit: int = PROBE_MAX_BYTES,
+                      on_first_bytes: Callable[[], None] = lambda: None) -> tuple[bytes, Probe]:
+    """Buffer the relay's output until its FLV metadata, or else an ffmpeg probe of it, names the video."""
     head = b""
     next_probe = PROBE_FIRST_BYTES
+    deadline = time.monotonic() + PROBE_TIMEOUT_SECONDS
     while len(head) < limit:
+        if not select.select([stream], [], [], max(0.0, deadline - time.monotonic()))[0]:
+            raise ProbeError("no_video", "The stream sent no media in time.")
         chunk = os.read(stream.fileno(), 65536)
         if not chunk:
             break
+        if not head:
+            on_first_bytes()
         head += chunk
+        if len(head) < PROBE_FIRST_BYTES and (probe := probe_flv_head(head)) is not None:
+            return head, probe
         if len(head) >= next_probe:
             probe = probe_head(head)
             if probe is not None:
@@ -140,7 +154,12 @@ class LiveSession:
         self.process: subprocess.Popen[bytes] | None = None
         self.relay: subprocess.Popen[bytes] | None = None
         self.media_seconds = 0.0
+        self.timeline: dict[str, float] = {}  # stage -> monotonic time, for the current connection
         self.lock = threading.Lock()
+
+    def mark(self, stage: str) -> None:
+        """Record when the current connection reached a stage (first-playable profiling, once per stage)."""
+        self.timeline.setdefault(stage, time.monotonic())
 
     def run_connection(self, relay: subprocess.Popen[bytes], probed: tuple[bytes, Probe] | None = None
                        ) -> ConnectionResult:
@@ -149,16 +168,20 @@ class LiveSession:
         self.telemetry.connected()
         if isinstance(relay, Relay) and relay.progress is not None:
             threading.Thread(target=_follow, args=(self.telemetry, relay.progress), daemon=True).start()
+        self.timeline = {"relay_started": started}
         with self.lock:
             self.relay = relay
         assert relay.stdout is not None
         try:
-            head, probe = probed or read_until_probed(relay.stdout)
+            head, probe = probed or read_until_probed(
+                relay.stdout, on_first_bytes=lambda: self.mark("relay_first_bytes"))
+            self.mark("probed")
         except ProbeError:
             self.stop_encoder()
             raise
+        first_connection = self.plan is None
         if self.plan is None:
-            self.prepare(probe)
+            self.prepare(probe, publish_masters=False)  # published while the encoder starts
         assert self.plan is not None and self.packager is not None
         pipes = [os.pipe() for _ in self.plan.renditions]
         command = build_live_command(RELAYED_INPUT, probe, self.plan, [w for _, w in pipes])
@@ -168,10 +191,17 @@ class LiveSession:
                     [ffmpeg_exe(), "-hide_banner", "-nostdin", *command], pass_fds=[w for _, w in pipes],
                     stdin=subprocess.PIPE, stderr=diagnostics, start_new_session=True,
                 )  # fmt: skip
+            self.mark("encoder_started")
             for _, write_end in pipes:
                 os.close(write_end)
             pump = threading.Thread(target=_pump, args=(head, relay.stdout, process.stdin), daemon=True)
             pump.start()
+            if first_connection:  # while the encoder starts up: it needs a part target's worth before its first part
+                try:
+                    self._publish_masters(probe)
+                except Exception:
+                    self.stop_encoder()
+                    raise
             names = [r.name for r in self.plan.renditions]
             streams = {name: os.fdopen(read_end, "rb") for name, (read_end, _) in zip(names, pipes, strict=True)}
             results = self.packager.package_all(streams)
@@ -188,16 +218,22 @@ class LiveSession:
         self.media_seconds = self._duration()
         return ConnectionResult(fragments, time.monotonic() - started, error)
 
-    def prepare(self, probe: Probe) -> None:
+    def prepare(self, probe: Probe, *, publish_masters: bool = True) -> None:
         """Plan the ladder from the first connection's probe and publish the masters; reconnects keep both."""
         self.plan = plan_live(probe, self.settings, low_latency=self.low_latency)
         self.packager = LivePackager([r.name for r in self.plan.renditions], self.sink, self.plan.packaging,
                                      on_part=self._on_part)  # fmt: skip
-        self._publish_masters(probe)
+        if publish_masters:
+            self._publish_masters(probe)
 
     def _on_part(self, rendition: str, media_seconds: float, publish_seconds: float) -> None:
         metrics.observe_live_part(publish_seconds)
         assert self.plan is not None
+        if "first_part" not in self.timeline:
+            self.mark("first_part")
+            origin = next(iter(self.timeline.values()))
+            log.info("live %s: first part %s", self.asset_id,
+                     ", ".join(f"{stage} +{at - origin:.2f}s" for stage, at in self.timeline.items()))
         if rendition == self.plan.renditions[0].name:  # one rendition is the encoder's clock
             self.telemetry.part_encoded(media_seconds)
 
@@ -209,6 +245,14 @@ class LiveSession:
             with first.lock:
                 latency = live_edge_latency(first.playlist, low_latency=self.low_latency)
         return self.telemetry.figures(latency)
+
+    def end_relay(self, relay: subprocess.Popen[bytes] | None = None) -> None:
+        """The publisher left (or is back): end the relay gracefully, so the encoder drains what it received."""
+        with self.lock:
+            relay = relay or self.relay
+        if relay is not None and relay.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                relay.terminate()
 
     def stop_encoder(self) -> None:
         """End the current connection now (disable, complete, delete, duration limit)."""

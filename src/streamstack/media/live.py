@@ -28,6 +28,10 @@ LIVE_LADDER: tuple[LadderRung, ...] = (
 FRAGMENT_FLAGS = "frag_keyframe+empty_moov+default_base_moof+negative_cts_offsets+delay_moov"
 INGEST_PROTOCOLS = {"rtmp": "rtmp,tcp", "srt": "srt,udp"}
 INGEST_FORMATS = {"rtmp": "flv,live_flv", "srt": "mpegts"}
+# How much media ffmpeg reads before it starts: every wait here is time to first playable. RTMP
+# publishers (and the relay's FLV) send their codec headers first, so a tenth of a second finds both
+# streams; MPEG-TS over SRT declares its streams but needs packets to know their parameters.
+ANALYZE_MICROSECONDS = {"rtmp": "100000", "srt": "400000", "relayed": "100000"}
 
 
 @dataclass(frozen=True)
@@ -59,7 +63,7 @@ def live_input_args(url: str, protocol: str) -> list[str]:
     return [
         "-protocol_whitelist", INGEST_PROTOCOLS[protocol],
         "-format_whitelist", INGEST_FORMATS[protocol],
-        "-probesize", "200000", "-analyzeduration", "400000", "-fflags", "+nobuffer",
+        "-probesize", "200000", "-analyzeduration", ANALYZE_MICROSECONDS[protocol], "-fflags", "+nobuffer",
         "-i", url,
     ]  # fmt: skip
 
@@ -83,7 +87,8 @@ def srt_listener_url(port: int, passphrase: str, *, wait_seconds: float) -> str:
 
 
 RELAYED_INPUT = ["-protocol_whitelist", "pipe", "-format_whitelist", "flv,live_flv", "-probesize", "200000",
-                 "-analyzeduration", "400000", "-fflags", "+nobuffer", "-f", "flv", "-i", "pipe:0"]  # fmt: skip
+                 "-analyzeduration", ANALYZE_MICROSECONDS["relayed"], "-fflags", "+nobuffer",
+                 "-f", "flv", "-i", "pipe:0"]  # fmt: skip
 
 
 def build_live_command(
