@@ -3,6 +3,9 @@
 Every viewer waiting on a rendition shares one watch: a single task polls the playlist object's
 metadata and reads its body only when it changed, so the origin sees one read per part however many
 viewers wait (RFC 8216bis 6.2.5.2; the packager writes each part before the playlist naming it).
+The watch sleeps while no part can be due (parts come one part target apart), looks every
+`FINE_POLL_SECONDS` around the next part's due time, and backs off when the encoder is late
+or stalled: a few metadata reads per part (HEAD requests on S3) instead of one every 20 ms.
 """
 
 from __future__ import annotations
@@ -23,8 +26,10 @@ from streamstack.storage.keys import LIVE_MASTER_NAMES
 
 LOW_LATENCY_PLAYLIST = "ll.m3u8"
 DELTA_PLAYLIST = "ll_skip.m3u8"
-POLL_SECONDS = 0.02
 ORIGIN_RETRY_SECONDS = 0.2
+FINE_POLL_SECONDS = 0.05  # around a part's due time: a new part is seen within this (answers within 100 ms)
+EARLY_FRACTION = 0.2  # start looking this share of a part target before the part is due (encoder jitter)
+LATE_PARTS = 3.0  # a part this many part targets late is a stall, not jitter: back off
 IDLE_WATCH_SECONDS = 10.0
 BLOCKING_MAX_AGE = 60  # a response for a given _HLS_msn/_HLS_part never changes: the query is the cache key
 LIVE_PLAYLIST_MAX_AGE = 1
@@ -34,6 +39,7 @@ _PART_URI = re.compile(r'#EXT-X-PART:[^\n]*URI="(\d+)\.(\d+)\.m4s"')
 _PART_KEY = re.compile(r"^(.*/)?(\d+)\.(\d+)\.m4s$")
 _MEDIA_SEQUENCE = re.compile(r"#EXT-X-MEDIA-SEQUENCE:(\d+)")
 _TARGET = re.compile(r"#EXT-X-TARGETDURATION:(\d+)")
+_PART_TARGET = re.compile(r"#EXT-X-PART-INF:PART-TARGET=([\d.]+)")
 
 Offload = Callable[..., Awaitable[Any]]
 log = logging.getLogger("streamstack.delivery")
@@ -68,6 +74,7 @@ class LiveEdge:
     complete_msn: int
     target: int
     ended: bool
+    part_target: float = 1.0
 
     def has(self, msn: int, part: int | None) -> bool:
         if self.ended:
@@ -83,9 +90,27 @@ def live_edge_of(body: bytes) -> LiveEdge:
     parts = _PART_URI.findall(text)
     sequence = _MEDIA_SEQUENCE.search(text)
     target = _TARGET.search(text)
+    part_target = _PART_TARGET.search(text)
     complete = (int(sequence.group(1)) if sequence else 0) + text.count("#EXTINF:") - 1
     last_msn, last_part = (int(parts[-1][0]), int(parts[-1][1])) if parts else (complete, -1)
-    return LiveEdge(last_msn, last_part, complete, int(target.group(1)) if target else 2, "#EXT-X-ENDLIST" in text)
+    return LiveEdge(last_msn, last_part, complete, int(target.group(1)) if target else 2, "#EXT-X-ENDLIST" in text,
+                    float(part_target.group(1)) if part_target else float(target.group(1)) if target else 2.0)
+
+
+def next_poll_delay(since_change: float, part_target: float, fine: float = FINE_POLL_SECONDS) -> float:
+    """Seconds until the next look at a playlist that last changed `since_change` seconds ago.
+
+    Asleep until the next part is nearly due (one part target after the last), every `fine` seconds
+    for LATE_PARTS part targets past the due time (a busy encoder's jitter), then backing off by half
+    the time it has been late (a stalled encoder, a publisher gone), never slower than one part target.
+    """
+    due = part_target * (1 - EARLY_FRACTION)
+    if since_change < due:
+        return max(fine, due - since_change)
+    late = since_change - due - LATE_PARTS * part_target
+    if late <= 0:
+        return fine
+    return min(part_target, max(fine, late / 2))
 
 
 @dataclass
@@ -123,6 +148,7 @@ class _Watch:
     body: bytes | None = None
     version: str | None = None
     edge: LiveEdge | None = None
+    changed_at: float = 0.0
     changed: asyncio.Event = field(default_factory=asyncio.Event)
     task: asyncio.Task[None] | None = None
     last_wanted: float = 0.0
@@ -134,8 +160,9 @@ class LivePlaylists:
 
     store: ObjectStore
     offload: Offload
-    poll_seconds: float = POLL_SECONDS
+    fine_poll_seconds: float = FINE_POLL_SECONDS
     origin_reads: int = 0  # playlist bodies read from the origin (one per published version)
+    origin_polls: int = 0  # metadata reads of playlists (HEAD requests on S3)
     _watches: dict[str, _Watch] = field(default_factory=dict)
 
     async def playlist(self, key: str, request: BlockingRequest) -> tuple[bytes, int]:
@@ -201,8 +228,11 @@ class LivePlaylists:
             watch.task = asyncio.get_running_loop().create_task(self._poll(watch))
 
     async def _poll(self, watch: _Watch) -> None:
-        """One loop per playlist while anyone waited recently: metadata every tick, the body on change."""
+        """One loop per playlist while anyone waited recently: metadata when a part may be due, the body on change."""
         while time.monotonic() - watch.last_wanted < IDLE_WATCH_SECONDS:
+            part_target = watch.edge.part_target if watch.edge is not None else 1.0
+            await asyncio.sleep(next_poll_delay(time.monotonic() - watch.changed_at, part_target,
+                                                self.fine_poll_seconds))  # fmt: skip
             try:
                 await self._refresh(watch)
             except StorageUnavailable:  # an origin blink must not end the watch its waiters depend on
@@ -211,10 +241,10 @@ class LivePlaylists:
                 continue
             if watch.edge is not None and watch.edge.ended:
                 break
-            await asyncio.sleep(self.poll_seconds)
         self._watches.pop(watch.key, None)
 
     async def _refresh(self, watch: _Watch) -> None:
+        self.origin_polls += 1
         try:
             info = await self.offload(self.store.head, watch.key)
         except ObjectNotFound:
@@ -223,5 +253,8 @@ class LivePlaylists:
             return
         body = b"".join(await self.offload(lambda: list(self.store.get(watch.key))))
         self.origin_reads += 1
-        watch.body, watch.version, watch.edge = body, info.etag, live_edge_of(body)
+        first, edge = watch.version is None, live_edge_of(body)
+        watch.body, watch.version, watch.edge = body, info.etag, edge
+        # a playlist read for the first time changed at some unknown moment: look closely for the next part
+        watch.changed_at = time.monotonic() - (edge.part_target if first else 0.0)
         watch.changed.set()
