@@ -3,7 +3,9 @@
 ffmpeg's HLS muxer cannot write parts, so each rendition is fragmented MP4 on a pipe (one
 fragment of about half a second each); every fragment becomes a part, a segment closes once it
 holds a segment target's worth, and the next one opens on a keyframe. Each object is written
-before the playlist that names it, so a player never sees a URI it cannot fetch.
+before the playlist that names it, so a player never sees a URI it cannot fetch. Parts are
+deleted once no playlist has named them for a segment (`PART_GRACE_SEGMENTS`): the segments,
+which hold the same media, stay for the DVR window and the recording.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import BinaryIO, Protocol
 
 from streamstack.media.fmp4 import Fragment, FragmentReader
 from streamstack.media.llhls import (
+    PARTS_KEPT_SEGMENTS,
     LivePlaylist,
     LiveSegment,
     Part,
@@ -34,12 +37,15 @@ DELTA_PLAYLIST = "ll_skip.m3u8"
 STANDARD_PLAYLIST = "standard.m3u8"
 RECORDING_PLAYLIST = "recording.m3u8"
 SEGMENT_TOLERANCE = 0.02  # a segment this close to its target is full (29.97 fps GOPs last 2.002 s)
+PART_GRACE_SEGMENTS = 1  # parts out of the playlists stay this many segments (a player's last reload may name them)
 
 
 class ObjectSink(Protocol):
     """Where the packager puts what it cuts (names relative to the session's root)."""
 
     def put(self, name: str, data: bytes, content_type: str) -> None: ...
+
+    def delete(self, name: str) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -83,6 +89,7 @@ class RenditionPackager:
         self._init_uri = ""
         self._origin: datetime | None = None
         self._next_discontinuity = False
+        self._expired: list[str] = []  # parts no playlist names any more, deleted once the playlists are out
         self.lock = threading.Lock()
 
     def start_connection(self, init: bytes) -> None:
@@ -112,6 +119,7 @@ class RenditionPackager:
             self._publish()
         if self._on_part is not None:
             self._on_part(self.name, fragment.duration, time.monotonic() - started)
+        self._delete_expired()
 
     def finish(self) -> None:
         """The session is over: close the last segment and publish ENDLIST everywhere (live-to-VOD)."""
@@ -119,6 +127,7 @@ class RenditionPackager:
             self._close_segment()
             self.playlist.ended = True
             self._publish()
+        self._delete_expired()
 
     def live_edge(self) -> RenditionReport | None:
         """This rendition's newest part, as other renditions report it."""
@@ -148,9 +157,26 @@ class RenditionPackager:
             uri = f"{segment.msn}.m4s"
             self.sink.put(f"{self.name}/{uri}", b"".join(self._current_data), MEDIA_TYPE)
             segment.uri = uri
+            self._expired += self._parts_out_of_window()
         else:
             self.playlist.segments.remove(segment)
         self._current, self._current_data = None, []
+
+    def _parts_out_of_window(self) -> list[str]:
+        """The parts of the segment that left the playlists' part window PART_GRACE_SEGMENTS segments ago."""
+        complete = 0
+        for segment in reversed(self.playlist.segments):
+            complete += segment.complete
+            if complete > PARTS_KEPT_SEGMENTS + PART_GRACE_SEGMENTS:
+                return [f"{self.name}/{part.uri}" for part in segment.parts]
+        return []
+
+    def _delete_expired(self) -> None:
+        """After the playlists that stopped naming them: a delete never races a playlist a player just read."""
+        with self.lock:
+            expired, self._expired = self._expired, []
+        for name in expired:
+            self.sink.delete(name)
 
     def _preload_hint(self) -> str:
         if self._current is not None:

@@ -12,9 +12,10 @@ from types import SimpleNamespace
 import imageio_ffmpeg
 import pytest
 
-from streamstack.media.fmp4 import FragmentError, FragmentReader
+from streamstack.media.fmp4 import Fragment, FragmentError, FragmentReader
 from streamstack.media.live import LIVE_LADDER, build_live_command, plan_live
-from streamstack.media.live_packager import LivePackager, part_target_for
+from streamstack.media.live_packager import PART_GRACE_SEGMENTS, LivePackager, PackagingPlan, part_target_for
+from streamstack.media.llhls import PARTS_KEPT_SEGMENTS
 from streamstack.media.probe import Probe
 from tests.unit.media.llhls_rules import check_playlist, check_sequence, parse
 
@@ -42,6 +43,7 @@ class RecordingSink:
     def __init__(self) -> None:
         self.objects: dict[str, bytes] = {}
         self.history: dict[str, list[str]] = {}
+        self.deleted: list[str] = []
         self.lock = threading.Lock()
 
     def put(self, name: str, data: bytes, content_type: str) -> None:
@@ -52,6 +54,11 @@ class RecordingSink:
                     assert f"{name.rsplit('/', 1)[0]}/{uri}" in self.objects, f"{name} names missing {uri}"
                 self.history.setdefault(name, []).append(text)
             self.objects[name] = data
+
+    def delete(self, name: str) -> None:
+        with self.lock:
+            self.objects.pop(name, None)
+            self.deleted.append(name)
 
     @staticmethod
     def _uris(text: str) -> list[str]:
@@ -184,6 +191,24 @@ def test_a_reconnect_continues_the_sequence_after_a_discontinuity(tmp_path: Path
     assert recording.count("#EXT-X-DISCONTINUITY\n") == 1 and '#EXT-X-MAP:URI="init1.mp4"' in recording
     write_out(sink, tmp_path / "out")
     decode(tmp_path / "out" / "180p" / "recording.m3u8")
+
+
+def test_parts_that_left_the_part_window_are_deleted_and_segments_stay() -> None:
+    sink = RecordingSink()
+    packager = LivePackager(["360p"], sink, PackagingPlan(part_target=0.5, segment_target=2.0, window_seconds=30.0))
+    rendition = packager.renditions["360p"]
+    rendition.start_connection(b"init")
+    for index in range(40):  # 10 segments of 4 parts, a keyframe every 2 s
+        rendition.add(Fragment(f"part {index}".encode(), index * 0.5, 0.5, independent=index % 4 == 0))
+        listed = RecordingSink._uris(sink.history["360p/ll.m3u8"][-1])
+        assert not set(listed) & {name.removeprefix("360p/") for name in sink.deleted}, "a listed part was deleted"
+    packager.finish()
+    kept = PARTS_KEPT_SEGMENTS + PART_GRACE_SEGMENTS  # of the 10 segments, the parts of the last `kept` stay
+    assert sorted(sink.deleted) == sorted(f"360p/{msn}.{part}.m4s" for msn in range(10 - kept) for part in range(4))
+    assert all(f"360p/{msn}.m4s" in sink.objects for msn in range(10)), "segments stay (DVR window, recording)"
+    assert all(f"360p/{msn}.{part}.m4s" in sink.objects for msn in range(10 - kept, 10) for part in range(4))
+    recording = check_playlist(sink.history["360p/recording.m3u8"][-1], low_latency=False)
+    assert len(recording.segments) == 10
 
 
 def test_a_stream_that_is_not_fragmented_mp4_is_refused() -> None:
