@@ -225,3 +225,34 @@ def test_webhook_endpoints_can_subscribe_to_simulcast_target_events(client, writ
     unknown = client.post("/v1/webhooks", headers=writer, json={
         "url": "https://hooks.example.invalid/mux", "event_types": ["video.live_stream.simulcast_target.up"]})
     assert unknown.status_code == 422
+
+
+def test_a_target_that_stops_resolving_errors_at_start_and_is_counted(platform, fresh_metrics) -> None:  # type: ignore[no-untyped-def]
+    from streamstack.live import service
+    from streamstack.live.models import LiveStreamCreate, SimulcastTargetCreate
+    from streamstack.live.restream import SimulcastRunner
+    from tests.conftest import wait_until
+
+    fresh_metrics.configure_metrics(service="ingest", enabled=True)
+    with platform.sessions() as db_session:
+        body = LiveStreamCreate(simulcast_targets=[SimulcastTargetCreate(url=PUBLIC, stream_key="k")])
+        stream = service.create_live_stream(db_session=db_session, settings=platform.settings, body=body)
+        db_session.commit()
+        target_id = simulcast.targets_of(db_session, stream.id)[0].id
+
+    def target() -> tuple[str, str | None]:
+        with platform.sessions() as db_session:
+            row = simulcast.get_target(db_session, stream.id, target_id)
+            return row.status, row.error
+
+    runner = SimulcastRunner(platform.sessions, platform.settings)
+    try:
+        runner.reconcile({stream.id: "rtmp://127.0.0.1:1/live/unused"})
+        status, error = wait_until(lambda: (t := target())[0] == "errored" and t, 10, "errored")
+        assert "does not resolve" in error, "checked again at every start, before anything is dialled"
+    finally:
+        runner.stop_all()
+    registry = fresh_metrics.get_registry()
+    assert registry.get_sample_value("streamstack_live_simulcast_failures_total") >= 1
+    assert registry.get_sample_value("streamstack_live_simulcast_broadcasting") == 0
+    assert target() == ("idle", None), "the ingest stopping leaves its targets idle"

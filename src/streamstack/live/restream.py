@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from streamstack.live import simulcast
 from streamstack.live.models import SimulcastTarget
 from streamstack.media.safety import ffmpeg_exe, stderr_reason
+from streamstack.observability import metrics
 from streamstack.outbound import SIMULCAST, UrlRefused, check_address, resolve
 from streamstack.settings import Settings
 
@@ -116,6 +117,7 @@ class Restreamer:
     process: subprocess.Popen[bytes] | None = None
     thread: threading.Thread | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
+    broadcasting: bool = False  # media is reaching the target now
 
     def start(self) -> None:
         self.thread = threading.Thread(target=self._run, name=f"simulcast-{self.target_id}", daemon=True)
@@ -150,6 +152,7 @@ class Restreamer:
             if attempt.returncode == 0 or not attempt.source_opened:
                 delay = SOURCE_RETRY_SECONDS  # the publisher's stream ended or is not there yet
             else:
+                metrics.count_live_simulcast_failure()
                 if not self._report("errored", attempt.reason):
                     return
                 log.warning("simulcast target %s failed: %s", self.target_id, attempt.reason)
@@ -171,7 +174,10 @@ class Restreamer:
                     [ffmpeg_exe(), *restream_command(self.source_url, dial)],
                     stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=diagnostics, start_new_session=True,
                 )  # fmt: skip
-            broadcast = self._watch_progress(process)
+            try:
+                broadcast = self._watch_progress(process)
+            finally:
+                self.broadcasting = False
             process.wait()
             diagnostics.seek(0)
             stderr = diagnostics.read(STDERR_LIMIT).decode(errors="replace")
@@ -186,7 +192,7 @@ class Restreamer:
         for line in process.stdout:
             if not broadcast and line.startswith(b"out_time_us=") and line[12:].strip().isdigit() \
                     and int(line[12:]) > 0:  # fmt: skip
-                broadcast = True
+                broadcast = self.broadcasting = True
                 if not self._report("broadcasting"):
                     self.stopping.set()
                     with contextlib.suppress(ProcessLookupError):
@@ -229,6 +235,7 @@ class SimulcastRunner:
                 restreamer = Restreamer(target_id, source, self.sessions, self.settings)
                 self.restreamers[target_id] = restreamer
                 restreamer.start()
+        metrics.set_live_simulcast_broadcasting(sum(r.broadcasting for r in self.restreamers.values()))
         for row in rows:
             if row.id in wanted:
                 continue

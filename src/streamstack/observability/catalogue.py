@@ -163,6 +163,13 @@ METRICS: dict[str, MetricDef] = {
             mode="livemostrecent",
         ),
         _counter("streamstack_live_parts_total", "LL-HLS parts published (all renditions)."),
+        _gauge(
+            "streamstack_live_simulcast_broadcasting",
+            "Simulcast targets the ingest is writing media to now.",
+            unit="Count",
+            mode="livemostrecent",
+        ),
+        _counter("streamstack_live_simulcast_failures_total", "Simulcast restream attempts that failed (errored)."),
         _histogram(
             "streamstack_live_part_publish_seconds",
             "From a fragment leaving the live encoder to its part and playlists being in the object store.",

@@ -198,6 +198,15 @@ def set_live_active_streams(count: int) -> None:
     record("streamstack_live_active_streams", float(count))
 
 
+def set_live_simulcast_broadcasting(count: int) -> None:
+    """Simulcast targets receiving media, from the ingest's supervision loop."""
+    record("streamstack_live_simulcast_broadcasting", float(count))
+
+
+def count_live_simulcast_failure() -> None:
+    record("streamstack_live_simulcast_failures_total")
+
+
 def observe_live_part(publish_seconds: float) -> None:
     """One LL-HLS part published, and how long the packager took to make it fetchable."""
     record("streamstack_live_parts_total")
