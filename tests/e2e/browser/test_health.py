@@ -103,3 +103,41 @@ def test_summary_turns_counters_into_windowed_rates_and_survives_a_counter_reset
     assert series["edge_bytes_per_second"][2] == pytest.approx(1000)
     assert series["encoding_jobs"]["running"] == [1, 1, 1]
     assert series["queue_depth"] == {"encode": [3, 3, 3]}
+
+
+LIVE_CHARTS = ("live-streams", "live-ingest-bitrate", "live-ingest-fps", "live-transcoder-speed", "live-latency",
+               "live-stall")
+
+
+@pytest.mark.timeout(180)
+def test_health_page_charts_each_live_streams_figures(page, stack, fresh_metrics):
+    """What the ingest records per stream (recorded here through its own functions) is drawn, one line a stream."""
+    streams = {"ls_main": (4.5e6, 30.0, 1.02, 2.2), "ls_slow": (1.2e6, 25.0, 0.8, 6.5)}
+
+    def record() -> None:
+        fresh_metrics.set_live_active_streams(len(streams))
+        fresh_metrics.observe_live_part(0.006)
+        for stream, (bits, fps, speed, latency) in streams.items():
+            fresh_metrics.record_live_stream(stream, ingest_bitrate=bits, ingest_frame_rate=fps, stall_seconds=0.2,
+                                             transcoder_speed=speed, latency_seconds=latency)  # fmt: skip
+
+    record()
+    wait_until(lambda: any(len(s.live_streams) == 2 for s in stack.samples()), 15, "a sample holding both streams")
+    sign_in(page, stack)
+    page.click("a[data-nav=health]")
+    for _ in range(3):  # a few more points, as the ingest's supervision loop would record every 0.5 s
+        record()
+        samples = len(stack.samples())
+        wait_until(lambda n=samples: len(stack.samples()) > n, 15, "the sampler's next point")
+    wait_until(lambda: all(chart_data(page).get(c, {}).get("nonzero", 0) > 0 for c in LIVE_CHARTS), 30,
+               "the live charts to hold the streams' figures")
+    data = chart_data(page)
+    assert data["live-ingest-bitrate"]["max"] == pytest.approx(4.5e6)
+    assert data["live-latency"]["max"] == pytest.approx(6.5)
+    legend = page.inner_text("figure[data-chart=live-transcoder-speed]")
+    assert "ls_main" in legend and "ls_slow" in legend, legend
+    tiles = page.inner_text(".tiles")
+    assert "Live streams" in tiles and "6.5 s" in tiles and "0.80×" in tiles, tiles
+    assert page.locator(".tile-bad", has_text="Transcoder").count() == 1, "0.8x is below the alert's 0.95x"
+    screenshot(page, "health-live.png")
+    assert page.errors == []

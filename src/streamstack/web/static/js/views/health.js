@@ -72,7 +72,7 @@ const CHARTS = [
       { name: "p99", values: s.live_part_publish_p99_ms }] },
   { id: "live-stall", title: "Live ingest stall",
     subtitle: `Seconds without video from a connected publisher; alert above ${LIVE_STALL_SECONDS} s`,
-    format: seconds, series: perStream("stall_seconds") },
+    format: seconds, integer: true, series: perStream("stall_seconds") },
 ];
 
 function lastValue(values) {
