@@ -127,6 +127,7 @@ class LiveIngest:
                 grant = service.authorize_publish(db_session=db_session, stream_key=key, settings=settings)
             except service.PublishRefused as exc:
                 log.warning("live publish refused from %s: %s", (fields.get("addr") or ["?"])[0], exc)
+                metrics.count_live_refusal("rtmp", "busy" if exc.busy else "key")
                 return 403, {}
         url = self.loopback_url(grant.live_stream_id)
         self._drain_previous(grant.live_stream_id)
@@ -194,6 +195,8 @@ class LiveIngest:
                                                   settings=self.platform.settings)  # fmt: skip
         except (ProbeError, service.PublishRefused) as exc:
             log.warning("SRT publish refused: %s", exc)
+            refusal = "no_video" if isinstance(exc, ProbeError) else "busy" if exc.busy else "key"
+            metrics.count_live_refusal("srt", refusal)
             kill_group(relay)
             for stream in (relay.stdout, relay.progress):  # no session will read them
                 if stream is not None:

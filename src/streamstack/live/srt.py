@@ -28,6 +28,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from streamstack.observability import metrics
+
 log = logging.getLogger("streamstack.live")
 
 HEADER_BYTES = 16
@@ -264,6 +266,7 @@ class SrtFront:
             self.admitted.put((address, packet, self.admit(stream_key_of(stream_id))))
         except SrtRefused as exc:
             log.warning("SRT publish refused from %s: %s", address[0], exc)
+            metrics.count_live_refusal("srt", "busy" if exc.reason == REJECT_CONFLICT else "key")
             self.admitted.put((address, packet, rejection(packet, exc.reason)))
         except Exception:  # noqa: BLE001 - a failed admission refuses this caller and nothing else
             log.warning("SRT admission failed for %s", address[0], exc_info=True)
@@ -319,6 +322,7 @@ class SrtFront:
         self._send(packet, peer.address)
         if handshake is not None and REJECTION_BASE <= handshake.type < CONCLUSION - 16:
             log.warning("SRT publish refused from %s by its listener (passphrase?)", peer.address[0])
+            metrics.count_live_refusal("srt", "passphrase")
             self._drop(peer, notify=False)
 
     def _tend(self) -> None:

@@ -170,6 +170,9 @@ METRICS: dict[str, MetricDef] = {
             mode="livemostrecent",
         ),
         _counter("streamstack_live_simulcast_failures_total", "Simulcast restream attempts that failed (errored)."),
+        _counter("streamstack_live_publish_refusals_total",
+                 "Publishers refused at ingest: key (wrong, disabled or deleted), busy (already live), passphrase "
+                 "(SRT), no_video.", "protocol", "reason"),  # fmt: skip
         _histogram(
             "streamstack_live_part_publish_seconds",
             "From a fragment leaving the live encoder to its part and playlists being in the object store.",

@@ -213,6 +213,17 @@ def observe_live_part(publish_seconds: float) -> None:
     record("streamstack_live_part_publish_seconds", publish_seconds)
 
 
+LIVE_PROTOCOLS = ("rtmp", "srt")
+LIVE_REFUSALS = ("key", "busy", "passphrase", "no_video")
+
+
+def count_live_refusal(protocol: str, reason: str) -> None:
+    """A publisher refused at ingest (garbage that never made a handshake is not counted: it is not one)."""
+    _check(protocol, LIVE_PROTOCOLS, "protocol")
+    _check(reason, LIVE_REFUSALS, "reason")
+    record("streamstack_live_publish_refusals_total", protocol=protocol, reason=reason)
+
+
 LIVE_STREAM_FIGURES = {  # keyword of record_live_stream -> its per-stream metric
     "ingest_bitrate": "streamstack_live_ingest_bitrate_bits_per_second",
     "ingest_frame_rate": "streamstack_live_ingest_frames_per_second",

@@ -6,6 +6,7 @@ import os
 import socket
 import threading
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -57,7 +58,8 @@ def conclusion_for(caller: socket.socket, front: SrtFront, stream_id: str) -> by
     return handshake(CONCLUSION, cookie=induction.cookie, extensions=stream_id_extension(stream_id))
 
 
-def test_refusals_reach_the_caller_as_rejections_with_their_reason(front: SrtFront) -> None:
+def test_refusals_reach_the_caller_as_rejections_with_their_reason(front: SrtFront, fresh_metrics: Any) -> None:
+    fresh_metrics.configure_metrics(service="ingest", enabled=True)
     for stream_id, reason in (("publish:nope", REJECT_FORBIDDEN), ("publish:busy", REJECT_CONFLICT),
                               ("publish:broken", REJECT_FORBIDDEN), ("play:x", REJECT_UNAUTHORIZED)):
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as caller:
@@ -65,6 +67,9 @@ def test_refusals_reach_the_caller_as_rejections_with_their_reason(front: SrtFro
             kind = exchange(caller, front, conclusion_for(caller, front, stream_id))
             assert kind == 1000 + reason, stream_id
     assert front.peers == {} and front.admitting == set()
+    refusals = fresh_metrics.get_registry().get_sample_value
+    assert refusals("streamstack_live_publish_refusals_total", {"protocol": "srt", "reason": "key"}) == 2
+    assert refusals("streamstack_live_publish_refusals_total", {"protocol": "srt", "reason": "busy"}) == 1
 
 
 def test_garbage_and_forged_conclusions_get_nothing_and_leave_no_state(front: SrtFront) -> None:
