@@ -256,3 +256,44 @@ def test_a_target_that_stops_resolving_errors_at_start_and_is_counted(platform, 
     assert registry.get_sample_value("streamstack_live_simulcast_failures_total") >= 1
     assert registry.get_sample_value("streamstack_live_simulcast_broadcasting") == 0
     assert target() == ("idle", None), "the ingest stopping leaves its targets idle"
+
+
+def test_two_identical_requests_with_one_idempotency_key_make_one_target(client, writer) -> None:  # type: ignore[no-untyped-def]
+    stream = client.post("/v1/live-streams", headers=writer, json={}).json()
+    path = f"/v1/live-streams/{stream['id']}/simulcast-targets"
+    headers = {**writer, "Idempotency-Key": "add-youtube-once"}
+    first, again = (client.post(path, headers=headers, json={"url": PUBLIC, "stream_key": "k"}) for _ in range(2))
+    assert first.status_code == again.status_code == 201 and first.json()["id"] == again.json()["id"]
+    assert len(client.get(path, headers=writer).json()["data"]) == 1
+    other = client.post(path, headers=headers, json={"url": PUBLIC, "stream_key": "another"})
+    assert other.status_code == 422, "the same key with another body is refused"
+
+
+def test_an_unexpected_failure_errors_the_target_and_the_restream_keeps_retrying(platform, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from streamstack.live import restream, service
+    from streamstack.live.models import LiveStreamCreate, SimulcastTargetCreate
+    from tests.conftest import wait_until
+
+    calls: list[str] = []
+
+    def broken(target, settings):  # type: ignore[no-untyped-def]
+        calls.append(target.id)
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(restream, "destination", broken)
+    monkeypatch.setattr(restream, "RETRY_SECONDS", (0.1,))
+    with platform.sessions() as db_session:
+        body = LiveStreamCreate(simulcast_targets=[SimulcastTargetCreate(url=PUBLIC)])
+        stream = service.create_live_stream(db_session=db_session, settings=platform.settings, body=body)
+        db_session.commit()
+        target_id = simulcast.targets_of(db_session, stream.id)[0].id
+    runner = restream.SimulcastRunner(platform.sessions, platform.settings)
+    try:
+        runner.reconcile({stream.id: "rtmp://127.0.0.1:1/live/unused"})
+        wait_until(lambda: len(calls) >= 3, 10, "retries after an unexpected failure")
+        assert runner.restreamers[target_id].thread.is_alive()
+        with platform.sessions() as db_session:
+            target = simulcast.get_target(db_session, stream.id, target_id)
+            assert target.status == "errored" and target.error == "the restream could not start: RuntimeError"
+    finally:
+        runner.stop_all()

@@ -139,12 +139,14 @@ class Restreamer:
         if not self._report("starting"):
             return
         while not self.stopping.is_set():
-            with self.sessions() as db_session:
-                target = db_session.get(SimulcastTarget, self.target_id)
+            try:
+                target = self._target()
                 if target is None:
                     return
-                db_session.expunge(target)
-            attempt = self._attempt(target)
+                attempt = self._attempt(target)
+            except Exception as exc:  # noqa: BLE001 - a catalog blip or a failed spawn: back off, never a dead thread
+                log.warning("simulcast target %s: attempt failed; retrying", self.target_id, exc_info=True)
+                attempt = Attempt(1, True, False, f"the restream could not start: {type(exc).__name__}")
             if self.stopping.is_set():
                 return
             if attempt.broadcast:
@@ -159,6 +161,14 @@ class Restreamer:
                 delay = RETRY_SECONDS[min(failures, len(RETRY_SECONDS) - 1)]
                 failures += 1
             self.stopping.wait(delay)
+
+    def _target(self) -> SimulcastTarget | None:
+        """The target as it is now (None once deleted), detached from its catalog session."""
+        with self.sessions() as db_session:
+            target = db_session.get(SimulcastTarget, self.target_id)
+            if target is not None:
+                db_session.expunge(target)
+            return target
 
     def _attempt(self, target: SimulcastTarget) -> Attempt:
         """One ffmpeg run, until the source ends, the target fails or we stop it."""
