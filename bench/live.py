@@ -1,6 +1,6 @@
 """Benchmark live: our RTMP -> LL-HLS pipeline beside nginx-rtmp's own HLS (hls_fragment 2s), same run.
 
-    .venv/bin/python bench/live.py [--seconds 30] [--skip-speed]
+    .venv/bin/python bench/live.py [--seconds 30] [--skip-speed] [--skip-glass]
 
 One publisher (ffmpeg -re, 1280x720 at 30 fps testsrc2 + sine, a keyframe every 2 s as OBS sends)
 publishes to our ingest (nginx-rtmp + on_publish + one encoder with three rungs + the packager), then
@@ -11,14 +11,24 @@ fetch the media, not when it chose to:
   - availability behind real time, p50/p95: when a part (ours) or segment (anchor) appears, minus the
     moment the publisher sent the end of its media (the publisher runs in real time from its start);
   - transcoder speed: the same live command fed as fast as it can go from a 720p30 file (target >= 1.2x);
-  - CPU per stream: CPU seconds of the ingest's encoder per second of wall clock during the live run.
-Goals (issue 12): first playable <= 3 s, availability p50 <= 1.5 s / p95 <= 2.5 s, speed >= 1.2x.
+  - CPU per stream: CPU seconds of the ingest's encoder per second of wall clock during the live run;
+  - glass-to-glass in hls.js (headless Chromium, `--skip-glass` to leave it out): the publisher burns its wall
+    clock into every frame as a 24-bit barcode of milliseconds (ffmpeg stamps each frame with RTCTIME the moment
+    -re releases it, i.e. its capture), and the page decodes the barcode of the frame on screen every 250 ms:
+    Date.now() minus that capture time is glass to glass (publisher -> ingest -> encoder -> packager -> edge ->
+    hls.js buffer -> display). Same machine, same clock. Ours in lowLatencyMode and in standard mode play the
+    same publish side by side; the anchor is hls.js (standard) on nginx-rtmp's HLS. Beside it, the usual
+    estimate: Date.now() minus hls.playingDate (the PROGRAM-DATE-TIME of the frame on screen), which misses
+    the time before the packager stamps the date (publisher, ingest and encoder).
+Goals (issue 12): first playable <= 3 s, availability p50 <= 1.5 s / p95 <= 2.5 s, speed >= 1.2x,
+glass-to-glass p50 <= 3 s / p95 <= 5 s in low-latency mode and <= 10 s in standard mode.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import re
 import resource
@@ -28,12 +38,14 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 
+import httpx  # noqa: E402
 import imageio_ffmpeg  # noqa: E402
 
 from streamstack.delivery.live import BlockingRequest, LivePlaylists, NotYetAvailable  # noqa: E402
@@ -42,16 +54,17 @@ from streamstack.live.ingest import (  # noqa: E402
     LiveIngest,
     find_nginx,
     nginx_config,
+    run_ingest,
     serve_callbacks,
     start_nginx,
     wait_for_port,
 )
 from streamstack.live.models import LiveStreamCreate  # noqa: E402
-from streamstack.live.service import create_live_stream  # noqa: E402
+from streamstack.live.service import create_live_stream, playback_ids_of  # noqa: E402
 from streamstack.media.live import LIVE_LADDER, build_live_command, plan_live  # noqa: E402
 from streamstack.media.live_packager import LivePackager  # noqa: E402
 from streamstack.media.probe import Probe  # noqa: E402
-from streamstack.platform import build_platform  # noqa: E402
+from streamstack.platform import Platform, build_platform  # noqa: E402
 from streamstack.settings import Settings  # noqa: E402
 from streamstack.storage.base import ObjectInfo, ObjectStore  # noqa: E402
 
@@ -61,6 +74,22 @@ VIEWERS = 3
 _HINT = re.compile(r'#EXT-X-PRELOAD-HINT:TYPE=PART,URI="(\d+)\.(\d+)\.m4s"')
 _PART = re.compile(r'#EXT-X-PART:DURATION=([\d.]+),URI="(\d+)\.(\d+)\.m4s"')
 _EXTINF = re.compile(r"#EXTINF:([\d.]+),\s*\n(\S+)")
+CHROMIUM = Path("/usr/bin/chromium")
+HLS_JS = Path(__file__).resolve().parents[1] / "src/streamstack/web/static/vendor/hls.min.js"
+CLOCK_BITS = 24  # milliseconds modulo 2^24 (4.6 h): enough to place a frame within a minute of now
+CLOCK_BAR = 48  # pixels: the barcode's height at the top of the 720p picture
+# Every frame gets its wall clock (RTCTIME, the moment -re releases it) as timestamps for a barcode of it,
+# then back to 30 fps timestamps. The barcode:
+# a white guard cell, 24 bits of milliseconds (least significant first), a black guard cell.
+CLOCK_FILTER = (
+    "[0:v]settb=1/1000,setpts=RTCTIME/1000,split[main][stamp];"
+    f"[stamp]crop={CLOCK_BITS + 2}:2:0:0,"
+    f"geq=lum='if(eq(X,0),255,if(eq(X,{CLOCK_BITS + 1}),0,"
+    f"255*mod(floor(mod(floor(T*1000),{2**CLOCK_BITS})/pow(2,X-1)),2)))':cb=128:cr=128,"
+    f"scale=1280:{CLOCK_BAR}:flags=neighbor[bar];"
+    "[main][bar]overlay=0:0,setpts=N/(30*TB)[video]"
+)
+
 
 
 def free_port() -> int:
@@ -71,11 +100,13 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def publisher(url: str, seconds: int) -> subprocess.Popen[bytes]:
+def publisher(url: str, seconds: int, *, clock: bool = False) -> subprocess.Popen[bytes]:
+    """720p30 + a tone in real time; `clock` burns each frame's wall clock into it (CLOCK_FILTER)."""
+    video = ["-filter_complex", CLOCK_FILTER, "-map", "[video]", "-map", "1:a"] if clock else []
     return subprocess.Popen(
         [FFMPEG, "-hide_banner", "-loglevel", "error", "-re",
          "-f", "lavfi", "-i", f"testsrc2=size=1280x720:rate=30:duration={seconds}",
-         "-f", "lavfi", "-i", f"sine=frequency=440:sample_rate=48000:duration={seconds}",
+         "-f", "lavfi", "-i", f"sine=frequency=440:sample_rate=48000:duration={seconds}", *video,
          "-c:v", "libx264", "-preset", "veryfast", "-tune", "zerolatency", "-g", "60", "-b:v", "3M",
          "-pix_fmt", "yuv420p", "-c:a", "aac", "-f", "flv", url],
         stdin=subprocess.DEVNULL,
@@ -114,6 +145,34 @@ def lags(seen: dict[str, float], publish_seconds: float, recorded_seconds: float
         media_end += seen[f"dur:{uri}"]
         out[uri] = available - media_end
     return (units[0][0] if units else float("nan")), out
+
+
+@contextmanager
+def our_ingest(tmp: Path, name: str) -> Iterator[Platform]:
+    """Our ingest as `streamstack up` runs it (nginx-rtmp, the callbacks, supervision) on a fresh data dir."""
+    settings = Settings(data_dir=tmp / name, rtmp_port=free_port(), srt_port=0, api_port=free_port(),
+                        edge_port=free_port(), metrics_enabled=False, log_json=False)  # fmt: skip
+    platform = build_platform(settings)
+    stop = threading.Event()
+    runner = threading.Thread(target=run_ingest, args=(platform, stop), name="ingest", daemon=True)
+    runner.start()
+    try:
+        assert wait_for_port("127.0.0.1", settings.rtmp_port), "nginx-rtmp never listened"
+        yield platform
+    finally:
+        stop.set()
+        runner.join(timeout=30)
+        platform.close()
+
+
+def new_stream(platform: Platform) -> tuple[str, str]:
+    """A live stream (low latency, public): its publish URL and its playback id."""
+    with platform.sessions() as db_session:
+        stream = create_live_stream(db_session=db_session, body=LiveStreamCreate(reconnect_window=1),
+                                    settings=platform.settings)  # fmt: skip
+        db_session.commit()
+        playback = playback_ids_of(db_session, stream)[0].id
+        return f"rtmp://127.0.0.1:{platform.settings.rtmp_port}/live/{stream.stream_key}", playback
 
 
 def run_ours(tmp: Path, seconds: int) -> dict[str, float]:
@@ -237,36 +296,161 @@ def wait_for_timeline(ingest: LiveIngest, started: float) -> dict[str, float]:
     return {}
 
 
-def run_anchor(tmp: Path, seconds: int) -> dict[str, float]:
-    """nginx-rtmp's own HLS: what a plain nginx-rtmp setup gives (one rendition, no transcode)."""
-    port, hls = free_port(), tmp / "anchor-hls"
+@contextmanager
+def anchor_nginx(tmp: Path, name: str) -> Iterator[tuple[str, Path, str]]:
+    """A plain nginx-rtmp with `hls on; hls_fragment 2s`, its HLS served over HTTP: (rtmp URL, hls dir, http URL)."""
+    run, port, http_port = tmp / name, free_port(), free_port()
+    hls = run / "hls"
     hls.mkdir(parents=True)
-    conf = tmp / "anchor.conf"
+    conf = run / "nginx.conf"
     conf.write_text(f"""daemon off; master_process off; worker_processes 1;
-pid {tmp}/anchor.pid; error_log {tmp}/anchor-error.log warn; load_module {RTMP_MODULE};
+pid {run}/nginx.pid; error_log {run}/error.log warn; load_module {RTMP_MODULE};
 events {{ worker_connections 64; }}
 rtmp {{ server {{ listen 127.0.0.1:{port}; application live {{ live on; hls on; hls_path {hls};
     hls_fragment 2s; hls_playlist_length 20s; }} }} }}
+http {{ access_log off; client_body_temp_path {run}/tmp; proxy_temp_path {run}/tmp; fastcgi_temp_path {run}/tmp;
+    uwsgi_temp_path {run}/tmp; scgi_temp_path {run}/tmp;
+    types {{ application/vnd.apple.mpegurl m3u8; video/mp2t ts; }}
+    server {{ listen 127.0.0.1:{http_port}; root {hls};
+        add_header Access-Control-Allow-Origin * always; add_header Cache-Control no-cache always; }} }}
 """)
-    nginx = subprocess.Popen([str(find_nginx()), "-p", str(tmp), "-e", str(tmp / "anchor-error.log"), "-c", str(conf)])
-    assert wait_for_port("127.0.0.1", port)
-    stop = threading.Event()
-    result: dict[str, dict[str, float]] = {}
-    started = time.monotonic()
-    watcher = threading.Thread(target=lambda: result.setdefault("seen", watch(hls / "s.m3u8", _EXTINF, started,
-                                                                              stop)))  # fmt: skip
-    watcher.start()
-    publisher(f"rtmp://127.0.0.1:{port}/live/s", seconds).wait()
-    publish_seconds = time.monotonic() - started
-    time.sleep(3)
-    stop.set()
-    watcher.join()
-    nginx.terminate()
-    nginx.wait()
+    nginx = subprocess.Popen([str(find_nginx()), "-p", str(run), "-e", str(run / "error.log"), "-c", str(conf)])
+    try:
+        assert wait_for_port("127.0.0.1", port) and wait_for_port("127.0.0.1", http_port), (run / "error.log")
+        yield f"rtmp://127.0.0.1:{port}/live", hls, f"http://127.0.0.1:{http_port}"
+    finally:
+        nginx.terminate()
+        nginx.wait()
+
+
+def run_anchor(tmp: Path, seconds: int) -> dict[str, float]:
+    """nginx-rtmp's own HLS: what a plain nginx-rtmp setup gives (one rendition, no transcode)."""
+    with anchor_nginx(tmp, "anchor") as (rtmp, hls, _):
+        stop = threading.Event()
+        result: dict[str, dict[str, float]] = {}
+        started = time.monotonic()
+        watcher = threading.Thread(target=lambda: result.setdefault("seen", watch(hls / "s.m3u8", _EXTINF, started,
+                                                                                  stop)))  # fmt: skip
+        watcher.start()
+        publisher(f"{rtmp}/s", seconds).wait()
+        publish_seconds = time.monotonic() - started
+        time.sleep(3)
+        stop.set()
+        watcher.join()
     seen = result["seen"]
     first, lag = lags(seen, publish_seconds, publish_seconds)  # nginx records from the publisher's first frame
     return {"first": first, "p50": percentile(list(lag.values()), 0.5), "p95": percentile(list(lag.values()), 0.95),
             "units": len(lag)}
+
+
+# Plays `url` with hls.js and, every 250 ms, decodes the clock barcode of the frame on screen (see CLOCK_FILTER).
+PLAY = """([url, lowLatency, bits, bar, height]) => {
+  const video = document.querySelector("video");
+  const hls = new Hls({ lowLatencyMode: lowLatency, capLevelToPlayerSize: true });
+  window.glass = [];
+  window.fatal = [];
+  hls.on(Hls.Events.ERROR, (_event, data) => { if (data.fatal) window.fatal.push(data.details); });
+  hls.on(Hls.Events.MANIFEST_PARSED, () => video.play().catch(() => {}));
+  hls.loadSource(url);
+  hls.attachMedia(video);
+  const canvas = document.createElement("canvas");
+  const context = canvas.getContext("2d", { willReadFrequently: true });
+  setInterval(() => {
+    if (video.readyState < 2 || video.paused || video.seeking) return;
+    const width = video.videoWidth, strip = Math.max(2, Math.round(video.videoHeight * bar / height));
+    canvas.width = width;
+    canvas.height = strip;
+    context.drawImage(video, 0, 0, width, strip, 0, 0, width, strip);
+    const row = context.getImageData(0, Math.floor(strip / 2), width, 1).data;
+    const cells = bits + 2;
+    const bit = (i) => (row[4 * Math.floor(((i + 0.5) * width) / cells)] > 127 ? 1 : 0);
+    const now = Date.now();
+    if (bit(0) !== 1 || bit(cells - 1) !== 0) return;
+    let captured = 0;
+    for (let i = 0; i < bits; i += 1) captured += bit(i + 1) * 2 ** i;
+    const wrap = 2 ** bits;
+    const glass = (((now % wrap) - captured) % wrap + wrap) % wrap;
+    if (glass > 60000) return;
+    window.glass.push({ now, glass: glass / 1000, latency: hls.latency,
+      pdt: hls.playingDate ? (now - hls.playingDate.getTime()) / 1000 : null });
+  }, 250);
+}"""
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--autoplay-policy=no-user-gesture-required", "--mute-audio"]
+WARMUP_SECONDS = 5.0  # hls.js settles behind the live edge after its first loads
+
+
+@contextmanager
+def serve(app: Any, port: int) -> Iterator[str]:
+    """An ASGI app under uvicorn in a thread, on loopback."""
+    import uvicorn
+
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        assert wait_for_port("127.0.0.1", port, 30), "the edge never listened"
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+def wait_for_segment(url: str, timeout: float = 30.0) -> None:
+    """Until the media playlist lists a whole segment (hls.js fails on a level without one: levelEmptyError)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        response = httpx.get(url, timeout=5)
+        if response.status_code == 200 and "#EXTINF" in response.text:
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"{url} never listed a segment")
+
+
+def glass_tab(browser: Any, url: str, low_latency: bool) -> Any:
+    tab = browser.new_page(viewport={"width": 640, "height": 360})
+    tab.set_content('<video muted autoplay playsinline style="width:640px;height:360px"></video>')
+    tab.add_script_tag(path=str(HLS_JS))
+    tab.evaluate(PLAY, [url, low_latency, CLOCK_BITS, CLOCK_BAR, 720])
+    return tab
+
+
+def glass_figures(tab: Any) -> dict[str, Any]:
+    """p50/p95 of glass to glass and of the PROGRAM-DATE-TIME estimate, after the warm-up; fatal errors."""
+    samples = tab.evaluate("() => window.glass")
+    fatal = tab.evaluate("() => window.fatal")
+    tab.close()
+    settled = [s for s in samples if samples and s["now"] - samples[0]["now"] >= WARMUP_SECONDS * 1000]
+    glass = [s["glass"] for s in settled]
+    pdt = [s["pdt"] for s in settled if s["pdt"] is not None]
+    return {"p50": percentile(glass, 0.5), "p95": percentile(glass, 0.95), "pdt50": percentile(pdt, 0.5),
+            "pdt95": percentile(pdt, 0.95), "samples": len(glass), "fatal": fatal}
+
+
+def run_glass(tmp: Path, seconds: int) -> dict[str, dict[str, Any]]:
+    """hls.js in Chromium: ours in low-latency and standard mode on one publish, then nginx-rtmp's HLS."""
+    from playwright.sync_api import sync_playwright
+
+    from streamstack.delivery.app import create_edge_app
+
+    results: dict[str, dict[str, Any]] = {}
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        with our_ingest(tmp, "glass") as platform, \
+                serve(create_edge_app(platform), platform.settings.edge_port) as edge:  # fmt: skip
+            url, playback = new_stream(platform)
+            proc = publisher(url, seconds, clock=True)
+            wait_for_segment(f"{edge}/{playback}/360p/ll.m3u8")
+            tabs = {mode: glass_tab(browser, f"{edge}/{playback}.m3u8", mode == "low") for mode in ("low", "standard")}
+            proc.wait()  # only frames shown while the publisher is live: after it, the last frame freezes
+            results |= {mode: glass_figures(tab) for mode, tab in tabs.items()}
+        with anchor_nginx(tmp, "glass-anchor") as (rtmp, _, http):
+            proc = publisher(f"{rtmp}/s", seconds, clock=True)
+            wait_for_segment(f"{http}/s.m3u8")
+            tab = glass_tab(browser, f"{http}/s.m3u8", False)
+            proc.wait()
+            results["anchor"] = glass_figures(tab)
+        browser.close()
+    return results
 
 
 def transcoder_speed(tmp: Path, seconds: int) -> float:
@@ -309,14 +493,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=int, default=30)
     parser.add_argument("--skip-speed", action="store_true", help="leave out the transcoder speed run")
+    parser.add_argument("--skip-glass", action="store_true", help="leave out glass-to-glass in Chromium")
     args = parser.parse_args()
     if find_nginx() is None:
         sys.exit("needs nginx with its RTMP module (Debian: nginx libnginx-mod-rtmp)")
+    if not args.skip_glass and not (CHROMIUM.exists() and HLS_JS.exists()):
+        sys.exit(f"glass-to-glass needs {CHROMIUM} and {HLS_JS} (scripts/fetch-hls-js); or --skip-glass")
+    print(f"load average before: {' '.join(f'{x:.1f}' for x in os.getloadavg())} ({os.cpu_count()} cores)")
     with tempfile.TemporaryDirectory(prefix="bench-live-") as raw:
         tmp = Path(raw)
         ours = run_ours(tmp, args.seconds)
         anchor = run_anchor(tmp, args.seconds)
         speed = float("nan") if args.skip_speed else transcoder_speed(tmp, args.seconds)
+        glass = None if args.skip_glass else run_glass(tmp, args.seconds)
+    print(f"load average after: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
     print(f"{'':34}{'streamstack LL-HLS':>20}{'nginx-rtmp hls 2s':>20}   goal")
     print(f"{'ingest -> first playable (s)':34}{ours['first']:>20.2f}{anchor['first']:>20.2f}   <= 3")
     print(f"{'availability behind real time p50':34}{ours['p50']:>20.2f}{anchor['p50']:>20.2f}   <= 1.5")
@@ -333,6 +523,23 @@ def main() -> None:
     print("first playable, stage by stage (s since the publisher started):")
     for stage, at in ours["timeline"].items():
         print(f"  {stage:32}{at:>20.2f}")
+    if glass:
+        print_glass(glass)
+
+
+def print_glass(glass: dict[str, dict[str, Any]]) -> None:
+    low, standard, anchor = glass["low"], glass["standard"], glass["anchor"]
+    print(f"\nglass to glass in hls.js (s){'':7}{'LL-HLS, LL mode':>20}{'standard mode':>16}{'nginx-rtmp hls 2s':>20}"
+          "   goal")
+    print(f"{'  p50':34}{low['p50']:>20.2f}{standard['p50']:>16.2f}{anchor['p50']:>20.2f}   LL <= 3, standard <= 10")
+    print(f"{'  p95':34}{low['p95']:>20.2f}{standard['p95']:>16.2f}{anchor['p95']:>20.2f}   LL <= 5, standard <= 10")
+    print(f"{'  PDT estimate p50 (playingDate)':34}{low['pdt50']:>20.2f}{standard['pdt50']:>16.2f}{'(no PDT)':>20}")
+    print(f"{'  PDT estimate p95 (playingDate)':34}{low['pdt95']:>20.2f}{standard['pdt95']:>16.2f}{'(no PDT)':>20}")
+    print(f"{'  (frames sampled)':34}{low['samples']:>20}{standard['samples']:>16}{anchor['samples']:>20}")
+    errors = {mode: figures["fatal"] for mode, figures in glass.items() if figures["fatal"]}
+    if errors:
+        print(f"  fatal hls.js errors: {json.dumps(errors)}")
+
 
 
 if __name__ == "__main__":
