@@ -96,13 +96,13 @@ def test_hls_js_plays_the_live_stream_in_low_latency_and_standard_mode(live: Sta
                                                                        page: Any) -> None:  # fmt: skip
     stream = create_stream(live, reconnect_window=2, new_asset_settings={"playback_policy": ["public"]})
     playback = stream["playback_ids"][0]["id"]
+    sign_in(page, live)
+    page.goto(f"{live.api.url}/#/live/{stream['id']}")
+    page.wait_for_selector("#player-waiting")  # the page is open before the encoder starts, as a producer's is
     publisher = publish(f"{stream['rtmp_url']}/{stream['stream_key']}", 300)
     standard_context = browser.new_context(viewport={"width": 960, "height": 540})
     try:
-        wait_until(lambda: get_stream(live, stream["id"])["connected"], 20, "the publisher to connect")
-        sign_in(page, live)
-        page.goto(f"{live.api.url}/#/live/{stream['id']}")
-        page.wait_for_selector('#live-status [data-status="live"]')
+        page.wait_for_selector('#live-status [data-status="live"]', timeout=30_000)
         standard = standard_context.new_page()
         standard.goto(f"{live.api.url}/embed/{playback}?autoplay=1&muted=1&latency=standard")
         samples = play_side_by_side({"low": page, "standard": standard}, PLAYED_SECONDS, timeout=90)
