@@ -166,6 +166,44 @@ def test_a_wrong_or_disabled_key_is_refused_at_publish(stack: LiveStack) -> None
     assert after["status"] == "disabled" and not after["connected"] and after["active_asset_id"] is None
 
 
+def test_a_session_at_its_limit_ends_cleanly_and_the_publisher_is_dropped(stack: LiveStack) -> None:
+    """max_continuous_duration (a test stream's 5 minutes works the same way), here 4 s set on the row."""
+    from sqlalchemy import select
+
+    from streamstack.live.models import LiveStream
+    from streamstack.webhooks.models import OutboxEvent
+
+    stream = stack.create_stream(reconnect_window=60, new_asset_settings={"playback_policy": ["public"]})
+    with stack.ingest.platform.sessions() as db_session:
+        db_session.get(LiveStream, stream["id"]).max_continuous_duration = 4  # the API's minimum is a minute
+        db_session.commit()
+    publisher = publish(f"{stack.rtmp}/{stream['stream_key']}", 40)
+    try:
+        done = wait_until(lambda: (s := stack.stream(stream["id"]))["status"] == "idle" and s["recent_asset_ids"]
+                          and s, 40, "the session ended at its limit")  # fmt: skip
+        assert publisher.wait(timeout=20) != 0, "nginx dropped the publisher (on_update), long before its 40 s"
+    finally:
+        if publisher.poll() is None:
+            publisher.kill()
+            publisher.wait()
+    assert not done["connected"] and done["active_asset_id"] is None
+    asset = httpx.get(f"{stack.api}/v1/assets/{done['recent_asset_ids'][0]}", headers=stack.headers).json()
+    assert asset["status"] == "ready" and 2 <= asset["duration"] <= 7, asset["duration"]
+    vod = f"{stack.edge}/{asset['playback_ids'][0]['id']}/360p/recording.m3u8"
+    recording = httpx.get(vod).text
+    assert "#EXT-X-ENDLIST" in recording and "#EXT-X-PLAYLIST-TYPE:VOD" in recording
+    decoded = subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-v", "error", "-i", vod, "-f", "null",
+                              "-"], capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert decoded.returncode == 0 and not decoded.stderr.strip(), decoded.stderr
+    with stack.ingest.platform.sessions() as db_session:
+        events = [e.type for e in db_session.scalars(select(OutboxEvent).where(OutboxEvent.object_id.in_(
+            [stream["id"], asset["id"]])).order_by(OutboxEvent.created_at))]  # fmt: skip
+    for event in ("video.live_stream.connected", "video.live_stream.disconnected", "video.live_stream.idle",
+                  "video.asset.live_stream_completed", "video.asset.ready"):  # fmt: skip
+        assert event in events, (event, events)
+    assert events.index("video.live_stream.disconnected") < events.index("video.live_stream.idle")
+
+
 def _get(url: str) -> httpx.Response | None:
     response = httpx.get(url, timeout=5)
     return response if response.status_code == 200 else None

@@ -133,3 +133,38 @@ def test_check_publish_answers_as_authorize_would_and_changes_nothing(platform) 
         service.set_enabled(db_session=db_session, stream=stream, enabled=False, settings=settings)
         with pytest.raises(service.PublishRefused, match="disabled"):
             service.check_publish(db_session=db_session, stream_key=stream.stream_key)
+
+
+@pytest.mark.parametrize(("body", "limit"), [({"test": True}, 300), ({"max_continuous_duration": 600}, 600)])
+def test_a_session_ends_at_its_limit_and_a_publisher_past_it_starts_a_new_one(  # type: ignore[no-untyped-def]
+    platform, body: dict, limit: int
+) -> None:
+    """A test stream's 5 minutes and max_continuous_duration, read against an injected clock (no waiting)."""
+    from streamstack.live.models import LiveStreamCreate
+
+    settings = platform.settings
+    started = utcnow()
+    with platform.sessions() as db_session:
+        stream = service.create_live_stream(db_session=db_session, body=LiveStreamCreate(reconnect_window=60, **body),
+                                            settings=settings)  # fmt: skip
+        db_session.commit()
+        first = service.authorize_publish(db_session=db_session, stream_key=stream.stream_key, settings=settings,
+                                          now=started)  # fmt: skip
+        assert first.max_seconds == limit, "the relay stops reading at the limit (-t)"
+        assert service.sessions_to_end(db_session=db_session, now=started + timedelta(seconds=limit - 1)) == []
+        ending = service.sessions_to_end(db_session=db_session, now=started + timedelta(seconds=limit))
+        assert [s.id for s in ending] == [stream.id], "connected or not, the session ends at its limit"
+        service.publish_ended(db_session=db_session, live_stream_id=stream.id, settings=settings,
+                              now=started + timedelta(seconds=limit))  # fmt: skip
+        with pytest.raises(service.PublishRefused, match="duration limit"):  # within the window, but over
+            service.authorize_publish(db_session=db_session, stream_key=stream.stream_key, settings=settings,
+                                      now=started + timedelta(seconds=limit + 1))  # fmt: skip
+        service.complete_session(db_session=db_session, stream=ending[0], duration=float(limit), settings=settings)
+        assert stream.status == "idle" and stream.recent_asset_ids == [first.asset_id]
+        later = service.authorize_publish(db_session=db_session, stream_key=stream.stream_key, settings=settings,
+                                          now=started + timedelta(seconds=limit + 2))  # fmt: skip
+        assert not later.continues_session and later.asset_id != first.asset_id and later.max_seconds == limit
+    recorded = events(platform)
+    for event in ("video.live_stream.disconnected", "video.live_stream.idle", "video.asset.live_stream_completed",
+                  "video.asset.ready"):  # fmt: skip
+        assert event in recorded, event

@@ -20,11 +20,14 @@ import shutil
 import subprocess
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs
 
+from streamstack.db.base import utcnow
 from streamstack.live import service
 from streamstack.live.restream import SimulcastRunner
 from streamstack.live.session import LiveSession, Relay, kill_group, read_until_probed, start_relay
@@ -40,6 +43,7 @@ RTMP_MODULE = Path("/usr/lib/nginx/modules/ngx_rtmp_module.so")
 SUPERVISE_SECONDS = 0.5
 EMF_FLUSH_SECONDS = 10.0  # the last per-stream figures, six times a CloudWatch minute
 RELAY_ATTACH_SECONDS = 3.0  # the publish waits this long at most for the relay to be in place
+UPDATE_SECONDS = 2  # nginx asks this often whether a publisher may stay (a session ended: no, it is dropped)
 RELAY_DRAIN_SECONDS = 0.5  # after the publisher left, what nginx already sent reaches the relay
 MAX_CALLBACK_BYTES = 16 * 1024
 SRT_LISTEN_SECONDS = 10.0  # an admitted caller's listener waits this long for the caller's conclusion
@@ -80,6 +84,8 @@ rtmp {{
             on_publish {callback_url}/rtmp/on_publish;
             on_publish_done {callback_url}/rtmp/on_publish_done;
             on_play {callback_url}/rtmp/on_play;
+            on_update {callback_url}/rtmp/on_update;
+            notify_update_timeout {UPDATE_SECONDS}s;
         }}
     }}
 }}
@@ -108,6 +114,7 @@ class LiveIngest:
     simulcast: SimulcastRunner = field(init=False)
     reported: set[str] = field(default_factory=set)  # streams whose per-stream series exist
     attaching: dict[str, threading.Event] = field(default_factory=dict)  # publishes waiting for their relay
+    clock: Callable[[], datetime] = utcnow  # sessions' limits and reconnect windows are read against it
 
     def __post_init__(self) -> None:
         self.simulcast = SimulcastRunner(self.platform.sessions, self.platform.settings)
@@ -124,7 +131,8 @@ class LiveIngest:
         settings = self.platform.settings
         with self.platform.sessions() as db_session:
             try:
-                grant = service.authorize_publish(db_session=db_session, stream_key=key, settings=settings)
+                grant = service.authorize_publish(db_session=db_session, stream_key=key, settings=settings,
+                                                  now=self.clock())  # fmt: skip
             except service.PublishRefused as exc:
                 log.warning("live publish refused from %s: %s", (fields.get("addr") or ["?"])[0], exc)
                 metrics.count_live_refusal("rtmp", "busy" if exc.busy else "key")
@@ -159,13 +167,22 @@ class LiveIngest:
         if attached is not None:
             attached.set()
 
+    def on_update(self, form: bytes) -> bool:
+        """May this publisher stay? Not once its session ended (limit reached, completed, disabled, deleted)."""
+        fields = parse_qs(form.decode("latin-1"))
+        if (fields.get("call") or [""])[0] != "update_publish":
+            return True  # our own players (relay, restreams): they end with the session
+        running = self._running((fields.get("name") or [""])[0])
+        return running is not None and running.connected
+
+    def _running(self, name: str) -> RunningSession | None:
+        """The session of a stream nginx names by its live stream id, or by its key (callbacks after a redirect)."""
+        with self.lock:
+            return self.sessions.get(name) or next((r for r in self.sessions.values() if r.stream_key == name), None)
+
     def on_publish_done(self, form: bytes) -> int:
         fields = parse_qs(form.decode("latin-1"))
-        name = (fields.get("name") or [""])[0]
-        with self.lock:
-            running = self.sessions.get(name) or next(
-                (r for r in self.sessions.values() if r.stream_key == name), None
-            )
+        running = self._running((fields.get("name") or [""])[0])
         if running is not None and running.connected:
             self._disconnected(running)
             threading.Timer(RELAY_DRAIN_SECONDS, running.session.end_relay, args=(running.session.relay,)).start()
@@ -176,7 +193,7 @@ class LiveIngest:
         """A refused key never gets a listener; an accepted one gets its own, with the stream's passphrase."""
         with self.platform.sessions() as db_session:
             try:
-                check = service.check_publish(db_session=db_session, stream_key=stream_key)
+                check = service.check_publish(db_session=db_session, stream_key=stream_key, now=self.clock())
             except service.PublishRefused as exc:
                 raise SrtRefused(str(exc), REJECT_CONFLICT if exc.busy else REJECT_FORBIDDEN) from exc
         port = free_udp_port()
@@ -226,23 +243,21 @@ class LiveIngest:
             running.connected = True
             running.stream_key = stream_key  # nginx names the stream by its key again in on_publish_done
             running.restream_source = restream_source
-            running.thread = threading.Thread(target=self._connection, args=(running, relay, probed,
-                                              grant.max_seconds), name=f"live-{grant.live_stream_id}", daemon=True)
+            running.thread = threading.Thread(target=self._connection, args=(running, relay, probed),
+                                              name=f"live-{grant.live_stream_id}", daemon=True)  # fmt: skip
             running.thread.start()
 
     def _connection(self, running: RunningSession, relay: subprocess.Popen[bytes],
-                    probed: tuple[bytes, Probe] | None, max_seconds: float) -> None:
+                    probed: tuple[bytes, Probe] | None) -> None:
         try:
             result = running.session.run_connection(relay, probed)
             if result.error:
                 log.warning("live encoder for %s ended: %s", running.live_stream_id, result.error)
         except (ProbeError, subprocess.TimeoutExpired, OSError) as exc:
             log.warning("live stream %s could not be encoded: %s", running.live_stream_id, exc)
-        finally:
+        finally:  # a relay that reached the session's limit (-t) ends here too: the supervision ends the session
             if running.connected:
                 self._disconnected(running)
-            if max_seconds and running.session.media_seconds >= max_seconds - 1:
-                self._request_end(running.live_stream_id)
 
     def _disconnected(self, running: RunningSession) -> None:
         """The reconnect window starts; the encoder drains what it has (nginx ends its input: idle_streams off)."""
@@ -250,12 +265,6 @@ class LiveIngest:
         with self.platform.sessions() as db_session:
             service.publish_ended(db_session=db_session, live_stream_id=running.live_stream_id,
                                   settings=self.platform.settings)
-
-    def _request_end(self, live_stream_id: str) -> None:
-        with self.platform.sessions() as db_session:
-            stream = service.get_live_stream(db_session=db_session, live_stream_id=live_stream_id)
-            if stream is not None:
-                service.request_completion(db_session=db_session, stream=stream)
 
     def supervise_once(self) -> None:
         """Stop encoders of disabled/deleted/completed streams; end sessions past their reconnect window."""
@@ -267,7 +276,7 @@ class LiveIngest:
             for item in running:
                 if item.connected and service.should_stop(db_session=db_session, live_stream_id=item.live_stream_id):
                     item.session.stop_encoder()
-            ending = service.sessions_to_end(db_session=db_session)
+            ending = service.sessions_to_end(db_session=db_session, now=self.clock())
             for stream in ending:
                 duration = self._end_session(stream.id, stream.active_asset_id)
                 service.complete_session(db_session=db_session, stream=stream, duration=duration,
@@ -356,6 +365,8 @@ class _CallbackHandler(BaseHTTPRequestHandler):
             status = self.ingest.on_publish_done(form)
         elif self.path.startswith("/rtmp/on_publish"):
             status, headers = self.ingest.on_publish(form)
+        elif self.path.startswith("/rtmp/on_update"):
+            status = 200 if self.ingest.on_update(form) else 403
         elif self.path.startswith("/rtmp/on_play"):
             status = 200 if self.ingest.may_play(form) else 403
         else:

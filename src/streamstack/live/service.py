@@ -138,6 +138,8 @@ def authorize_publish(*, db_session: Session, stream_key: str, settings: Setting
     stream = _publishable(db_session.scalar(
         select(LiveStream).where(LiveStream.stream_key == stream_key).with_for_update()))  # fmt: skip
     continues = stream.active_asset_id is not None and not _window_passed(stream, now)
+    if continues and _limit_passed(stream, now):
+        raise PublishRefused(f"live stream {stream.id}: the session reached its duration limit and is ending")
     if not continues:
         asset = _new_recording(db_session, stream, settings)
         stream.active_asset_id = asset.id
@@ -171,6 +173,8 @@ def check_publish(*, db_session: Session, stream_key: str, now: datetime | None 
     if stream.srt_passphrase is None:
         raise PublishRefused(f"live stream {stream.id} has no SRT passphrase")
     if stream.active_asset_id is not None and not _window_passed(stream, now):
+        if _limit_passed(stream, now):
+            raise PublishRefused(f"live stream {stream.id}: the session reached its duration limit and is ending")
         return PublishCheck(stream.srt_passphrase, _seconds_left(stream, now))
     return PublishCheck(stream.srt_passphrase,
                         float(TEST_STREAM_SECONDS if stream.test else stream.max_continuous_duration))  # fmt: skip
@@ -184,6 +188,10 @@ def _publishable(stream: LiveStream | None) -> LiveStream:
     if stream.connected:
         raise PublishRefused(f"live stream {stream.id} already has a publisher", busy=True)
     return stream
+
+
+def _limit_passed(stream: LiveStream, now: datetime) -> bool:
+    return stream.session_started_at is not None and _seconds_left(stream, now) <= 0
 
 
 def _seconds_left(stream: LiveStream, now: datetime) -> float:
@@ -213,10 +221,11 @@ def request_completion(*, db_session: Session, stream: LiveStream) -> None:
 
 
 def sessions_to_end(*, db_session: Session, now: datetime | None = None) -> list[LiveStream]:
-    """Sessions to close: publisher gone past the reconnect window, or completion requested."""
+    """Sessions to close: publisher gone past the reconnect window, completion requested, or past the session's
+    limit (`max_continuous_duration`, 5 minutes for a test stream)."""
     now = now or utcnow()
     rows = db_session.scalars(select(LiveStream).where(LiveStream.active_asset_id.is_not(None)))
-    return [s for s in rows if s.end_requested or _window_passed(s, now)]
+    return [s for s in rows if s.end_requested or _window_passed(s, now) or _limit_passed(s, now)]
 
 
 def should_stop(*, db_session: Session, live_stream_id: str) -> bool:
