@@ -141,6 +141,9 @@ class Settings(BaseSettings):
         False, description="Simulcast targets may be loopback or private addresses (a restream relay on your own "
         "network, tests); off, they must resolve to public addresses. Link-local stays refused.",
     )
+    simulcast_ca_file: Path | None = Field(
+        None, description="CA bundle (PEM) rtmps:// simulcast targets are verified against; default: certifi's."
+    )
     live_prescale_services: dict[str, dict[str, Any]] = Field(
         default_factory=dict,
         description="aws: ECS services a scheduled live stream pre-scales, as JSON {name: {resource_id, "

@@ -10,7 +10,13 @@ it. Loopback targets are allowed only because these tests set STREAMSTACK_SIMULC
 from __future__ import annotations
 
 import re
+import socket
+import ssl
 import subprocess
+import tempfile
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import httpx
@@ -26,9 +32,11 @@ from tests.unit.media.llhls_rules import check_playlist
 
 stack = test_live_rtmp.stack  # the RTMP ingest, API and edge fixture, with settings added below
 
-pytestmark = [pytest.mark.e2e, pytest.mark.parametrize(
-    "stack", [{"simulcast_allow_private": True, "outbound_allow_cidrs": []}], indirect=True)]
 RECEIVER_KEY = "receiver-key-0123456789"
+TLS_DIR = Path(tempfile.mkdtemp(prefix="streamstack-simulcast-tls-"))  # the stack's CA file is named at collection
+TRUSTED_CA = TLS_DIR / "trusted.pem"
+pytestmark = [pytest.mark.e2e, pytest.mark.parametrize("stack", [{
+    "simulcast_allow_private": True, "outbound_allow_cidrs": [], "simulcast_ca_file": TRUSTED_CA}], indirect=True)]
 
 
 def receiver(port: int, out: Path) -> subprocess.Popen[bytes]:
@@ -140,3 +148,103 @@ def test_a_publisher_that_drops_and_returns_is_restreamed_again(stack: LiveStack
         assert re.search(r"Video: h264 .*640x360", description) and frames >= 30 * 3, (frames, description)
     completed = httpx.put(f"{stack.api}/v1/live-streams/{stream['id']}/complete", headers=stack.headers)
     assert completed.status_code == 200
+
+
+def self_signed(name: str) -> tuple[Path, Path]:
+    """A certificate for localhost and its key, as PEM files."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(hours=1))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost"),
+                                                        x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
+            .sign(key, hashes.SHA256()))  # fmt: skip
+    cert_path, key_path = TLS_DIR / f"{name}.pem", TLS_DIR / f"{name}.key"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))  # fmt: skip
+    return cert_path, key_path
+
+
+@contextmanager
+def tls_front(cert: Path, key: Path, upstream: int) -> Iterator[int]:
+    """RTMPS as a service runs it: TLS terminated in front of an RTMP server (ffmpeg cannot listen on rtmps)."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    server = socket.create_server(("127.0.0.1", 0))
+    server.settimeout(0.2)
+    stop = threading.Event()
+
+    def pipe(source: socket.socket, sink: socket.socket) -> None:
+        with suppress(OSError):
+            while data := source.recv(65536):
+                sink.sendall(data)
+        for end in (source, sink):
+            with suppress(OSError):
+                end.shutdown(socket.SHUT_RDWR)
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                client, _ = server.accept()
+            except TimeoutError:
+                continue
+            try:
+                client.settimeout(None)
+                secure = context.wrap_socket(client, server_side=True)
+                backend = socket.create_connection(("127.0.0.1", upstream))
+            except OSError:  # a refused handshake (untrusted certificate) or no RTMP server behind
+                client.close()
+                continue
+            threading.Thread(target=pipe, args=(secure, backend), daemon=True).start()
+            threading.Thread(target=pipe, args=(backend, secure), daemon=True).start()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield server.getsockname()[1]
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+        server.close()
+
+
+def test_rtmps_targets_are_verified_against_the_ca_bundle(stack: LiveStack, tmp_path: Path) -> None:
+    """A destination whose certificate the CA file vouches for receives the stream; another one is refused."""
+    trusted_cert, trusted_key = self_signed("trusted")
+    TRUSTED_CA.write_bytes(trusted_cert.read_bytes())
+    stranger_cert, stranger_key = self_signed("stranger")
+    received = tmp_path / "rtmps.ts"
+    port, unused = free_port(), free_port()
+    listener = receiver(port, received)
+    with tls_front(trusted_cert, trusted_key, port) as trusted, tls_front(stranger_cert, stranger_key, unused) as odd:
+        stream = stack.create_stream(reconnect_window=1, simulcast_targets=[
+            {"url": f"rtmps://localhost:{trusted}/relay", "stream_key": RECEIVER_KEY, "passthrough": "trusted"},
+            {"url": f"rtmps://localhost:{odd}/relay", "stream_key": "k-0123456789", "passthrough": "stranger"}])
+        publisher = publish(f"{stack.rtmp}/{stream['stream_key']}", 8)
+        try:
+            live = wait_until(lambda: (t := targets(stack, stream["id"]))["trusted"]["status"] == "broadcasting"
+                              and t["stranger"]["status"] == "errored" and t, 20, "rtmps verified")
+            assert "certificate verify failed" in live["stranger"]["error"], live["stranger"]
+            assert publisher.wait(timeout=30) == 0
+        finally:
+            if publisher.poll() is None:
+                publisher.kill()
+        try:
+            listener.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            listener.kill()
+            raise
+    description, frames = decoded_video(received)
+    assert re.search(r"Video: h264 .*640x360", description) and frames >= 30 * 4, (frames, description)

@@ -41,6 +41,7 @@ STDERR_LIMIT = 1 << 16
 UNSUPPORTED_SOURCE = "simulcast restreams RTMP-ingested sessions only; this session came in over SRT"
 ERROR_LINE = re.compile(r"^(?:\[[^\]]*\] )*\[(?:error|fatal)\] ")
 LOG_PREFIX = re.compile(r"^(?:\[[^\]]*\] ?)+")
+GENERIC_ERRORS = ("Error opening output file", "Error opening output files")  # the cause is on the lines before
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,7 @@ class Destination:
     app: str | None = None
     tc_url: str | None = None
     playpath: str | None = None
+    ca_file: str | None = None  # rtmps: the CA bundle the destination's certificate is verified against
 
 
 def restream_command(source_url: str, destination: Destination) -> list[str]:
@@ -59,7 +61,7 @@ def restream_command(source_url: str, destination: Destination) -> list[str]:
     rtmp = [*(["-rtmp_app", destination.app] if destination.app is not None else []),
             *(["-rtmp_tcurl", destination.tc_url] if destination.tc_url else []),
             *(["-rtmp_playpath", destination.playpath] if destination.playpath else []),
-            *(["-ca_file", certifi.where()] if destination.url.startswith("rtmps:") else [])]  # fmt: skip
+            *(["-ca_file", str(destination.ca_file)] if destination.ca_file else [])]  # fmt: skip
     return ["-hide_banner", "-nostdin", "-nostats", "-loglevel", "level+info", "-progress", "pipe:1",
             "-protocol_whitelist", "rtmp,tcp", "-format_whitelist", "flv,live_flv", "-rtmp_live", "live",
             "-rw_timeout", str(IO_TIMEOUT_MICROSECONDS), "-i", source_url,
@@ -80,7 +82,9 @@ def destination(target: SimulcastTarget, settings: Settings) -> Destination:
     app = parts.path.strip("/") + (f"?{parts.query}" if parts.query else "")
     key = target.stream_key
     if parts.scheme != "rtmp" or parts.hostname is None:
-        return Destination(f"{target.url.rstrip('/')}/{key}" if key else target.url, app if key else None, None, key)
+        ca_file = str(settings.simulcast_ca_file or certifi.where())
+        return Destination(f"{target.url.rstrip('/')}/{key}" if key else target.url, app if key else None, None, key,
+                           ca_file)
     port = SIMULCAST.port(parts.scheme, parts.port)
     try:
         address = resolve(parts.hostname, port)[0].split("%", 1)[0]
@@ -191,7 +195,8 @@ class Restreamer:
             process.wait()
             diagnostics.seek(0)
             stderr = diagnostics.read(STDERR_LIMIT).decode(errors="replace")
-        errors = "\n".join(LOG_PREFIX.sub("", line) for line in stderr.splitlines() if ERROR_LINE.search(line))
+        errors = "\n".join(line for line in (LOG_PREFIX.sub("", raw) for raw in stderr.splitlines()
+                                              if ERROR_LINE.search(raw)) if not line.startswith(GENERIC_ERRORS))
         reason = simulcast.redact(stderr_reason(errors) or f"ffmpeg exited with {process.returncode}", target)
         return Attempt(process.returncode, "Input #0" in stderr, broadcast, reason)
 
