@@ -271,3 +271,21 @@ data "aws_iam_policy_document" "on_encoding_event" {
     data.aws_iam_policy_document.read_secrets.json,
   ]
 }
+
+################################################################################
+# ingest: the live packager writes parts, segments and playlists of recordings under assets/
+################################################################################
+
+data "aws_iam_policy_document" "ingest" {
+  source_policy_documents = [
+    data.aws_iam_policy_document.connect_database.json,
+    data.aws_iam_policy_document.read_assets.json, # head_object after each put
+    data.aws_iam_policy_document.read_secrets.json,
+  ]
+
+  statement {
+    sid       = "WriteLiveAssets"
+    actions   = ["s3:PutObject", "s3:AbortMultipartUpload"]
+    resources = [local.assets_objects]
+  }
+}

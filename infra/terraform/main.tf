@@ -38,6 +38,7 @@ locals {
     STREAMSTACK_PUBLIC_API_URL           = var.public_api_url
     STREAMSTACK_LOG_LEVEL                = var.log_level
     STREAMSTACK_LOG_JSON                 = "true"
+    STREAMSTACK_PUBLIC_INGEST_HOST       = var.live_ingest ? coalesce(var.ingest_host, module.live_ingest[0].nlb_dns_name) : null
   }
   app_environment = { for k, v in local.app_environment_all : k => v if v != null }
 
@@ -207,10 +208,50 @@ module "api_service" {
   task_role_policies      = local.task_role_policies
   service_sizes           = var.service_sizes
   live_events             = var.live_events
+  extra_prescale_services = local.ingest_prescale
   log_retention_days      = var.log_retention_days
   waf_log_retention_days  = var.security_log_retention_days
   kms_key_arn             = module.platform_key.arn
   tags                    = local.tags
+}
+
+# Live ingest on ECS (issue 13): the same image as `streamstack ingest`, one session per task, behind an NLB.
+locals {
+  # Built from names, not read from the module: the api's task definition must not wait for the ingest service.
+  ingest_prescale = var.live_ingest ? {
+    ingest = {
+      resource_id = "service/${local.name}/${local.name}-ingest"
+      min_tasks   = var.live_ingest_sizes.min_tasks
+      max_tasks   = var.live_ingest_sizes.max_tasks
+    }
+  } : {}
+}
+
+module "live_ingest" {
+  source = "./modules/live_ingest"
+  count  = var.live_ingest ? 1 : 0
+
+  name                = local.name
+  vpc_id              = module.network.vpc_id
+  vpc_cidr_block      = module.network.vpc_cidr_block
+  public_subnet_ids   = module.network.public_subnet_ids
+  private_subnet_ids  = module.network.private_subnet_ids
+  cluster_name        = module.api_service.cluster_name
+  cluster_arn         = module.api_service.cluster_arn
+  container_image     = var.container_image
+  execution_role_arn  = module.api_service.execution_role_arn
+  execution_role_name = module.api_service.execution_role_name
+  task_role_policy    = data.aws_iam_policy_document.ingest.json
+  environment         = { for k, v in local.app_environment : k => v if k != "STREAMSTACK_PUBLIC_INGEST_HOST" }
+  task_size           = { cpu = var.live_ingest_sizes.cpu, memory = var.live_ingest_sizes.memory }
+  min_tasks           = var.live_ingest_sizes.min_tasks
+  max_tasks           = var.live_ingest_sizes.max_tasks
+  srt_port            = var.srt_port
+  publisher_cidrs     = var.publisher_cidrs
+  deletion_protection = var.deletion_protection
+  log_retention_days  = var.log_retention_days
+  kms_key_arn         = module.platform_key.arn
+  tags                = local.tags
 }
 
 module "encoding" {
@@ -231,16 +272,19 @@ module "encoding" {
 module "database" {
   source = "./modules/database"
 
-  name                    = local.name
-  vpc_id                  = module.network.vpc_id
-  subnet_ids              = module.network.private_subnet_ids
-  allowed_security_groups = { tasks = module.api_service.tasks_security_group_id, handlers = module.event_processor.security_group_id }
-  instance_class          = var.db_instance_class
-  multi_az                = var.db_multi_az
-  deletion_protection     = var.deletion_protection
-  backup_retention_days   = var.db_backup_retention_days
-  kms_key_arn             = module.platform_key.arn
-  tags                    = local.tags
+  name       = local.name
+  vpc_id     = module.network.vpc_id
+  subnet_ids = module.network.private_subnet_ids
+  allowed_security_groups = merge(
+    { tasks = module.api_service.tasks_security_group_id, handlers = module.event_processor.security_group_id },
+    var.live_ingest ? { ingest = module.live_ingest[0].security_group_id } : {},
+  )
+  instance_class        = var.db_instance_class
+  multi_az              = var.db_multi_az
+  deletion_protection   = var.deletion_protection
+  backup_retention_days = var.db_backup_retention_days
+  kms_key_arn           = module.platform_key.arn
+  tags                  = local.tags
 }
 
 module "monitoring" {

@@ -92,3 +92,8 @@ output "service_task_definitions" {
   description = "Task definition ARN each ECS service runs after this apply, by service name (scripts/wait-stable.sh checks them)."
   value       = { for k, name in module.api_service.service_names : name => module.api_service.task_definition_arns[k] }
 }
+
+output "ingest_host" {
+  description = "Host publishers push RTMP (and SRT) to: STREAMSTACK_PUBLIC_INGEST_HOST; null without live_ingest."
+  value       = var.live_ingest ? coalesce(var.ingest_host, module.live_ingest[0].nlb_dns_name) : null
+}

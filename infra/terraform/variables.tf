@@ -254,3 +254,38 @@ variable "alarm_emails" {
   type        = list(string)
   default     = []
 }
+
+variable "live_ingest" {
+  description = "Run the live ingest service (nginx-rtmp, ffmpeg and the packager of `streamstack ingest`) behind a Network Load Balancer."
+  type        = bool
+  default     = false
+}
+
+variable "live_ingest_sizes" {
+  description = "Ingest tasks: Fargate size of one task (one live session of the live ladder) and the task bounds."
+  type = object({
+    cpu       = number
+    memory    = number
+    min_tasks = number
+    max_tasks = number
+  })
+  default = { cpu = 4096, memory = 8192, min_tasks = 1, max_tasks = 10 }
+}
+
+variable "ingest_host" {
+  description = "DNS name publishers use (a CNAME of the ingest load balancer); null: the load balancer's own DNS name."
+  type        = string
+  default     = null
+}
+
+variable "srt_port" {
+  description = "UDP port of SRT ingest on the load balancer (the app's STREAMSTACK_SRT_PORT); 0 opens none."
+  type        = number
+  default     = 8890
+}
+
+variable "publisher_cidrs" {
+  description = "Address ranges publishers reach the ingest from."
+  type        = list(string)
+  default     = ["0.0.0.0/0"]
+}

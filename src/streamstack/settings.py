@@ -144,6 +144,14 @@ class Settings(BaseSettings):
     simulcast_ca_file: Path | None = Field(
         None, description="CA bundle (PEM) rtmps:// simulcast targets are verified against; default: certifi's."
     )
+    live_max_sessions: int = Field(
+        0, ge=0, description="Live sessions one ingest process admits (aws: 1, a task sized by the live ladder); "
+        "0: no limit. A publisher beyond it is refused and reconnects to another task.",
+    )
+    live_drain_seconds: float = Field(
+        100.0, ge=0.0, description="On SIGTERM the ingest admits no new session and waits this long for its "
+        "sessions to end (reconnect window included) before closing the rest as recordings; below ECS's stopTimeout.",
+    )
     live_prescale_services: dict[str, dict[str, Any]] = Field(
         default_factory=dict,
         description="aws: ECS services a scheduled live stream pre-scales, as JSON {name: {resource_id, "

@@ -27,6 +27,7 @@ MODULE_NAMES = (
     "private_bucket",
     "kms_key",
     "web_acl",
+    "live_ingest",
 )
 ENVIRONMENTS = ("dev", "staging", "prod")
 

@@ -339,4 +339,4 @@ def test_rds_connect_is_granted_to_the_app_roles_on_the_app_user_only() -> None:
         outputs(MODULES_DIR / "database")["app_user_arn"]["value"])
     granted = {name for name, body in documents.items()
                if "${data.aws_iam_policy_document.connect_database.json}" in body.get("source_policy_documents", [])}
-    assert granted == {"api", "worker", "edge", "on_source_uploaded", "on_encoding_event"}
+    assert granted == {"api", "worker", "edge", "ingest", "on_source_uploaded", "on_encoding_event"}

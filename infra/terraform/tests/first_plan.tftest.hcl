@@ -94,3 +94,18 @@ run "live_event" {
     ]
   }
 }
+
+run "live_ingest" {
+  command = plan
+
+  variables {
+    encoder     = "ffmpeg"
+    live_events = []
+    live_ingest = true
+  }
+
+  assert {
+    condition     = length(module.live_ingest) == 1 && endswith(module.live_ingest[0].service_name, "-ingest")
+    error_message = "the ingest service is planned with live_ingest = true"
+  }
+}

@@ -11,6 +11,10 @@ frames; idle streams never end their players, so `on_publish_done` ends the rela
 `on_publish_done` also starts the reconnect window; a supervision loop ends sessions past it.
 SRT callers are admitted by the front (live/srt.py) into an ffmpeg listener of their own, which is
 their relay; from there both protocols run the same session code.
+
+On SIGTERM (an ECS deployment or scale-in, after the NLB stopped sending it new connections) the process
+drains: it admits no new session, lets its sessions end on their own, and only at the drain deadline
+closes what is left as recordings (ENDLIST), so a stop never leaves a live stream half-open.
 """
 
 from __future__ import annotations
@@ -46,6 +50,7 @@ RELAY_ATTACH_SECONDS = 3.0  # the publish waits this long at most for the relay 
 UPDATE_SECONDS = 2  # nginx asks this often whether a publisher may stay (a session ended: no, it is dropped)
 RELAY_DRAIN_SECONDS = 0.5  # after the publisher left, what nginx already sent reaches the relay
 MAX_CALLBACK_BYTES = 16 * 1024
+REJECT_OVERLOAD = 1503  # SRT_REJX_OVERLOAD: a draining or full ingest; the caller retries elsewhere
 SRT_LISTEN_SECONDS = 10.0  # an admitted caller's listener waits this long for the caller's conclusion
 
 
@@ -111,6 +116,8 @@ class LiveIngest:
     sessions: dict[str, RunningSession] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
     stopping: threading.Event = field(default_factory=threading.Event)
+    draining: threading.Event = field(default_factory=threading.Event)
+    max_sessions: int = 0  # 0: no limit; an ingest task on ECS is sized for one session
     simulcast: SimulcastRunner = field(init=False)
     reported: set[str] = field(default_factory=set)  # streams whose per-stream series exist
     attaching: dict[str, threading.Event] = field(default_factory=dict)  # publishes waiting for their relay
@@ -129,6 +136,10 @@ class LiveIngest:
         fields = parse_qs(form.decode("latin-1"))
         key = (fields.get("name") or [""])[0]
         settings = self.platform.settings
+        refusal = self._admission_refusal(key)
+        if refusal:
+            log.info("live publish refused by this ingest: %s", refusal)
+            return 403, {}
         with self.platform.sessions() as db_session:
             try:
                 grant = service.authorize_publish(db_session=db_session, stream_key=key, settings=settings,
@@ -180,6 +191,19 @@ class LiveIngest:
         with self.lock:
             return self.sessions.get(name) or next((r for r in self.sessions.values() if r.stream_key == name), None)
 
+    def _admission_refusal(self, stream_key: str) -> str | None:
+        """Why this process cannot take a publisher now; a reconnect of one of its own sessions is always taken."""
+        with self.lock:
+            own = any(r.stream_key == stream_key for r in self.sessions.values())
+            busy = len(self.sessions)
+        if own:
+            return None
+        if self.draining.is_set():
+            return "draining (SIGTERM): the publisher reconnects to another ingest task"
+        if self.max_sessions and busy >= self.max_sessions:
+            return f"full ({busy} of {self.max_sessions} sessions): the publisher reconnects to another ingest task"
+        return None
+
     def on_publish_done(self, form: bytes) -> int:
         fields = parse_qs(form.decode("latin-1"))
         running = self._running((fields.get("name") or [""])[0])
@@ -191,6 +215,9 @@ class LiveIngest:
     # --- SRT admission (the front has read the key from the caller's Stream ID) -----------------------
     def admit_srt(self, stream_key: str) -> SrtBackend:
         """A refused key never gets a listener; an accepted one gets its own, with the stream's passphrase."""
+        refusal = self._admission_refusal(stream_key)
+        if refusal:
+            raise SrtRefused(refusal, REJECT_OVERLOAD)
         with self.platform.sessions() as db_session:
             try:
                 check = service.check_publish(db_session=db_session, stream_key=stream_key, now=self.clock())
@@ -315,6 +342,33 @@ class LiveIngest:
                 metrics.flush_emf()
                 flushed = time.monotonic()
 
+    def drain(self, timeout: float) -> list[str]:
+        """Admit no new session; wait up to `timeout` for this process's sessions to end on their own (publisher
+        gone past its reconnect window, or completed), then end the rest now. The ids ended early."""
+        self.draining.set()
+        deadline = time.monotonic() + timeout
+        while self._session_ids() and time.monotonic() < deadline:
+            time.sleep(SUPERVISE_SECONDS / 2)
+        forced = self._session_ids()
+        for live_stream_id in forced:
+            log.warning("live stream %s ended by the drain deadline (%.0f s) of this ingest", live_stream_id, timeout)
+            self._request_end(live_stream_id)
+        deadline = time.monotonic() + 10 * SUPERVISE_SECONDS + 15  # the supervision loop closes them with ENDLIST
+        while self._session_ids() and time.monotonic() < deadline:
+            time.sleep(SUPERVISE_SECONDS / 2)
+        return forced
+
+    def _request_end(self, live_stream_id: str) -> None:
+        """As `complete` does: the supervision loop stops the encoder and closes the recording."""
+        with self.platform.sessions() as db_session:
+            stream = service.get_live_stream(db_session=db_session, live_stream_id=live_stream_id)
+            if stream is not None:
+                service.request_completion(db_session=db_session, stream=stream)
+
+    def _session_ids(self) -> list[str]:
+        with self.lock:
+            return list(self.sessions)
+
     def stop(self) -> None:
         self.stopping.set()
         with self.lock:
@@ -396,7 +450,7 @@ def serve_callbacks(ingest: LiveIngest, port: int = 0) -> ThreadingHTTPServer:
 def run_ingest(platform: Platform, stop: threading.Event) -> None:
     """The ingest process: nginx-rtmp and its callbacks, the SRT front, session supervision; until `stop`."""
     settings = platform.settings
-    ingest = LiveIngest(platform, settings.rtmp_port)
+    ingest = LiveIngest(platform, settings.rtmp_port, max_sessions=settings.live_max_sessions)
     host = "0.0.0.0" if settings.api_host in ("0.0.0.0", "::") else settings.api_host
     callbacks = serve_callbacks(ingest)
     run_dir = (settings.data_dir / "live" / "nginx").resolve()  # nginx reads relative paths against its -p prefix
@@ -416,8 +470,10 @@ def run_ingest(platform: Platform, stop: threading.Event) -> None:
                 log.error("RTMP ingest is off: nginx exited with %s; see %s", nginx.returncode,
                           run_dir / "nginx-error.log")
                 reported = True
+        ingest.drain(settings.live_drain_seconds)
     finally:
         ingest.stop()
+        supervisor.join(timeout=30)  # a session being closed is committed before the process exits
         if front is not None:
             front.stop()
         if nginx is not None and nginx.poll() is None:

@@ -23,13 +23,13 @@ locals {
     STREAMSTACK_EDGE_PORT = "8001"
     # The services the api pre-scales for a scheduled live stream (docs/capacity.md), with their normal
     # bounds; names are built, not read from the resources, which depend on this task definition.
-    STREAMSTACK_LIVE_PRESCALE_SERVICES = jsonencode({
+    STREAMSTACK_LIVE_PRESCALE_SERVICES = jsonencode(merge({
       for s in local.web_services : s => {
         resource_id = "service/${var.name}/${var.name}-${s}"
         min_tasks   = var.service_sizes[s].min_capacity
         max_tasks   = var.service_sizes[s].max_capacity
       }
-    })
+    }, var.extra_prescale_services))
   }
   container_environment = merge(var.environment, local.container_defaults)
   # Only the migrate task holds the master credential; the services connect as the app user.

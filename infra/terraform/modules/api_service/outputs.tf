@@ -62,3 +62,8 @@ output "private_subnet_ids" {
   description = "Subnets the tasks run in (for `aws ecs run-task` of the migrate task)."
   value       = var.private_subnet_ids
 }
+
+output "execution_role_name" {
+  description = "Name of the execution role (other modules' services add their log groups to it)."
+  value       = aws_iam_role.execution.name
+}

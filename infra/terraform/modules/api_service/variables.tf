@@ -233,3 +233,13 @@ variable "tags" {
   type        = map(string)
   default     = {}
 }
+
+variable "extra_prescale_services" {
+  description = "Services of other modules the api also pre-scales for scheduled live streams (e.g. ingest), as {name: {resource_id, min_tasks, max_tasks}}."
+  type = map(object({
+    resource_id = string
+    min_tasks   = number
+    max_tasks   = number
+  }))
+  default = {}
+}

@@ -1,0 +1,241 @@
+"""The live ladder as MediaLive and MediaPackage v2 requests: pure translation, no I/O (submission: live/managed.py).
+
+`live_encoder = "medialive"` is to live what `encoder = "mediaconvert"` is to VOD. A MediaLive channel is
+created before any publisher connects, so its ladder is planned against a nominal contribution
+(`NOMINAL_CONTRIBUTION`, 1080p30) by the same `plan_live` as the ffmpeg encoder's; MediaLive scales what
+arrives to every rung. The channel pushes CMAF to a MediaPackage v2 channel named after the live stream,
+whose origin endpoint serves LL-HLS and standard HLS; a harvest job copies a window of it to S3 (live-to-VOD).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime
+from fractions import Fraction
+from typing import Any
+
+from streamstack.media.ladder import AudioPlan, RenditionPlan
+from streamstack.media.live import LiveEncodePlan, plan_live
+from streamstack.media.probe import Probe
+from streamstack.storage.keys import asset_prefix
+
+NOMINAL_CONTRIBUTION = Probe(format_name="flv", duration=0.0, bitrate=8_000_000, has_video=True, has_audio=True,
+                             width=1920, height=1080, frame_rate=30.0, video_codec="h264", audio_codec="aac",
+                             audio_channels=2)  # fmt: skip
+RTMP_APPLICATION = "live"
+MEDIAPACKAGE_DESTINATION = "mediapackage"
+AUDIO_SELECTOR = "default"
+AUDIO_DESCRIPTION = "audio"
+QVBR_QUALITY_LEVEL = 7
+ENDPOINT_NAME = "live"
+LOW_LATENCY_MANIFEST = "ll"
+STANDARD_MANIFEST = "index"
+MIN_MANIFEST_WINDOW = 30  # MediaPackage v2's smallest manifest window
+TAG_LIVE_STREAM = "streamstack:live_stream_id"
+
+
+@dataclass(frozen=True)
+class ManagedLiveNames:
+    """Where one live stream lives in MediaLive and MediaPackage v2: every name derives from its id."""
+
+    prefix: str
+    channel_group: str
+    live_stream_id: str
+
+    @property
+    def input(self) -> str:
+        return f"{self.prefix}-{self.live_stream_id}"
+
+    @property
+    def channel(self) -> str:
+        """The MediaLive channel and the MediaPackage channel share it; events resolve the stream from it."""
+        return f"{self.prefix}-{self.live_stream_id}"
+
+    @property
+    def endpoint(self) -> str:
+        return ENDPOINT_NAME
+
+    def token(self, what: str, *extra: str) -> str:
+        """A stable idempotency token: retrying a request never creates a second resource."""
+        return hashlib.sha256(":".join((self.channel, what, *extra)).encode()).hexdigest()[:64]
+
+
+def plan_managed_live(settings: Any, *, low_latency: bool = True) -> LiveEncodePlan:
+    """The live ladder the channel encodes, planned as the ffmpeg encoder plans it for a 1080p30 input."""
+    return plan_live(NOMINAL_CONTRIBUTION, settings, low_latency=low_latency)
+
+
+def h264_level(level: str) -> str:
+    """'4.1' -> 'H264_LEVEL_4_1', '4.0' -> 'H264_LEVEL_4' (MediaLive's spelling)."""
+    major, _, minor = level.partition(".")
+    return f"H264_LEVEL_{major}" if minor in ("", "0") else f"H264_LEVEL_{major}_{minor}"
+
+
+def video_description(rendition: RenditionPlan, plan: LiveEncodePlan) -> dict[str, Any]:
+    """One rung: QVBR capped at the plan's maxrate, closed GOPs of the segment length, aligned across rungs."""
+    rate: Fraction = rendition.frame_rate
+    return {
+        "Name": rendition.name,
+        "Width": rendition.width,
+        "Height": rendition.height,
+        "ScalingBehavior": "DEFAULT",
+        "RespondToAfd": "NONE",
+        "CodecSettings": {"H264Settings": {
+            "RateControlMode": "QVBR",
+            "QvbrQualityLevel": QVBR_QUALITY_LEVEL,
+            "MaxBitrate": rendition.maxrate,
+            "BufSize": rendition.bufsize,
+            "Profile": rendition.profile.upper(),
+            "Level": h264_level(rendition.level),
+            "FramerateControl": "SPECIFIED",
+            "FramerateNumerator": rate.numerator,
+            "FramerateDenominator": rate.denominator,
+            "GopSize": float(plan.packaging.segment_target),
+            "GopSizeUnits": "SECONDS",
+            "GopClosedCadence": 1,
+            # No B-frames at low latency, as the ffmpeg encoder's -tune zerolatency.
+            "GopNumBFrames": 0 if plan.low_latency else 2,
+            "SubgopLength": "FIXED",
+            "SceneChangeDetect": "DISABLED",
+            "ScanType": "PROGRESSIVE",
+            "ParControl": "SPECIFIED",
+            "ParNumerator": 1,
+            "ParDenominator": 1,
+            "AdaptiveQuantization": "AUTO",
+            "LookAheadRateControl": "LOW" if plan.low_latency else "MEDIUM",
+        }},
+    }  # fmt: skip
+
+
+def audio_description(audio: AudioPlan) -> dict[str, Any]:
+    """The AAC-LC stereo rendition every video rung is grouped with."""
+    return {
+        "Name": AUDIO_DESCRIPTION,
+        "AudioSelectorName": AUDIO_SELECTOR,
+        "AudioTypeControl": "FOLLOW_INPUT",
+        "LanguageCodeControl": "FOLLOW_INPUT",
+        "CodecSettings": {"AacSettings": {
+            "Bitrate": float(audio.bitrate),
+            "CodingMode": "CODING_MODE_2_0",
+            "SampleRate": float(audio.sample_rate),
+            "Profile": "LC",
+            "RateControlMode": "CBR",
+            "RawFormat": "NONE",
+            "Spec": "MPEG4",
+            "InputType": "NORMAL",
+        }},
+    }  # fmt: skip
+
+
+def mediapackage_output_group(plan: LiveEncodePlan) -> dict[str, Any]:
+    """CMAF to MediaPackage v2: one output per rung, the audio as its own output, segments of the plan's length."""
+    outputs: list[dict[str, Any]] = [
+        {"OutputName": r.name, "VideoDescriptionName": r.name, "OutputSettings": {"MediaPackageOutputSettings": {}}}
+        for r in plan.renditions
+    ]
+    if plan.audio is not None:
+        outputs.append({"OutputName": AUDIO_DESCRIPTION, "AudioDescriptionNames": [AUDIO_DESCRIPTION],
+                        "OutputSettings": {"MediaPackageOutputSettings": {}}})  # fmt: skip
+    return {
+        "Name": "mediapackage",
+        "OutputGroupSettings": {"MediaPackageGroupSettings": {
+            "Destination": {"DestinationRefId": MEDIAPACKAGE_DESTINATION},
+            "MediapackageV2GroupSettings": {
+                "SegmentLength": max(1, round(plan.packaging.segment_target)),
+                "SegmentLengthUnits": "SECONDS",
+            },
+        }},
+        "Outputs": outputs,
+    }  # fmt: skip
+
+
+def build_create_input(*, names: ManagedLiveNames, stream_key: str, security_group_id: str) -> dict[str, Any]:
+    """An RTMP_PUSH input: publishers push to rtmp://<input address>/live/<stream key>, from the group's CIDRs."""
+    return {
+        "Name": names.input,
+        "Type": "RTMP_PUSH",
+        "InputSecurityGroups": [security_group_id],
+        "Destinations": [{"StreamName": f"{RTMP_APPLICATION}/{stream_key}"}],
+        "RequestId": names.token("input"),
+        "Tags": {TAG_LIVE_STREAM: names.live_stream_id},
+    }
+
+
+def build_create_channel(*, names: ManagedLiveNames, input_id: str, role_arn: str, plan: LiveEncodePlan
+                         ) -> dict[str, Any]:  # fmt: skip
+    """The channel: the RTMP input in, the planned ladder out, pushed to the stream's MediaPackage v2 channel."""
+    if not plan.renditions:
+        raise ValueError("a MediaLive channel needs at least one video rendition")
+    return {
+        "Name": names.channel,
+        "RoleArn": role_arn,
+        "ChannelClass": "SINGLE_PIPELINE",
+        "LogLevel": "WARNING",
+        "RequestId": names.token("channel"),
+        "InputSpecification": {"Codec": "AVC", "Resolution": "HD", "MaximumBitrate": "MAX_20_MBPS"},
+        "InputAttachments": [{
+            "InputId": input_id,
+            "InputAttachmentName": names.input,
+            "InputSettings": {"AudioSelectors": [{"Name": AUDIO_SELECTOR}], "SourceEndBehavior": "CONTINUE"},
+        }],
+        "Destinations": [{
+            "Id": MEDIAPACKAGE_DESTINATION,
+            "MediaPackageSettings": [{"ChannelGroup": names.channel_group, "ChannelName": names.channel}],
+        }],
+        "EncoderSettings": {
+            "TimecodeConfig": {"Source": "SYSTEMCLOCK"},
+            "VideoDescriptions": [video_description(r, plan) for r in plan.renditions],
+            "AudioDescriptions": [audio_description(plan.audio)] if plan.audio is not None else [],
+            "OutputGroups": [mediapackage_output_group(plan)],
+        },
+        "Tags": {TAG_LIVE_STREAM: names.live_stream_id},
+    }  # fmt: skip
+
+
+def build_create_mediapackage_channel(*, names: ManagedLiveNames) -> dict[str, Any]:
+    """The MediaPackage v2 channel MediaLive pushes CMAF into."""
+    return {
+        "ChannelGroupName": names.channel_group,
+        "ChannelName": names.channel,
+        "InputType": "CMAF",
+        "ClientToken": names.token("mediapackage-channel"),
+        "Description": f"streamstack live stream {names.live_stream_id}",
+        "Tags": {TAG_LIVE_STREAM: names.live_stream_id},
+    }
+
+
+def build_create_origin_endpoint(*, names: ManagedLiveNames, plan: LiveEncodePlan) -> dict[str, Any]:
+    """CMAF segments of the plan's length; LL-HLS and standard HLS over the DVR window, kept for harvesting."""
+    window = max(MIN_MANIFEST_WINDOW, round(plan.packaging.window_seconds))
+    return {
+        "ChannelGroupName": names.channel_group,
+        "ChannelName": names.channel,
+        "OriginEndpointName": names.endpoint,
+        "ContainerType": "CMAF",
+        "Segment": {"SegmentDurationSeconds": max(1, round(plan.packaging.segment_target)), "SegmentName": "segment"},
+        # Harvest jobs can copy only what the startover window still holds.
+        "StartoverWindowSeconds": window,
+        "LowLatencyHlsManifests": [{"ManifestName": LOW_LATENCY_MANIFEST, "ManifestWindowSeconds": window}],
+        "HlsManifests": [{"ManifestName": STANDARD_MANIFEST, "ManifestWindowSeconds": window}],
+        "ClientToken": names.token("endpoint"),
+        "Tags": {TAG_LIVE_STREAM: names.live_stream_id},
+    }
+
+
+def build_create_harvest_job(*, names: ManagedLiveNames, asset_id: str, bucket: str, start: datetime,
+                             end: datetime) -> dict[str, Any]:  # fmt: skip
+    """Live-to-VOD: the session's window of the standard HLS manifest, copied under the recording asset's prefix."""
+    if end <= start:
+        raise ValueError("a harvest window ends after it starts")
+    return {
+        "ChannelGroupName": names.channel_group,
+        "ChannelName": names.channel,
+        "OriginEndpointName": names.endpoint,
+        "HarvestJobName": asset_id,
+        "HarvestedManifests": {"HlsManifests": [{"ManifestName": STANDARD_MANIFEST}]},
+        "ScheduleConfiguration": {"StartTime": start, "EndTime": end},
+        "Destination": {"S3Destination": {"BucketName": bucket, "DestinationPath": asset_prefix(asset_id).rstrip("/")}},
+        "ClientToken": names.token("harvest", asset_id),
+        "Tags": {TAG_LIVE_STREAM: names.live_stream_id},
+    }
