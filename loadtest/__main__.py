@@ -27,6 +27,7 @@ DEFAULT_RUNS = "ll:edge,ll:two-tiers,standard:edge,standard:two-tiers,standard:n
 BOUNDED_RUNS = "ll:two-tiers"
 LAYOUTS = {"edge": Stack.edge_alone, "two-tiers": Stack.two_tiers, "nginx": Stack.nginx}
 SETTLE_SECONDS = 3.0  # between runs: the previous run's connections close
+PUBLISH_UNTIL_STOPPED = 24 * 3600.0  # the publisher runs until the command stops it (runs take what they take)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -57,13 +58,12 @@ def main(argv: list[str] | None = None) -> int:
             print(f"unknown or unsupported run {mode}:{layout}", file=sys.stderr)
             return 2
     profile = Profile(args.start, args.peak, args.ramp, args.warm, args.hold)
-    per_run = args.warm + args.ramp + args.hold + SETTLE_SECONDS + 10
     load_before = os.getloadavg()
     results: list[SpikeResult] = []
     with tempfile.TemporaryDirectory(prefix="loadtest-") as tmp:
         stack = Stack(Path(tmp))
         try:
-            renditions = stack.start_publisher(per_run * len(runs) + 60, height=args.height,
+            renditions = stack.start_publisher(PUBLISH_UNTIL_STOPPED, height=args.height,
                                                clip_seconds=args.clip_seconds,
                                                vod=any(mode == "vod" for mode, _ in runs))  # fmt: skip
             print(f"live session {stack.catalog.live_asset}: renditions {', '.join(renditions)}", flush=True)

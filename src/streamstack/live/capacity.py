@@ -1,13 +1,13 @@
 """Viewers -> tasks per service: the capacity model of docs/capacity.md, used to pre-scale for a scheduled event.
 
-Every figure here is an assumption stated in docs/capacity.md, not a measurement: change them there and here.
+docs/capacity.md gives each figure's basis (the edge's from `python -m loadtest`): change them there and here.
 """
 
 from __future__ import annotations
 
 import math
 
-# Concurrent viewers one task of each service carries (docs/capacity.md: assumptions A1-A3).
+# Concurrent viewers one task of each service carries (docs/capacity.md, "The capacity function").
 VIEWERS_PER_TASK = {
     "edge": 2_000,  # behind CloudFront + Origin Shield the edge answers collapsed playlist reloads and parts
     "api": 5_000,  # viewers reach the API for playback tokens and status at most once a minute or so
