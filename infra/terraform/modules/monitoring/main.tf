@@ -162,6 +162,25 @@ locals {
         [{ expression = "SEARCH('{${local.app_namespace},Service} MetricName=\"streamstack_webhook_delivery_seconds\"', 'p99', 300)", id = "latency", label = "delivery p99", yAxis = "right" }],
       ]
     },
+    # Live: one line per connected stream (dimension live_stream_id); the alarms read the Service roll-up.
+    {
+      title  = "Live: ingest bitrate and frame rate per stream"
+      period = 60
+      metrics = [
+        [{ expression = "SEARCH('{${local.app_namespace},Service,live_stream_id} MetricName=\"streamstack_live_ingest_bitrate_bits_per_second\"', 'Average', 60)", id = "bitrate", label = "bits/s" }],
+        [{ expression = "SEARCH('{${local.app_namespace},Service,live_stream_id} MetricName=\"streamstack_live_ingest_frames_per_second\"', 'Average', 60)", id = "fps", label = "fps", yAxis = "right" }],
+      ]
+    },
+    {
+      title  = "Live: transcoder speed, latency estimate and stall per stream, part publish p99"
+      period = 60
+      metrics = [
+        [{ expression = "SEARCH('{${local.app_namespace},Service,live_stream_id} MetricName=\"streamstack_live_transcoder_speed\"', 'Minimum', 60)", id = "speed", label = "speed (x real time)" }],
+        [{ expression = "SEARCH('{${local.app_namespace},Service,live_stream_id} MetricName=\"streamstack_live_latency_seconds\"', 'Maximum', 60)", id = "latency", label = "latency (s)", yAxis = "right" }],
+        [{ expression = "SEARCH('{${local.app_namespace},Service,live_stream_id} MetricName=\"streamstack_live_ingest_stall_seconds\"', 'Maximum', 60)", id = "stall", label = "no video (s)", yAxis = "right" }],
+        [local.app_namespace, "streamstack_live_part_publish_seconds", "Service", "ingest", { stat = "p99", label = "part publish p99 (s)", yAxis = "right" }],
+      ]
+    },
   ]
 
   dashboard_widgets = [
