@@ -24,10 +24,11 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from streamstack.assets.models import Asset, Rendition
 from streamstack.live.telemetry import LiveFigures, StreamTelemetry, live_edge_latency, progress_args
+from streamstack.media.encoder import FfmpegLiveEncoder, LiveEncoder
 from streamstack.media.errors import ProbeError
 from streamstack.media.flv import probe_flv_head
 from streamstack.media.hls import START_TAG, Variant, master_playlist
-from streamstack.media.live import RELAYED_INPUT, LiveEncodePlan, build_live_command, plan_live, relay_command
+from streamstack.media.live import LiveEncodePlan, relay_command
 from streamstack.media.live_packager import (
     LOW_LATENCY_PLAYLIST,
     PLAYLIST_TYPE,
@@ -141,8 +142,9 @@ class LiveSession:
     """The recording asset's packager and the encoder of the current connection."""
 
     def __init__(self, *, asset_id: str, store: ObjectStore, settings: Settings, low_latency: bool,
-                 sessions: sessionmaker[Session]) -> None:
+                 sessions: sessionmaker[Session], encoder: LiveEncoder | None = None) -> None:
         self.asset_id = asset_id
+        self.encoder: LiveEncoder = encoder or FfmpegLiveEncoder(settings)
         self.store = store
         self.settings = settings
         self.low_latency = low_latency
@@ -184,13 +186,10 @@ class LiveSession:
             self.prepare(probe, publish_masters=False)  # published while the encoder starts
         assert self.plan is not None and self.packager is not None
         pipes = [os.pipe() for _ in self.plan.renditions]
-        command = build_live_command(RELAYED_INPUT, probe, self.plan, [w for _, w in pipes])
         with tempfile.TemporaryFile() as diagnostics:
             with self.lock:
-                self.process = process = subprocess.Popen(
-                    [ffmpeg_exe(), "-hide_banner", "-nostdin", *command], pass_fds=[w for _, w in pipes],
-                    stdin=subprocess.PIPE, stderr=diagnostics, start_new_session=True,
-                )  # fmt: skip
+                self.process = process = self.encoder.start(self.plan, probe, [w for _, w in pipes],
+                                                            diagnostics=diagnostics)  # fmt: skip
             self.mark("encoder_started")
             for _, write_end in pipes:
                 os.close(write_end)
@@ -220,7 +219,7 @@ class LiveSession:
 
     def prepare(self, probe: Probe, *, publish_masters: bool = True) -> None:
         """Plan the ladder from the first connection's probe and publish the masters; reconnects keep both."""
-        self.plan = plan_live(probe, self.settings, low_latency=self.low_latency)
+        self.plan = self.encoder.plan(probe, low_latency=self.low_latency)
         self.packager = LivePackager([r.name for r in self.plan.renditions], self.sink, self.plan.packaging,
                                      on_part=self._on_part)  # fmt: skip
         if publish_masters:

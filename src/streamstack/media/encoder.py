@@ -4,23 +4,31 @@ Two adapters, chosen once from Settings by `open_encoder`:
 - `FfmpegEncoder` runs the ffmpeg pipeline in the calling process (a worker) and sends the event itself;
 - `MediaConvertEncoder` probes the source, submits a CreateJob and returns; EventBridge sends the events.
 Both report to a `JobTracker` (the catalog side, owned by the events layer), so media never touches a domain.
+
+Live has its side of the port, `LiveEncoder`: `plan` is the ladder every adapter shares (a managed
+encoder such as MediaLive plans it against a nominal contribution and translates it into its channel),
+`start` runs one publisher connection's encode. `FfmpegLiveEncoder` is the adapter that runs here.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import subprocess
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import IO, Any, Protocol
 
 from streamstack.aws import client
 from streamstack.media.errors import MediaError
 from streamstack.media.job_events import EncodeJob, job_complete_event, job_error_event, new_job_id
+from streamstack.media.live import RELAYED_INPUT, LiveEncodePlan, build_live_command, plan_live
 from streamstack.media.mediaconvert import plan_job
 from streamstack.media.options import EncodeOptions
 from streamstack.media.pipeline import encode_asset
 from streamstack.media.probe import Probe, check_source_limits, probe_stored
+from streamstack.media.safety import ffmpeg_exe
 from streamstack.observability import metrics
 from streamstack.queue.base import Queue
 from streamstack.settings import Settings
@@ -143,6 +151,39 @@ class MediaConvertEncoder:
         return info
 
 
+class LiveEncoder(Protocol):
+    """A live session's transcode: planned once from the first connection, run for every connection."""
+
+    name: str
+
+    def plan(self, probe: Probe, *, low_latency: bool) -> LiveEncodePlan:
+        """The session's ladder, audio and part/segment timing (kept across reconnects)."""
+        ...
+
+    def start(self, plan: LiveEncodePlan, probe: Probe, outputs: Sequence[int], *,
+              diagnostics: IO[bytes]) -> subprocess.Popen[bytes]:
+        """Encode one connection: FLV on the process's stdin, one fragmented MP4 per rendition on `outputs`."""
+        ...
+
+
+class FfmpegLiveEncoder:
+    """One ffmpeg per connection: decode once, every rendition, fMP4 fragments on pipes (media/live.py)."""
+
+    name = "ffmpeg"
+
+    def __init__(self, settings: Any) -> None:
+        self.settings = settings
+
+    def plan(self, probe: Probe, *, low_latency: bool) -> LiveEncodePlan:
+        return plan_live(probe, self.settings, low_latency=low_latency)
+
+    def start(self, plan: LiveEncodePlan, probe: Probe, outputs: Sequence[int], *,
+              diagnostics: IO[bytes]) -> subprocess.Popen[bytes]:
+        command = build_live_command(RELAYED_INPUT, probe, plan, outputs)
+        return subprocess.Popen([ffmpeg_exe(), "-hide_banner", "-nostdin", *command], pass_fds=list(outputs),
+                                stdin=subprocess.PIPE, stderr=diagnostics, start_new_session=True)  # fmt: skip
+
+
 def mediaconvert_client(settings: Settings) -> Any:
     """MediaConvert at the account endpoint from settings (regional endpoints also accept CreateJob)."""
     return client("mediaconvert", settings, endpoint_url=settings.mediaconvert_endpoint_url)
@@ -157,5 +198,5 @@ def open_encoder(settings: Settings, *, store: ObjectStore, events_queue: Queue)
     return None
 
 
-__all__ = ["EncodeRequest", "Encoder", "FfmpegEncoder", "JobTracker", "MediaConvertEncoder", "MediaError",
-           "open_encoder"]
+__all__ = ["EncodeRequest", "Encoder", "FfmpegEncoder", "FfmpegLiveEncoder", "JobTracker", "LiveEncoder",
+           "MediaConvertEncoder", "MediaError", "open_encoder"]
