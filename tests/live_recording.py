@@ -77,6 +77,6 @@ def start_recording(platform: Any, stream_key: str) -> Recording:
     """A publisher admitted on this key: the session (and its recording asset) the ingest would start."""
     with platform.sessions() as db_session:
         grant = service.authorize_publish(db_session=db_session, stream_key=stream_key, settings=platform.settings)
-    session = LiveSession(asset_id=grant.asset_id, store=platform.store, settings=platform.settings,
-                          low_latency=True, sessions=platform.sessions)  # fmt: skip
+    session = LiveSession(asset_id=grant.asset_id, prefix=grant.prefix, store=platform.store,
+                          settings=platform.settings, low_latency=True, sessions=platform.sessions)  # fmt: skip
     return Recording(platform, grant.live_stream_id, grant.asset_id, session)

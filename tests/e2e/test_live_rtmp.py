@@ -228,7 +228,8 @@ def test_up_runs_the_rtmp_ingest_and_the_edge_plays_it(tmp_path: Path) -> None:
                   STREAMSTACK_LIVE_X264_PRESET="ultrafast") as up:  # fmt: skip
         key = up.cli("keys", "create", "--name", "live").strip()
         headers = bearer(key)
-        stream = httpx.post(f"{up.api}/v1/live-streams", json={"reconnect_window": 1}, headers=headers).json()
+        stream = httpx.post(f"{up.api}/v1/live-streams", json={"reconnect_window": 1, "new_asset_settings": {}},
+                            headers=headers).json()
         rtmp = stream["rtmp_url"]
         assert rtmp == f"rtmp://127.0.0.1:{up.env['STREAMSTACK_RTMP_PORT']}/live"
         assert wait_for_port("127.0.0.1", int(up.env["STREAMSTACK_RTMP_PORT"]), 20), up.log_tail()
@@ -245,7 +246,7 @@ def test_up_runs_the_rtmp_ingest_and_the_edge_plays_it(tmp_path: Path) -> None:
 
 
 def test_a_publisher_that_drops_and_returns_continues_one_asset_after_a_discontinuity(stack: LiveStack) -> None:
-    stream = stack.create_stream(reconnect_window=30)
+    stream = stack.create_stream(reconnect_window=30, new_asset_settings={})
     url = f"{stack.rtmp}/{stream['stream_key']}"
     for _ in range(2):  # the same publisher twice, well within the reconnect window
         publisher = publish(url, 7)

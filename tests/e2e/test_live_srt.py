@@ -173,7 +173,7 @@ def test_the_ingest_process_listens_for_srt_even_without_rtmp(tmp_path: Path) ->
 def test_srt_reconnect_continues_one_asset_and_complete_drops_the_caller(srt_stack: LiveStack) -> None:
     """The RTMP session machinery behind SRT: a return within the window is a discontinuity in the same
     asset; `complete` ends the session at once and the front tells the caller (SRT SHUTDOWN)."""
-    stream = srt_stack.create_stream(reconnect_window=30)
+    stream = srt_stack.create_stream(reconnect_window=30, new_asset_settings={})
     first = publish(stream["srt_url"], 6)
     assert first.wait(timeout=30) == 0
     wait_until(lambda: not srt_stack.stream(stream["id"])["connected"], 15, "the disconnect")

@@ -83,10 +83,11 @@ def test_disable_enable_reset_and_delete(client, platform) -> None:  # type: ign
 def test_a_session_continues_within_the_reconnect_window_and_ends_after_it(platform) -> None:  # type: ignore[no-untyped-def]
     settings = platform.settings
     with platform.sessions() as db_session:
+        from streamstack.assets.models import NewAssetSettings
         from streamstack.live.models import LiveStreamCreate
 
-        stream = service.create_live_stream(db_session=db_session, body=LiveStreamCreate(reconnect_window=10),
-                                            settings=settings)  # fmt: skip
+        body = LiveStreamCreate(reconnect_window=10, new_asset_settings=NewAssetSettings())
+        stream = service.create_live_stream(db_session=db_session, body=body, settings=settings)
         db_session.commit()
         first = service.authorize_publish(db_session=db_session, stream_key=stream.stream_key, settings=settings)
         with pytest.raises(service.PublishRefused, match="already has a publisher"):
@@ -140,13 +141,14 @@ def test_a_session_ends_at_its_limit_and_a_publisher_past_it_starts_a_new_one(  
     platform, body: dict, limit: int
 ) -> None:
     """A test stream's 5 minutes and max_continuous_duration, read against an injected clock (no waiting)."""
+    from streamstack.assets.models import NewAssetSettings
     from streamstack.live.models import LiveStreamCreate
 
     settings = platform.settings
     started = utcnow()
     with platform.sessions() as db_session:
-        stream = service.create_live_stream(db_session=db_session, body=LiveStreamCreate(reconnect_window=60, **body),
-                                            settings=settings)  # fmt: skip
+        create = LiveStreamCreate(reconnect_window=60, new_asset_settings=NewAssetSettings(), **body)
+        stream = service.create_live_stream(db_session=db_session, body=create, settings=settings)
         db_session.commit()
         first = service.authorize_publish(db_session=db_session, stream_key=stream.stream_key, settings=settings,
                                           now=started)  # fmt: skip
@@ -168,3 +170,33 @@ def test_a_session_ends_at_its_limit_and_a_publisher_past_it_starts_a_new_one(  
     for event in ("video.live_stream.disconnected", "video.live_stream.idle", "video.asset.live_stream_completed",
                   "video.asset.ready"):  # fmt: skip
         assert event in recorded, event
+
+
+def test_a_stream_without_new_asset_settings_records_nothing(client, platform) -> None:  # type: ignore[no-untyped-def]
+    """Mux's rule: no new_asset_settings, no recording; the session still has a home for its live objects."""
+    headers = key(platform, ["write"])
+    stream = client.post("/v1/live-streams", json={"reconnect_window": 10}, headers=headers).json()
+    assert stream["new_asset_settings"] is None
+    settings = platform.settings
+    with platform.sessions() as db_session:
+        grant = service.authorize_publish(db_session=db_session, stream_key=stream["stream_key"], settings=settings)
+        assert grant.asset_id is None and grant.prefix.startswith(f"live/{stream['id']}/")
+        started = utcnow()
+        service.publish_ended(db_session=db_session, live_stream_id=stream["id"], settings=settings, now=started)
+        again = service.authorize_publish(db_session=db_session, stream_key=stream["stream_key"], settings=settings,
+                                          now=started + timedelta(seconds=5))  # fmt: skip
+        assert again.continues_session and again.prefix == grant.prefix, "a reconnect continues the same session"
+    active = client.get(f"/v1/live-streams/{stream['id']}", headers=headers).json()
+    assert active["status"] == "active" and active["active_asset_id"] is None
+    assert client.get("/v1/assets", headers=headers).json()["data"] == []
+    assert client.put(f"/v1/live-streams/{stream['id']}/complete", headers=headers).status_code == 200
+    with platform.sessions() as db_session:
+        ending = service.sessions_to_end(db_session=db_session)
+        assert [s.id for s in ending] == [stream["id"]]
+        service.complete_session(db_session=db_session, stream=ending[0], duration=None, settings=settings)
+        later = service.authorize_publish(db_session=db_session, stream_key=stream["stream_key"], settings=settings)
+        assert not later.continues_session and later.prefix != grant.prefix, "a new session never reuses URIs"
+    idle = client.get(f"/v1/live-streams/{stream['id']}", headers=headers).json()
+    assert idle["recent_asset_ids"] == [] and client.get("/v1/assets", headers=headers).json()["data"] == []
+    assert "video.live_stream.recording" not in events(platform)
+    assert not any(e.startswith("video.asset.") for e in events(platform))

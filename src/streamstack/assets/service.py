@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
@@ -113,6 +115,19 @@ def mark_errored(*, db_session: Session, asset: Asset, reason: str, edge_base_ur
     asset.errors = [*asset.errors, reason]
     record_event(db_session=db_session, type="video.asset.errored", object_type="asset", object_id=asset.id,
                  data=asset_to_out(asset, edge_base_url).model_dump(mode="json"))
+
+
+def add_static_rendition(*, db_session: Session, asset_id: str, rendition: dict[str, Any],
+                         edge_base_url: str = "") -> None:
+    """A static MP4 made after the asset was ready (a live recording's): `video.asset.static_renditions.ready`."""
+    asset = get_asset(db_session=db_session, asset_id=asset_id)
+    if asset is None:
+        return
+    asset.static_renditions = [*(r for r in asset.static_renditions or [] if r.get("name") != rendition["name"]),
+                               rendition]  # fmt: skip
+    record_event(db_session=db_session, type="video.asset.static_renditions.ready", object_type="asset",
+                 object_id=asset.id, data=asset_to_out(asset, edge_base_url).model_dump(mode="json"))
+    db_session.commit()
 
 
 def delete_asset(*, db_session: Session, store: ObjectStore, asset: Asset) -> None:

@@ -35,10 +35,19 @@ def _show(stream: dict[str, Any]) -> None:
 def live_create(latency_mode: str = typer.Option("low", help="low (LL-HLS) or standard."),
                 reconnect_window: int = typer.Option(60, help="Seconds a dropped publisher may take to return."),
                 signed: bool = typer.Option(False, help="Signed playback instead of public."),
+                record: bool = typer.Option(True, "--record/--no-record",
+                                            help="Record each session as an asset (live-to-VOD, clips)."),
+                mp4: bool = typer.Option(False, help="Add a static MP4 to each finished recording."),
                 api_url: str | None = ApiUrl, api_key: str | None = ApiKey) -> None:
     """Create a live stream: prints its RTMP server, stream key, SRT URL and playback URL."""
-    body = {"latency_mode": latency_mode, "reconnect_window": reconnect_window,
-            "playback_policy": ["signed" if signed else "public"]}
+    policy = ["signed" if signed else "public"]
+    body: dict[str, Any] = {"latency_mode": latency_mode, "reconnect_window": reconnect_window,
+                            "playback_policy": policy}
+    if record:
+        body["new_asset_settings"] = {"playback_policy": policy, "mp4_support": "standard" if mp4 else "none"}
+    elif mp4:
+        err.print("--mp4 needs a recording (leave out --no-record)")
+        raise typer.Exit(2)
     with api_client(api_url, api_key) as client:
         _show(checked(client.post("/v1/live-streams", json=body)))
 

@@ -76,7 +76,7 @@ from streamstack.signed_urls import (
 from streamstack.storage.base import InvalidKey, ObjectNotFound, ObjectStore, StorageUnavailable, validate_key
 from streamstack.storage.edge_origin import ORIGIN_PATH, TOKEN_HEADER
 from streamstack.storage.factory import open_edge_origin
-from streamstack.storage.keys import MASTER_NAME, asset_object_key
+from streamstack.storage.keys import MASTER_NAME, asset_prefix
 from streamstack.storage.local import guess_content_type
 
 log = logging.getLogger("streamstack.delivery")
@@ -105,7 +105,7 @@ CACHE_KEY_QUERY = frozenset({*BLOCKING_QUERY, playlists.MAX_RESOLUTION_QUERY, *S
 class Playback:
     """What the edge needs to know about a playback id, cached briefly so segments never hit the catalog."""
 
-    asset_id: str
+    prefix: str  # the asset's objects, or a live session's
     signed: bool
     ready: bool
     live: bool = False
@@ -228,7 +228,7 @@ class EdgeApp:
             if not allowed:
                 await send_reply(send, error_reply(403, "Forbidden", headers), scope)
                 return
-        key = asset_object_key(playback.asset_id, playback.master if is_master else rest)
+        key = playback.prefix + (playback.master if is_master else rest)
         live_served = playback.live and not is_master
         if live_served and await self._serve_live(scope, headers, send, key, playback.signed, credentials):
             return
@@ -289,7 +289,8 @@ class EdgeApp:
             return Loaded(None, NEGATIVE_TTL)
         if live is not None:
             return Loaded(Playback(live[0], row.policy == "signed", False, True, live[1]), LIVE_CATALOG_TTL)
-        return Loaded(Playback(row.asset_id, row.policy == "signed", row.status == "ready"), self.catalog_ttl)
+        return Loaded(Playback(asset_prefix(row.asset_id), row.policy == "signed", row.status == "ready"),
+                      self.catalog_ttl)
 
     async def _public_keys(self) -> dict[str, str]:
         return await self.keys.get("keys", self._offload, self._read_keys)

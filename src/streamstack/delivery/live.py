@@ -21,6 +21,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from streamstack.live.models import LiveStream
+from streamstack.live.service import session_prefix
 from streamstack.storage.base import ObjectNotFound, ObjectStore, StorageUnavailable
 from streamstack.storage.keys import LIVE_MASTER_NAMES
 
@@ -46,11 +47,12 @@ log = logging.getLogger("streamstack.delivery")
 
 
 def live_session(session: Session, live_stream_id: str) -> tuple[str, str] | None:
-    """(recording asset id, master playlist name) of a live stream's current session; None when idle."""
+    """(object prefix, master playlist name) of a live stream's current session; None when idle."""
     stream = session.get(LiveStream, live_stream_id)
-    if stream is None or stream.active_asset_id is None:
+    prefix = session_prefix(stream) if stream is not None else None
+    if stream is None or prefix is None:
         return None
-    return stream.active_asset_id, LIVE_MASTER_NAMES.get(stream.latency_mode, LIVE_MASTER_NAMES["low"])
+    return prefix, LIVE_MASTER_NAMES.get(stream.latency_mode, LIVE_MASTER_NAMES["low"])
 
 
 def is_part_key(key: str) -> bool:

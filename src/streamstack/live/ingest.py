@@ -31,12 +31,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs
 
+from streamstack.assets import service as assets
 from streamstack.db.base import utcnow
 from streamstack.live import service
 from streamstack.live.restream import SimulcastRunner
 from streamstack.live.session import LiveSession, Relay, kill_group, read_until_probed, start_relay
 from streamstack.live.srt import REJECT_CONFLICT, REJECT_FORBIDDEN, SrtBackend, SrtFront, SrtRefused, free_udp_port
-from streamstack.media.errors import ProbeError
+from streamstack.media.errors import MediaError, ProbeError
 from streamstack.media.live import srt_listener_url
 from streamstack.media.probe import Probe
 from streamstack.observability import metrics
@@ -105,6 +106,7 @@ class RunningSession:
     thread: threading.Thread | None = None
     connected: bool = False
     restream_source: str | None = None  # where simulcast reads the connection (None: not restreamable)
+    mp4_support: str = "none"  # the recording's static MP4, made once the session ends
 
 
 @dataclass
@@ -262,11 +264,12 @@ class LiveIngest:
         self._drain_previous(grant.live_stream_id)
         with self.lock:
             running = self.sessions.get(grant.live_stream_id)
-            if running is None or not grant.continues_session or running.session.asset_id != grant.asset_id:
-                session = LiveSession(asset_id=grant.asset_id, store=self.platform.store,
+            if running is None or not grant.continues_session or running.session.prefix != grant.prefix:
+                session = LiveSession(asset_id=grant.asset_id, prefix=grant.prefix, store=self.platform.store,
                                       settings=self.platform.settings, low_latency=grant.latency_mode == "low",
                                       sessions=self.platform.sessions)  # fmt: skip
-                running = self.sessions[grant.live_stream_id] = RunningSession(grant.live_stream_id, session)
+                running = self.sessions[grant.live_stream_id] = RunningSession(grant.live_stream_id, session,
+                                                                               mp4_support=grant.mp4_support)
             running.connected = True
             running.stream_key = stream_key  # nginx names the stream by its key again in on_publish_done
             running.restream_source = restream_source
@@ -305,7 +308,7 @@ class LiveIngest:
                     item.session.stop_encoder()
             ending = service.sessions_to_end(db_session=db_session, now=self.clock())
             for stream in ending:
-                duration = self._end_session(stream.id, stream.active_asset_id)
+                duration = self._end_session(stream.id, service.session_prefix(stream))
                 service.complete_session(db_session=db_session, stream=stream, duration=duration,
                                          settings=self.platform.settings)
 
@@ -319,17 +322,33 @@ class LiveIngest:
             metrics.forget_live_stream(live_stream_id)
         self.reported = set(connected)
 
-    def _end_session(self, live_stream_id: str, asset_id: str | None) -> float | None:
+    def _end_session(self, live_stream_id: str, prefix: str | None) -> float | None:
         """Stop the encoder and close the recording with ENDLIST; its media duration (None if not ours)."""
         with self.lock:
             item = self.sessions.get(live_stream_id)
-            if item is None or item.session.asset_id != asset_id:
+            if item is None or item.session.prefix != prefix:
                 return None
             del self.sessions[live_stream_id]
         item.session.stop_encoder()
         if item.thread is not None:
             item.thread.join(timeout=10)
-        return item.session.finish()
+        duration = item.session.finish()
+        if item.session.recording and item.mp4_support != "none":
+            threading.Thread(target=self._static_mp4, args=(item,), name=f"live-mp4-{live_stream_id}",
+                             daemon=True).start()  # fmt: skip
+        return duration
+
+    def _static_mp4(self, item: RunningSession) -> None:
+        """The finished recording's static MP4 (a remux): added to the asset when written, or the reason logged."""
+        try:
+            rendition = item.session.static_mp4(item.mp4_support)
+        except (MediaError, OSError, subprocess.SubprocessError) as exc:
+            log.warning("static MP4 of the recording %s failed: %s", item.session.asset_id, exc)
+            return
+        if rendition is not None and item.session.asset_id is not None:
+            with self.platform.sessions() as db_session:
+                assets.add_static_rendition(db_session=db_session, asset_id=item.session.asset_id,
+                                            rendition=rendition, edge_base_url=self.platform.settings.edge_base_url)
 
     def supervise(self) -> None:
         flushed = time.monotonic()

@@ -1,7 +1,8 @@
 """Live stream lifecycle: create, read, list, disable/enable, reset the key; publish, disconnect, complete.
 
-A session is one recording asset. A publisher that returns within `reconnect_window` continues it;
-after the window (or `complete`), the stream goes idle and the asset is ready. Every transition
+A session is recorded as an asset when the stream has `new_asset_settings` (otherwise nothing is kept
+beyond the DVR window). A publisher that returns within `reconnect_window` continues the session; after
+the window (or `complete`), the stream goes idle and the recording is ready. Every transition
 records its `video.live_stream.*` event in the same transaction.
 """
 
@@ -27,6 +28,7 @@ from streamstack.live.models import (
     LiveStreamSchedule,
 )
 from streamstack.settings import Settings
+from streamstack.storage.keys import asset_prefix, live_session_prefix
 from streamstack.webhooks.outbox import record_event
 
 STREAM_KEY_BYTES = 24
@@ -43,13 +45,15 @@ class PublishRefused(PermissionError):
 
 @dataclass(frozen=True)
 class PublishGrant:
-    """What the ingest needs to run a session: where it records and whether it continues one."""
+    """What the ingest needs to run a session: where its objects go, its recording (if any), whether it continues."""
 
     live_stream_id: str
-    asset_id: str
+    asset_id: str | None
     continues_session: bool
     latency_mode: str
     max_seconds: float
+    prefix: str
+    mp4_support: str = "none"
 
 
 def new_stream_key() -> str:
@@ -133,27 +137,39 @@ def delete_live_stream(*, db_session: Session, stream: LiveStream, settings: Set
 
 def authorize_publish(*, db_session: Session, stream_key: str, settings: Settings,
                       now: datetime | None = None) -> PublishGrant:
-    """Accept a publisher: a new session (and recording asset), or the same one within the reconnect window."""
+    """Accept a publisher: a new session (recorded if asked), or the same one within the reconnect window."""
     now = now or utcnow()
     stream = _publishable(db_session.scalar(
         select(LiveStream).where(LiveStream.stream_key == stream_key).with_for_update()))  # fmt: skip
-    continues = stream.active_asset_id is not None and not _window_passed(stream, now)
+    continues = stream.session_started_at is not None and not _window_passed(stream, now)
     if continues and _limit_passed(stream, now):
         raise PublishRefused(f"live stream {stream.id}: the session reached its duration limit and is ending")
     if not continues:
-        asset = _new_recording(db_session, stream, settings)
-        stream.active_asset_id = asset.id
+        recorded = stream.new_asset_settings is not None
+        stream.active_asset_id = _new_recording(db_session, stream, settings).id if recorded else None
         stream.session_started_at = now
     stream.connected = True
     stream.disconnected_at = None
     stream.status = "active"
     _record(db_session, stream, "connected", settings)
-    if not continues:
+    if not continues and stream.active_asset_id is not None:
         _record(db_session, stream, "recording", settings)
     _record(db_session, stream, "active", settings)
     db_session.commit()
-    assert stream.active_asset_id is not None
-    return PublishGrant(stream.id, stream.active_asset_id, continues, stream.latency_mode, _seconds_left(stream, now))
+    prefix = session_prefix(stream)
+    assert prefix is not None
+    mp4 = str((stream.new_asset_settings or {}).get("mp4_support") or "none")
+    return PublishGrant(stream.id, stream.active_asset_id, continues, stream.latency_mode, _seconds_left(stream, now),
+                        prefix, mp4)
+
+
+def session_prefix(stream: LiveStream) -> str | None:
+    """Where the current session's objects are: its recording asset's prefix, or a live-only one; None when idle."""
+    if stream.active_asset_id is not None:
+        return asset_prefix(stream.active_asset_id)
+    if stream.session_started_at is None:
+        return None
+    return live_session_prefix(stream.id, stream.session_started_at)
 
 
 @dataclass(frozen=True)
@@ -172,7 +188,7 @@ def check_publish(*, db_session: Session, stream_key: str, now: datetime | None 
     stream = _publishable(db_session.scalar(select(LiveStream).where(LiveStream.stream_key == stream_key)))
     if stream.srt_passphrase is None:
         raise PublishRefused(f"live stream {stream.id} has no SRT passphrase")
-    if stream.active_asset_id is not None and not _window_passed(stream, now):
+    if stream.session_started_at is not None and not _window_passed(stream, now):
         if _limit_passed(stream, now):
             raise PublishRefused(f"live stream {stream.id}: the session reached its duration limit and is ending")
         return PublishCheck(stream.srt_passphrase, _seconds_left(stream, now))
@@ -224,7 +240,7 @@ def sessions_to_end(*, db_session: Session, now: datetime | None = None) -> list
     """Sessions to close: publisher gone past the reconnect window, completion requested, or past the session's
     limit (`max_continuous_duration`, 5 minutes for a test stream)."""
     now = now or utcnow()
-    rows = db_session.scalars(select(LiveStream).where(LiveStream.active_asset_id.is_not(None)))
+    rows = db_session.scalars(select(LiveStream).where(LiveStream.session_started_at.is_not(None)))
     return [s for s in rows if s.end_requested or _window_passed(s, now) or _limit_passed(s, now)]
 
 

@@ -18,14 +18,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
 from streamstack.assets.models import Asset, Rendition
 from streamstack.live.telemetry import LiveFigures, StreamTelemetry, live_edge_latency, progress_args
 from streamstack.media.encoder import FfmpegLiveEncoder, LiveEncoder
-from streamstack.media.errors import ProbeError
+from streamstack.media.errors import MediaError, ProbeError
 from streamstack.media.flv import probe_flv_head
 from streamstack.media.hls import START_TAG, Variant, master_playlist
 from streamstack.media.live import LiveEncodePlan, relay_command
@@ -36,17 +36,19 @@ from streamstack.media.live_packager import (
     STANDARD_PLAYLIST,
     LivePackager,
 )
+from streamstack.media.mp4 import build_recording_mp4_command, concat_listing, pick_static_rendition, static_mp4_name
 from streamstack.media.probe import Probe, parse_probe_output
-from streamstack.media.safety import ffmpeg_exe, input_args, stderr_reason
+from streamstack.media.safety import ffmpeg_exe, input_args, run_ffmpeg, stderr_reason
 from streamstack.observability import metrics
 from streamstack.settings import Settings
-from streamstack.storage.base import ObjectStore
+from streamstack.storage.base import ObjectStore, delete_prefix
 from streamstack.storage.keys import LIVE_MASTER_NAMES, MASTER_NAME, asset_object_key, asset_prefix
 
 log = logging.getLogger("streamstack.live")
 PROBE_TIMEOUT_SECONDS = 15.0
 PROBE_FIRST_BYTES = 48 * 1024
 PROBE_MAX_BYTES = 16 * 1024 * 1024
+STATIC_MP4_TIMEOUT_SECONDS = 3600.0
 
 
 class StoreSink:
@@ -139,18 +141,23 @@ class ConnectionResult:
 
 
 class LiveSession:
-    """The recording asset's packager and the encoder of the current connection."""
+    """The session's packager (recording into an asset, or live only) and the encoder of the current connection."""
 
-    def __init__(self, *, asset_id: str, store: ObjectStore, settings: Settings, low_latency: bool,
-                 sessions: sessionmaker[Session], encoder: LiveEncoder | None = None) -> None:
+    def __init__(self, *, asset_id: str | None, store: ObjectStore, settings: Settings, low_latency: bool,
+                 sessions: sessionmaker[Session], encoder: LiveEncoder | None = None,
+                 prefix: str | None = None) -> None:
+        if prefix is None and asset_id is None:
+            raise ValueError("an unrecorded session needs its own prefix")
         self.asset_id = asset_id
+        self.recording = asset_id is not None
+        self.prefix = prefix or asset_prefix(str(asset_id))
         self.encoder: LiveEncoder = encoder or FfmpegLiveEncoder(settings)
         self.store = store
         self.settings = settings
         self.low_latency = low_latency
         self.sessions = sessions
         self.telemetry = StreamTelemetry()
-        self.sink = StoreSink(store, asset_prefix(asset_id))
+        self.sink = StoreSink(store, self.prefix)
         self.plan: LiveEncodePlan | None = None
         self.packager: LivePackager | None = None
         self.process: subprocess.Popen[bytes] | None = None
@@ -221,7 +228,7 @@ class LiveSession:
         """Plan the ladder from the first connection's probe and publish the masters; reconnects keep both."""
         self.plan = self.encoder.plan(probe, low_latency=self.low_latency)
         self.packager = LivePackager([r.name for r in self.plan.renditions], self.sink, self.plan.packaging,
-                                     on_part=self._on_part)  # fmt: skip
+                                     on_part=self._on_part, recording=self.recording)  # fmt: skip
         if publish_masters:
             self._publish_masters(probe)
 
@@ -261,11 +268,51 @@ class LiveSession:
             kill_group(process)
 
     def finish(self) -> float:
-        """Close every playlist with ENDLIST: the recording is VOD, from the very same segments."""
+        """Close every playlist with ENDLIST: the recording is VOD, from the very same segments (an unrecorded
+        session's objects go)."""
         if self.packager is not None:
             self.packager.finish()
         self.media_seconds = self._duration()
+        if not self.recording:
+            delete_prefix(self.store, self.prefix)
         return self.media_seconds
+
+    def static_mp4(self, mp4_support: str) -> dict[str, Any] | None:
+        """The finished recording's static MP4 (`mp4_support`), remuxed from its segments like a VOD asset's:
+        published below the asset and described as a Mux static rendition; None when none is wanted."""
+        name = static_mp4_name(mp4_support)
+        if name is None or self.asset_id is None or self.plan is None or self.packager is None:
+            return None
+        chosen = pick_static_rendition(self.plan.renditions, mp4_support)
+        if chosen is None:
+            return None
+        connections: dict[str, list[str]] = {}
+        for segment in self.packager.renditions[chosen.name].playlist.segments:
+            if segment.complete:
+                connections.setdefault(segment.init_uri, []).append(str(segment.uri))
+        if not connections:
+            return None
+        with tempfile.TemporaryDirectory(prefix="streamstack-live-mp4-") as workdir:
+            work = Path(workdir)
+            files = [self._join(chosen.name, init, uris, work / f"connection{i}.mp4")
+                     for i, (init, uris) in enumerate(connections.items())]  # fmt: skip
+            listing = work / "connections.txt"
+            listing.write_text(concat_listing(files))
+            run = run_ffmpeg(build_recording_mp4_command(files, listing, name), cwd=work,
+                             timeout_seconds=STATIC_MP4_TIMEOUT_SECONDS)  # fmt: skip
+            if run.returncode != 0:
+                raise MediaError("encode_failed", f"The static MP4 could not be written ({stderr_reason(run.stderr)}).")
+            size = (work / name).stat().st_size
+            self.store.put_file(asset_object_key(self.asset_id, name), work / name, content_type="video/mp4")
+        return {"name": name, "ext": "mp4", "width": chosen.width, "height": chosen.height, "filesize": size}
+
+    def _join(self, rendition: str, init: str, segments: list[str], target: Path) -> Path:
+        """One connection's init segment and segments, read back from the store, as one fragmented MP4."""
+        with target.open("wb") as handle:
+            for name in (init, *segments):
+                for chunk in self.store.get(f"{self.prefix}{rendition}/{name}"):
+                    handle.write(chunk)
+        return target
 
     def _duration(self) -> float:
         if self.packager is None:
@@ -274,13 +321,13 @@ class LiveSession:
         return round(sum(s.duration for s in first.playlist.segments), 3)
 
     def _publish_masters(self, probe: Probe) -> None:
-        """Three masters over the same renditions: LL, standard live, and the recording (the asset's)."""
+        """Masters over the same renditions: LL, standard live, and the recording (the asset's) if there is one."""
         assert self.plan is not None
         audio = self.plan.audio if probe.audio_stream is not None else None
         audio_codecs = f",{audio.codecs}" if audio else ""
         audio_bits = audio.bitrate if audio else 0
-        for name, media in ((LIVE_MASTER_NAMES["low"], LOW_LATENCY_PLAYLIST),
-                            (LIVE_MASTER_NAMES["standard"], STANDARD_PLAYLIST), (MASTER_NAME, RECORDING_PLAYLIST)):
+        masters = [(LIVE_MASTER_NAMES["low"], LOW_LATENCY_PLAYLIST), (LIVE_MASTER_NAMES["standard"], STANDARD_PLAYLIST)]
+        for name, media in masters + ([(MASTER_NAME, RECORDING_PLAYLIST)] if self.recording else []):
             variants = [Variant(f"{r.name}/{media}", r.maxrate + audio_bits, r.bitrate + audio_bits,
                                 r.codecs + audio_codecs, r.width, r.height, float(r.frame_rate))
                         for r in self.plan.renditions]  # fmt: skip
@@ -292,6 +339,8 @@ class LiveSession:
 
     def _record_renditions(self) -> None:
         assert self.plan is not None
+        if self.asset_id is None:
+            return
         with self.sessions() as session:
             asset = session.get(Asset, self.asset_id)
             if asset is None or asset.renditions:

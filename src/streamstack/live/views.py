@@ -123,7 +123,7 @@ def complete_live_stream(live_stream_id: str, db_session: Session = Depends(get_
                          key: ApiKey = Depends(require_scope("write"))) -> LiveStreamOut:
     """End the session now, without waiting for the reconnect window (the ingest closes the recording)."""
     stream = _stream(db_session, live_stream_id)
-    if stream.active_asset_id is None:
+    if stream.session_started_at is None:
         raise Problem(409, "Conflict", f"live stream {live_stream_id!r} has no session to complete")
     service.request_completion(db_session=db_session, stream=stream)
     return _out(db_session, stream, platform, key)

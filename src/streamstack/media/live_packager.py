@@ -75,10 +75,12 @@ class RenditionPackager:
         reports: Callable[[str], Sequence[RenditionReport]] = lambda name: (),
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         on_part: Callable[[str, float, float], None] | None = None,
+        recording: bool = True,
     ) -> None:
         self.name = name
         self.sink = sink
         self.plan = plan
+        self.recording = recording  # False: no recording playlist, and segments go once out of the DVR window
         self.playlist = LivePlaylist(plan.segment_target, plan.part_target, plan.window_seconds)
         self._reports = reports
         self._clock = clock
@@ -117,6 +119,8 @@ class RenditionPackager:
             if segment.duration >= self.plan.segment_target - SEGMENT_TOLERANCE:
                 self._close_segment()
             self._publish()
+            if not self.recording:
+                self._expired += self._expire()
         if self._on_part is not None:
             self._on_part(self.name, fragment.duration, time.monotonic() - started)
         self._delete_expired()
@@ -178,6 +182,27 @@ class RenditionPackager:
         for name in expired:
             self.sink.delete(name)
 
+    def _expire(self) -> list[str]:
+        """Without a recording, segments (with their parts and unused init segments) leave the store once no
+        playlist a player may still hold names them: RFC 8216bis 6.2.2, the segment's duration plus the
+        playlist's after it left the window."""
+        keep_seconds = 2 * self.plan.window_seconds + self.plan.segment_target
+        segments = self.playlist.segments
+        behind = sum(s.duration for s in segments)
+        expired: list[LiveSegment] = []
+        for segment in segments:
+            behind -= segment.duration
+            if not segment.complete or behind <= keep_seconds:
+                break
+            expired.append(segment)
+        if not expired:
+            return []
+        del segments[: len(expired)]
+        self.playlist.discontinuity_sequence_base += sum(1 for s in expired if s.discontinuity)
+        in_use = {s.init_uri for s in segments} | {self._init_uri}
+        names = [name for s in expired for name in (str(s.uri), *(p.uri for p in s.parts))]  # parts: if still there
+        return [f"{self.name}/{name}" for name in names + sorted({s.init_uri for s in expired} - in_use)]
+
     def _preload_hint(self) -> str:
         if self._current is not None:
             return f"{self._current.msn}.{len(self._current.parts)}.m4s"
@@ -191,7 +216,8 @@ class RenditionPackager:
         put(f"{self.name}/{DELTA_PLAYLIST}", render_low_latency(self.playlist, preload_hint=hint, reports=reports,
                                                                skip=True).encode(), PLAYLIST_TYPE)
         put(f"{self.name}/{STANDARD_PLAYLIST}", render_standard(self.playlist).encode(), PLAYLIST_TYPE)
-        put(f"{self.name}/{RECORDING_PLAYLIST}", render_recording(self.playlist).encode(), PLAYLIST_TYPE)
+        if self.recording:
+            put(f"{self.name}/{RECORDING_PLAYLIST}", render_recording(self.playlist).encode(), PLAYLIST_TYPE)
         # the full LL playlist last: blocking reloads wake on it, and everything it names exists by now
         put(f"{self.name}/{LOW_LATENCY_PLAYLIST}", render_low_latency(self.playlist, preload_hint=hint,
                                                                      reports=reports).encode(), PLAYLIST_TYPE)
@@ -208,9 +234,11 @@ class LivePackager:
         *,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         on_part: Callable[[str, float, float], None] | None = None,
+        recording: bool = True,
     ) -> None:
         self.renditions = {
-            name: RenditionPackager(name, sink, plan, reports=self._reports_for, clock=clock, on_part=on_part)
+            name: RenditionPackager(name, sink, plan, reports=self._reports_for, clock=clock, on_part=on_part,
+                                    recording=recording)
             for name in names
         }
 

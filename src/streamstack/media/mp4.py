@@ -7,7 +7,7 @@ from pathlib import Path
 
 from streamstack.media.hls import parse_media_playlist
 from streamstack.media.ladder import RenditionPlan
-from streamstack.media.safety import input_args
+from streamstack.media.safety import PROTOCOL_WHITELIST, input_args
 
 STATIC_NAMES = {"standard": "high.mp4", "capped-1080p": "capped-1080p.mp4"}
 CAPPED_LINES = 1080
@@ -47,3 +47,21 @@ def build_static_mp4_command(video: Path, audio: Path | None, output: str) -> li
         args += input_args(audio)
         maps += ["-map", "1:a:0"]
     return [*args, *maps, "-c", "copy", "-movflags", "+faststart", output]
+
+
+def build_recording_mp4_command(connections: Sequence[Path], listing: Path, output: str) -> list[str]:
+    """Remux a live recording (one fMP4 with audio muxed in per publisher connection, each from its own init
+    segment) into one progressive MP4, no re-encode; several connections go through the concat demuxer, whose
+    listing (written by the caller, naming only our own files) is `listing`."""
+    if len(connections) == 1:
+        source = input_args(connections[0])
+    else:
+        source = ["-protocol_whitelist", PROTOCOL_WHITELIST, "-format_whitelist", "concat,mov", "-f", "concat",
+                  "-safe", "0", "-i", f"file:{listing}"]  # fmt: skip
+    return ["-y", "-loglevel", "level+warning", *source, "-map", "0:v:0", "-map", "0:a:0?", "-c", "copy",
+            "-movflags", "+faststart", output]  # fmt: skip
+
+
+def concat_listing(connections: Sequence[Path]) -> str:
+    """The concat demuxer's listing of our own files, in order."""
+    return "".join(f"file '{path.as_posix()}'\n" for path in connections)

@@ -11,13 +11,20 @@ A live session records into its asset's prefix, so live-to-VOD moves nothing:
     assets/{asset_id}/live_standard.m3u8    standard live master (latency_mode standard)
     assets/{asset_id}/master.m3u8           the recording (the asset's playback ids): EVENT while live, then VOD
     assets/{asset_id}/{rendition}/          init{n}.mp4, {msn}.{part}.m4s parts, {msn}.m4s segments, playlists
+
+A session that is not recorded (no new_asset_settings) lives below its stream and start instead, only its
+DVR window is kept, and the whole prefix goes when the session ends:
+    live/{live_stream_id}/{started}/        live.m3u8, live_standard.m3u8, {rendition}/... as above
 """
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 SOURCES_PREFIX = "sources/"
 ASSETS_PREFIX = "assets/"
 TRACKS_PREFIX = "tracks/"
+LIVE_PREFIX = "live/"
 MASTER_NAME = "master.m3u8"
 LOUDNESS_NAME = "loudness.json"  # the audio rendition's measured loudness, written by the ffmpeg encoder
 LIVE_MASTER_NAMES = {"low": "live.m3u8", "standard": "live_standard.m3u8"}
@@ -58,3 +65,9 @@ def tracks_prefix(asset_id: str) -> str:
 def track_source_key(asset_id: str, track_id: str) -> str:
     """One text track's converted WebVTT, copied into the asset's outputs when it is published."""
     return f"{tracks_prefix(asset_id)}{track_id}.vtt"
+
+
+def live_session_prefix(live_stream_id: str, started_at: datetime) -> str:
+    """An unrecorded live session's objects: one prefix per session, so a new one never reuses a cached URI."""
+    moment = started_at.replace(tzinfo=UTC) if started_at.tzinfo is None else started_at.astimezone(UTC)
+    return f"{LIVE_PREFIX}{live_stream_id}/{moment:%Y%m%dT%H%M%S%fZ}/"

@@ -20,6 +20,7 @@ MAX_SECRET_BYTES = 64
 EVENT_TYPES = (
     "video.asset.created", "video.asset.ready", "video.asset.errored", "video.asset.updated", "video.asset.deleted",
     "video.asset.track.ready", "video.asset.track.deleted", "video.asset.live_stream_completed",
+    "video.asset.static_renditions.ready",
     "video.live_stream.created", "video.live_stream.connected", "video.live_stream.recording",
     "video.live_stream.active", "video.live_stream.disconnected", "video.live_stream.idle",
     "video.live_stream.disabled", "video.live_stream.enabled", "video.live_stream.deleted",
