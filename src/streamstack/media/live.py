@@ -30,7 +30,9 @@ INGEST_PROTOCOLS = {"rtmp": "rtmp,tcp", "srt": "srt,udp"}
 INGEST_FORMATS = {"rtmp": "flv,live_flv", "srt": "mpegts"}
 # How much media ffmpeg reads before it starts: every wait here is time to first playable. RTMP
 # publishers (and the relay's FLV) send their codec headers first, so a tenth of a second finds both
-# streams; MPEG-TS over SRT declares its streams but needs packets to know their parameters.
+# streams; MPEG-TS over SRT declares its streams but needs packets to know their parameters. Never
+# `-fflags +nobuffer`: it drops the packets read while analysing, the first keyframe among them, so
+# the encoder waited a GOP for the next one and a connection lost its last seconds.
 ANALYZE_MICROSECONDS = {"rtmp": "100000", "srt": "400000", "relayed": "100000"}
 
 
@@ -63,7 +65,7 @@ def live_input_args(url: str, protocol: str) -> list[str]:
     return [
         "-protocol_whitelist", INGEST_PROTOCOLS[protocol],
         "-format_whitelist", INGEST_FORMATS[protocol],
-        "-probesize", "200000", "-analyzeduration", ANALYZE_MICROSECONDS[protocol], "-fflags", "+nobuffer",
+        "-probesize", "200000", "-analyzeduration", ANALYZE_MICROSECONDS[protocol],
         "-i", url,
     ]  # fmt: skip
 
@@ -87,7 +89,7 @@ def srt_listener_url(port: int, passphrase: str, *, wait_seconds: float) -> str:
 
 
 RELAYED_INPUT = ["-protocol_whitelist", "pipe", "-format_whitelist", "flv,live_flv", "-probesize", "200000",
-                 "-analyzeduration", ANALYZE_MICROSECONDS["relayed"], "-fflags", "+nobuffer",
+                 "-analyzeduration", ANALYZE_MICROSECONDS["relayed"],
                  "-f", "flv", "-i", "pipe:0"]  # fmt: skip
 
 
