@@ -157,10 +157,12 @@ module "cdn" {
   acm_certificate_arn  = var.cdn_certificate_arn
   signing_public_keys  = var.signing_public_keys
   cors_allowed_origins = var.cors_allowed_origins
-  anonymous_ip_action  = var.anonymous_ip_action
-  log_retention_days   = var.security_log_retention_days
-  kms_key_arn          = module.platform_key.arn
-  tags                 = local.tags
+  # MediaPackage v2 harvest jobs write recordings (live_encoder = medialive).
+  media_bucket_policy_documents = [for m in module.live_managed : m.harvest_bucket_policy]
+  anonymous_ip_action           = var.anonymous_ip_action
+  log_retention_days            = var.security_log_retention_days
+  kms_key_arn                   = module.platform_key.arn
+  tags                          = local.tags
 }
 
 module "event_processor" {
@@ -252,6 +254,18 @@ module "live_ingest" {
   log_retention_days  = var.log_retention_days
   kms_key_arn         = module.platform_key.arn
   tags                = local.tags
+}
+
+# Managed live (live_encoder = medialive): the account-level parts; the app creates each stream's MediaLive
+# input and channel and its MediaPackage v2 channel and endpoint (streamstack.media.medialive).
+module "live_managed" {
+  source = "./modules/live_managed"
+  count  = var.live_encoder == "medialive" ? 1 : 0
+
+  name             = local.name
+  publisher_cidrs  = var.publisher_cidrs
+  media_bucket_arn = module.cdn.media_bucket_arn
+  tags             = local.tags
 }
 
 module "encoding" {

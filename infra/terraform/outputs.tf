@@ -97,3 +97,13 @@ output "ingest_host" {
   description = "Host publishers push RTMP (and SRT) to: STREAMSTACK_PUBLIC_INGEST_HOST; null without live_ingest."
   value       = var.live_ingest ? coalesce(var.ingest_host, module.live_ingest[0].nlb_dns_name) : null
 }
+
+output "live_managed" {
+  description = "live_encoder = medialive: the MediaLive channel role, the input security group and the MediaPackage v2 channel group the per-stream requests name; null otherwise."
+  value = var.live_encoder == "medialive" ? {
+    channel_role_arn        = module.live_managed[0].channel_role_arn
+    input_security_group_id = module.live_managed[0].input_security_group_id
+    channel_group_name      = module.live_managed[0].channel_group_name
+    channel_group_egress    = module.live_managed[0].channel_group_egress_domain
+  } : null
+}

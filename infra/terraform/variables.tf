@@ -289,3 +289,14 @@ variable "publisher_cidrs" {
   type        = list(string)
   default     = ["0.0.0.0/0"]
 }
+
+variable "live_encoder" {
+  description = "Live encoding backend: ffmpeg (the ingest service, live_ingest) or medialive (MediaLive + MediaPackage v2, module live_managed)."
+  type        = string
+  default     = "ffmpeg"
+
+  validation {
+    condition     = contains(["ffmpeg", "medialive"], var.live_encoder)
+    error_message = "live_encoder must be ffmpeg or medialive."
+  }
+}

@@ -28,6 +28,7 @@ MODULE_NAMES = (
     "kms_key",
     "web_acl",
     "live_ingest",
+    "live_managed",
 )
 ENVIRONMENTS = ("dev", "staging", "prod")
 

@@ -19,7 +19,7 @@ from tests.infra.hcl import ENVIRONMENTS, TF_ROOT
 PROVIDER_VERSION = "5.100.0"
 DEFAULT_MIRROR = Path("/opt/tf-plugins")
 PLAN_TEST_FILE = "tests/first_plan.tftest.hcl"
-PLAN_RUNS = ("ffmpeg", "mediaconvert", "live_event", "live_ingest")
+PLAN_RUNS = ("ffmpeg", "mediaconvert", "live_event", "live_ingest", "live_managed")
 
 
 def missing(reason: str) -> None:

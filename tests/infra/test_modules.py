@@ -165,7 +165,10 @@ def test_media_bucket_is_private_encrypted_versioned() -> None:
     media = _bucket(CDN, "media_bucket")
     assert "object_ownership" not in media, "the media bucket keeps BucketOwnerEnforced"
     assert media["access_log"] == {"bucket": "${module.logs_bucket.id}"}
-    assert media["policy_documents"] == ["${data.aws_iam_policy_document.media.json}"]
+    # Only the module's own statements, plus what a caller passes (MediaPackage v2 harvest writes, live_managed).
+    assert media["policy_documents"] == (
+        "${concat([data.aws_iam_policy_document.media.json], var.media_bucket_policy_documents)}"
+    )
     rules = {rule["id"]: rule for rule in media["lifecycle_rules"]}
     assert media["abort_incomplete_upload_days"] == 7 and "noncurrent-versions" in rules
     assert rules["abandoned-upload-tails"]["prefix"] == "uploads/"

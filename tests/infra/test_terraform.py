@@ -223,3 +223,35 @@ def test_smaller_first_deploy_defects(plan_tests: dict[str, PlanTest], environme
     assert strategy == {"FARGATE": (1, 0), "FARGATE_SPOT": (0, 1)}
     api = ffmpeg.after('module.api_service.aws_ecs_service.this["api"]')
     assert [s["capacity_provider"] for s in api["capacity_provider_strategy"]] == ["FARGATE"]
+
+
+@pytest.mark.parametrize("environment", ENVIRONMENTS)
+def test_live_ingest_listens_for_rtmp_and_srt_and_keeps_publishers_while_draining(
+    plan_tests: dict[str, PlanTest], environment: str
+) -> None:
+    run = _plan(plan_tests, environment, "live_ingest")
+    prefix = "module.live_ingest[0]."
+    listeners = {c["index"]: c["change"]["after"] for c in run.changes(f"{prefix}aws_lb_listener.ingest")}
+    assert {k: (v["protocol"], v["port"]) for k, v in listeners.items()} == {"rtmp": ("TCP", 1935),
+                                                                             "srt": ("UDP", 8890)}  # fmt: skip
+    for group in run.changes(f"{prefix}aws_lb_target_group.ingest"):
+        after = group["change"]["after"]
+        assert after["deregistration_delay"] == "3600" and after["target_type"] == "ip"
+        assert after["health_check"][0]["protocol"] == "TCP" and after["health_check"][0]["port"] == "1935"
+    assert run.after(f"{prefix}aws_lb.ingest")["load_balancer_type"] == "network"
+    service = run.after(f"{prefix}aws_ecs_service.ingest")
+    assert [s["capacity_provider"] for s in service["capacity_provider_strategy"]] == ["FARGATE"]
+    assert not _plan(plan_tests, environment, "ffmpeg").changes("module.live_ingest")
+
+
+@pytest.mark.parametrize("environment", ENVIRONMENTS)
+def test_live_managed_prepares_medialive_and_mediapackage_only_when_chosen(
+    plan_tests: dict[str, PlanTest], environment: str
+) -> None:
+    run = _plan(plan_tests, environment, "live_managed")
+    group = run.after("module.live_managed[0].aws_media_packagev2_channel_group.this")
+    assert group["name"] == f"{environment}-streamstack"
+    rules = run.after("module.live_managed[0].aws_medialive_input_security_group.publishers")["whitelist_rules"]
+    assert [r["cidr"] for r in rules] == ["0.0.0.0/0"]
+    assert run.changes("module.live_managed[0].aws_iam_role.medialive")
+    assert not _plan(plan_tests, environment, "ffmpeg").changes("module.live_managed")

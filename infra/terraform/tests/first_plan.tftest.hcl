@@ -109,3 +109,18 @@ run "live_ingest" {
     error_message = "the ingest service is planned with live_ingest = true"
   }
 }
+
+run "live_managed" {
+  command = plan
+
+  variables {
+    encoder      = "ffmpeg"
+    live_events  = []
+    live_encoder = "medialive"
+  }
+
+  assert {
+    condition     = length(module.live_managed) == 1 && length(module.live_ingest) == 0
+    error_message = "live_encoder = medialive plans the managed live parts, and no ingest service unless asked"
+  }
+}

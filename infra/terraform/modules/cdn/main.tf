@@ -34,7 +34,7 @@ module "media_bucket" {
     # Staged tails of tus uploads that were never completed.
     { id = "abandoned-upload-tails", prefix = "uploads/", expiration_days = 7 },
   ]
-  policy_documents = [data.aws_iam_policy_document.media.json]
+  policy_documents = concat([data.aws_iam_policy_document.media.json], var.media_bucket_policy_documents)
   tags             = var.tags
 }
 

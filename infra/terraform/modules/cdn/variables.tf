@@ -127,3 +127,9 @@ variable "tags" {
   type        = map(string)
   default     = {}
 }
+
+variable "media_bucket_policy_documents" {
+  description = "More policy statements (JSON) for the media bucket, e.g. MediaPackage v2 harvest writes (live_managed)."
+  type        = list(string)
+  default     = []
+}
