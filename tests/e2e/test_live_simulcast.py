@@ -248,3 +248,25 @@ def test_rtmps_targets_are_verified_against_the_ca_bundle(stack: LiveStack, tmp_
             raise
     description, frames = decoded_video(received)
     assert re.search(r"Video: h264 .*640x360", description) and frames >= 30 * 4, (frames, description)
+
+
+def test_an_srt_publisher_is_restreamed_like_an_rtmp_one(stack: LiveStack, tmp_path: Path) -> None:
+    """Simulcast reads the session's relay, not nginx: an SRT publisher reaches the target as an RTMP one does."""
+    port, received = free_port(), tmp_path / "from-srt.ts"
+    listener = receiver(port, received)
+    stream = stack.create_stream(reconnect_window=1, simulcast_targets=[
+        {"url": f"rtmp://127.0.0.1:{port}/relay", "stream_key": RECEIVER_KEY, "passthrough": "receiver"}])
+    publisher = publish(stream["srt_url"], 10)
+    try:
+        wait_until(lambda: targets(stack, stream["id"])["receiver"]["status"] == "broadcasting", 20, "broadcasting")
+        assert publisher.wait(timeout=40) == 0, publisher.stderr.read() if publisher.stderr else ""
+        wait_until(lambda: targets(stack, stream["id"])["receiver"]["status"] == "idle", 20, "idle once it left")
+        listener.wait(timeout=15)
+    finally:
+        for process in (publisher, listener):
+            if process.poll() is None:
+                process.kill()
+    description, frames = decoded_video(received)
+    assert re.search(r"Video: h264 .*640x360", description) and "Audio: aac" in description, description
+    assert frames >= 30 * 6, f"{frames} frames: the receiver got most of the 10 s published"
+    assert targets(stack, stream["id"])["receiver"]["error"] is None

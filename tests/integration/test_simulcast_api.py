@@ -178,14 +178,15 @@ def test_status_changes_are_recorded_once_each_with_the_reason_and_no_key(platfo
 
 
 def test_the_ingest_starts_restreams_of_live_streams_and_idles_the_rest(platform) -> None:  # type: ignore[no-untyped-def]
-    """reconcile, as the ingest's supervision tick runs it: start, stop, idle, and SRT sessions said unsupported."""
+    """reconcile, as the ingest's supervision tick runs it: start, stop and idle, whatever protocol the session uses."""
     from streamstack.live import service
+    from streamstack.live.fanout import FlvFanout
     from streamstack.live.models import LiveStreamCreate, SimulcastTargetCreate
-    from streamstack.live.restream import UNSUPPORTED_SOURCE, SimulcastRunner
-    from tests.conftest import free_port, wait_until
+    from streamstack.live.restream import SimulcastRunner
+    from tests.conftest import wait_until
 
     with platform.sessions() as db_session:
-        # a public address (nothing dials it: the restream's source is missing, so ffmpeg never opens its output)
+        # a public address (nothing dials it: no publisher feeds the fan-outs, so ffmpeg never opens its output)
         target = SimulcastTargetCreate(url="rtmp://93.184.216.34/live2", stream_key="k")
         body = LiveStreamCreate(simulcast_targets=[target])
         rtmp = service.create_live_stream(db_session=db_session, settings=platform.settings, body=body)
@@ -199,14 +200,16 @@ def test_the_ingest_starts_restreams_of_live_streams_and_idles_the_rest(platform
             return target.status, target.error
 
     runner = SimulcastRunner(platform.sessions, platform.settings)
-    nowhere = f"rtmp://127.0.0.1:{free_port()}/live/{rtmp.id}"  # the publisher's stream is not there (yet)
+    sources = {rtmp.id: FlvFanout(), srt.id: FlvFanout()}  # no connection yet: a restream sees an empty input
     try:
-        runner.reconcile({rtmp.id: nowhere, srt.id: None})
-        assert set(runner.restreamers) == {rtmp_target}
-        wait_until(lambda: status(rtmp_target) == ("starting", None), 10, "starting")
-        assert status(srt_target) == ("errored", UNSUPPORTED_SOURCE)
-        runner.reconcile({rtmp.id: nowhere, srt.id: None})
+        runner.reconcile(sources)
+        assert set(runner.restreamers) == {rtmp_target, srt_target}
+        wait_until(lambda: status(rtmp_target) == ("starting", None) == status(srt_target), 10, "starting")
+        runner.reconcile(sources)
         assert status(rtmp_target)[0] == "starting", "a source that is not there yet is not the target's fault"
+        first = runner.restreamers[srt_target]
+        runner.reconcile({**sources, srt.id: FlvFanout()})  # the stream's session was replaced
+        assert runner.restreamers[srt_target] is not first and first.stopping.is_set()
         runner.reconcile({})
         assert runner.restreamers == {} and status(rtmp_target) == ("idle", None) == status(srt_target)
     finally:
@@ -229,6 +232,7 @@ def test_webhook_endpoints_can_subscribe_to_simulcast_target_events(client, writ
 
 def test_a_target_that_stops_resolving_errors_at_start_and_is_counted(platform, fresh_metrics) -> None:  # type: ignore[no-untyped-def]
     from streamstack.live import service
+    from streamstack.live.fanout import FlvFanout
     from streamstack.live.models import LiveStreamCreate, SimulcastTargetCreate
     from streamstack.live.restream import SimulcastRunner
     from tests.conftest import wait_until
@@ -247,7 +251,7 @@ def test_a_target_that_stops_resolving_errors_at_start_and_is_counted(platform, 
 
     runner = SimulcastRunner(platform.sessions, platform.settings)
     try:
-        runner.reconcile({stream.id: "rtmp://127.0.0.1:1/live/unused"})
+        runner.reconcile({stream.id: FlvFanout()})
         status, error = wait_until(lambda: (t := target())[0] == "errored" and t, 10, "errored")
         assert "does not resolve" in error, "checked again at every start, before anything is dialled"
     finally:
@@ -271,6 +275,7 @@ def test_two_identical_requests_with_one_idempotency_key_make_one_target(client,
 
 def test_an_unexpected_failure_errors_the_target_and_the_restream_keeps_retrying(platform, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     from streamstack.live import restream, service
+    from streamstack.live.fanout import FlvFanout
     from streamstack.live.models import LiveStreamCreate, SimulcastTargetCreate
     from tests.conftest import wait_until
 
@@ -289,7 +294,7 @@ def test_an_unexpected_failure_errors_the_target_and_the_restream_keeps_retrying
         target_id = simulcast.targets_of(db_session, stream.id)[0].id
     runner = restream.SimulcastRunner(platform.sessions, platform.settings)
     try:
-        runner.reconcile({stream.id: "rtmp://127.0.0.1:1/live/unused"})
+        runner.reconcile({stream.id: FlvFanout()})
         wait_until(lambda: len(calls) >= 3, 10, "retries after an unexpected failure")
         assert runner.restreamers[target_id].thread.is_alive()
         with platform.sessions() as db_session:

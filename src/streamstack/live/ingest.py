@@ -105,7 +105,6 @@ class RunningSession:
     stream_key: str = ""
     thread: threading.Thread | None = None
     connected: bool = False
-    restream_source: str | None = None  # where simulcast reads the connection (None: not restreamable)
     mp4_support: str = "none"  # the recording's static MP4, made once the session ends
 
 
@@ -129,7 +128,7 @@ class LiveIngest:
         self.simulcast = SimulcastRunner(self.platform.sessions, self.platform.settings)
 
     def loopback_url(self, live_stream_id: str) -> str:
-        """Where our own processes (relay, restreams) play an admitted stream from nginx."""
+        """Where the relay plays an admitted stream from nginx."""
         return f"rtmp://127.0.0.1:{self.rtmp_port}/{service.RTMP_APPLICATION}/{live_stream_id}"
 
     # --- nginx callbacks (form-encoded POSTs) ------------------------------------------------------
@@ -155,7 +154,7 @@ class LiveIngest:
         with self.lock:
             attached = self.attaching[grant.live_stream_id] = threading.Event()
         try:
-            self._start(grant, key, start_relay(url, "rtmp", max_seconds=grant.max_seconds), restream_source=url)
+            self._start(grant, key, start_relay(url, "rtmp", max_seconds=grant.max_seconds))
             if attached.wait(RELAY_ATTACH_SECONDS):
                 time.sleep(0.02)  # nginx handles the relay's on_play answer (and joins it) before this one
             else:
@@ -166,11 +165,10 @@ class LiveIngest:
         return 302, {"Location": grant.live_stream_id}
 
     def may_play(self, form: bytes) -> bool:
-        """Only our processes play (nginx allows loopback only): a relay being attached, restreams of a live one."""
+        """Only the relay of a publish being admitted plays (restreams read the relay, not nginx)."""
         name = (parse_qs(form.decode("latin-1")).get("name") or [""])[0]
         with self.lock:
-            running = self.sessions.get(name)
-            return name in self.attaching or (running is not None and running.connected)
+            return name in self.attaching
 
     def relay_attached(self, form: bytes) -> None:
         """The relay's play was answered: nginx joins it to the stream, so the publisher may start."""
@@ -184,7 +182,7 @@ class LiveIngest:
         """May this publisher stay? Not once its session ended (limit reached, completed, disabled, deleted)."""
         fields = parse_qs(form.decode("latin-1"))
         if (fields.get("call") or [""])[0] != "update_publish":
-            return True  # our own players (relay, restreams): they end with the session
+            return True  # our own player (the relay): it ends with the session
         running = self._running((fields.get("name") or [""])[0])
         return running is not None and running.connected
 
@@ -260,7 +258,7 @@ class LiveIngest:
             running.thread.join(timeout=10)
 
     def _start(self, grant: service.PublishGrant, stream_key: str, relay: subprocess.Popen[bytes],
-               probed: tuple[bytes, Probe] | None = None, *, restream_source: str | None = None) -> None:
+               probed: tuple[bytes, Probe] | None = None) -> None:
         self._drain_previous(grant.live_stream_id)
         with self.lock:
             running = self.sessions.get(grant.live_stream_id)
@@ -272,7 +270,6 @@ class LiveIngest:
                                                                                mp4_support=grant.mp4_support)
             running.connected = True
             running.stream_key = stream_key  # nginx names the stream by its key again in on_publish_done
-            running.restream_source = restream_source
             running.thread = threading.Thread(target=self._connection, args=(running, relay, probed),
                                               name=f"live-{grant.live_stream_id}", daemon=True)  # fmt: skip
             running.thread.start()
@@ -301,7 +298,7 @@ class LiveIngest:
         with self.lock:
             running = list(self.sessions.values())
         self._record_figures(running)
-        self.simulcast.reconcile({item.live_stream_id: item.restream_source for item in running if item.connected})
+        self.simulcast.reconcile({item.live_stream_id: item.session.fanout for item in running if item.connected})
         with self.platform.sessions() as db_session:
             for item in running:
                 if item.connected and service.should_stop(db_session=db_session, live_stream_id=item.live_stream_id):

@@ -1,10 +1,10 @@
 """Simulcast at the ingest: one ffmpeg per target copies the incoming stream (no re-encode) to it.
 
-Each restream reads the publisher's stream from nginx on loopback, as the relay does, and writes it
-with `-c copy` to the target's RTMP(S) URL. A target that fails is `errored` with a reason and retried
-with backoff in its own thread; it never touches the live session or the other targets. Targets
-follow the publisher: they start when it connects (or when added while it is live), go `idle` when
-it leaves, and stop when deleted.
+Each restream reads the session's relay output from a pipe (live/fanout.py: the FLV the encoder gets,
+whether the publisher came in over RTMP or SRT) and writes it with `-c copy` to the target's RTMP(S)
+URL. A target that fails is `errored` with a reason and retried with backoff in its own thread; it
+never touches the live session or the other targets. Targets follow the publisher: they start when it
+connects (or when added while it is live), go `idle` when it leaves, and stop when deleted.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from streamstack.live import simulcast
+from streamstack.live.fanout import FlvFanout
 from streamstack.live.models import SimulcastTarget
 from streamstack.media.safety import ffmpeg_exe, stderr_reason
 from streamstack.observability import metrics
@@ -35,10 +36,9 @@ from streamstack.settings import Settings
 
 log = logging.getLogger("streamstack.live.simulcast")
 RETRY_SECONDS = (1.0, 2.0, 4.0, 8.0, 15.0, 30.0)  # after the n-th failure in a row; the last one repeats
-SOURCE_RETRY_SECONDS = 0.5  # the publisher's stream is not (or no longer) at nginx: not the target's fault
+SOURCE_RETRY_SECONDS = 0.5  # the publisher's stream is not (or no longer) relayed: not the target's fault
 IO_TIMEOUT_MICROSECONDS = 10_000_000
 STDERR_LIMIT = 1 << 16
-UNSUPPORTED_SOURCE = "simulcast restreams RTMP-ingested sessions only; this session came in over SRT"
 ERROR_LINE = re.compile(r"^(?:\[[^\]]*\] )*\[(?:error|fatal)\] ")
 LOG_PREFIX = re.compile(r"^(?:\[[^\]]*\] ?)+")
 GENERIC_ERRORS = ("Error opening output file", "Error opening output files")  # the cause is on the lines before
@@ -55,16 +55,15 @@ class Destination:
     ca_file: str | None = None  # rtmps: the CA bundle the destination's certificate is verified against
 
 
-def restream_command(source_url: str, destination: Destination) -> list[str]:
-    """ffmpeg arguments (without the executable): the ingest's RTMP stream, its video and audio tracks copied
+def restream_command(destination: Destination) -> list[str]:
+    """ffmpeg arguments (without the executable): the relay's FLV on stdin, its video and audio tracks copied
     (no decode, no encode), to the target; data tracks (captions as AMF) are left out, FLV cannot carry them all."""
     rtmp = [*(["-rtmp_app", destination.app] if destination.app is not None else []),
             *(["-rtmp_tcurl", destination.tc_url] if destination.tc_url else []),
             *(["-rtmp_playpath", destination.playpath] if destination.playpath else []),
             *(["-ca_file", str(destination.ca_file)] if destination.ca_file else [])]  # fmt: skip
     return ["-hide_banner", "-nostdin", "-nostats", "-loglevel", "level+info", "-progress", "pipe:1",
-            "-protocol_whitelist", "rtmp,tcp", "-format_whitelist", "flv,live_flv", "-rtmp_live", "live",
-            "-rw_timeout", str(IO_TIMEOUT_MICROSECONDS), "-i", source_url,
+            "-protocol_whitelist", "pipe", "-format_whitelist", "flv,live_flv", "-f", "flv", "-i", "pipe:0",
             "-map", "0:v", "-map", "0:a?", "-c", "copy", "-f", "flv", "-flvflags", "no_duration_filesize",
             "-protocol_whitelist", "rtmp,rtmps,tcp,tls", "-rw_timeout", str(IO_TIMEOUT_MICROSECONDS), *rtmp,
             destination.url]  # fmt: skip
@@ -114,7 +113,7 @@ class Restreamer:
     """One target's restream thread: attempts, backoff, and the states it reports."""
 
     target_id: str
-    source_url: str
+    source: FlvFanout
     sessions: sessionmaker[Session]
     settings: Settings
     stopping: threading.Event = field(default_factory=threading.Event)
@@ -184,10 +183,14 @@ class Restreamer:
             with self.lock:
                 if self.stopping.is_set():
                     return Attempt(0, True, False, "")
-                self.process = process = subprocess.Popen(
-                    [ffmpeg_exe(), *restream_command(self.source_url, dial)],
-                    stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=diagnostics, start_new_session=True,
-                )  # fmt: skip
+                feed = self.source.subscribe()
+                try:
+                    self.process = process = subprocess.Popen(
+                        [ffmpeg_exe(), *restream_command(dial)],
+                        stdin=feed, stdout=subprocess.PIPE, stderr=diagnostics, start_new_session=True,
+                    )  # fmt: skip
+                finally:
+                    os.close(feed)
             try:
                 broadcast = self._watch_progress(process)
             finally:
@@ -234,17 +237,17 @@ class SimulcastRunner:
     settings: Settings
     restreamers: dict[str, Restreamer] = field(default_factory=dict)
 
-    def reconcile(self, live_sources: Mapping[str, str | None]) -> None:
-        """Run a restream for every target of a stream with a publisher (live stream id -> the URL its stream
-        plays from, None if it cannot be restreamed), stop the others; targets without a publisher are `idle`."""
+    def reconcile(self, live_sources: Mapping[str, FlvFanout]) -> None:
+        """Run a restream for every target of a stream with a publisher (live stream id -> its session's
+        fan-out), stop the others; targets without a publisher are `idle`."""
         with self.sessions() as db_session:
             rows = db_session.execute(
                 select(SimulcastTarget.id, SimulcastTarget.live_stream_id, SimulcastTarget.status)
                 .where(or_(SimulcastTarget.live_stream_id.in_(list(live_sources)), SimulcastTarget.status != "idle"))
             ).all()
-        wanted = {row.id: source for row in rows if (source := live_sources.get(row.live_stream_id, ""))}
-        for target_id in [t for t in self.restreamers if t not in wanted]:
-            self.restreamers.pop(target_id).stop()
+        wanted = {row.id: live_sources[row.live_stream_id] for row in rows if row.live_stream_id in live_sources}
+        for target_id in [t for t, r in self.restreamers.items() if wanted.get(t) is not r.source]:
+            self.restreamers.pop(target_id).stop()  # gone, or its stream's session is another one now
         for target_id, source in wanted.items():
             if target_id not in self.restreamers:
                 restreamer = Restreamer(target_id, source, self.sessions, self.settings)
@@ -252,13 +255,9 @@ class SimulcastRunner:
                 restreamer.start()
         metrics.set_live_simulcast_broadcasting(sum(r.broadcasting for r in self.restreamers.values()))
         for row in rows:
-            if row.id in wanted:
-                continue
-            unsupported = row.live_stream_id in live_sources  # live, but from a source we cannot restream
-            status, error = ("errored", UNSUPPORTED_SOURCE) if unsupported else ("idle", None)
-            if row.status != status or unsupported:  # set_status records a change once
+            if row.id not in wanted and row.status != "idle":
                 with self.sessions() as db_session:
-                    simulcast.set_status(db_session, row.id, status, error)
+                    simulcast.set_status(db_session, row.id, "idle")
 
     def stop_all(self) -> None:
         """The ingest stops: every restream ends and its target is `idle` (no publisher reaches it any more)."""

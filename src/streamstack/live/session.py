@@ -23,6 +23,7 @@ from typing import IO, Any
 from sqlalchemy.orm import Session, sessionmaker
 
 from streamstack.assets.models import Asset, Rendition
+from streamstack.live.fanout import FlvFanout
 from streamstack.live.telemetry import LiveFigures, StreamTelemetry, live_edge_latency, progress_args
 from streamstack.media.encoder import FfmpegLiveEncoder, LiveEncoder
 from streamstack.media.errors import MediaError, ProbeError
@@ -157,6 +158,7 @@ class LiveSession:
         self.low_latency = low_latency
         self.sessions = sessions
         self.telemetry = StreamTelemetry()
+        self.fanout = FlvFanout()  # the current connection's FLV, for simulcast restreams
         self.sink = StoreSink(store, self.prefix)
         self.plan: LiveEncodePlan | None = None
         self.packager: LivePackager | None = None
@@ -200,7 +202,8 @@ class LiveSession:
             self.mark("encoder_started")
             for _, write_end in pipes:
                 os.close(write_end)
-            pump = threading.Thread(target=_pump, args=(head, relay.stdout, process.stdin), daemon=True)
+            self.fanout.start()
+            pump = threading.Thread(target=_pump, args=(head, relay.stdout, process.stdin, self.fanout), daemon=True)
             pump.start()
             if first_connection:  # while the encoder starts up: it needs a part target's worth before its first part
                 try:
@@ -368,14 +371,19 @@ def _follow(telemetry: StreamTelemetry, progress: IO[bytes]) -> None:
         telemetry.follow_relay(progress)
 
 
-def _pump(head: bytes, source: IO[bytes], sink: IO[bytes] | None) -> None:
-    """The relay's bytes into the encoder: what was probed first, then everything until the relay ends."""
-    if sink is None:
-        return
-    with contextlib.suppress(BrokenPipeError, OSError, ValueError):
-        sink.write(head)
-        while chunk := os.read(source.fileno(), 65536):
-            sink.write(chunk)
-            sink.flush()
-    with contextlib.suppress(BrokenPipeError, OSError):
-        sink.close()
+def _pump(head: bytes, source: IO[bytes], sink: IO[bytes] | None, fanout: FlvFanout) -> None:
+    """The relay's bytes into the encoder and the restreams: what was probed first, then all until the relay ends."""
+    try:
+        if sink is None:
+            return
+        with contextlib.suppress(BrokenPipeError, OSError, ValueError):
+            chunk = head
+            while chunk:
+                fanout.feed(chunk)
+                sink.write(chunk)
+                sink.flush()
+                chunk = os.read(source.fileno(), 65536)
+        with contextlib.suppress(BrokenPipeError, OSError):
+            sink.close()
+    finally:
+        fanout.close()

@@ -14,12 +14,13 @@ from streamstack.media.flv import probe_flv_head
 FFMPEG = imageio_ffmpeg.get_ffmpeg_exe()
 
 
-def relayed_flv(tmp_path: Path, *, audio: bool = True, size: str = "640x360", rate: int = 25) -> bytes:
+def relayed_flv(tmp_path: Path, *, audio: bool = True, size: str = "640x360", rate: int = 25,
+                seconds: int = 1) -> bytes:
     """What the ingest relay writes: a publisher's H.264/AAC remuxed (no decode) to FLV."""
     source = tmp_path / "publisher.flv"
-    inputs = ["-f", "lavfi", "-i", f"testsrc2=size={size}:rate={rate}:duration=1"]
+    inputs = ["-f", "lavfi", "-i", f"testsrc2=size={size}:rate={rate}:duration={seconds}"]
     if audio:
-        inputs += ["-f", "lavfi", "-i", "sine=sample_rate=48000:duration=1", "-ac", "2"]
+        inputs += ["-f", "lavfi", "-i", f"sine=sample_rate=48000:duration={seconds}", "-ac", "2"]
     subprocess.run([FFMPEG, "-v", "error", "-y", *inputs, "-c:v", "libx264", "-preset", "ultrafast", "-g", "25",
                     *(["-c:a", "aac"] if audio else []), "-f", "flv", str(source)], check=True)  # fmt: skip
     relayed = tmp_path / "relayed.flv"
