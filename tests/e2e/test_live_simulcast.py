@@ -126,7 +126,8 @@ def test_simulcast_reaches_a_local_receiver_and_a_dead_target_errors_alone(stack
 def test_a_publisher_that_drops_and_returns_is_restreamed_again(stack: LiveStack, tmp_path: Path) -> None:
     """Targets follow the publisher: idle while it is gone (the session waits), broadcasting again on its return."""
     port = free_port()
-    stream = stack.create_stream(reconnect_window=30, simulcast_targets=[
+    stream = stack.create_stream(reconnect_window=30, new_asset_settings={"playback_policy": ["public"]},
+                                 simulcast_targets=[
         {"url": f"rtmp://127.0.0.1:{port}/relay", "stream_key": RECEIVER_KEY, "passthrough": "receiver"}])
     files = [tmp_path / "first.ts", tmp_path / "second.ts"]
     for received in files:
