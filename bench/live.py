@@ -198,7 +198,7 @@ def run_ours(tmp: Path, seconds: int) -> dict[str, float]:
     proc = publisher(f"rtmp://127.0.0.1:{settings.rtmp_port}/live/{key}", seconds)
     playlist: Path | None = None
     while playlist is None and time.monotonic() - started < 30:
-        found = list((settings.objects_dir / "assets").glob("*/720p/ll.m3u8"))
+        found = list(settings.objects_dir.rglob("720p/ll.m3u8"))
         playlist = found[0] if found else None
         time.sleep(POLL)
     assert playlist is not None, "no LL playlist appeared"
