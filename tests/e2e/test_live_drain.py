@@ -14,6 +14,7 @@ from tests.conftest import wait_until
 from tests.e2e.test_live_rtmp import LADDER, LiveStack, publish, stack  # noqa: F401 - the fixture
 
 __all__ = ["stack"]
+RECORDED = {"playback_policy": ["public"]}  # sessions record only when asked; these check their recordings
 
 
 def _idle(stack: LiveStack, stream_id: str) -> dict:
@@ -21,8 +22,8 @@ def _idle(stack: LiveStack, stream_id: str) -> dict:
 
 
 def test_drain_refuses_new_sessions_and_waits_for_the_live_one_to_end(stack: LiveStack) -> None:
-    live = stack.create_stream(reconnect_window=1)
-    other = stack.create_stream()
+    live = stack.create_stream(reconnect_window=1, new_asset_settings=RECORDED)
+    other = stack.create_stream(new_asset_settings=RECORDED)
     publisher = publish(f"{stack.rtmp}/{live['stream_key']}", 8)
     try:
         wait_until(lambda: stack.stream(live["id"])["connected"], 15, "the publisher")
@@ -49,7 +50,7 @@ def test_drain_refuses_new_sessions_and_waits_for_the_live_one_to_end(stack: Liv
 
 
 def test_the_drain_deadline_closes_a_session_that_outlives_it_as_a_recording(stack: LiveStack) -> None:
-    live = stack.create_stream(reconnect_window=60)
+    live = stack.create_stream(reconnect_window=60, new_asset_settings=RECORDED)
     publisher = publish(f"{stack.rtmp}/{live['stream_key']}", 60)
     try:
         media = wait_until(lambda: (s := stack.stream(live["id"]))["active_asset_id"] and s, 15, "the session")
