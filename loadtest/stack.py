@@ -19,7 +19,7 @@ import httpx
 from bench.edge import cpu_seconds, free_port, server_pids, start_asgi, start_nginx, wait_for
 
 from loadtest.counting import READS_PATH
-from streamstack.assets.models import Asset, PlaybackId
+from streamstack.assets.models import Asset, NewAssetSettings, PlaybackId
 from streamstack.live.models import LiveStream, LiveStreamCreate
 from streamstack.live.service import authorize_publish, create_live_stream
 from streamstack.platform import build_platform
@@ -47,7 +47,9 @@ def prepare_catalog(settings: Settings) -> Catalog:
     platform = build_platform(settings, with_queues=False)
     try:
         with platform.sessions() as session:
-            low = create_live_stream(db_session=session, body=LiveStreamCreate(latency_mode="low"), settings=settings)
+            # recorded, so the session lives below one asset's prefix that the replaying publisher writes to
+            recorded = LiveStreamCreate(latency_mode="low", new_asset_settings=NewAssetSettings())
+            low = create_live_stream(db_session=session, body=recorded, settings=settings)
             standard = create_live_stream(db_session=session, body=LiveStreamCreate(latency_mode="standard"),
                                           settings=settings)  # fmt: skip
             session.commit()
