@@ -34,13 +34,13 @@ LADDER = [{"name": "360p", "height": 360, "video_kbps": 730}, {"name": "180p", "
 
 
 @dataclass
-class LiveStack:
+class LiveClient:
+    """The live API, the edge and the RTMP server URL a publisher appends its key to."""
+
     api: str
     edge: str
     rtmp: str
     headers: dict[str, str]
-    ingest: LiveIngest
-    srt_port: int
 
     def create_stream(self, **body: object) -> dict:
         response = httpx.post(f"{self.api}/v1/live-streams", json=body, headers=self.headers)
@@ -49,6 +49,14 @@ class LiveStack:
 
     def stream(self, stream_id: str) -> dict:
         return httpx.get(f"{self.api}/v1/live-streams/{stream_id}", headers=self.headers).json()
+
+
+@dataclass
+class LiveStack(LiveClient):
+    """Everything in this process: the ingest's callbacks and supervision too."""
+
+    ingest: LiveIngest
+    srt_port: int
 
 
 def publish(url: str, seconds: float) -> subprocess.Popen[bytes]:
