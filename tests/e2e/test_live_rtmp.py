@@ -12,6 +12,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import imageio_ffmpeg
@@ -319,3 +320,43 @@ def test_ingest_runs_from_a_relative_data_dir(tmp_path: Path, monkeypatch: pytes
         stop.set()
         runner.join(timeout=30)
         platform.close()
+
+
+def test_a_publisher_without_video_is_refused_and_leaves_no_trace(stack: LiveStack, fresh_metrics: Any) -> None:
+    """An audio-only RTMP publisher is dropped before it is admitted: no event, no asset, the stream stays idle;
+    a publisher with video right after goes live as usual."""
+    from sqlalchemy import select
+
+    from streamstack.webhooks.models import OutboxEvent
+
+    fresh_metrics.configure_metrics(service="ingest", enabled=True)
+    stream = stack.create_stream(reconnect_window=1, new_asset_settings={"playback_policy": ["public"]})
+    audio_only = subprocess.Popen(
+        [imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-re",
+         "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000:duration=30",
+         "-c:a", "aac", "-f", "flv", f"{stack.rtmp}/{stream['stream_key']}"],
+        stdin=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        assert audio_only.wait(timeout=25) != 0, "nginx drops the publisher once its stream shows no video"
+    finally:
+        if audio_only.poll() is None:
+            audio_only.kill()
+            audio_only.wait()
+    after = stack.stream(stream["id"])
+    assert after["status"] == "idle" and not after["connected"], after
+    assert after["active_asset_id"] is None and after["recent_asset_ids"] == []
+    assert httpx.get(f"{stack.api}/v1/assets", headers=stack.headers).json()["data"] == [], "no recording was made"
+    with stack.ingest.platform.sessions() as db_session:
+        events = [e.type for e in db_session.scalars(select(OutboxEvent).where(OutboxEvent.object_id == stream["id"]))]
+    assert events == ["video.live_stream.created"], events
+    refusals = fresh_metrics.get_registry().get_sample_value
+    assert refusals("streamstack_live_publish_refusals_total", {"protocol": "rtmp", "reason": "no_video"}) == 1
+    publisher = publish(f"{stack.rtmp}/{stream['stream_key']}", 8)
+    try:
+        media = f"{stack.edge}/{stream['playback_ids'][0]['id']}/180p/ll.m3u8"
+        check_playlist(wait_until(lambda: _playlist_with_parts(media), 20, "the next publisher's playlist"))
+        assert stack.stream(stream["id"])["status"] == "active"
+    finally:
+        publisher.kill()
+        publisher.wait()

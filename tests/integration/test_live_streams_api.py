@@ -110,7 +110,8 @@ def test_a_session_continues_within_the_reconnect_window_and_ends_after_it(platf
 
 
 def test_check_publish_answers_as_authorize_would_and_changes_nothing(platform) -> None:  # type: ignore[no-untyped-def]
-    """The SRT ingest asks before it checks the passphrase and the video: a caller that fails those leaves no trace."""
+    """The ingest asks before it checks the video (and the SRT passphrase): a publisher that fails those leaves no
+    trace."""
     settings = platform.settings
     with platform.sessions() as db_session:
         from streamstack.live.models import LiveStreamCreate
@@ -119,7 +120,7 @@ def test_check_publish_answers_as_authorize_would_and_changes_nothing(platform) 
         db_session.commit()
         created = events(platform)
         check = service.check_publish(db_session=db_session, stream_key=stream.stream_key)
-        assert check == service.PublishCheck(stream.srt_passphrase, 300.0)
+        assert check == service.PublishCheck(stream.id, stream.srt_passphrase, 300.0)
         assert not stream.connected and stream.active_asset_id is None and events(platform) == created
         with pytest.raises(service.PublishRefused, match="unknown") as unknown:
             service.check_publish(db_session=db_session, stream_key="not-" + stream.stream_key)

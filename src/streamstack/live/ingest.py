@@ -1,13 +1,14 @@
 """Live ingest: nginx's RTMP module and the SRT front receive publishers, we admit them, sessions encode and package.
 
 nginx (Debian's `libnginx-mod-rtmp`) runs with a configuration generated under the data directory.
-Its `on_publish` callback authenticates the stream key; on success it answers with a redirect that
+Its `on_publish` callback checks the stream key; on success it answers with a redirect that
 renames the stream to the live stream's id, so the key never appears in a process list or a log,
 and the session's encoder pulls that name from nginx on loopback (plays from anywhere else are
 denied). nginx-rtmp keeps no GOP cache: a player joins at the next keyframe, up to a publisher
 GOP late. So the relay attaches to the (still idle) stream before the publish is admitted
 (`idle_streams on`; its `on_play` says it is there) and receives the publisher's very first
-frames; idle streams never end their players, so `on_publish_done` ends the relay.
+frames; idle streams never end their players, so `on_publish_done` ends the relay. The publish is
+authorized (status, events, recording) only once the relay's output shows video, as for SRT.
 `on_publish_done` also starts the reconnect window; a supervision loop ends sessions past it.
 SRT callers are admitted by the front (live/srt.py) into an ffmpeg listener of their own, which is
 their relay; from there both protocols run the same session code.
@@ -53,6 +54,10 @@ RELAY_DRAIN_SECONDS = 0.5  # after the publisher left, what nginx already sent r
 MAX_CALLBACK_BYTES = 16 * 1024
 REJECT_OVERLOAD = 1503  # SRT_REJX_OVERLOAD: a draining or full ingest; the caller retries elsewhere
 SRT_LISTEN_SECONDS = 10.0  # an admitted caller's listener waits this long for the caller's conclusion
+
+
+def _mark(timeline: dict[str, float], stage: str) -> None:
+    timeline.setdefault(stage, time.monotonic())
 
 
 def find_nginx() -> str | None:
@@ -109,6 +114,14 @@ class RunningSession:
 
 
 @dataclass
+class Admitting:
+    """A publisher whose key was accepted and whose relay's output is being probed for video."""
+
+    stream_key: str
+    relay: Relay | None = None
+
+
+@dataclass
 class LiveIngest:
     """The sessions of this ingest process, keyed by live stream id."""
 
@@ -122,6 +135,7 @@ class LiveIngest:
     simulcast: SimulcastRunner = field(init=False)
     reported: set[str] = field(default_factory=set)  # streams whose per-stream series exist
     attaching: dict[str, threading.Event] = field(default_factory=dict)  # publishes waiting for their relay
+    admitting: dict[str, Admitting] = field(default_factory=dict)  # live stream id -> publisher being probed
     clock: Callable[[], datetime] = utcnow  # sessions' limits and reconnect windows are read against it
 
     def __post_init__(self) -> None:
@@ -133,36 +147,40 @@ class LiveIngest:
 
     # --- nginx callbacks (form-encoded POSTs) ------------------------------------------------------
     def on_publish(self, form: bytes) -> tuple[int, dict[str, str]]:
-        """200/302 admits the publisher, 403 refuses it (nginx drops the connection)."""
+        """302 lets the publisher in (renamed to its stream's id), 403 refuses it (nginx drops the connection).
+
+        The key is only checked here: the relay starts and attaches, and the publish is authorized once its
+        output shows video (`_publish_when_video`); one without video is dropped by `on_update`."""
         fields = parse_qs(form.decode("latin-1"))
         key = (fields.get("name") or [""])[0]
-        settings = self.platform.settings
         refusal = self._admission_refusal(key)
         if refusal:
             log.info("live publish refused by this ingest: %s", refusal)
             return 403, {}
-        with self.platform.sessions() as db_session:
-            try:
-                grant = service.authorize_publish(db_session=db_session, stream_key=key, settings=settings,
-                                                  now=self.clock())  # fmt: skip
-            except service.PublishRefused as exc:
-                log.warning("live publish refused from %s: %s", (fields.get("addr") or ["?"])[0], exc)
-                metrics.count_live_refusal("rtmp", "busy" if exc.busy else "key")
-                return 403, {}
-        url = self.loopback_url(grant.live_stream_id)
-        self._drain_previous(grant.live_stream_id)
-        with self.lock:
-            attached = self.attaching[grant.live_stream_id] = threading.Event()
         try:
-            self._start(grant, key, start_relay(url, "rtmp", max_seconds=grant.max_seconds))
+            check = self._check(key)
+        except service.PublishRefused as exc:
+            log.warning("live publish refused from %s: %s", (fields.get("addr") or ["?"])[0], exc)
+            metrics.count_live_refusal("rtmp", "busy" if exc.busy else "key")
+            return 403, {}
+        live_stream_id = check.live_stream_id
+        with self.lock:
+            attached = self.attaching[live_stream_id] = threading.Event()
+        try:
+            self._drain_previous(live_stream_id)
+            relay = start_relay(self.loopback_url(live_stream_id), "rtmp", max_seconds=check.seconds_left)
+            self._publish_when_video(relay, key, live_stream_id, "rtmp")
             if attached.wait(RELAY_ATTACH_SECONDS):
                 time.sleep(0.02)  # nginx handles the relay's on_play answer (and joins it) before this one
             else:
-                log.warning("live relay for %s not attached in time: it joins at a keyframe", grant.live_stream_id)
+                log.warning("live relay for %s not attached in time: it joins at a keyframe", live_stream_id)
+        except BaseException:
+            self._release(live_stream_id)
+            raise
         finally:
             with self.lock:
-                self.attaching.pop(grant.live_stream_id, None)
-        return 302, {"Location": grant.live_stream_id}
+                self.attaching.pop(live_stream_id, None)
+        return 302, {"Location": live_stream_id}
 
     def may_play(self, form: bytes) -> bool:
         """Only the relay of a publish being admitted plays (restreams read the relay, not nginx)."""
@@ -183,13 +201,21 @@ class LiveIngest:
         fields = parse_qs(form.decode("latin-1"))
         if (fields.get("call") or [""])[0] != "update_publish":
             return True  # our own player (the relay): it ends with the session
-        running = self._running((fields.get("name") or [""])[0])
+        name = (fields.get("name") or [""])[0]
+        if self._admitting(name) is not None:
+            return True  # its video is being probed
+        running = self._running(name)
         return running is not None and running.connected
 
     def _running(self, name: str) -> RunningSession | None:
         """The session of a stream nginx names by its live stream id, or by its key (callbacks after a redirect)."""
         with self.lock:
             return self.sessions.get(name) or next((r for r in self.sessions.values() if r.stream_key == name), None)
+
+    def _admitting(self, name: str) -> Admitting | None:
+        """A publisher whose video is being probed, named by its live stream id or its key."""
+        with self.lock:
+            return self.admitting.get(name) or next((a for a in self.admitting.values() if a.stream_key == name), None)
 
     def _admission_refusal(self, stream_key: str) -> str | None:
         """Why this process cannot take a publisher now; a reconnect of one of its own sessions is always taken."""
@@ -205,11 +231,13 @@ class LiveIngest:
         return None
 
     def on_publish_done(self, form: bytes) -> int:
-        fields = parse_qs(form.decode("latin-1"))
-        running = self._running((fields.get("name") or [""])[0])
+        name = (parse_qs(form.decode("latin-1")).get("name") or [""])[0]
+        running = self._running(name)
         if running is not None and running.connected:
             self._disconnected(running)
             threading.Timer(RELAY_DRAIN_SECONDS, running.session.end_relay, args=(running.session.relay,)).start()
+        elif (admitting := self._admitting(name)) is not None and admitting.relay is not None:
+            admitting.relay.terminate()  # gone before its video showed: the probe ends with what it has
         return 200
 
     # --- SRT admission (the front has read the key from the caller's Stream ID) -----------------------
@@ -218,35 +246,69 @@ class LiveIngest:
         refusal = self._admission_refusal(stream_key)
         if refusal:
             raise SrtRefused(refusal, REJECT_OVERLOAD)
-        with self.platform.sessions() as db_session:
-            try:
-                check = service.check_publish(db_session=db_session, stream_key=stream_key, now=self.clock())
-            except service.PublishRefused as exc:
-                raise SrtRefused(str(exc), REJECT_CONFLICT if exc.busy else REJECT_FORBIDDEN) from exc
-        port = free_udp_port()
-        url = srt_listener_url(port, check.srt_passphrase, wait_seconds=SRT_LISTEN_SECONDS)
-        relay = start_relay(url, "srt", max_seconds=check.seconds_left)
-        threading.Thread(target=self._publish_srt, args=(relay, stream_key), name="srt-probe", daemon=True).start()
+        try:
+            check = self._check(stream_key)
+        except service.PublishRefused as exc:
+            raise SrtRefused(str(exc), REJECT_CONFLICT if exc.busy else REJECT_FORBIDDEN) from exc
+        try:
+            if check.srt_passphrase is None:
+                raise SrtRefused(f"live stream {check.live_stream_id} has no SRT passphrase")
+            port = free_udp_port()
+            url = srt_listener_url(port, check.srt_passphrase, wait_seconds=SRT_LISTEN_SECONDS)
+            relay = start_relay(url, "srt", max_seconds=check.seconds_left)
+            self._publish_when_video(relay, stream_key, check.live_stream_id, "srt")
+        except BaseException:
+            self._release(check.live_stream_id)
+            raise
         return SrtBackend(port, relay)
 
-    def _publish_srt(self, relay: Relay, stream_key: str) -> None:
-        """Authorize only a caller that passed the passphrase and sends video: the others leave no trace."""
+    # --- admission, the same for both protocols: key checked, relay started, authorized once video shows ------
+    def _check(self, stream_key: str) -> service.PublishCheck:
+        """The key would be authorized now (nothing changes in the catalog); its stream is held for this publisher
+        until its video is probed, so a second one is refused as busy meanwhile."""
+        with self.platform.sessions() as db_session:
+            check = service.check_publish(db_session=db_session, stream_key=stream_key, now=self.clock())
+        with self.lock:
+            if check.live_stream_id in self.admitting:
+                raise service.PublishRefused(f"live stream {check.live_stream_id} already has a publisher", busy=True)
+            self.admitting[check.live_stream_id] = Admitting(stream_key)
+        return check
+
+    def _release(self, live_stream_id: str) -> None:
+        with self.lock:
+            self.admitting.pop(live_stream_id, None)
+
+    def _publish_when_video(self, relay: Relay, stream_key: str, live_stream_id: str, protocol: str) -> None:
+        """Probe the relay's output off the caller's thread (the publisher's first frames flow meanwhile)."""
+        with self.lock:
+            self.admitting[live_stream_id].relay = relay
+        threading.Thread(target=self._probe_then_authorize, args=(relay, stream_key, live_stream_id, protocol),
+                         name=f"{protocol}-probe", daemon=True).start()  # fmt: skip
+
+    def _probe_then_authorize(self, relay: Relay, stream_key: str, live_stream_id: str, protocol: str) -> None:
+        """Authorize only a publisher that sends video (over SRT: that passed the passphrase): the others leave no
+        event, no asset and no status change behind."""
         assert relay.stdout is not None
+        timeline = {"relay_started": time.monotonic()}
         try:
-            probed = read_until_probed(relay.stdout)
+            probed = read_until_probed(relay.stdout, on_first_bytes=lambda: _mark(timeline, "relay_first_bytes"))
             with self.platform.sessions() as db_session:
                 grant = service.authorize_publish(db_session=db_session, stream_key=stream_key,
-                                                  settings=self.platform.settings)  # fmt: skip
+                                                  settings=self.platform.settings, now=self.clock())  # fmt: skip
         except (ProbeError, service.PublishRefused) as exc:
-            log.warning("SRT publish refused: %s", exc)
+            log.warning("%s publish refused: %s", protocol.upper(), exc)
             refusal = "no_video" if isinstance(exc, ProbeError) else "busy" if exc.busy else "key"
-            metrics.count_live_refusal("srt", refusal)
+            metrics.count_live_refusal(protocol, refusal)
             kill_group(relay)
             for stream in (relay.stdout, relay.progress):  # no session will read them
                 if stream is not None:
                     stream.close()
+            self._release(live_stream_id)  # nginx's next on_update drops an RTMP publisher; SRT's front its caller
             return
-        self._start(grant, stream_key, relay, probed)
+        try:
+            self._start(grant, stream_key, relay, probed, timeline)
+        finally:
+            self._release(live_stream_id)  # after the session is in place: on_update never sees neither
 
     # --- sessions ----------------------------------------------------------------------------------
     def _drain_previous(self, live_stream_id: str) -> None:
@@ -258,7 +320,7 @@ class LiveIngest:
             running.thread.join(timeout=10)
 
     def _start(self, grant: service.PublishGrant, stream_key: str, relay: subprocess.Popen[bytes],
-               probed: tuple[bytes, Probe] | None = None) -> None:
+               probed: tuple[bytes, Probe], timeline: dict[str, float]) -> None:
         self._drain_previous(grant.live_stream_id)
         with self.lock:
             running = self.sessions.get(grant.live_stream_id)
@@ -270,14 +332,14 @@ class LiveIngest:
                                                                                mp4_support=grant.mp4_support)
             running.connected = True
             running.stream_key = stream_key  # nginx names the stream by its key again in on_publish_done
-            running.thread = threading.Thread(target=self._connection, args=(running, relay, probed),
+            running.thread = threading.Thread(target=self._connection, args=(running, relay, probed, timeline),
                                               name=f"live-{grant.live_stream_id}", daemon=True)  # fmt: skip
             running.thread.start()
 
-    def _connection(self, running: RunningSession, relay: subprocess.Popen[bytes],
-                    probed: tuple[bytes, Probe] | None) -> None:
+    def _connection(self, running: RunningSession, relay: subprocess.Popen[bytes], probed: tuple[bytes, Probe],
+                    timeline: dict[str, float]) -> None:
         try:
-            result = running.session.run_connection(relay, probed)
+            result = running.session.run_connection(relay, probed, timeline)
             if result.error:
                 log.warning("live encoder for %s ended: %s", running.live_stream_id, result.error)
         except (ProbeError, subprocess.TimeoutExpired, OSError) as exc:
@@ -389,8 +451,11 @@ class LiveIngest:
         self.stopping.set()
         with self.lock:
             running = list(self.sessions.values())
+            probing = [a.relay for a in self.admitting.values() if a.relay is not None]
         for item in running:
             item.session.stop_encoder()
+        for relay in probing:
+            kill_group(relay)
         self.simulcast.stop_all()
         for live_stream_id in self.reported:
             metrics.forget_live_stream(live_stream_id)

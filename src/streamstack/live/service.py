@@ -174,25 +174,24 @@ def session_prefix(stream: LiveStream) -> str | None:
 
 @dataclass(frozen=True)
 class PublishCheck:
-    """What the SRT ingest needs before it authorizes: the passphrase to listen with, the session's time left."""
+    """What the ingest needs before it authorizes: the stream, its SRT passphrase, the session's time left."""
 
-    srt_passphrase: str
+    live_stream_id: str
+    srt_passphrase: str | None
     seconds_left: float
 
 
 def check_publish(*, db_session: Session, stream_key: str, now: datetime | None = None) -> PublishCheck:
     """Would `authorize_publish` accept this key now? Changes nothing.
 
-    The SRT ingest asks first, then checks the passphrase and the video, then authorizes."""
+    The ingest asks first, then checks the video (and the SRT passphrase), then authorizes."""
     now = now or utcnow()
     stream = _publishable(db_session.scalar(select(LiveStream).where(LiveStream.stream_key == stream_key)))
-    if stream.srt_passphrase is None:
-        raise PublishRefused(f"live stream {stream.id} has no SRT passphrase")
     if stream.session_started_at is not None and not _window_passed(stream, now):
         if _limit_passed(stream, now):
             raise PublishRefused(f"live stream {stream.id}: the session reached its duration limit and is ending")
-        return PublishCheck(stream.srt_passphrase, _seconds_left(stream, now))
-    return PublishCheck(stream.srt_passphrase,
+        return PublishCheck(stream.id, stream.srt_passphrase, _seconds_left(stream, now))
+    return PublishCheck(stream.id, stream.srt_passphrase,
                         float(TEST_STREAM_SECONDS if stream.test else stream.max_continuous_duration))  # fmt: skip
 
 

@@ -172,14 +172,15 @@ class LiveSession:
         """Record when the current connection reached a stage (first-playable profiling, once per stage)."""
         self.timeline.setdefault(stage, time.monotonic())
 
-    def run_connection(self, relay: subprocess.Popen[bytes], probed: tuple[bytes, Probe] | None = None
-                       ) -> ConnectionResult:
-        """Probe (unless the ingest already did), encode and package one publisher connection until it ends."""
+    def run_connection(self, relay: subprocess.Popen[bytes], probed: tuple[bytes, Probe] | None = None,
+                       timeline: dict[str, float] | None = None) -> ConnectionResult:
+        """Probe (unless the ingest already did: `timeline` holds its stages), encode and package one publisher
+        connection until it ends."""
         started = time.monotonic()
         self.telemetry.connected()
         if isinstance(relay, Relay) and relay.progress is not None:
             threading.Thread(target=_follow, args=(self.telemetry, relay.progress), daemon=True).start()
-        self.timeline = {"relay_started": started}
+        self.timeline = dict(timeline or {"relay_started": started})
         with self.lock:
             self.relay = relay
         assert relay.stdout is not None
