@@ -10,6 +10,7 @@ import re
 from dataclasses import dataclass, field
 
 _ATTRIBUTE = re.compile(r'([A-Z0-9-]+)=("[^"]*"|[^,]*)')
+_MEDIA_SEQUENCE = re.compile(r"^#EXT-X-MEDIA-SEQUENCE:(\d+)", re.MULTILINE)
 
 
 def attributes(line: str) -> dict[str, str]:
@@ -74,10 +75,16 @@ class MediaPlaylist:
         return bool(self.segments) and msn <= self.segments[-1].msn
 
 
-def media_playlist(text: str) -> MediaPlaylist:
-    """Segments, parts, the init segment and the LL timing attributes of a media playlist."""
+def media_playlist(text: str, *, from_msn: int | None = None) -> MediaPlaylist:
+    """Segments, parts, the init segment and the LL timing attributes of a media playlist.
+
+    With from_msn, only segment from_msn onwards and its parts (a reload: what a player has not played yet);
+    the attributes of the playlist's head are then not read.
+    """
     playlist = MediaPlaylist()
     msn, part_index, duration = 0, 0, None
+    if from_msn is not None:
+        msn, text = _from_segment(text, from_msn)
     for line in text.splitlines():
         if line.startswith("#EXT-X-MEDIA-SEQUENCE:"):
             msn = int(line.partition(":")[2])
@@ -101,3 +108,23 @@ def media_playlist(text: str) -> MediaPlaylist:
             playlist.segments.append(Segment(msn, line.strip(), duration))
             msn, part_index, duration = msn + 1, 0, None
     return playlist
+
+
+def _from_segment(text: str, from_msn: int) -> tuple[int, str]:
+    """(msn of the first segment in the rest, the rest): the text after the segments before from_msn.
+
+    Segment n ends with its URI line after its EXTINF; skipping from_msn - MEDIA-SEQUENCE of them is a few
+    str.find calls, where parsing every line of a long DVR window on every blocking reload was half of the
+    generator's Python time.
+    """
+    found = _MEDIA_SEQUENCE.search(text)
+    first = int(found.group(1)) if found else 0
+    offset = 0
+    for _ in range(from_msn - first):
+        extinf = text.find("\n#EXTINF:", offset)
+        if extinf < 0:
+            break
+        uri_end = text.find("\n", text.find("\n", extinf + 1) + 1)
+        offset = len(text) if uri_end < 0 else uri_end
+        first += 1
+    return first, text[offset:]

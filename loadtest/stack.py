@@ -7,6 +7,7 @@ sendfile and open_file_cache), and each server's CPU time is read from /proc.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import secrets
 import subprocess
@@ -20,6 +21,7 @@ from bench.edge import cpu_seconds, free_port, server_pids, start_asgi, start_ng
 
 from loadtest.counting import READS_PATH
 from streamstack.assets.models import Asset, NewAssetSettings, PlaybackId
+from streamstack.delivery.live import LOW_LATENCY_PLAYLIST, live_edge_of
 from streamstack.live.models import LiveStream, LiveStreamCreate
 from streamstack.live.service import authorize_publish, create_live_stream
 from streamstack.platform import build_platform
@@ -105,8 +107,9 @@ class Layout:
 class Stack:
     """Owns a temporary root, the publisher and the servers; stops whatever it started."""
 
-    def __init__(self, root: Path, *, server: str = "granian") -> None:
+    def __init__(self, root: Path, *, server: str = "granian", server_cpus: set[int] | None = None) -> None:
         self.root = root
+        self.server_cpus = server_cpus  # pin every server here (the generator runs on the other cores)
         self.data = root / "data"
         self.settings = Settings(data_dir=self.data, metrics_enabled=False)
         self.catalog = prepare_catalog(self.settings)
@@ -114,6 +117,7 @@ class Stack:
         self.token = secrets.token_urlsafe(24)
         self.publication_log = root / "published.log"
         self.publisher: subprocess.Popen[bytes] | None = None
+        self.renditions: list[str] = []
         self.servers: list[Server] = []
         self.started = 0  # servers started so far: each gets a folder of its own
         os.environ["PYTHONPATH"] = os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])
@@ -135,6 +139,7 @@ class Stack:
                 renditions = ready[0][1:-1]
                 parts = {line.split()[1] for line in lines if line.startswith("part ")}
                 if set(renditions) <= parts:
+                    self.renditions = renditions
                     return renditions
             time.sleep(0.2)
         raise RuntimeError("the publisher published nothing in time")
@@ -148,6 +153,15 @@ class Stack:
                 out[fields[1], int(fields[2]), int(fields[3])] = float(fields[4])
         return out
 
+    def live_timing(self) -> tuple[float, float]:
+        """The live session's (part target, segment target) from its LL playlist: the knee's threshold, the rates."""
+        edge = live_edge_of((self.live_objects() / self.renditions[0] / LOW_LATENCY_PLAYLIST).read_bytes())
+        return edge.part_target, float(edge.target)
+
+    def live_objects(self) -> Path:
+        """The folder of the live session's objects (what nginx serves)."""
+        return self.data / "objects" / "assets" / self.catalog.live_asset
+
     def _edge(self, role: str, env: dict[str, str]) -> Server:
         port = free_port()
         self.started += 1
@@ -160,7 +174,13 @@ class Stack:
         server = Server(name, process, port, counted=True)
         self.servers.append(server)
         wait_for(server.url + "/healthz", timeout=60)
+        self._pin(server)
         return server
+
+    def _pin(self, server: Server) -> None:
+        """Once it answers (its worker processes and threads exist), every thread of the server on its cores."""
+        if self.server_cpus is not None:
+            pin_tree(server.process.pid, self.server_cpus)
 
     def edge_alone(self) -> Layout:
         edge = self._edge("edge", {})
@@ -179,10 +199,10 @@ class Stack:
         self.started += 1
         directory = self.root / f"nginx-{self.started}"
         directory.mkdir()
-        objects = self.data / "objects" / "assets" / self.catalog.live_asset
-        server = Server("nginx", start_nginx(directory, port, self.args, objects), port, counted=False)
+        server = Server("nginx", start_nginx(directory, port, self.args, self.live_objects()), port, counted=False)
         self.servers.append(server)
         wait_for(f"{server.url}/{LIVE_MASTER_NAMES['standard']}", timeout=30)
+        self._pin(server)
         return Layout("nginx", server.url, [server], store_reader=None,
                       paths={"standard": f"/{LIVE_MASTER_NAMES['standard']}"})  # fmt: skip
 
@@ -212,3 +232,24 @@ def _terminate(process: subprocess.Popen[bytes]) -> None:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+def process_tree(pid: int) -> list[int]:
+    """pid and all its descendants (from /proc)."""
+    found, pending = [], [pid]
+    while pending:
+        current = pending.pop()
+        found.append(current)
+        for task in Path(f"/proc/{current}/task").glob("*"):
+            children = task / "children"
+            if children.exists():
+                pending.extend(int(child) for child in children.read_text().split())
+    return found
+
+
+def pin_tree(pid: int, cpus: set[int]) -> None:
+    """Every thread of pid and of its descendants on `cpus` (what `taskset -a -p` does)."""
+    for process in process_tree(pid):
+        for task in Path(f"/proc/{process}/task").glob("*"):
+            with contextlib.suppress(ProcessLookupError, FileNotFoundError):  # a thread that ended meanwhile
+                os.sched_setaffinity(int(task.name), cpus)

@@ -22,6 +22,7 @@ from loadtest.playlists import MediaPlaylist, Part, media_playlist, pick_variant
 BANDWIDTH_PROFILE = ((0.2, 1_500_000), (0.3, 3_000_000), (0.5, 8_000_000))
 VOD_MAX_BUFFER_SECONDS = 30.0  # hls.js maxBufferLength
 STANDARD_START_SEGMENTS = 3  # hls.js starts a standard live playlist three target durations from its end
+RECEIVE_BLOCK_BYTES = 64 * 1024
 
 
 @dataclass
@@ -29,6 +30,7 @@ class Recorder:
     """What every viewer of one run reports, shared by the greenlets of the generator process."""
 
     blocking: list[tuple[str, int, int, float, float]] = field(default_factory=list)  # rendition msn part req resp
+    responses: list[tuple[float, float]] = field(default_factory=list)  # standard and VOD: (answered, seconds)
     stalls: int = 0
     stall_seconds: float = 0.0
     resyncs: int = 0  # a viewer fell out of the playlist's part window and jumped to the live edge
@@ -41,6 +43,24 @@ class Recorder:
     def stall(self, seconds: float) -> None:
         self.stalls += 1
         self.stall_seconds += seconds
+
+    def take(self) -> dict[str, Any]:
+        """What was recorded since the last take (a worker's share of its next report to the master)."""
+        taken = dict(self.__dict__)
+        self.reset()
+        self.part_target = taken["part_target"]
+        return taken
+
+    def merge(self, report: dict[str, Any]) -> None:
+        """Add a worker's report (from take(), through Locust's msgpack: tuples arrive as lists)."""
+        self.blocking.extend(tuple(entry) for entry in report["blocking"])  # type: ignore[misc]
+        self.responses.extend(tuple(entry) for entry in report["responses"])  # type: ignore[misc]
+        self.stalls += report["stalls"]
+        self.stall_seconds += report["stall_seconds"]
+        self.resyncs += report["resyncs"]
+        for name, count in report["renditions"].items():
+            self.renditions[name] = self.renditions.get(name, 0) + count
+        self.part_target = report["part_target"] or self.part_target
 
 
 RECORDER = Recorder()
@@ -90,14 +110,31 @@ class Viewer(FastHttpUser):
     network_timeout = 30.0
     connection_timeout = 10.0
 
+    record_responses = False  # standard and VOD: every response time, for the knee (LL has blocking reloads)
+
+    def __init__(self, environment: Any) -> None:
+        super().__init__(environment)
+        # Bodies are read in 64 KiB blocks instead of geventhttpclient's 4 KiB: a 200 kB part was 50 reads and
+        # parser calls, the generator's largest cost in a profile (py-spy). Set before the first request creates
+        # the connection pool's client.
+        self.client.client.clientpool.client_args["block_size"] = RECEIVE_BLOCK_BYTES
+
     def fetch(self, path: str, name: str, query: str = "") -> Any:
+        asked = time.time()
         response = self.client.get(path + query, name=name)
         if response.status_code != 200:  # FastHttpUser has reported the failure; the viewer starts over
             raise RestartViewer
+        if self.record_responses:
+            answered = time.time()
+            RECORDER.responses.append((answered, answered - asked))
         return response
 
+    def text(self, path: str, name: str, query: str = "") -> str:
+        """A playlist's text: UTF-8 by definition (RFC 8216), so no charset detection per response."""
+        return bytes(self.fetch(path, name, query).content).decode("utf-8")
+
     def choose(self) -> str:
-        master = self.fetch(self.master_path, "master").text
+        master = self.text(self.master_path, "master")
         variant = pick_variant(variants(master), draw_bandwidth(random.Random()))
         RECORDER.renditions[variant.uri] = RECORDER.renditions.get(variant.uri, 0) + 1
         return urljoin(self.master_path, variant.uri)
@@ -123,7 +160,7 @@ class LowLatencyViewer(Viewer):
     abstract = True
 
     def play(self, path: str) -> None:
-        playlist = media_playlist(self.fetch(path, "LL playlist").text)
+        playlist = media_playlist(self.text(path, "LL playlist"))
         RECORDER.part_target = playlist.part_target
         rendition = path.rsplit("/", 2)[-2]
         if playlist.init_uri:
@@ -138,14 +175,15 @@ class LowLatencyViewer(Viewer):
         while True:
             msn, index = (last[0] + 1, 0) if playlist.complete(last[0]) else (last[0], last[1] + 1)
             asked = time.time()
-            text = self.fetch(path, "LL blocking reload", f"?_HLS_msn={msn}&_HLS_part={index}").text
+            text = self.text(path, "LL blocking reload", f"?_HLS_msn={msn}&_HLS_part={index}")
             answered = time.time()
-            playlist = media_playlist(text)
+            playlist = media_playlist(text, from_msn=last[0])  # only the segments it has not played yet
             new = [part for part in playlist.parts if part.position > last]
             if not new:
                 continue
             if new[0].position != (msn, index):  # what it asked for has left the part window: back to the edge
                 RECORDER.resyncs += 1
+                playlist = media_playlist(text)
                 new = start_parts(playlist)
             RECORDER.blocking.append((rendition, new[0].msn, new[0].index, asked, answered))
             for part in new:
@@ -168,9 +206,10 @@ class SegmentViewer(Viewer):
     """Standard live (polls every target duration, starts three segments from the end) and VOD (30 s buffer)."""
 
     abstract = True
+    record_responses = True
 
     def play(self, path: str) -> None:
-        playlist = media_playlist(self.fetch(path, "playlist").text)
+        playlist = media_playlist(self.text(path, "playlist"))
         if playlist.init_uri:
             self.fetch(urljoin(path, playlist.init_uri), "init")
         clock = PlaybackClock(RECORDER)
@@ -192,4 +231,13 @@ class SegmentViewer(Viewer):
                 continue
             gevent.sleep(max(0.0, reloaded + playlist.target - time.monotonic()))
             reloaded = time.monotonic()
-            playlist = media_playlist(self.fetch(path, "playlist").text)
+            playlist = media_playlist(self.text(path, "playlist"))
+
+
+USER_CLASSES: dict[str, type[Viewer]] = {"ll": LowLatencyViewer, "standard": SegmentViewer, "vod": SegmentViewer}
+
+
+def viewer_class(mode: str, host: str, master_path: str) -> type[Viewer]:
+    """The concrete viewer of one run; master and workers build it alike (Locust matches classes by name)."""
+    return type(f"{mode.title()}Viewer", (USER_CLASSES[mode],),
+                {"master_path": master_path, "host": host, "abstract": False})  # fmt: skip

@@ -54,3 +54,14 @@ def test_the_standard_playlist_lists_complete_segments_only() -> None:
     playlist = media_playlist(render_standard(live_playlist(3, 2)))
     assert [s.uri for s in playlist.segments] == ["0.m4s", "1.m4s", "2.m4s"] and not playlist.parts
     assert not playlist.ended and playlist.target == 2
+
+
+def test_a_reload_read_from_a_segment_on_gives_the_same_positions_as_the_whole_playlist() -> None:
+    text = render_low_latency(live_playlist(12, 3), preload_hint="12.3.m4s")
+    whole = media_playlist(text)
+    for from_msn in (0, 5, 11, 12):  # up to the open segment: where a player can be
+        tail = media_playlist(text, from_msn=from_msn)
+        assert [s.msn for s in tail.segments] == [s.msn for s in whole.segments if s.msn >= from_msn]
+        assert tail.parts == [part for part in whole.parts if part.msn >= from_msn]
+        assert tail.complete(11) == (from_msn <= 11)
+    assert media_playlist(text, from_msn=11).parts[-1].position == (12, 2)
