@@ -12,6 +12,12 @@ locals {
   all_queue_arns   = concat(values(module.event_processor.queue_arns), values(module.event_processor.dlq_arns))
   mediaconvert_arn = "arn:${local.partition}:mediaconvert:${local.region}:${local.account_id}"
 
+  # live_encoder = medialive: the app manages the MediaLive and MediaPackage v2 resources it tags with the
+  # deployment's channel group (streamstack.media.medialive TAG_CHANNEL_GROUP), which is named local.name.
+  managed_live       = var.live_encoder == "medialive" ? [1] : []
+  medialive_arn      = "arn:${local.partition}:medialive:${local.region}:${local.account_id}"
+  live_channel_group = "arn:${local.partition}:mediapackagev2:${local.region}:${local.account_id}:channelGroup/${local.name}"
+
   task_role_policies = {
     api     = data.aws_iam_policy_document.api.json
     worker  = data.aws_iam_policy_document.worker.json
@@ -158,6 +164,67 @@ data "aws_iam_policy_document" "api" {
       values   = ["true"]
     }
   }
+
+  # Managed live: each stream's MediaLive input and channel and MediaPackage v2 channel and endpoint.
+  dynamic "statement" {
+    for_each = local.managed_live
+    content {
+      sid       = "FindManagedLiveRetries"
+      actions   = ["medialive:ListInputs", "medialive:ListChannels"]
+      resources = ["*"] # no resource-level permissions; names and tags only
+    }
+  }
+
+  dynamic "statement" {
+    for_each = local.managed_live
+    content {
+      sid       = "CreateManagedLive"
+      actions   = ["medialive:CreateInput", "medialive:CreateChannel", "medialive:CreateTags"]
+      resources = ["${local.medialive_arn}:channel:*", "${local.medialive_arn}:input:*", "${local.medialive_arn}:inputSecurityGroup:${module.live_managed[0].input_security_group_id}"]
+      condition {
+        test     = "StringEquals"
+        variable = "aws:RequestTag/streamstack:channel_group"
+        values   = [local.name]
+      }
+    }
+  }
+
+  dynamic "statement" {
+    for_each = local.managed_live
+    content {
+      sid       = "RunManagedLive"
+      actions   = ["medialive:DescribeChannel", "medialive:StartChannel", "medialive:StopChannel", "medialive:DeleteChannel", "medialive:DeleteInput"]
+      resources = ["${local.medialive_arn}:channel:*", "${local.medialive_arn}:input:*"]
+      condition {
+        test     = "StringEquals"
+        variable = "aws:ResourceTag/streamstack:channel_group"
+        values   = [local.name]
+      }
+    }
+  }
+
+  dynamic "statement" {
+    for_each = local.managed_live
+    content {
+      sid       = "PassRoleToMediaLive"
+      actions   = ["iam:PassRole"]
+      resources = [module.live_managed[0].channel_role_arn]
+      condition {
+        test     = "StringEquals"
+        variable = "iam:PassedToService"
+        values   = ["medialive.amazonaws.com"]
+      }
+    }
+  }
+
+  dynamic "statement" {
+    for_each = local.managed_live
+    content {
+      sid       = "ManageMediaPackageChannels"
+      actions   = ["mediapackagev2:CreateChannel", "mediapackagev2:CreateOriginEndpoint", "mediapackagev2:DeleteOriginEndpoint", "mediapackagev2:DeleteChannel", "mediapackagev2:TagResource"]
+      resources = [local.live_channel_group, "${local.live_channel_group}/*"]
+    }
+  }
 }
 
 ################################################################################
@@ -270,6 +337,30 @@ data "aws_iam_policy_document" "on_encoding_event" {
     data.aws_iam_policy_document.idempotency.json,
     data.aws_iam_policy_document.read_secrets.json,
   ]
+
+  # Managed live: a stopped channel's session is harvested, and the channel restarted for the next one.
+  dynamic "statement" {
+    for_each = local.managed_live
+    content {
+      sid       = "RestartManagedLive"
+      actions   = ["medialive:DescribeChannel", "medialive:StartChannel"]
+      resources = ["${local.medialive_arn}:channel:*"]
+      condition {
+        test     = "StringEquals"
+        variable = "aws:ResourceTag/streamstack:channel_group"
+        values   = [local.name]
+      }
+    }
+  }
+
+  dynamic "statement" {
+    for_each = local.managed_live
+    content {
+      sid       = "HarvestManagedSessions"
+      actions   = ["mediapackagev2:CreateHarvestJob", "mediapackagev2:TagResource"]
+      resources = ["${local.live_channel_group}/*"]
+    }
+  }
 }
 
 ################################################################################

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from streamstack.autoscaling import NoPrescale, PrescaleScheduler, open_prescaler
 from streamstack.db.session import open_catalog
 from streamstack.media.encoder import Encoder, open_encoder
+from streamstack.media.managed_live import ManagedLive, open_managed_live
 from streamstack.observability import metrics
 from streamstack.queue.base import Queue
 from streamstack.secrets import EnvSecrets, SecretsProvider, open_secrets, settings_with_secrets
@@ -30,6 +31,7 @@ class Platform:
     secrets: SecretsProvider = field(default_factory=EnvSecrets)
     encoder: Encoder | None = None
     prescaler: PrescaleScheduler = field(default_factory=NoPrescale)
+    managed_live: ManagedLive | None = None  # live_encoder=medialive: one MediaLive channel per stream
 
     @property
     def encode_queue(self) -> Queue:
@@ -48,7 +50,7 @@ class Platform:
 
 
 def build_platform(settings: Settings, *, with_queues: bool = True) -> Platform:
-    """The one composition root (API, worker, edge, Lambdas): catalog, store, queues and encoder from Settings.
+    """The one composition root (API, worker, edge, Lambdas): catalog, store, queues and encoders from Settings.
 
     The local store notifies like an S3 bucket does. The edge passes with_queues=False: it reads the catalog
     and the store only, so it starts without a queue backend (and without an encoder).
@@ -77,4 +79,4 @@ def build_platform(settings: Settings, *, with_queues: bool = True) -> Platform:
     store = open_store(settings, on_created=notify_source_created)
     encoder = open_encoder(settings, store=store, events_queue=queues["events"])
     return Platform(settings=settings, engine=engine, sessions=sessions, store=store, queues=queues, secrets=secrets,
-                    encoder=encoder, prescaler=open_prescaler(settings))
+                    encoder=encoder, prescaler=open_prescaler(settings), managed_live=open_managed_live(settings))

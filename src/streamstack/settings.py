@@ -128,6 +128,16 @@ class Settings(BaseSettings):
     mediaconvert_role_arn: str | None = Field(None, description="IAM role MediaConvert assumes (encoder=mediaconvert).")
     mediaconvert_endpoint_url: str | None = Field(None, description="Account MediaConvert endpoint.")
 
+    live_encoder: Literal["ffmpeg", "medialive"] = Field(
+        "ffmpeg", description="Live transcode: ffmpeg in the ingest, or MediaLive + MediaPackage v2 per stream (aws)."
+    )
+    medialive_role_arn: str | None = Field(None, description="IAM role MediaLive channels assume (medialive).")
+    medialive_input_security_group: str | None = Field(
+        None, description="MediaLive input security group of RTMP_PUSH inputs (live_encoder=medialive)."
+    )
+    mediapackage_channel_group: str | None = Field(
+        None, description="MediaPackage v2 channel group of the live streams; also their names' prefix (medialive)."
+    )
     rtmp_port: int = Field(1935, description="Port of the RTMP ingest (nginx with its RTMP module); 0 turns it off.")
     srt_port: int = Field(8890, description="UDP port of the SRT ingest (the key in the streamid); 0 turns it off.")
     public_ingest_host: str | None = Field(None, description="Host in rtmp_url and srt_url; default api_host.")

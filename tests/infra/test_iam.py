@@ -151,6 +151,8 @@ def test_no_statement_grants_a_wildcard_action() -> None:
 
 
 BUCKET_ACTIONS = {"s3:ListBucket", "s3:ListBucketMultipartUploads"}
+# Listing actions with no resource-level permissions (Service Authorization Reference): names and tags only.
+NO_RESOURCE_LEVEL = {"medialive:ListInputs", "medialive:ListChannels"}
 OBJECT_PREFIXES = {"${local.sources_objects}", "${local.assets_objects}", "${local.uploads_objects}"}
 
 
@@ -175,7 +177,8 @@ def test_app_statements_are_scoped_to_prefixes_and_named_resources(document: str
         resources_ = statement["resources"]
         resources_ = resources_ if isinstance(resources_, list) else [resources_]
         for resource_ in resources_:
-            assert resource_ != "*", f"{document}:{statement.get('sid')} on every resource"
+            if resource_ == "*":
+                assert set(statement["actions"]) <= NO_RESOURCE_LEVEL, f"{document}:{statement.get('sid')} on *"
             if any(a.startswith("s3:") and a not in BUCKET_ACTIONS for a in statement["actions"]):
                 assert resource_ in OBJECT_PREFIXES, (
                     f"{document}:{statement.get('sid')}: S3 object access outside the app's prefixes: {resource_}"
@@ -186,8 +189,15 @@ def test_app_statements_are_scoped_to_prefixes_and_named_resources(document: str
             assert one(statement["condition"])["variable"] == "s3:prefix", f"{document}: unrestricted listing"
 
 
-def test_pass_role_is_limited_to_mediaconvert() -> None:
-    """The app passes only the MediaConvert role; the deploy roles (bootstrap) only their own stack's roles."""
+PASSED_ROLES = {
+    "mediaconvert.amazonaws.com": ["${module.encoding.mediaconvert_role_arn}"],
+    "medialive.amazonaws.com": ["${module.live_managed[0].channel_role_arn}"],
+}
+
+
+def test_pass_role_is_limited_to_the_encoders_roles() -> None:
+    """The app passes only the MediaConvert and MediaLive roles, each to its service; the deploy roles
+    (bootstrap) only their own stack's roles."""
     for directory, name, statement in _policy_documents():
         if "iam:PassRole" in statement["actions"]:
             if directory == TF_ROOT / "bootstrap" and name == "deploy_iam":
@@ -197,7 +207,8 @@ def test_pass_role_is_limited_to_mediaconvert() -> None:
                 continue
             condition = one(statement["condition"])
             assert condition["variable"] == "iam:PassedToService", name
-            assert condition["values"] == ["mediaconvert.amazonaws.com"], name
+            (service,) = condition["values"]
+            assert statement["resources"] == PASSED_ROLES[service], name
 
 
 def test_task_and_execution_roles_are_separate() -> None:

@@ -23,7 +23,8 @@ DOC = ROOT / "docs" / "aws-permissions.md"
 CLIENT_FACTORIES = {"client", "make_client"}
 CLIENT_NAME = re.compile(r"(^|[._])(\w+_)?client$")
 LABELS = {"s3": "S3", "sqs": "SQS", "mediaconvert": "MediaConvert", "secretsmanager": "Secrets Manager",
-          "dynamodb": "DynamoDB", "application-autoscaling": "Application Auto Scaling"}
+          "dynamodb": "DynamoDB", "application-autoscaling": "Application Auto Scaling", "medialive": "MediaLive",
+          "mediapackagev2": "MediaPackage v2"}
 LIBRARY_MARK = "(Powertools"
 ACTION = re.compile(r"^[a-z0-9-]+:[A-Za-z0-9]+$")
 

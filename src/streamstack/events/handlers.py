@@ -66,15 +66,30 @@ def encode_record_handler(platform: Platform) -> RecordHandler:
     return instrumented(route)
 
 
+SERVICE_EVENT_KINDS = frozenset({"mediaconvert", "medialive", "mediapackage"})
+
+
 def events_record_handler(platform: Platform) -> RecordHandler:
-    """Handles the events queue: MediaConvert-style job state changes."""
+    """Handles the events queue: MediaConvert-style job state changes, MediaLive and MediaPackage v2 events."""
 
     def route(body: dict[str, Any], kind: str) -> None:
-        if kind != "mediaconvert":
-            raise UnknownMessage("events queue expects MediaConvert Job State Change events")
-        on_encoding_event(platform, body)
+        on_service_event(platform, body, kind)
 
     return instrumented(route)
+
+
+def on_service_event(platform: Platform, body: dict[str, Any], kind: str) -> None:
+    """One EventBridge event on the events queue, by the service that sent it."""
+    from streamstack.live import managed
+
+    if kind == "mediaconvert":
+        on_encoding_event(platform, body)
+    elif kind == "medialive":
+        managed.apply_medialive_event(platform, body)
+    elif kind == "mediapackage":
+        managed.apply_harvest_event(platform, body)
+    else:
+        raise UnknownMessage(f"events queue cannot handle a message of kind {kind!r}")
 
 
 def on_source_uploaded(platform: Platform, *, asset_id: str) -> None:

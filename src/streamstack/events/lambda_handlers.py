@@ -3,8 +3,9 @@
 - `on_source_uploaded` (queue `sources`, S3 ObjectCreated notifications): starts an encode, by
   forwarding the notification to the encode queue of the ECS ffmpeg workers or, for a remote encoder
   (MediaConvert), by starting the job here with `platform.encoder`.
-- `on_encoding_event` (queue `events`, EventBridge MediaConvert Job State Change): runs the metadata
-  processor, the same one the embedded worker runs.
+- `on_encoding_event` (queue `events`, EventBridge MediaConvert Job State Change, and for
+  live_encoder=medialive MediaLive channel alerts and state changes and MediaPackage v2 harvest job
+  notifications): runs the metadata processor or the managed-live transitions, as the embedded worker does.
 
 Powertools does the plumbing: the batch processor reports each failed record alone, Logger instruments
 every invocation, and the idempotency utility (DynamoDB table
@@ -34,8 +35,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from streamstack.aws import client
 from streamstack.events.encoding import run_encode_job
-from streamstack.events.handlers import UnknownMessage, process_batch
-from streamstack.events.handlers import on_encoding_event as apply_encoding_event
+from streamstack.events.handlers import SERVICE_EVENT_KINDS, UnknownMessage, on_service_event, process_batch
 from streamstack.events.messages import message_kind, parse_body
 from streamstack.observability import setup_process
 from streamstack.observability.metrics import lambda_metrics, record_encoding_state, record_lambda_batch
@@ -123,8 +123,8 @@ def start_encode(*, identity: dict[str, Any], platform: Platform, event: dict[st
 
 
 def apply_event(*, identity: dict[str, Any], platform: Platform, event: dict[str, Any]) -> None:
-    """The metadata processor, exactly as the embedded worker runs it."""
-    apply_encoding_event(platform, event)
+    """The metadata processor or the managed-live transitions, exactly as the embedded worker runs them."""
+    on_service_event(platform, event, message_kind(event))
 
 
 # --- record handlers: parse, derive the idempotency identity, call the idempotent work -------------------
@@ -143,11 +143,11 @@ def source_record(record: SQSRecord) -> None:
 
 
 def encoding_record(record: SQSRecord) -> None:
-    """One SQS record carrying an EventBridge MediaConvert Job State Change."""
+    """One SQS record carrying an EventBridge event: MediaConvert Job State Change, MediaLive, MediaPackage v2."""
     current = runtime()
     body = parse_body(record.body)
-    if message_kind(body) != "mediaconvert":
-        raise UnknownMessage("on_encoding_event expects MediaConvert Job State Change events")
+    if message_kind(body) not in SERVICE_EVENT_KINDS:
+        raise UnknownMessage("on_encoding_event expects MediaConvert, MediaLive or MediaPackage v2 events")
     current.apply_event(identity=eventbridge_identity(body), platform=current.platform, event=body)
 
 
@@ -160,7 +160,7 @@ def s3_identity(event: dict[str, Any]) -> dict[str, Any]:
 def eventbridge_identity(event: dict[str, Any]) -> dict[str, Any]:
     """EventBridge keeps an event's id across redeliveries; job id and status make the key readable."""
     detail = event.get("detail") or {}
-    return {"id": event.get("id"), "job_id": detail.get("jobId"), "status": detail.get("status")}
+    return {"id": event.get("id"), "job_id": detail.get("jobId"), "status": detail.get("status") or detail.get("state")}
 
 
 # --- entry points -------------------------------------------------------------------------------------------
@@ -186,5 +186,5 @@ def on_source_uploaded(event: dict[str, Any], context: LambdaContext) -> dict[st
 @lambda_metrics
 @logger.inject_lambda_context(clear_state=True)
 def on_encoding_event(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    """MediaConvert Job State Change events (via EventBridge and SQS) update the catalog."""
+    """MediaConvert, MediaLive and MediaPackage v2 events (via EventBridge and SQS) update the catalog."""
     return handle_batch(event, context, encoding_record, "encoding_event")

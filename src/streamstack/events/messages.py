@@ -7,10 +7,14 @@ from typing import Any
 
 from streamstack.assets.imports import IMPORT_TYPE
 from streamstack.media.job_events import JOB_STATE_CHANGE
+from streamstack.media.medialive import HARVEST_JOB_NOTIFICATION
+
+MEDIALIVE_SOURCE = "aws.medialive"
+MEDIAPACKAGE_SOURCE = "aws.mediapackagev2"
 
 
 def message_kind(body: dict[str, Any]) -> str:
-    """s3 (ObjectCreated notification), s3-test, import, mediaconvert, or unknown."""
+    """s3 (ObjectCreated notification), s3-test, import, mediaconvert, medialive, mediapackage, or unknown."""
     if body.get("Event") == "s3:TestEvent":
         return "s3-test"
     records = body.get("Records")
@@ -20,6 +24,10 @@ def message_kind(body: dict[str, Any]) -> str:
         return "import"
     if body.get("detail-type") == JOB_STATE_CHANGE:
         return "mediaconvert"
+    if body.get("source") == MEDIALIVE_SOURCE:  # any of its events: those without a transition are acknowledged
+        return "medialive"
+    if body.get("source") == MEDIAPACKAGE_SOURCE and body.get("detail-type") == HARVEST_JOB_NOTIFICATION:
+        return "mediapackage"
     return "unknown"
 
 

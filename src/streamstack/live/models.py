@@ -44,6 +44,8 @@ class LiveStream(Timestamped, Base):
     end_requested: Mapped[bool] = mapped_column(Boolean, default=False)
     scheduled_start: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     expected_viewers: Mapped[int | None] = mapped_column(Integer)
+    # live_encoder=medialive: its MediaLive input and channel and the input's RTMP URL (media.managed_live)
+    managed: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
 
 class SimulcastTarget(Timestamped, Base):

@@ -249,8 +249,11 @@ def should_stop(*, db_session: Session, live_stream_id: str) -> bool:
     return stream is None or stream.status == "disabled" or stream.end_requested
 
 
-def complete_session(*, db_session: Session, stream: LiveStream, duration: float | None, settings: Settings) -> None:
-    """End the session: the stream goes idle, its recording asset is ready (live-to-VOD, no re-encode)."""
+def complete_session(*, db_session: Session, stream: LiveStream, duration: float | None, settings: Settings,
+                     recording_ready: bool = True) -> None:
+    """End the session: the stream goes idle, its recording asset is ready (live-to-VOD, no re-encode).
+
+    A managed session's recording is ready later, when its harvest job completes (`recording_ready=False`)."""
     asset_id = stream.active_asset_id
     stream.connected = False
     stream.end_requested = False
@@ -262,14 +265,20 @@ def complete_session(*, db_session: Session, stream: LiveStream, duration: float
         stream.recent_asset_ids = [asset_id, *(stream.recent_asset_ids or [])][:10]
         asset = assets.get_asset(db_session=db_session, asset_id=asset_id)
         if asset is not None and asset.status != "ready":
-            asset.status, asset.progress, asset.duration, asset.ready_at = "ready", 100.0, duration, utcnow()
-            out = assets.asset_to_out(asset, settings.edge_base_url).model_dump(mode="json")
-            record_event(db_session=db_session, type="video.asset.live_stream_completed", object_type="asset",
-                         object_id=asset.id, data=out)
-            record_event(db_session=db_session, type="video.asset.ready", object_type="asset", object_id=asset.id,
-                         data=out)
+            asset.duration = duration
+            if recording_ready:
+                mark_recording_ready(db_session=db_session, asset=asset, settings=settings)
     _record(db_session, stream, "idle", settings)
     db_session.commit()
+
+
+def mark_recording_ready(*, db_session: Session, asset: Asset, settings: Settings) -> None:
+    """A finished session's recording is VOD: `video.asset.live_stream_completed`, then `video.asset.ready`."""
+    asset.status, asset.progress, asset.ready_at = "ready", 100.0, utcnow()
+    out = assets.asset_to_out(asset, settings.edge_base_url).model_dump(mode="json")
+    record_event(db_session=db_session, type="video.asset.live_stream_completed", object_type="asset",
+                 object_id=asset.id, data=out)
+    record_event(db_session=db_session, type="video.asset.ready", object_type="asset", object_id=asset.id, data=out)
 
 
 def playback_ids_of(db_session: Session, stream: LiveStream) -> list[PlaybackId]:
@@ -309,7 +318,8 @@ def live_stream_to_out(db_session: Session, stream: LiveStream, settings: Settin
         simulcast_targets=[simulcast.target_to_out(t, show_key=show_key)
                            for t in simulcast.targets_of(db_session, stream.id)],
         scheduled_start=stream.scheduled_start, expected_viewers=stream.expected_viewers,
-        rtmp_url=rtmp_url(settings), srt_url=srt_url(settings, stream) if show_key else None,
+        rtmp_url=(stream.managed or {}).get("rtmp_url") if stream.managed else rtmp_url(settings),
+        srt_url=srt_url(settings, stream) if show_key and not stream.managed else None,
         created_at=stream.created_at or utcnow(),
     )  # fmt: skip
 

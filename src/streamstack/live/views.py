@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Literal
+import contextlib
+import logging
+from collections.abc import Callable
+from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
 
+from streamstack.aws import error_code
 from streamstack.db.pagination import MAX_PAGE
 from streamstack.deps import get_platform, get_session
 from streamstack.errors import Problem, not_found
@@ -15,7 +19,7 @@ from streamstack.idempotency import run_idempotent
 from streamstack.keys.auth import require_scope
 from streamstack.keys.models import ApiKey
 from streamstack.keys.service import has_scope
-from streamstack.live import service, simulcast
+from streamstack.live import managed, service, simulcast
 from streamstack.live.models import (
     LiveStatus,
     LiveStream,
@@ -28,10 +32,12 @@ from streamstack.live.models import (
     SimulcastTargetOut,
 )
 from streamstack.live.prescale import reschedule
+from streamstack.media.managed_live import ManagedLive
 from streamstack.outbound import UrlRefused
 from streamstack.platform import Platform
 from streamstack.settings import Settings
 
+log = logging.getLogger("streamstack.live.views")
 router = APIRouter(prefix="/v1/live-streams", tags=["live streams"])
 WRITE = [Depends(require_scope("write"))]
 
@@ -56,6 +62,8 @@ def create_live_stream(body: LiveStreamCreate, request: Request, db_session: Ses
 
     def create() -> dict:
         stream = service.create_live_stream(db_session=db_session, body=body, settings=platform.settings)
+        if platform.managed_live is not None:
+            _provision(platform.managed_live, stream)
         db_session.commit()
         if stream.scheduled_start is not None:
             reschedule(db_session, platform.prescaler, platform.settings)
@@ -91,6 +99,8 @@ def delete_live_stream(live_stream_id: str, db_session: Session = Depends(get_se
     """The ingest ends a live session of a deleted stream; its recordings stay."""
     stream = _stream(db_session, live_stream_id)
     scheduled = stream.scheduled_start is not None
+    if platform.managed_live is not None:
+        _managed_call(managed.deprovision, managed=platform.managed_live, stream=stream)
     service.delete_live_stream(db_session=db_session, stream=stream, settings=platform.settings)
     if scheduled:
         reschedule(db_session, platform.prescaler, platform.settings)
@@ -126,6 +136,8 @@ def complete_live_stream(live_stream_id: str, db_session: Session = Depends(get_
     if stream.session_started_at is None:
         raise Problem(409, "Conflict", f"live stream {live_stream_id!r} has no session to complete")
     service.request_completion(db_session=db_session, stream=stream)
+    if platform.managed_live is not None:  # the channel's state change ends the session
+        _managed_call(managed.set_running, managed=platform.managed_live, stream=stream, running=False)
     return _out(db_session, stream, platform, key)
 
 
@@ -137,9 +149,32 @@ def set_live_stream_enabled(live_stream_id: str, action: Literal["disable", "ena
     """`disable` refuses publishers and stops a live session; `enable` lets them in again."""
     stream = _stream(db_session, live_stream_id)
     service.set_enabled(db_session=db_session, stream=stream, enabled=action == "enable", settings=platform.settings)
+    if platform.managed_live is not None:
+        _managed_call(managed.set_running, managed=platform.managed_live, stream=stream, running=action == "enable")
     if stream.scheduled_start is not None:  # a disabled stream's event is cancelled; enabling announces it again
         reschedule(db_session, platform.prescaler, platform.settings)
     return _out(db_session, stream, platform, key)
+
+
+def _provision(managed_live: ManagedLive, stream: LiveStream) -> None:
+    """The stream's MediaLive channel; if AWS refuses, what was made goes and the create fails (nothing stays)."""
+    try:
+        managed.provision(managed=managed_live, stream=stream)
+    except Exception as exc:
+        log.warning("managed live provisioning failed", extra={"live_stream_id": stream.id, "error": str(exc)})
+        with contextlib.suppress(Exception):
+            managed.deprovision(managed=managed_live, stream=stream)
+        raise Problem(502, "Bad Gateway", f"MediaLive could not create the stream's channel: {error_code(exc) or exc}"
+                      ) from exc  # fmt: skip
+
+
+def _managed_call(action: Callable[..., None], **kwargs: Any) -> None:
+    """A 502 naming AWS's error code when MediaLive or MediaPackage refuse (the catalog change stays)."""
+    try:
+        action(**kwargs)
+    except Exception as exc:
+        log.warning("managed live call failed", extra={"action": action.__name__, "error": str(exc)})
+        raise Problem(502, "Bad Gateway", f"MediaLive refused {action.__name__}: {error_code(exc) or exc}") from exc
 
 
 # --- simulcast targets ---------------------------------------------------------------------------

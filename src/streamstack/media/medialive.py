@@ -1,4 +1,4 @@
-"""The live ladder as MediaLive and MediaPackage v2 requests: pure translation, no I/O (submission: live/managed.py).
+"""The live ladder as MediaLive and MediaPackage v2 requests: pure translation, no I/O (sent by media/managed_live.py).
 
 `live_encoder = "medialive"` is to live what `encoder = "mediaconvert"` is to VOD. A MediaLive channel is
 created before any publisher connects, so its ladder is planned against a nominal contribution
@@ -18,7 +18,7 @@ from typing import Any
 from streamstack.media.ladder import AudioPlan, RenditionPlan
 from streamstack.media.live import LiveEncodePlan, plan_live
 from streamstack.media.probe import Probe
-from streamstack.storage.keys import asset_prefix
+from streamstack.storage.keys import MASTER_NAME, asset_prefix
 
 NOMINAL_CONTRIBUTION = Probe(format_name="flv", duration=0.0, bitrate=8_000_000, has_video=True, has_audio=True,
                              width=1920, height=1080, frame_rate=30.0, video_codec="h264", audio_codec="aac",
@@ -30,9 +30,10 @@ AUDIO_DESCRIPTION = "audio"
 QVBR_QUALITY_LEVEL = 7
 ENDPOINT_NAME = "live"
 LOW_LATENCY_MANIFEST = "ll"
-STANDARD_MANIFEST = "index"
+STANDARD_MANIFEST = MASTER_NAME.removesuffix(".m3u8")  # a harvest writes it as the recording's master
 MIN_MANIFEST_WINDOW = 30  # MediaPackage v2's smallest manifest window
 TAG_LIVE_STREAM = "streamstack:live_stream_id"
+TAG_CHANNEL_GROUP = "streamstack:channel_group"  # the deployment: the app's IAM grants are conditioned on it
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,11 @@ class ManagedLiveNames:
     @property
     def endpoint(self) -> str:
         return ENDPOINT_NAME
+
+    @property
+    def tags(self) -> dict[str, str]:
+        """On every resource: the stream it serves, and the deployment (channel group) that may manage it."""
+        return {TAG_LIVE_STREAM: self.live_stream_id, TAG_CHANNEL_GROUP: self.channel_group}
 
     def token(self, what: str, *extra: str) -> str:
         """A stable idempotency token: retrying a request never creates a second resource."""
@@ -158,7 +164,7 @@ def build_create_input(*, names: ManagedLiveNames, stream_key: str, security_gro
         "InputSecurityGroups": [security_group_id],
         "Destinations": [{"StreamName": f"{RTMP_APPLICATION}/{stream_key}"}],
         "RequestId": names.token("input"),
-        "Tags": {TAG_LIVE_STREAM: names.live_stream_id},
+        "Tags": names.tags,
     }
 
 
@@ -189,7 +195,7 @@ def build_create_channel(*, names: ManagedLiveNames, input_id: str, role_arn: st
             "AudioDescriptions": [audio_description(plan.audio)] if plan.audio is not None else [],
             "OutputGroups": [mediapackage_output_group(plan)],
         },
-        "Tags": {TAG_LIVE_STREAM: names.live_stream_id},
+        "Tags": names.tags,
     }  # fmt: skip
 
 
@@ -201,7 +207,7 @@ def build_create_mediapackage_channel(*, names: ManagedLiveNames) -> dict[str, A
         "InputType": "CMAF",
         "ClientToken": names.token("mediapackage-channel"),
         "Description": f"streamstack live stream {names.live_stream_id}",
-        "Tags": {TAG_LIVE_STREAM: names.live_stream_id},
+        "Tags": names.tags,
     }
 
 
@@ -219,7 +225,7 @@ def build_create_origin_endpoint(*, names: ManagedLiveNames, plan: LiveEncodePla
         "LowLatencyHlsManifests": [{"ManifestName": LOW_LATENCY_MANIFEST, "ManifestWindowSeconds": window}],
         "HlsManifests": [{"ManifestName": STANDARD_MANIFEST, "ManifestWindowSeconds": window}],
         "ClientToken": names.token("endpoint"),
-        "Tags": {TAG_LIVE_STREAM: names.live_stream_id},
+        "Tags": names.tags,
     }
 
 
@@ -237,5 +243,14 @@ def build_create_harvest_job(*, names: ManagedLiveNames, asset_id: str, bucket: 
         "ScheduleConfiguration": {"StartTime": start, "EndTime": end},
         "Destination": {"S3Destination": {"BucketName": bucket, "DestinationPath": asset_prefix(asset_id).rstrip("/")}},
         "ClientToken": names.token("harvest", asset_id),
-        "Tags": {TAG_LIVE_STREAM: names.live_stream_id},
+        "Tags": names.tags,
     }
+
+
+# EventBridge events the managed path reacts to (sent by AWS; live/managed.py maps them to the catalog).
+CHANNEL_STATE_CHANGE = "MediaLive Channel State Change"
+CHANNEL_ALERT = "MediaLive Channel Alert"
+HARVEST_JOB_NOTIFICATION = "MediaPackageV2 HarvestJob Notification"
+# Alerts MediaLive SETs while an RTMP_PUSH input has no publisher and CLEARs when one pushes media.
+INPUT_LOSS_ALERTS = frozenset({"RTMP Has No Audio/Video", "RTMP Stream Not Found"})
+CHANNEL_STOPPED_STATES = frozenset({"STOPPED", "IDLE"})

@@ -115,7 +115,8 @@ def test_the_channel_encodes_the_live_ladder_plan(ladder: list[dict] | None):
     assert outputs["audio"]["AudioDescriptionNames"] == [encoder["AudioDescriptions"][0]["Name"]]
     selector = request["InputAttachments"][0]["InputSettings"]["AudioSelectors"][0]["Name"]
     assert encoder["AudioDescriptions"][0]["AudioSelectorName"] == selector
-    assert request["Tags"] == {"streamstack:live_stream_id": "ls_01JD6Q8Z"}
+    assert request["Tags"] == {"streamstack:live_stream_id": "ls_01JD6Q8Z",
+                               "streamstack:channel_group": "dev-streamstack"}  # fmt: skip
 
 
 def test_the_input_takes_the_stream_key_as_its_stream_name_from_the_security_group():

@@ -1,0 +1,161 @@
+"""Managed live streams (live_encoder = "medialive"): the catalog side of media/managed_live.py.
+
+The API provisions a stream's channel when it is created and starts or stops it on enable, disable and
+complete; deleting the stream removes the channel. MediaLive's and MediaPackage v2's EventBridge events
+come back through the events queue and make the same transitions (and `video.live_stream.*` /
+`video.asset.*` webhooks) the ffmpeg ingest makes:
+
+| event | transition |
+|---|---|
+| Channel Alert, an input-loss alert CLEARED | a publisher pushes: connected, recording (a new session), active |
+| Channel Alert, an input-loss alert SET | the publisher left: disconnected (the reconnect window starts) |
+| Channel State Change STOPPED / IDLE | session ends: idle, recording harvested, channel restarted unless disabled |
+| HarvestJob Notification COMPLETED | the recording is ready: live_stream_completed, ready |
+| HarvestJob Notification FAILED / CANCELLED | the recording is errored, with MediaPackage's reason |
+
+Each event is idempotent: a duplicate finds the transition made and changes nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from streamstack.assets import service as assets
+from streamstack.db.base import utcnow
+from streamstack.db.session import session_scope
+from streamstack.live import service
+from streamstack.live.models import LiveStream
+from streamstack.media.managed_live import ManagedChannel, ManagedLive
+from streamstack.media.medialive import CHANNEL_ALERT, CHANNEL_STATE_CHANGE, CHANNEL_STOPPED_STATES, INPUT_LOSS_ALERTS
+from streamstack.platform import Platform
+
+log = logging.getLogger("streamstack.live.managed")
+
+
+def channel_of(stream: LiveStream) -> ManagedChannel | None:
+    return ManagedChannel.from_json(stream.managed) if stream.managed else None
+
+
+def provision(*, managed: ManagedLive, stream: LiveStream) -> None:
+    """Create (or find) the stream's channel and start it, so a publisher can push to its rtmp_url."""
+    channel = managed.create(live_stream_id=stream.id, stream_key=stream.stream_key,
+                             low_latency=stream.latency_mode == "low")  # fmt: skip
+    stream.managed = channel.to_json()
+    managed.start(channel)
+
+
+def set_running(*, managed: ManagedLive, stream: LiveStream, running: bool) -> None:
+    """enable starts the channel; disable and complete stop it (its state change ends the session)."""
+    if (channel := channel_of(stream)) is not None:
+        (managed.start if running else managed.stop)(channel)
+
+
+def deprovision(*, managed: ManagedLive, stream: LiveStream) -> None:
+    managed.delete(live_stream_id=stream.id, channel=channel_of(stream))
+
+
+# --- events ------------------------------------------------------------------------------------------
+
+
+def apply_medialive_event(platform: Platform, event: dict[str, Any]) -> None:
+    """A MediaLive Channel Alert or State Change; one for a channel we do not know is logged and acknowledged."""
+    detail = event.get("detail") or {}
+    arn = detail.get("channel_arn") or next(iter(event.get("resources") or []), None)
+    with session_scope(platform.sessions) as db_session:
+        stream = _stream_of_channel(db_session, str(arn))
+        if stream is None:
+            log.info("MediaLive event for a channel of no live stream", extra={"channel_arn": arn})
+            return
+        at = _event_time(event)
+        if event.get("detail-type") == CHANNEL_ALERT and detail.get("alert_type") in INPUT_LOSS_ALERTS:
+            if detail.get("alarm_state") == "CLEARED":
+                _publisher_arrived(db_session, stream, platform, at)
+            elif detail.get("alarm_state") == "SET":
+                service.publish_ended(db_session=db_session, live_stream_id=stream.id, settings=platform.settings,
+                                      now=at)  # fmt: skip
+        elif event.get("detail-type") == CHANNEL_STATE_CHANGE and detail.get("state") in CHANNEL_STOPPED_STATES:
+            _channel_stopped(db_session, stream, platform, at)
+        else:
+            log.info("MediaLive event without a transition", extra={
+                "live_stream_id": stream.id, "detail_type": event.get("detail-type"),
+                "state": detail.get("state"), "alert_type": detail.get("alert_type")})  # fmt: skip
+
+
+def apply_harvest_event(platform: Platform, event: dict[str, Any]) -> None:
+    """A harvest job ended: its recording asset (the job is named after it) is ready, or errored with the reason."""
+    job = _harvest_job(event)
+    status, asset_id = str(job.get("status") or "").upper(), job.get("harvest_job_name")
+    with session_scope(platform.sessions) as db_session:
+        asset = assets.get_asset(db_session=db_session, asset_id=str(asset_id)) if asset_id else None
+        if asset is None or asset.status != "preparing":
+            log.info("harvest notification for no recording in progress", extra={"asset_id": asset_id,
+                                                                                  "status": status})  # fmt: skip
+            return
+        if status == "COMPLETED":
+            service.mark_recording_ready(db_session=db_session, asset=asset, settings=platform.settings)
+        elif status in ("FAILED", "CANCELLED"):
+            reason = job.get("error_message") or (event.get("detail") or {}).get("message") or status.lower()
+            assets.mark_errored(db_session=db_session, asset=asset, reason=f"harvest job {status.lower()}: {reason}",
+                                edge_base_url=platform.settings.edge_base_url)  # fmt: skip
+        db_session.commit()
+
+
+def _harvest_job(event: dict[str, Any]) -> dict[str, Any]:
+    """The job's name and status from the detail, the name from the job's ARN in `resources` when absent."""
+    detail = event.get("detail") or {}
+    raw = detail.get("harvest_job") or detail.get("harvestJob") or detail
+    job = {_snake(k): v for k, v in raw.items()} if isinstance(raw, dict) else {}
+    if not job.get("harvest_job_name"):
+        arn = str(job.get("arn") or next(iter(event.get("resources") or []), ""))
+        if "/harvestJob/" in arn:
+            job["harvest_job_name"] = arn.rsplit("/", 1)[1]
+    return job
+
+
+def _snake(name: str) -> str:
+    """HarvestJobName / harvestJobName / harvest_job_name -> harvest_job_name."""
+    return "".join(f"_{c.lower()}" if c.isupper() else c for c in name).lstrip("_")
+
+
+def _publisher_arrived(db_session: Session, stream: LiveStream, platform: Platform, at: datetime) -> None:
+    try:
+        service.authorize_publish(db_session=db_session, stream_key=stream.stream_key, settings=platform.settings,
+                                  now=at)  # fmt: skip
+    except service.PublishRefused as exc:  # already connected (a duplicate), or disabled meanwhile
+        db_session.rollback()
+        log.info("input-loss alert cleared without a new publisher", extra={"live_stream_id": stream.id,
+                                                                            "reason": str(exc)})  # fmt: skip
+
+
+def _channel_stopped(db_session: Session, stream: LiveStream, platform: Platform, at: datetime) -> None:
+    """The session (if any) ends and its recording is harvested; an enabled stream's channel runs again."""
+    if stream.session_started_at is not None:
+        started = _aware(stream.session_started_at)
+        asset_id = stream.active_asset_id
+        if asset_id is not None and platform.managed_live is not None and at > started:
+            platform.managed_live.harvest(live_stream_id=stream.id, asset_id=asset_id, start=started, end=at)
+        service.complete_session(db_session=db_session, stream=stream, settings=platform.settings,
+                                 duration=(at - started).total_seconds(), recording_ready=False)  # fmt: skip
+    if stream.status != "disabled" and platform.managed_live is not None:
+        set_running(managed=platform.managed_live, stream=stream, running=True)
+
+
+def _stream_of_channel(db_session: Session, channel_arn: str) -> LiveStream | None:
+    rows = db_session.scalars(select(LiveStream).where(LiveStream.managed.is_not(None)))
+    return next((s for s in rows if (s.managed or {}).get("channel_arn") == channel_arn), None)
+
+
+def _event_time(event: dict[str, Any]) -> datetime:
+    try:
+        return datetime.fromisoformat(str(event["time"]).replace("Z", "+00:00"))
+    except (KeyError, ValueError):
+        return utcnow()
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

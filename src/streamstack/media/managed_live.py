@@ -1,0 +1,199 @@
+"""Managed live (live_encoder = "medialive"): submits media/medialive.py's requests, one channel per live stream.
+
+What `MediaConvertEncoder` is to VOD: the app creates, starts, stops and deletes each stream's MediaLive
+input and channel and its MediaPackage v2 channel and origin endpoint, and submits the harvest job of a
+finished recording; MediaLive's and MediaPackage's EventBridge events tell the catalog what happened
+(live/managed.py). Every create is idempotent by name: a retry, or two requests for the same stream, finds
+what the first made (MediaLive's RequestId and MediaPackage's ClientToken do the same on AWS's side).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+from streamstack.aws import client, error_code
+from streamstack.media.medialive import (
+    TAG_LIVE_STREAM,
+    ManagedLiveNames,
+    build_create_channel,
+    build_create_harvest_job,
+    build_create_input,
+    build_create_mediapackage_channel,
+    build_create_origin_endpoint,
+    plan_managed_live,
+)
+from streamstack.settings import Settings
+
+log = logging.getLogger("streamstack.media.managed_live")
+
+GONE = frozenset({"NotFoundException", "ResourceNotFoundException"})
+EXISTS = frozenset({"ConflictException"})
+RUNNING_STATES = frozenset({"STARTING", "RUNNING", "RECOVERING"})
+WAIT = {"Delay": 5, "MaxAttempts": 60}  # a channel stops or deletes within a minute or two
+
+
+@dataclass(frozen=True)
+class ManagedChannel:
+    """What the catalog keeps of a stream's AWS resources (live_streams.managed)."""
+
+    input_id: str
+    channel_id: str
+    channel_arn: str
+    rtmp_url: str | None
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, value: dict[str, Any]) -> ManagedChannel:
+        return cls(str(value["input_id"]), str(value["channel_id"]), str(value["channel_arn"]), value.get("rtmp_url"))
+
+
+class ManagedLive(Protocol):
+    """A live encoder run by a service: one channel per stream, its state reported by events."""
+
+    name: str
+
+    def create(self, *, live_stream_id: str, stream_key: str, low_latency: bool) -> ManagedChannel: ...
+
+    def start(self, channel: ManagedChannel) -> None: ...
+
+    def stop(self, channel: ManagedChannel) -> None: ...
+
+    def delete(self, *, live_stream_id: str, channel: ManagedChannel | None) -> None: ...
+
+    def harvest(self, *, live_stream_id: str, asset_id: str, start: datetime, end: datetime) -> None: ...
+
+
+def rtmp_server_url(destination: dict[str, Any]) -> str | None:
+    """rtmp://ip:1935/live/<key> -> rtmp://ip:1935/live: what OBS calls the server (the key is appended)."""
+    url = destination.get("Url")
+    return str(url).rsplit("/", 1)[0] if url else None
+
+
+class MediaLiveManagedLive:
+    """MediaLive (RTMP_PUSH in, the live ladder out) into MediaPackage v2 (LL-HLS and HLS, harvests to S3)."""
+
+    name = "medialive"
+
+    def __init__(self, settings: Settings, *, medialive_client: Any = None, mediapackage_client: Any = None) -> None:
+        missing = [n for n in ("medialive_role_arn", "medialive_input_security_group", "mediapackage_channel_group")
+                   if not getattr(settings, n)]  # fmt: skip
+        if missing:
+            raise ValueError(f"live_encoder=medialive needs {', '.join('STREAMSTACK_' + n.upper() for n in missing)}")
+        self.settings = settings
+        self.medialive_client = medialive_client or client("medialive", settings)
+        self.mediapackagev2_client = mediapackage_client or client("mediapackagev2", settings)
+
+    def names(self, live_stream_id: str) -> ManagedLiveNames:
+        group = str(self.settings.mediapackage_channel_group)
+        return ManagedLiveNames(prefix=group, channel_group=group, live_stream_id=live_stream_id)
+
+    # --- create ------------------------------------------------------------------------------------
+
+    def create(self, *, live_stream_id: str, stream_key: str, low_latency: bool) -> ManagedChannel:
+        """MediaPackage first (the channel pushes into it), then the input, then the channel; each found if there."""
+        names = self.names(live_stream_id)
+        plan = plan_managed_live(self.settings, low_latency=low_latency)
+        channel_request = build_create_mediapackage_channel(names=names)
+        endpoint_request = build_create_origin_endpoint(names=names, plan=plan)
+        self._create_or_find(lambda: self.mediapackagev2_client.create_channel(**channel_request))
+        self._create_or_find(lambda: self.mediapackagev2_client.create_origin_endpoint(**endpoint_request))
+        found = self._find(self.medialive_client.get_paginator("list_inputs"), "Inputs", names)
+        created_input = found or self.medialive_client.create_input(**build_create_input(
+            names=names, stream_key=stream_key, security_group_id=str(self.settings.medialive_input_security_group),
+        ))["Input"]  # fmt: skip
+        listing = self.medialive_client.get_paginator("list_channels")
+        channel = self._find(listing, "Channels", names) or self.medialive_client.create_channel(
+            **build_create_channel(names=names, input_id=created_input["Id"], plan=plan,
+                                   role_arn=str(self.settings.medialive_role_arn))
+        )["Channel"]  # fmt: skip
+        destinations = created_input.get("Destinations") or [{}]
+        return ManagedChannel(created_input["Id"], channel["Id"], channel["Arn"], rtmp_server_url(destinations[0]))
+
+    @staticmethod
+    def _find(paginator: Any, key: str, names: ManagedLiveNames) -> dict[str, Any] | None:
+        """The input or channel named for this stream and tagged with its id (a retry's, or a twin request's)."""
+        for page in paginator.paginate():
+            for item in page.get(key, []):
+                if item.get("Name") == names.channel and (item.get("Tags") or {}).get(TAG_LIVE_STREAM) == \
+                        names.live_stream_id and item.get("State") not in ("DELETING", "DELETED"):  # fmt: skip
+                    return dict(item)
+        return None
+
+    @staticmethod
+    def _create_or_find(create: Callable[[], Any]) -> None:
+        """MediaPackage names are unique in their group: a ConflictException means it is there already."""
+        try:
+            create()
+        except Exception as exc:
+            if error_code(exc) not in EXISTS:
+                raise
+
+    # --- run ---------------------------------------------------------------------------------------
+
+    def start(self, channel: ManagedChannel) -> None:
+        """Publishers can push once the channel runs (MediaLive bills while it does)."""
+        state = self.medialive_client.describe_channel(ChannelId=channel.channel_id)["State"]
+        if state in RUNNING_STATES:
+            return
+        if state == "STOPPING":
+            self.medialive_client.get_waiter("channel_stopped").wait(ChannelId=channel.channel_id, WaiterConfig=WAIT)
+        elif state == "CREATING":
+            self.medialive_client.get_waiter("channel_created").wait(ChannelId=channel.channel_id, WaiterConfig=WAIT)
+        self.medialive_client.start_channel(ChannelId=channel.channel_id)
+
+    def stop(self, channel: ManagedChannel) -> None:
+        """Stops the channel; its Channel State Change ends the session (live/managed.py)."""
+        state = self.medialive_client.describe_channel(ChannelId=channel.channel_id)["State"]
+        if state in RUNNING_STATES:
+            self.medialive_client.stop_channel(ChannelId=channel.channel_id)
+
+    # --- delete ------------------------------------------------------------------------------------
+
+    def delete(self, *, live_stream_id: str, channel: ManagedChannel | None) -> None:
+        """In the order AWS requires: stop the channel, delete it, delete its input, the endpoint, the MP channel."""
+        names = self.names(live_stream_id)
+        if channel is not None:
+            self._ignore_gone(self._delete_channel, channel)
+            self._ignore_gone(self._delete_input, channel)
+        group, name = names.channel_group, names.channel
+        self._ignore_gone(lambda: self.mediapackagev2_client.delete_origin_endpoint(
+            ChannelGroupName=group, ChannelName=name, OriginEndpointName=names.endpoint))  # fmt: skip
+        self._ignore_gone(lambda: self.mediapackagev2_client.delete_channel(ChannelGroupName=group, ChannelName=name))
+
+    def _delete_channel(self, channel: ManagedChannel) -> None:
+        self.stop(channel)
+        self.medialive_client.get_waiter("channel_stopped").wait(ChannelId=channel.channel_id, WaiterConfig=WAIT)
+        self.medialive_client.delete_channel(ChannelId=channel.channel_id)
+        self.medialive_client.get_waiter("channel_deleted").wait(ChannelId=channel.channel_id, WaiterConfig=WAIT)
+
+    def _delete_input(self, channel: ManagedChannel) -> None:
+        self.medialive_client.delete_input(InputId=channel.input_id)
+
+    @staticmethod
+    def _ignore_gone(action: Any, *args: Any) -> None:
+        """A delete retried after a partial failure finds some parts gone already."""
+        try:
+            action(*args)
+        except Exception as exc:
+            if error_code(exc) not in GONE:
+                raise
+            log.info("already gone", extra={"code": error_code(exc)})
+
+    # --- live-to-VOD -------------------------------------------------------------------------------
+
+    def harvest(self, *, live_stream_id: str, asset_id: str, start: datetime, end: datetime) -> None:
+        """The session's window to the recordings bucket under the asset's prefix; its notification readies it."""
+        request = build_create_harvest_job(names=self.names(live_stream_id), asset_id=asset_id,
+                                           bucket=self.settings.s3_bucket, start=start, end=end)  # fmt: skip
+        self._create_or_find(lambda: self.mediapackagev2_client.create_harvest_job(**request))
+
+
+def open_managed_live(settings: Settings) -> ManagedLive | None:
+    """MediaLive for live_encoder=medialive; None for the ffmpeg ingest."""
+    return MediaLiveManagedLive(settings) if settings.live_encoder == "medialive" else None

@@ -1,0 +1,350 @@
+"""Managed live (live_encoder = "medialive"): the adapter and the API against MediaLive in moto's server mode,
+and the events that come back (EventBridge samples shaped as AWS's docs show them) through the events queue's
+handler, as the worker and the on_encoding_event Lambda run it.
+
+MediaPackage v2 is not in moto here: moto 5.2.5 implements its channel groups and channels but not origin
+endpoints or harvest jobs (CreateOriginEndpoint, CreateHarvestJob answer "not implemented"). So the
+MediaPackage v2 client is botocore's own Stubber: every call is checked against the service model by
+botocore (types, required members) and by `constraint_violations` (enums, lengths, name patterns), its
+parameters are compared with what the stream needs, and the calls must come in the order AWS requires.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from botocore.stub import Stubber
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from streamstack.api import create_app
+from streamstack.aws import client
+from streamstack.events.handlers import events_record_handler, process_batch
+from streamstack.live.models import LiveStream
+from streamstack.media.managed_live import MediaLiveManagedLive, rtmp_server_url
+from streamstack.media.medialive import (
+    ManagedLiveNames,
+    build_create_harvest_job,
+    build_create_mediapackage_channel,
+    build_create_origin_endpoint,
+    plan_managed_live,
+)
+from streamstack.platform import build_platform
+from streamstack.settings import Settings
+from streamstack.webhooks.models import OutboxEvent
+from tests.conftest import bearer, make_settings, new_api_key
+from tests.integration.aws.conftest import sqs_event, unique
+from tests.integration.aws.test_medialive import MEDIAPACKAGE, constraint_violations
+
+GROUP = "dev-streamstack"
+ROLE = "arn:aws:iam::123456789012:role/dev-streamstack-medialive"
+FAST_WAIT = {"Delay": 0, "MaxAttempts": 5}
+
+
+def managed_settings(data_dir: Path, endpoint: str) -> Settings:
+    return make_settings(data_dir, aws_endpoint_url=endpoint, aws_region="us-east-1", s3_bucket=unique("media"),
+                         medialive_role_arn=ROLE, medialive_input_security_group="1234567",
+                         mediapackage_channel_group=GROUP)  # fmt: skip
+
+
+class CheckedMediaPackage:
+    """A mediapackagev2 client whose calls botocore validates and a Stubber answers in the expected order."""
+
+    def __init__(self) -> None:
+        self.client = boto3.client("mediapackagev2", region_name="us-east-1", aws_access_key_id="testing",
+                                   aws_secret_access_key="testing")  # fmt: skip
+        self.stub = Stubber(self.client)
+        self.problems: list[str] = []
+        self.client.meta.events.register("provide-client-params.mediapackagev2.*", self._check)
+
+    def _check(self, params: dict[str, Any], model: Any, **_: Any) -> None:
+        self.problems += constraint_violations(params, model.input_shape, model.name)
+
+    def expect(self, operation: str, params: dict[str, Any], response: dict[str, Any] | None = None) -> None:
+        self.stub.add_response(operation, response if response is not None else {}, params)
+
+    def expect_conflict(self, operation: str, params: dict[str, Any]) -> None:
+        self.stub.add_client_error(operation, "ConflictException", "already exists", 409, expected_params=params)
+
+
+def channel_response(names: ManagedLiveNames) -> dict[str, Any]:
+    now = datetime.now(UTC)
+    return {"Arn": f"arn:aws:mediapackagev2:us-east-1:123456789012:channelGroup/{GROUP}/channel/{names.channel}",
+            "ChannelName": names.channel, "ChannelGroupName": GROUP, "CreatedAt": now, "ModifiedAt": now}
+
+
+def endpoint_response(names: ManagedLiveNames) -> dict[str, Any]:
+    now = datetime.now(UTC)
+    return {"Arn": channel_response(names)["Arn"] + "/originEndpoint/live", "ChannelGroupName": GROUP,
+            "ChannelName": names.channel, "OriginEndpointName": "live", "ContainerType": "CMAF",
+            "Segment": {}, "CreatedAt": now, "ModifiedAt": now}  # fmt: skip
+
+
+def harvest_response(request: dict[str, Any]) -> dict[str, Any]:
+    now = datetime.now(UTC)
+    answer = {k: v for k, v in request.items() if k != "ClientToken"}
+    return {**answer, "Arn": f"arn:aws:mediapackagev2:us-east-1:123456789012:harvestJob/{request['HarvestJobName']}",
+            "CreatedAt": now, "ModifiedAt": now, "Status": "QUEUED"}
+
+
+def expect_creation(mp: CheckedMediaPackage, names: ManagedLiveNames, settings: Settings) -> None:
+    endpoint = build_create_origin_endpoint(names=names, plan=plan_managed_live(settings))
+    mp.expect("create_channel", build_create_mediapackage_channel(names=names), channel_response(names))
+    mp.expect("create_origin_endpoint", endpoint, endpoint_response(names))
+
+
+def expect_deletion(mp: CheckedMediaPackage, names: ManagedLiveNames) -> None:
+    mp.expect("delete_origin_endpoint", {"ChannelGroupName": GROUP, "ChannelName": names.channel,
+                                         "OriginEndpointName": "live"})  # fmt: skip
+    mp.expect("delete_channel", {"ChannelGroupName": GROUP, "ChannelName": names.channel})
+
+
+@pytest.fixture
+def wait_fast(monkeypatch: pytest.MonkeyPatch) -> None:
+    """moto settles a transition on the next describe: poll without the 5 s production delay."""
+    monkeypatch.setattr("streamstack.media.managed_live.WAIT", FAST_WAIT)
+
+
+@pytest.fixture
+def adapter_parts(tmp_path: Path, moto_endpoint: str, wait_fast: None) -> Iterator[tuple[Any, ...]]:
+    settings = managed_settings(tmp_path / "data", moto_endpoint)
+    medialive = client("medialive", settings)
+    mp = CheckedMediaPackage()
+    with mp.stub:
+        yield settings, medialive, mp, MediaLiveManagedLive(settings, medialive_client=medialive,
+                                                            mediapackage_client=mp.client)  # fmt: skip
+        mp.stub.assert_no_pending_responses()
+    assert mp.problems == []
+
+
+def ours(medialive: Any, operation: str, key: str, live_stream_id: str) -> list[dict[str, Any]]:
+    items = medialive.get_paginator(operation).paginate().build_full_result()[key]
+    return [i for i in items if (i.get("Tags") or {}).get("streamstack:live_stream_id") == live_stream_id]
+
+
+def test_create_is_idempotent_then_start_stop_and_delete_in_aws_order(adapter_parts: tuple[Any, ...]) -> None:
+    settings, medialive, mp, managed = adapter_parts
+    stream_id = f"ls_{uuid.uuid4().hex[:12]}"
+    names = managed.names(stream_id)
+    expect_creation(mp, names, settings)
+    first = managed.create(live_stream_id=stream_id, stream_key="sk_secret", low_latency=True)
+    # A retry (or a second identical request) finds the input, the channel and the MediaPackage parts.
+    mp.expect_conflict("create_channel", build_create_mediapackage_channel(names=names))
+    mp.expect_conflict("create_origin_endpoint", build_create_origin_endpoint(names=names,
+                                                                              plan=plan_managed_live(settings)))
+    assert managed.create(live_stream_id=stream_id, stream_key="sk_secret", low_latency=True) == first
+    (made_input,) = ours(medialive, "list_inputs", "Inputs", stream_id)
+    (channel,) = ours(medialive, "list_channels", "Channels", stream_id)
+    # (moto answers with the output shape, which has no StreamName: the request's is checked in test_medialive.py)
+    assert made_input["Type"] == "RTMP_PUSH" and len(made_input["Destinations"]) == 1
+    assert channel["InputAttachments"][0]["InputId"] == made_input["Id"] == first.input_id
+    assert channel["Destinations"][0]["MediaPackageSettings"] == [{"ChannelGroup": GROUP, "ChannelName": names.channel}]
+
+    managed.start(first)
+    assert medialive.describe_channel(ChannelId=first.channel_id)["State"] == "RUNNING"
+    managed.stop(first)
+    assert medialive.describe_channel(ChannelId=first.channel_id)["State"] == "IDLE"
+
+    managed.start(first)
+    expect_deletion(mp, names)
+    managed.delete(live_stream_id=stream_id, channel=first)
+    assert medialive.describe_channel(ChannelId=first.channel_id)["State"] == "DELETED"
+    assert medialive.describe_input(InputId=first.input_id)["State"] in ("DELETING", "DELETED")
+
+
+def test_the_rtmp_url_is_the_input_destination_without_the_key() -> None:
+    """DescribeInput as AWS answers it (botocore checks the response against the model): OBS's server URL."""
+    medialive = boto3.client("medialive", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
+    answer = {"Id": "1234567", "Type": "RTMP_PUSH", "State": "DETACHED", "Destinations": [
+        {"Ip": "203.0.113.10", "Port": "1935", "Url": "rtmp://203.0.113.10:1935/live/sk_secret"}]}  # fmt: skip
+    with Stubber(medialive) as stub:
+        stub.add_response("describe_input", answer, {"InputId": "1234567"})
+        destination = medialive.describe_input(InputId="1234567")["Destinations"][0]
+    assert rtmp_server_url(destination) == "rtmp://203.0.113.10:1935/live"
+    assert rtmp_server_url({"StreamName": "live/sk_secret"}) is None
+
+
+# --- the API and the events, end to end -----------------------------------------------------------------
+
+
+@pytest.fixture
+def managed_platform(tmp_path: Path, moto_endpoint: str, wait_fast: None) -> Iterator[tuple[Any, ...]]:
+    settings = managed_settings(tmp_path / "data", moto_endpoint)
+    platform = build_platform(settings)
+    medialive = client("medialive", settings)
+    mp = CheckedMediaPackage()
+    platform.managed_live = MediaLiveManagedLive(settings, medialive_client=medialive, mediapackage_client=mp.client)
+    with mp.stub, TestClient(create_app(platform)) as api:
+        yield platform, api, bearer(new_api_key(platform)), medialive, mp
+        mp.stub.assert_no_pending_responses()
+    platform.close()
+    assert mp.problems == []
+
+
+def deliver(platform: Any, *events: dict[str, Any]) -> dict[str, Any]:
+    """The events queue's handler, fed as the event source mapping feeds the Lambda."""
+    batch = sqs_event([json.dumps(e) for e in events], queue="events")
+    return process_batch(batch, events_record_handler(platform))
+
+
+def alert(channel_arn: str, state: str, at: datetime, alert_type: str = "RTMP Has No Audio/Video") -> dict[str, Any]:
+    """As AWS's "JSON for an alert event" page shows one (MediaLive user guide)."""
+    return {"version": "0", "id": str(uuid.uuid4()), "detail-type": "MediaLive Channel Alert",
+            "source": "aws.medialive", "account": "111122223333", "time": at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "region": "us-east-1", "resources": [channel_arn],
+            "detail": {"alarm_state": state, "alarm_id": uuid.uuid4().hex, "alert_type": alert_type,
+                       "pipeline": "0", "channel_arn": channel_arn,
+                       "message": "Waiting for RTMP input"}}  # fmt: skip
+
+
+def state_change(channel_arn: str, state: str, at: datetime) -> dict[str, Any]:
+    """As AWS's "JSON for a state change event" page shows one."""
+    return {"version": "0", "id": str(uuid.uuid4()), "detail-type": "MediaLive Channel State Change",
+            "source": "aws.medialive", "account": "111122223333", "time": at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "region": "us-east-1", "resources": [channel_arn],
+            "detail": {"channel_arn": channel_arn, "state": state, "message": f"Channel {state.lower()}",
+                       "pipelines_running_count": 0}}  # fmt: skip
+
+
+def harvest_notification(names: ManagedLiveNames, asset_id: str, status: str, message: str = "") -> dict[str, Any]:
+    """MediaPackageV2 HarvestJob Notification (EventBridge's event reference); its detail carries the harvest job
+    as MediaPackage's (v1) documented notification does, `harvest_job` with the v2 job's fields, and the job's ARN
+    in `resources`."""
+    arn = (f"arn:aws:mediapackagev2:us-east-1:111122223333:channelGroup/{GROUP}/channel/{names.channel}"
+           f"/originEndpoint/live/harvestJob/{asset_id}")  # fmt: skip
+    job = {"arn": arn, "channel_group_name": GROUP, "channel_name": names.channel, "origin_endpoint_name": "live",
+           "harvest_job_name": asset_id, "status": status,
+           "destination": {"s3_destination": {"bucket_name": "media", "destination_path": f"assets/{asset_id}"}}}
+    detail: dict[str, Any] = {"harvest_job": job}
+    if message:
+        detail["message"] = message
+    return {"version": "0", "id": str(uuid.uuid4()), "detail-type": "MediaPackageV2 HarvestJob Notification",
+            "source": "aws.mediapackagev2", "account": "111122223333", "time": "2030-06-01T21:00:00Z",
+            "region": "us-east-1", "resources": [arn], "detail": detail}  # fmt: skip
+
+
+def webhooks(platform: Any, object_id: str) -> list[str]:
+    with platform.sessions() as db_session:
+        rows = db_session.scalars(select(OutboxEvent).where(OutboxEvent.object_id == object_id)
+                                  .order_by(OutboxEvent.created_at, OutboxEvent.id))  # fmt: skip
+        return [r.type.rsplit(".", 1)[1] if r.type.startswith("video.live_stream.") else r.type for r in rows]
+
+
+def test_a_managed_stream_lives_through_the_api_and_the_events(managed_platform: tuple[Any, ...]) -> None:
+    platform, api, headers, medialive, mp = managed_platform
+    # Create: the MediaPackage channel and endpoint, the MediaLive input and channel; the channel starts.
+    mp.stub.add_response("create_channel", channel_response(ManagedLiveNames(GROUP, GROUP, "x")), None)
+    mp.stub.add_response("create_origin_endpoint", endpoint_response(ManagedLiveNames(GROUP, GROUP, "x")), None)
+    created = api.post("/v1/live-streams", json={"new_asset_settings": {}}, headers=headers)
+    assert created.status_code == 201, created.text
+    stream = created.json()
+    names = platform.managed_live.names(stream["id"])
+    assert stream["srt_url"] is None, "MediaLive inputs take RTMP only"
+    with platform.sessions() as db_session:
+        managed = db_session.get(LiveStream, stream["id"]).managed
+    arn = managed["channel_arn"]
+    assert medialive.describe_channel(ChannelId=managed["channel_id"])["State"] == "RUNNING"
+    (made_input,) = ours(medialive, "list_inputs", "Inputs", stream["id"])
+    assert made_input["Id"] == managed["input_id"] and made_input["Type"] == "RTMP_PUSH"
+
+    # The publisher arrives (the input-loss alert clears), twice delivered; then leaves.
+    start = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=10)
+    arrived = alert(arn, "CLEARED", start)
+    assert deliver(platform, arrived, arrived) == {"batchItemFailures": []}
+    shown = api.get(f"/v1/live-streams/{stream['id']}", headers=headers).json()
+    assert shown["status"] == "active" and shown["connected"] and shown["active_asset_id"]
+    asset_id = shown["active_asset_id"]
+    assert webhooks(platform, stream["id"]) == ["created", "connected", "recording", "active"]
+    deliver(platform, alert(arn, "SET", start + timedelta(minutes=4)))
+    assert api.get(f"/v1/live-streams/{stream['id']}", headers=headers).json()["connected"] is False
+
+    # complete stops the channel; its state change ends the session and harvests the window.
+    assert api.put(f"/v1/live-streams/{stream['id']}/complete", headers=headers).status_code == 200
+    assert medialive.describe_channel(ChannelId=managed["channel_id"])["State"] == "IDLE"
+    end = start + timedelta(minutes=5)
+    harvest = build_create_harvest_job(names=names, asset_id=asset_id, bucket=platform.settings.s3_bucket,
+                                       start=start, end=end)  # fmt: skip
+    mp.expect("create_harvest_job", harvest, harvest_response(harvest))
+    stopped = state_change(arn, "STOPPED", end)
+    assert deliver(platform, stopped, stopped) == {"batchItemFailures": []}
+    shown = api.get(f"/v1/live-streams/{stream['id']}", headers=headers).json()
+    assert shown["status"] == "idle" and shown["recent_asset_ids"] == [asset_id]
+    asset = api.get(f"/v1/assets/{asset_id}", headers=headers).json()
+    assert asset["status"] == "preparing" and asset["duration"] == 300.0, "ready once harvested"
+    assert medialive.describe_channel(ChannelId=managed["channel_id"])["State"] == "RUNNING", "ready for the next"
+
+    # The harvest completes (delivered twice): the recording is VOD, announced once.
+    done = harvest_notification(names, asset_id, "COMPLETED")
+    assert deliver(platform, done, done) == {"batchItemFailures": []}
+    assert api.get(f"/v1/assets/{asset_id}", headers=headers).json()["status"] == "ready"
+    assert webhooks(platform, asset_id).count("video.asset.ready") == 1
+    assert "video.asset.live_stream_completed" in webhooks(platform, asset_id)
+
+    # Delete: stop, delete the channel, its input, then the endpoint and the MediaPackage channel.
+    expect_deletion(mp, names)
+    assert api.delete(f"/v1/live-streams/{stream['id']}", headers=headers).status_code == 204
+    assert medialive.describe_channel(ChannelId=managed["channel_id"])["State"] == "DELETED"
+    assert webhooks(platform, stream["id"])[-1] == "deleted"
+
+
+def test_a_failed_harvest_errors_the_recording_with_the_reason(managed_platform: tuple[Any, ...]) -> None:
+    platform, api, headers, medialive, mp = managed_platform
+    mp.stub.add_response("create_channel", channel_response(ManagedLiveNames(GROUP, GROUP, "x")), None)
+    mp.stub.add_response("create_origin_endpoint", endpoint_response(ManagedLiveNames(GROUP, GROUP, "x")), None)
+    stream = api.post("/v1/live-streams", json={"new_asset_settings": {}}, headers=headers).json()
+    names = platform.managed_live.names(stream["id"])
+    with platform.sessions() as db_session:
+        managed = db_session.get(LiveStream, stream["id"]).managed
+    arn = managed["channel_arn"]
+    start = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=3)
+    deliver(platform, alert(arn, "CLEARED", start))
+    asset_id = api.get(f"/v1/live-streams/{stream['id']}", headers=headers).json()["active_asset_id"]
+    assert api.put(f"/v1/live-streams/{stream['id']}/disable", headers=headers).status_code == 200
+    harvest = build_create_harvest_job(names=names, asset_id=asset_id, bucket=platform.settings.s3_bucket,
+                                       start=start, end=start + timedelta(minutes=1))  # fmt: skip
+    mp.expect("create_harvest_job", harvest, harvest_response(harvest))
+    deliver(platform, state_change(arn, "STOPPED", start + timedelta(minutes=1)))
+    failed = harvest_notification(names, asset_id, "FAILED", "The harvest window is outside the startover window")
+    assert deliver(platform, failed) == {"batchItemFailures": []}
+    asset = api.get(f"/v1/assets/{asset_id}", headers=headers).json()
+    assert asset["status"] == "errored"
+    assert asset["errors"] == ["harvest job failed: The harvest window is outside the startover window"]
+    shown = api.get(f"/v1/live-streams/{stream['id']}", headers=headers).json()
+    assert shown["status"] == "disabled" and shown["active_asset_id"] is None
+    assert medialive.describe_channel(ChannelId=managed["channel_id"])["State"] == "IDLE", "it stays stopped"
+
+
+def test_unknown_and_foreign_events_are_acknowledged_and_change_nothing(managed_platform: tuple[Any, ...]) -> None:
+    platform, *_ = managed_platform
+    foreign = state_change("arn:aws:medialive:us-east-1:111122223333:channel:999", "RUNNING", datetime.now(UTC))
+    input_change = {**foreign, "detail-type": "MediaLive Channel Input Change", "detail": {"active_input": "x"}}
+    harvest_of_nothing = harvest_notification(ManagedLiveNames(GROUP, GROUP, "ls_gone"), "as_gone", "COMPLETED")
+    assert deliver(platform, foreign, input_change, harvest_of_nothing) == {"batchItemFailures": []}
+    with platform.sessions() as db_session:
+        assert db_session.scalars(select(OutboxEvent)).all() == []
+
+
+def test_a_channel_aws_refuses_fails_the_create_and_leaves_no_stream(managed_platform: tuple[Any, ...]) -> None:
+    platform, api, headers, _medialive, mp = managed_platform
+    mp.stub.add_client_error("create_channel", "ServiceQuotaExceededException", "too many channels", 402,
+                             expected_params=None)  # fmt: skip
+    mp.stub.add_client_error("delete_origin_endpoint", "ResourceNotFoundException", "no endpoint", 404,
+                             expected_params=None)  # fmt: skip
+    mp.stub.add_client_error("delete_channel", "ResourceNotFoundException", "no channel", 404, expected_params=None)
+    response = api.post("/v1/live-streams", json={}, headers=headers)
+    assert response.status_code == 502 and "ServiceQuotaExceededException" in response.json()["detail"]
+    assert api.get("/v1/live-streams", headers=headers).json()["data"] == []
+
+
+def test_the_stubbed_mediapackage_checks_are_real() -> None:
+    """The checker the MediaPackage stub runs reports a request the model refuses."""
+    request = build_create_mediapackage_channel(names=ManagedLiveNames(GROUP, GROUP, "ls_1"))
+    request["InputType"] = "RTMP"
+    assert constraint_violations(request, MEDIAPACKAGE.operation_model("CreateChannel").input_shape)
