@@ -188,6 +188,7 @@ module "event_processor" {
   vpc_cidr_block                    = module.network.vpc_cidr_block
   subnet_ids                        = module.network.private_subnet_ids
   idempotency_deletion_protection   = var.deletion_protection
+  managed_live_channel_group        = var.live_encoder == "medialive" ? local.name : null
   log_retention_days                = var.log_retention_days
   kms_key_arn                       = module.platform_key.arn
   tags                              = local.tags

@@ -255,3 +255,19 @@ def test_live_managed_prepares_medialive_and_mediapackage_only_when_chosen(
     assert [r["cidr"] for r in rules] == ["0.0.0.0/0"]
     assert run.changes("module.live_managed[0].aws_iam_role.medialive")
     assert not _plan(plan_tests, environment, "ffmpeg").changes("module.live_managed")
+
+
+@pytest.mark.parametrize("environment", ENVIRONMENTS)
+def test_live_managed_events_reach_the_events_queue(plan_tests: dict[str, PlanTest], environment: str) -> None:
+    """MediaLive's channel events and this channel group's harvest notifications, by EventBridge rules."""
+    run = _plan(plan_tests, environment, "live_managed")
+    rules = "module.event_processor.aws_cloudwatch_event_rule.managed_live"
+    medialive = json.loads(run.after(f'{rules}["medialive"]')["event_pattern"])
+    assert medialive == {"source": ["aws.medialive"],
+                         "detail-type": ["MediaLive Channel Alert", "MediaLive Channel State Change"]}  # fmt: skip
+    harvests = json.loads(run.after(f'{rules}["mediapackagev2"]')["event_pattern"])
+    assert harvests["detail-type"] == ["MediaPackageV2 HarvestJob Notification"]
+    assert harvests["resources"] == [{"prefix": "arn:aws:mediapackagev2:eu-west-1:111122223333:channelGroup/"
+                                                f"{environment}-streamstack/"}]  # fmt: skip
+    assert run.changes("module.event_processor.aws_cloudwatch_event_target.managed_live")
+    assert not _plan(plan_tests, environment, "ffmpeg").changes(rules)

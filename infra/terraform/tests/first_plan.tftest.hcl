@@ -123,4 +123,9 @@ run "live_managed" {
     condition     = length(module.live_managed) == 1 && length(module.live_ingest) == 0
     error_message = "live_encoder = medialive plans the managed live parts, and no ingest service unless asked"
   }
+
+  assert {
+    condition     = keys(module.event_processor.managed_live_rule_names) == ["medialive", "mediapackagev2"]
+    error_message = "live_encoder = medialive routes MediaLive and MediaPackage v2 events to the events queue"
+  }
 }

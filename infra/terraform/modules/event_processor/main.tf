@@ -1,12 +1,14 @@
 data "aws_caller_identity" "current" {}
 data "aws_partition" "current" {}
+data "aws_region" "current" {}
 
 locals {
   lambda_visibility_timeout = var.lambda_timeout_seconds * var.visibility_timeout_multiplier
 
   # sources: S3 ObjectCreated under sources/ (-> on_source_uploaded)
   # encode:  encode requests for the ECS ffmpeg workers (STREAMSTACK_ENCODE_QUEUE)
-  # events:  MediaConvert-style job state changes (-> on_encoding_event, STREAMSTACK_EVENTS_QUEUE)
+  # events:  MediaConvert-style job state changes, and MediaLive / MediaPackage v2 events for managed live
+  #          (-> on_encoding_event, STREAMSTACK_EVENTS_QUEUE)
   queues = {
     sources = local.lambda_visibility_timeout
     encode  = var.encode_visibility_timeout_seconds
@@ -138,6 +140,53 @@ resource "aws_cloudwatch_event_target" "mediaconvert" {
   arn       = aws_sqs_queue.this["events"].arn
 }
 
+################################################################################
+# Managed live (live_encoder = medialive): MediaLive channel alerts and state changes, MediaPackage v2
+# harvest notifications -> events queue (streamstack.live.managed maps them to the live stream transitions)
+################################################################################
+
+locals {
+  managed_live_rules = {
+    # Events name a channel by ARN only: the handler acknowledges those of channels it does not know.
+    medialive = {
+      description = "MediaLive channel alerts and state changes (input connected or lost, channel stopped)"
+      pattern = {
+        source        = ["aws.medialive"]
+        "detail-type" = ["MediaLive Channel Alert", "MediaLive Channel State Change"]
+      }
+    }
+    mediapackagev2 = {
+      description = "MediaPackage v2 harvest jobs of this deployment's channel group (live-to-VOD)"
+      pattern = {
+        source        = ["aws.mediapackagev2"]
+        "detail-type" = ["MediaPackageV2 HarvestJob Notification"]
+        resources = [{
+          prefix = "arn:${data.aws_partition.current.partition}:mediapackagev2:${data.aws_region.current.name}:${data.aws_caller_identity.current.account_id}:channelGroup/${coalesce(var.managed_live_channel_group, "-")}/"
+        }]
+      }
+    }
+  }
+  managed_live = { for key, rule in local.managed_live_rules : key => rule if var.managed_live_channel_group != null }
+}
+
+resource "aws_cloudwatch_event_rule" "managed_live" {
+  for_each = local.managed_live
+
+  name          = "${var.name}-${each.key}-events"
+  description   = each.value.description
+  event_pattern = jsonencode(each.value.pattern)
+
+  tags = var.tags
+}
+
+resource "aws_cloudwatch_event_target" "managed_live" {
+  for_each = local.managed_live
+
+  rule      = aws_cloudwatch_event_rule.managed_live[each.key].name
+  target_id = "events-queue"
+  arn       = aws_sqs_queue.this["events"].arn
+}
+
 data "aws_iam_policy_document" "events_queue" {
   statement {
     sid       = "EventBridgeSendsJobEvents"
@@ -150,7 +199,7 @@ data "aws_iam_policy_document" "events_queue" {
     condition {
       test     = "ArnEquals"
       variable = "aws:SourceArn"
-      values   = [aws_cloudwatch_event_rule.mediaconvert.arn]
+      values   = concat([aws_cloudwatch_event_rule.mediaconvert.arn], [for rule in aws_cloudwatch_event_rule.managed_live : rule.arn])
     }
   }
 }

@@ -57,3 +57,8 @@ output "mediaconvert_rule_arn" {
   description = "ARN of the EventBridge rule for MediaConvert job state changes."
   value       = aws_cloudwatch_event_rule.mediaconvert.arn
 }
+
+output "managed_live_rule_names" {
+  description = "EventBridge rules sending MediaLive and MediaPackage v2 events to the events queue (empty without managed live)."
+  value       = { for key, rule in aws_cloudwatch_event_rule.managed_live : key => rule.name }
+}

@@ -144,3 +144,9 @@ variable "tags" {
   type        = map(string)
   default     = {}
 }
+
+variable "managed_live_channel_group" {
+  description = "live_encoder = medialive: the MediaPackage v2 channel group whose harvest notifications, and MediaLive's channel events, go to the events queue; null: none."
+  type        = string
+  default     = null
+}
