@@ -360,3 +360,52 @@ def test_a_publisher_without_video_is_refused_and_leaves_no_trace(stack: LiveSta
     finally:
         publisher.kill()
         publisher.wait()
+
+
+def test_complete_mid_segment_keeps_the_segment_in_progress_in_the_recording(stack: LiveStack) -> None:
+    """A publisher sends 5.3 s (two whole segments and 1.3 s of a third) and stays connected, silent; `complete`
+    then ends the session. The encoder drains what it holds and the segment in progress is closed short, so
+    the recording holds all 5.3 s and ends with ENDLIST."""
+    published = 5.3  # 159 frames at 30 fps
+    stream = stack.create_stream(reconnect_window=60, new_asset_settings={"playback_policy": ["public"]})
+    ffmpeg = imageio_ffmpeg.get_ffmpeg_exe()
+    source = subprocess.Popen(
+        [ffmpeg, "-hide_banner", "-loglevel", "error", "-re",
+         "-f", "lavfi", "-i", f"testsrc2=size=640x360:rate=30:duration={published}",
+         "-f", "lavfi", "-i", f"sine=frequency=440:sample_rate=48000:duration={published}",
+         "-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency", "-g", "30", "-pix_fmt", "yuv420p",
+         "-c:a", "aac", "-flush_packets", "1", "-f", "flv", "pipe:1"],
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    publisher = subprocess.Popen(  # its input stays open after the source's last frame: connected, silent
+        [ffmpeg, "-hide_banner", "-loglevel", "error", "-f", "flv", "-i", "pipe:0", "-c", "copy", "-f", "flv",
+         f"{stack.rtmp}/{stream['stream_key']}"], stdin=subprocess.PIPE, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    assert source.stdout is not None and publisher.stdin is not None
+    try:
+        for chunk in iter(lambda: source.stdout.read1(65536), b""):  # type: ignore[union-attr]
+            publisher.stdin.write(chunk)
+            publisher.stdin.flush()
+        assert source.wait(timeout=10) == 0
+        time.sleep(1.0)  # what nginx has reaches the encoder, which holds its fragment in progress
+        assert stack.stream(stream["id"])["connected"], "the publisher is still there"
+        completed = httpx.put(f"{stack.api}/v1/live-streams/{stream['id']}/complete", headers=stack.headers)
+        assert completed.status_code == 200
+        done = wait_until(lambda: (s := stack.stream(stream["id"]))["status"] == "idle" and s, 30, "idle")
+    finally:
+        publisher.kill()
+        publisher.wait()
+        source.kill()
+        source.wait()
+    asset = httpx.get(f"{stack.api}/v1/assets/{done['recent_asset_ids'][0]}", headers=stack.headers).json()
+    assert asset["status"] == "ready"
+    assert abs(asset["duration"] - published) <= 0.1, asset["duration"]  # a few frames; one part is 0.5 s
+    vod = f"{stack.edge}/{asset['playback_ids'][0]['id']}/180p/recording.m3u8"
+    recording = check_playlist(httpx.get(vod).text, low_latency=False)
+    assert recording.ended and recording.tags["EXT-X-PLAYLIST-TYPE"] == "VOD"
+    assert [round(s.duration, 1) for s in recording.segments] == [2.0, 2.0, 1.3], recording.segments
+    decoded = subprocess.run([ffmpeg, "-hide_banner", "-v", "error", "-stats", "-i", vod, "-f", "null", "-"],
+                             capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert decoded.returncode == 0 and "rror" not in decoded.stderr, decoded.stderr
+    hours, minutes, seconds = decoded.stderr.rsplit("time=", 1)[1].split()[0].split(":")
+    assert abs(int(hours) * 3600 + int(minutes) * 60 + float(seconds) - published) <= 0.1, decoded.stderr

@@ -182,7 +182,7 @@ def test_srt_reconnect_continues_one_asset_and_complete_drops_the_caller(srt_sta
         wait_until(lambda: srt_stack.stream(stream["id"])["connected"], 20, "the return")
         media = f"{srt_stack.edge}/{stream['playback_ids'][0]['id']}/180p/ll.m3u8"
         wait_until(lambda: "#EXTINF:" in _after_discontinuity(_playlist_with_parts(media)), 30,
-                   "a whole segment after the discontinuity")  # a recording holds whole segments only
+                   "a whole segment after the discontinuity")
         during = srt_stack.stream(stream["id"])
         completed = httpx.put(f"{srt_stack.api}/v1/live-streams/{stream['id']}/complete", headers=srt_stack.headers)
         assert completed.status_code == 200

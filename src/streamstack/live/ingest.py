@@ -36,7 +36,14 @@ from streamstack.assets import service as assets
 from streamstack.db.base import utcnow
 from streamstack.live import service
 from streamstack.live.restream import SimulcastRunner
-from streamstack.live.session import LiveSession, Relay, kill_group, read_until_probed, start_relay
+from streamstack.live.session import (
+    ENCODER_DRAIN_SECONDS,
+    LiveSession,
+    Relay,
+    kill_group,
+    read_until_probed,
+    start_relay,
+)
 from streamstack.live.srt import REJECT_CONFLICT, REJECT_FORBIDDEN, SrtBackend, SrtFront, SrtRefused, free_udp_port
 from streamstack.media.errors import MediaError, ProbeError
 from streamstack.media.live import srt_listener_url
@@ -364,7 +371,7 @@ class LiveIngest:
         with self.platform.sessions() as db_session:
             for item in running:
                 if item.connected and service.should_stop(db_session=db_session, live_stream_id=item.live_stream_id):
-                    item.session.stop_encoder()
+                    item.session.end_input()  # what the encoder holds is flushed and kept
             ending = service.sessions_to_end(db_session=db_session, now=self.clock())
             for stream in ending:
                 duration = self._end_session(stream.id, service.session_prefix(stream))
@@ -388,9 +395,11 @@ class LiveIngest:
             if item is None or item.session.prefix != prefix:
                 return None
             del self.sessions[live_stream_id]
-        item.session.stop_encoder()
-        if item.thread is not None:
-            item.thread.join(timeout=10)
+        item.session.end_input()
+        if item.thread is not None:  # the encoder drains (killed past ENCODER_DRAIN_SECONDS), the packager keeps it
+            item.thread.join(timeout=ENCODER_DRAIN_SECONDS + 5)
+            item.session.stop_encoder()
+            item.thread.join(timeout=5)
         duration = item.session.finish()
         if item.session.recording and item.mp4_support != "none":
             threading.Thread(target=self._static_mp4, args=(item,), name=f"live-mp4-{live_stream_id}",

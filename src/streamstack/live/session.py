@@ -50,6 +50,7 @@ PROBE_TIMEOUT_SECONDS = 15.0
 PROBE_FIRST_BYTES = 48 * 1024
 PROBE_MAX_BYTES = 16 * 1024 * 1024
 STATIC_MP4_TIMEOUT_SECONDS = 3600.0
+ENCODER_DRAIN_SECONDS = 5.0  # an encoder whose input ended flushes its last fragment within this, or is killed
 
 
 class StoreSink:
@@ -164,6 +165,7 @@ class LiveSession:
         self.packager: LivePackager | None = None
         self.process: subprocess.Popen[bytes] | None = None
         self.relay: subprocess.Popen[bytes] | None = None
+        self.ending: subprocess.Popen[bytes] | None = None  # the encoder being drained by end_input
         self.media_seconds = 0.0
         self.timeline: dict[str, float] = {}  # stage -> monotonic time, for the current connection
         self.lock = threading.Lock()
@@ -264,6 +266,20 @@ class LiveSession:
             with contextlib.suppress(ProcessLookupError):
                 relay.terminate()
 
+    def end_input(self) -> None:
+        """End the current connection at its input (complete, disable, delete, limit): the relay stops, the encoder
+        drains what it received and flushes its last fragment, which the packager keeps (the segment in progress
+        is closed short by `finish`); an encoder that has not ended within ENCODER_DRAIN_SECONDS is killed."""
+        with self.lock:
+            relay, process = self.relay, self.process
+            first_call = process is not None and process is not self.ending
+            self.ending = process
+        self.end_relay(relay)
+        if first_call and process is not None and process.poll() is None:
+            timer = threading.Timer(ENCODER_DRAIN_SECONDS, _kill_running, args=(relay, process))
+            timer.daemon = True
+            timer.start()
+
     def stop_encoder(self) -> None:
         """End the current connection now (disable, complete, delete, duration limit)."""
         with self.lock:
@@ -358,6 +374,13 @@ class LiveSession:
                     average_bitrate=r.bitrate, codecs=r.codecs,
                     playlist_key=asset_object_key(self.asset_id, f"{r.name}/{RECORDING_PLAYLIST}")))  # fmt: skip
             session.commit()
+
+
+def _kill_running(*processes: subprocess.Popen[bytes] | None) -> None:
+    """Kill what is still running of a connection that was asked to end (a stuck encoder, a relay that hangs)."""
+    for process in processes:
+        if process is not None and process.poll() is None:
+            kill_group(process)
 
 
 def kill_group(process: subprocess.Popen[bytes]) -> None:
