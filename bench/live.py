@@ -66,7 +66,7 @@ from streamstack.media.live_packager import LivePackager  # noqa: E402
 from streamstack.media.probe import Probe  # noqa: E402
 from streamstack.platform import Platform, build_platform  # noqa: E402
 from streamstack.settings import Settings  # noqa: E402
-from streamstack.storage.base import ObjectInfo, ObjectStore  # noqa: E402
+from streamstack.storage.base import Changed, ConditionalStore, ObjectInfo, ObjectStore  # noqa: E402
 
 FFMPEG = imageio_ffmpeg.get_ffmpeg_exe()
 POLL = 0.01
@@ -225,12 +225,12 @@ def run_ours(tmp: Path, seconds: int) -> dict[str, float]:
     cpu = (cpu_after.ru_utime + cpu_after.ru_stime) - (cpu_before.ru_utime + cpu_before.ru_stime)
     cpu -= publisher_usage.ru_utime + publisher_usage.ru_stime
     first, lag = lags(result["seen"], publish_seconds, recorded)
-    edge_seen, origin_reads = result["edge"]
+    edge_seen, origin_reads, versions = result["edge"]
     edge_delay = [edge_seen[uri] - result["seen"][uri] for uri in edge_seen if uri in result["seen"]]
     edge_lag = [lag[uri] + edge_seen[uri] - result["seen"][uri] for uri in edge_seen if uri in lag]
     return {"edge_p50": percentile(edge_lag, 0.5), "edge_p95": percentile(edge_lag, 0.95),
             "edge_delay_p50": percentile(edge_delay, 0.5), "edge_delay_p95": percentile(edge_delay, 0.95),
-            "edge_reads_per_part": origin_reads / max(1, len(edge_seen)),
+            "edge_reads_per_part": origin_reads / max(1, len(edge_seen)), "edge_versions": versions,
             "edge_reads_per_second": origin_reads / max(1e-9, publish_seconds), "edge_parts": len(edge_seen),
             "first": first, "p50": percentile(list(lag.values()), 0.5),
             "p95": percentile(list(lag.values()), 0.95), "units": len(lag), "cpu": cpu / publish_seconds,
@@ -238,7 +238,8 @@ def run_ours(tmp: Path, seconds: int) -> dict[str, float]:
 
 
 class CountingStore:
-    """The object store, counting the edge's reads of it (HEAD and GET alike: each is an S3 request)."""
+    """The object store, counting the edge's requests to it: HEAD, GET and conditional GET alike (each is one S3
+    request; on the local folder a conditional GET is an open and an fstat, and the read when the file changed)."""
 
     def __init__(self, store: ObjectStore) -> None:
         self.store, self.reads = store, 0
@@ -251,10 +252,16 @@ class CountingStore:
         self.reads += 1
         return self.store.get(key, **kwargs)
 
+    def get_if_changed(self, key: str, etag: str | None) -> Changed | None:
+        self.reads += 1
+        assert isinstance(self.store, ConditionalStore)
+        return self.store.get_if_changed(key, etag)
+
 
 async def edge_viewers(store: ObjectStore, key: str, started: float, stop: threading.Event,
-                       count: int = VIEWERS) -> tuple[dict[str, float], int]:
-    """VIEWERS players on the edge's blocking reload, each asking for the hinted part: part -> when answered."""
+                       count: int = VIEWERS) -> tuple[dict[str, float], int, int]:
+    """VIEWERS players on the edge's blocking reload, each asking for the hinted part: (part -> when answered,
+    origin requests, versions read)."""
     counting = CountingStore(store)
     live = LivePlaylists(counting, asyncio.to_thread)  # type: ignore[arg-type]
     answered: dict[str, float] = {}
@@ -280,7 +287,7 @@ async def edge_viewers(store: ObjectStore, key: str, started: float, stop: threa
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
     first = min(answered.values(), default=0.0)  # the first body names earlier parts: count from the first reload
-    return {uri: at for uri, at in answered.items() if at > first}, counting.reads
+    return {uri: at for uri, at in answered.items() if at > first}, counting.reads, live.origin_reads
 
 
 def wait_for_timeline(ingest: LiveIngest, started: float) -> dict[str, float]:
@@ -518,8 +525,11 @@ def main() -> None:
           f"{'':>20}   <= 1.5 / 2.5")
     print(f"{'edge: behind the origin p50 / p95':34}{ours['edge_delay_p50']:>11.3f} / {ours['edge_delay_p95']:<6.3f}"
           f"{'':>20}   <= 0.1")
-    print(f"{'edge: origin reads per part':34}{ours['edge_reads_per_part']:>20.1f}"
-          f"   ({ours['edge_reads_per_second']:.1f}/s, {ours['edge_parts']} parts, {VIEWERS} viewers)")
+    print(f"{'edge: origin requests per part':34}{ours['edge_reads_per_part']:>20.2f}"
+          f"{'':>20}   1 (one rendition, {VIEWERS} viewers: {ours['edge_reads_per_second']:.1f}/s,"
+          f" {ours['edge_parts']} parts, {ours['edge_versions']} with a new version)")
+    print("  (a request: one HEAD, GET or conditional GET of the LL playlist; on S3 each is one request, a 304 when"
+          " unchanged; on this local folder an open + fstat, and the read when it changed)")
     print("first playable, stage by stage (s since the publisher started):")
     for stage, at in ours["timeline"].items():
         print(f"  {stage:32}{at:>20.2f}")

@@ -16,13 +16,14 @@ from typing import Any
 
 from streamstack.delivery.app import edge_app_from_settings
 from streamstack.delivery.http import Receive, Scope, Send
-from streamstack.storage.base import ObjectStore
+from streamstack.storage.base import Changed, ConditionalStore, ObjectStore
 
 READS_PATH = "/_loadtest/reads"
 
 
 class CountingStore:
-    """Any ObjectStore, counting get() (body reads) per key; everything else passes through."""
+    """Any ObjectStore, counting body reads per key (get(), and a conditional read that found a change: a 304 moves
+    no body); everything else passes through."""
 
     def __init__(self, inner: ObjectStore) -> None:
         self.inner, self.bucket = inner, inner.bucket
@@ -33,6 +34,14 @@ class CountingStore:
         with self._lock:
             self.reads[key] += 1
         return self.inner.get(key, **kwargs)
+
+    def get_if_changed(self, key: str, etag: str | None) -> Changed | None:
+        assert isinstance(self.inner, ConditionalStore)
+        found = self.inner.get_if_changed(key, etag)
+        if found is not None:
+            with self._lock:
+                self.reads[key] += 1
+        return found
 
     def local_path(self, key: str) -> None:
         return None

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 
 import pytest
 
-from streamstack.storage.base import InvalidKey, ObjectNotFound
+from streamstack.storage.base import ConditionalStore, InvalidKey, ObjectNotFound
 
 
 class ObjectStoreContract:
@@ -47,6 +48,21 @@ class ObjectStoreContract:
         assert sorted(i.key for i in store.list("assets/a/")) == ["assets/a/1.m4s", "assets/a/2.m4s"]
         store.delete("assets/a/1.m4s")
         assert sorted(i.key for i in store.list("assets/")) == ["assets/a/2.m4s", "assets/ab/1.m4s"]
+
+    def test_a_conditional_read_moves_a_body_only_when_the_object_changed(self, store):
+        assert isinstance(store, ConditionalStore)
+        with pytest.raises(ObjectNotFound):
+            store.get_if_changed("assets/a/ll.m3u8", None)
+        store.put("assets/a/ll.m3u8", [b"#EXTM3U\n#1\n"])
+        first = store.get_if_changed("assets/a/ll.m3u8", None)
+        assert first is not None and first.body == b"#EXTM3U\n#1\n"
+        assert first.info.etag == store.head("assets/a/ll.m3u8").etag and first.info.size == 11
+        assert store.get_if_changed("assets/a/ll.m3u8", first.info.etag) is None, "unchanged: no body"
+        store.put("assets/a/ll.m3u8", [b"#EXTM3U\n#2\n"])
+        second = store.get_if_changed("assets/a/ll.m3u8", first.info.etag)
+        assert second is not None and second.body == b"#EXTM3U\n#2\n" and second.info.etag != first.info.etag
+        if second.written_at is not None:  # a store that dates its writes to the millisecond dates this one now
+            assert abs(second.written_at - time.time()) < 5
 
     def test_overwrite_replaces_whole_object(self, store):
         store.put("assets/a/index.m3u8", [b"old-old-old"])

@@ -243,8 +243,8 @@ class EdgeApp:
     async def _serve_origin(self, scope: Scope, headers: dict[bytes, bytes], send: Send) -> None:
         """An edge reading through this one (the origin shield): objects by key, from the same caches and watches.
 
-        Only with the shared token (a 404 otherwise: the path does not exist for viewers); the LL playlist comes
-        from the live watch (one store read per version), its delta from the store (it is per request anyway).
+        Only with the shared token (a 404 otherwise: the path does not exist for viewers); the LL playlist and its
+        delta come from the live watch (one store read of each per version), with a 304 for the version asked about.
         """
         token = headers.get(TOKEN_HEADER.encode())
         if self.origin_token is None or token is None or not hmac.compare_digest(token, self.origin_token):
@@ -258,11 +258,11 @@ class EdgeApp:
             validate_key(key)
             if key.endswith("/" + LOW_LATENCY_PLAYLIST):
                 body, _ = await self.live.playlist(key, BlockingRequest())
-                await send_reply(send, _origin_reply(body), scope)
+                await send_reply(send, _origin_reply(body, headers.get(b"if-none-match")), scope)
                 return
             if key.endswith("/" + DELTA_PLAYLIST):
-                body = b"".join(await self._offload(lambda: list(self.store.get(key))))
-                await send_reply(send, _origin_reply(body), scope)
+                body = await self.live.delta(key[: -len(DELTA_PLAYLIST)] + LOW_LATENCY_PLAYLIST)
+                await send_reply(send, _origin_reply(body, headers.get(b"if-none-match")), scope)
                 return
             obj, result = await self.objects.lookup(key, self._load_object, key, False)
             sent = await self._respond(scope, headers, send, obj, "", False, False, None)
@@ -569,11 +569,12 @@ class EdgeApp:
         )
 
 
-def _origin_reply(body: bytes) -> Reply:
-    """A live playlist for a downstream edge: its validator is its content; never cached on the way."""
-    headers = [(b"content-type", b"application/vnd.apple.mpegurl"), (b"etag", etag_of(body).encode()),
-               (b"cache-control", b"no-store")]  # fmt: skip
-    return Reply(200, headers, body)
+def _origin_reply(body: bytes, if_none_match: bytes | None = None) -> Reply:
+    """A live playlist for a downstream edge: its validator is its content (304 when the edge has it); never cached
+    on the way."""
+    etag = etag_of(body).encode()
+    headers = [(b"content-type", b"application/vnd.apple.mpegurl"), (b"etag", etag), (b"cache-control", b"no-store")]
+    return Reply(304, headers) if if_none_match == etag else Reply(200, headers, body)
 
 
 def create_edge_app(platform: Platform, **options: Any) -> EdgeApp:

@@ -1,11 +1,16 @@
 """Live playlists at the edge: blocking playlist reload (_HLS_msn, _HLS_part), delta updates, waiting parts.
 
-Every viewer waiting on a rendition shares one watch: a single task polls the playlist object's
-metadata and reads its body only when it changed, so the origin sees one read per part however many
+Every viewer waiting on a rendition shares one watch: a single task looks at the playlist object and
+reads its body only when it changed, so the origin sees about one request per part however many
 viewers wait (RFC 8216bis 6.2.5.2; the packager writes each part before the playlist naming it).
-The watch sleeps while no part can be due (parts come one part target apart), looks every
-`FINE_POLL_SECONDS` around the next part's due time, and backs off when the encoder is late
-or stalled: a few metadata reads per part (HEAD requests on S3) instead of one every 20 ms.
+A look is one conditional read (S3: GetObject with If-None-Match, a 304 when nothing changed; a local
+folder: open and fstat, the read only when the ETag moved). Parts are published in real time, one
+part target apart, so the watch keeps a grid of when they come and sleeps until the next one is due:
+its first look comes `GUARD_SECONDS` after that, then every `FINE_POLL_SECONDS` until it is there
+(answers within 100 ms), backing off when the encoder stalls. Where the store dates its writes to the
+millisecond (a local file's mtime) the grid is exact; where it cannot (S3 dates whole seconds, a shield),
+the watch brackets the publication between a look that missed and the one that found it, and after a
+part found at the first look it looks `CREEP_SECONDS` earlier next time, so the grid never stays late.
 """
 
 from __future__ import annotations
@@ -22,14 +27,16 @@ from sqlalchemy.orm import Session
 
 from streamstack.live.models import LiveStream
 from streamstack.live.service import session_prefix
-from streamstack.storage.base import ObjectNotFound, ObjectStore, StorageUnavailable
+from streamstack.storage.base import Changed, ObjectNotFound, ObjectStore, StorageUnavailable, read_if_changed
 from streamstack.storage.keys import LIVE_MASTER_NAMES
 
 LOW_LATENCY_PLAYLIST = "ll.m3u8"
 DELTA_PLAYLIST = "ll_skip.m3u8"
 ORIGIN_RETRY_SECONDS = 0.2
-FINE_POLL_SECONDS = 0.05  # around a part's due time: a new part is seen within this (answers within 100 ms)
-EARLY_FRACTION = 0.2  # start looking this share of a part target before the part is due (encoder jitter)
+GUARD_SECONDS = 0.04  # the first look at a part comes this long after it is due (write time, encoder jitter)
+FINE_POLL_SECONDS = 0.05  # then a look this often until it is there (answers within 100 ms)
+CREEP_SECONDS = 0.002  # undated stores: a part found at the first look moves the next first look this much earlier
+LATE_SHIFT = 0.25  # a part later than its grid moves the grid this share of the way (an early one: all the way)
 LATE_PARTS = 3.0  # a part this many part targets late is a stall, not jitter: back off
 IDLE_WATCH_SECONDS = 10.0
 BLOCKING_MAX_AGE = 60  # a response for a given _HLS_msn/_HLS_part never changes: the query is the cache key
@@ -78,6 +85,11 @@ class LiveEdge:
     ended: bool
     part_target: float = 1.0
 
+    def follows(self, previous: LiveEdge) -> bool:
+        """This edge is at most one part newer than `previous` (no version was published between the two)."""
+        mine, theirs = (self.last_msn, self.last_part), (previous.last_msn, previous.last_part)
+        return mine <= (theirs[0], theirs[1] + 1) or mine == (theirs[0] + 1, 0)
+
     def has(self, msn: int, part: int | None) -> bool:
         if self.ended:
             return True
@@ -99,20 +111,36 @@ def live_edge_of(body: bytes) -> LiveEdge:
                     float(part_target.group(1)) if part_target else float(target.group(1)) if target else 2.0)
 
 
-def next_poll_delay(since_change: float, part_target: float, fine: float = FINE_POLL_SECONDS) -> float:
-    """Seconds until the next look at a playlist that last changed `since_change` seconds ago.
+def next_poll_delay(since_due: float, part_target: float, fine: float = FINE_POLL_SECONDS) -> float:
+    """Seconds until the next look at a playlist whose next part was due `since_due` seconds ago (< 0: not yet).
 
-    Asleep until the next part is nearly due (one part target after the last), every `fine` seconds
-    for LATE_PARTS part targets past the due time (a busy encoder's jitter), then backing off by half
-    the time it has been late (a stalled encoder, a publisher gone), never slower than one part target.
+    Asleep until the part is due plus GUARD_SECONDS, then every `fine` seconds for LATE_PARTS part
+    targets (a busy encoder's jitter), then backing off by half the time it has been late (a stalled
+    encoder, a publisher gone), never slower than one part target.
     """
-    due = part_target * (1 - EARLY_FRACTION)
-    if since_change < due:
-        return max(fine, due - since_change)
-    late = since_change - due - LATE_PARTS * part_target
+    if since_due < GUARD_SECONDS:
+        return GUARD_SECONDS - since_due
+    late = since_due - LATE_PARTS * part_target
     if late <= 0:
         return fine
     return min(part_target, max(fine, late / 2))
+
+
+def on_grid(grid: float | None, published: float, part_target: float) -> float:
+    """When the part just seen was due, given the grid (when the previous one was due) and when it was published.
+
+    Parts come a part target apart in real time: a part earlier than the grid moves it there (the grid is the
+    earliest the encoder delivers), a later one only LATE_SHIFT of the way (one late part is jitter, not a new
+    phase), and one more than LATE_PARTS part targets late restarts it (a stall, a reconnect).
+    """
+    if grid is None:
+        return published
+    steps = max(1, round((published - grid) / part_target))
+    due = grid + steps * part_target
+    late = published - due
+    if late <= 0 or late > LATE_PARTS * part_target:
+        return published
+    return due + LATE_SHIFT * late
 
 
 @dataclass
@@ -150,10 +178,18 @@ class _Watch:
     body: bytes | None = None
     version: str | None = None
     edge: LiveEdge | None = None
-    changed_at: float = 0.0
+    due: float | None = None  # monotonic: when the current version was due on the grid of part publications
+    hurry: bool = False  # the encoder is catching up (parts came quicker than the grid): look again soon
+    missed_at: float | None = None  # the last look that found nothing newer than the current version
     changed: asyncio.Event = field(default_factory=asyncio.Event)
     task: asyncio.Task[None] | None = None
     last_wanted: float = 0.0
+    delta: tuple[str, asyncio.Future[bytes]] | None = None  # the delta update read for a version
+
+    def since_due(self, now: float) -> float:
+        """Seconds since the next part was due (negative: not yet); a watch that never saw a part looks now."""
+        part_target = self.edge.part_target if self.edge is not None else 1.0
+        return 0.0 if self.due is None else now - self.due - part_target
 
 
 @dataclass
@@ -163,8 +199,9 @@ class LivePlaylists:
     store: ObjectStore
     offload: Offload
     fine_poll_seconds: float = FINE_POLL_SECONDS
-    origin_reads: int = 0  # playlist bodies read from the origin (one per published version)
-    origin_polls: int = 0  # metadata reads of playlists (HEAD requests on S3)
+    origin_looks: int = 0  # conditional reads of LL playlists (one origin request each; 304 when unchanged)
+    origin_reads: int = 0  # of which found a new version (one per published version)
+    delta_reads: int = 0  # delta updates read (at most one per version, only when a player asks for one)
     _watches: dict[str, _Watch] = field(default_factory=dict)
 
     async def playlist(self, key: str, request: BlockingRequest) -> tuple[bytes, int]:
@@ -176,11 +213,12 @@ class LivePlaylists:
             if request.msn > edge.last_msn + 2:
                 raise BadBlockingRequest("_HLS_msn is more than two segments ahead of the live edge")
             await self._wait(watch, lambda e: e.has(request.msn or 0, request.part), 3 * edge.target)
-        body = watch.body
-        if request.skip:
-            delta_key = key[: -len(LOW_LATENCY_PLAYLIST)] + DELTA_PLAYLIST
-            body = b"".join(await self.offload(lambda: list(self.store.get(delta_key))))
+        body = await self._delta(watch) if request.skip else watch.body
         return body, BLOCKING_MAX_AGE if request.blocks else LIVE_PLAYLIST_MAX_AGE
+
+    async def delta(self, key: str) -> bytes:
+        """The delta update of a watched LL playlist (`{rendition}/ll_skip.m3u8`), read once per version."""
+        return await self._delta(await self._current(key))
 
     async def wait_for_part(self, playlist_key: str, part_key: str) -> bool:
         """A preload-hinted part asked for before it exists: wait until the playlist names it (or give up)."""
@@ -197,6 +235,21 @@ class LivePlaylists:
         except NotYetAvailable:
             return False
         return True
+
+    async def _delta(self, watch: _Watch) -> bytes:
+        """The packager writes the delta before the LL playlist, so the one read now names at least as much."""
+        version = watch.version or ""
+        if watch.delta is None or watch.delta[0] != version:
+            delta_key = watch.key[: -len(LOW_LATENCY_PLAYLIST)] + DELTA_PLAYLIST
+            watch.delta = (version, asyncio.ensure_future(self.offload(lambda: b"".join(self.store.get(delta_key)))))
+            self.delta_reads += 1
+        read: asyncio.Future[bytes] = watch.delta[1]
+        try:
+            return await asyncio.shield(read)
+        except BaseException:
+            if read.done() and watch.delta is not None and watch.delta[1] is read:
+                watch.delta = None  # a failed read is not kept: the next request tries again
+            raise
 
     async def _current(self, key: str) -> _Watch:
         watch = self._watches.get(key)
@@ -230,11 +283,12 @@ class LivePlaylists:
             watch.task = asyncio.get_running_loop().create_task(self._poll(watch))
 
     async def _poll(self, watch: _Watch) -> None:
-        """One loop per playlist while anyone waited recently: metadata when a part may be due, the body on change."""
+        """One loop per playlist while anyone waited recently: a look when a part is due, the body on change."""
         while time.monotonic() - watch.last_wanted < IDLE_WATCH_SECONDS:
             part_target = watch.edge.part_target if watch.edge is not None else 1.0
-            await asyncio.sleep(next_poll_delay(time.monotonic() - watch.changed_at, part_target,
-                                                self.fine_poll_seconds))  # fmt: skip
+            since_due = watch.since_due(time.monotonic())
+            await asyncio.sleep(self.fine_poll_seconds if watch.hurry else next_poll_delay(
+                since_due, part_target, self.fine_poll_seconds))  # fmt: skip
             try:
                 await self._refresh(watch)
             except StorageUnavailable:  # an origin blink must not end the watch its waiters depend on
@@ -246,17 +300,34 @@ class LivePlaylists:
         self._watches.pop(watch.key, None)
 
     async def _refresh(self, watch: _Watch) -> None:
-        self.origin_polls += 1
+        """One look: a conditional read of the playlist; a new version moves the grid of part publications."""
+        looked_at = time.monotonic()
+        self.origin_looks += 1
         try:
-            info = await self.offload(self.store.head, watch.key)
+            found = await self.offload(read_if_changed, self.store, watch.key, watch.version)
         except ObjectNotFound:
             return
-        if info.etag == watch.version:
+        if found is None:
+            watch.missed_at, watch.hurry = looked_at, False
             return
-        body = b"".join(await self.offload(lambda: list(self.store.get(watch.key))))
         self.origin_reads += 1
-        first, edge = watch.version is None, live_edge_of(body)
-        watch.body, watch.version, watch.edge = body, info.etag, edge
-        # a playlist read for the first time changed at some unknown moment: look closely for the next part
-        watch.changed_at = time.monotonic() - (edge.part_target if first else 0.0)
+        edge = live_edge_of(found.body)
+        published = self._published(watch, found, looked_at)
+        first, previous = watch.version is None, watch.edge
+        # parts came quicker than the grid (a version unseen, or one there well before its first look): catching up
+        watch.hurry = not first and (previous is not None and not edge.follows(previous)
+                                     or published < looked_at - GUARD_SECONDS - self.fine_poll_seconds)
+        watch.body, watch.version, watch.edge = found.body, found.info.etag, edge
+        # a playlist read for the first time was published at some moment unknown: look again closely at once
+        watch.due = None if first and found.written_at is None else on_grid(watch.due, published, edge.part_target)
+        watch.missed_at = None
         watch.changed.set()
+
+    @staticmethod
+    def _published(watch: _Watch, found: Changed, looked_at: float) -> float:
+        """When the version just read was published (monotonic): as the store dates it, else bracketed by looks."""
+        if found.written_at is not None:
+            return min(looked_at, found.written_at - time.time() + time.monotonic())
+        if watch.missed_at is not None:
+            return (watch.missed_at + looked_at) / 2
+        return looked_at - GUARD_SECONDS - CREEP_SECONDS  # found at the first look: due a little earlier next time

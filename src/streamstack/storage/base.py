@@ -80,6 +80,32 @@ class ObjectStore(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class Changed:
+    """A conditional read's answer: the object's new version, its body, and when it was written if the store knows."""
+
+    info: ObjectInfo
+    body: bytes
+    written_at: float | None = None  # when it appeared, to the ms (a local file's ctime); S3 dates whole seconds
+
+
+@runtime_checkable
+class ConditionalStore(Protocol):
+    """A store that reads an object only when it changed, in one request (S3: GetObject with If-None-Match)."""
+
+    def get_if_changed(self, key: str, etag: str | None) -> Changed | None:
+        """The whole object when its ETag is not `etag`; None when it is (a 304: no body moved)."""
+        ...
+
+
+def read_if_changed(store: ObjectStore, key: str, etag: str | None) -> Changed | None:
+    """One conditional request where the store has it; HEAD, then GET when changed, where it has not."""
+    if isinstance(store, ConditionalStore):
+        return store.get_if_changed(key, etag)
+    info = store.head(key)
+    return None if info.etag == etag else Changed(info, b"".join(store.get(key)))
+
+
 @runtime_checkable
 class MultipartStore(ObjectStore, Protocol):
     """A store that also takes one object in numbered parts, including parts clients PUT to presigned URLs (S3).

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import httpx
 
-from streamstack.storage.base import ObjectInfo, ObjectNotFound, StorageUnavailable, validate_key
+from streamstack.storage.base import Changed, ObjectInfo, ObjectNotFound, StorageUnavailable, validate_key
 
 ORIGIN_PATH = "/_origin/"
 TOKEN_HEADER = "x-streamstack-origin-token"
@@ -37,6 +37,18 @@ class EdgeOriginStore:
     def head(self, key: str) -> ObjectInfo:
         response = self._request("HEAD", key)
         return _info(key, response)
+
+    def get_if_changed(self, key: str, etag: str | None) -> Changed | None:
+        """One GET with If-None-Match: the shield answers 304 while the object is that version."""
+        headers = {"if-none-match": f'"{etag}"'} if etag is not None else {}
+        try:
+            response = self._client.get(self._url(key), headers=headers)
+        except httpx.HTTPError as exc:
+            raise StorageUnavailable(f"edge origin unreachable: {exc}") from exc
+        if response.status_code == 304:
+            return None
+        _check(key, response)
+        return Changed(_info(key, response), response.content)
 
     def get(self, key: str, *, start: int = 0, end: int | None = None, chunk_size: int = 1 << 20) -> Iterator[bytes]:
         """Streams the body; a Range is sent only for a partial read."""

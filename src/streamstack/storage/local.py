@@ -10,7 +10,7 @@ import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
-from streamstack.storage.base import ObjectInfo, ObjectNotFound, StorageUnavailable, validate_key
+from streamstack.storage.base import Changed, ObjectInfo, ObjectNotFound, StorageUnavailable, validate_key
 
 ObjectCreatedHook = Callable[[str, ObjectInfo], None]
 
@@ -114,6 +114,20 @@ class LocalObjectStore:
         if not path.is_file():
             raise ObjectNotFound(key)
         return ObjectInfo(key, stat.st_size, _etag(stat), stat.st_mtime, guess_content_type(key))
+
+    def get_if_changed(self, key: str, etag: str | None) -> Changed | None:
+        """open + fstat, and the read only when the ETag moved: the version compared is the version read."""
+        path = self._path(key)
+        try:
+            handle = path.open("rb")
+        except (FileNotFoundError, IsADirectoryError) as exc:
+            raise ObjectNotFound(key) from exc
+        with handle:
+            stat = os.fstat(handle.fileno())
+            if _etag(stat) == etag:
+                return None
+            info = ObjectInfo(key, stat.st_size, _etag(stat), stat.st_mtime, guess_content_type(key))
+            return Changed(info, handle.read(), written_at=stat.st_ctime)  # the rename into place: when it appeared
 
     def delete(self, key: str) -> None:
         path = self._path(key)

@@ -15,7 +15,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from streamstack.aws import client, error_code
 from streamstack.settings import Settings
-from streamstack.storage.base import ObjectInfo, ObjectNotFound, StorageUnavailable, validate_key
+from streamstack.storage.base import Changed, ObjectInfo, ObjectNotFound, StorageUnavailable, validate_key
 from streamstack.storage.local import guess_content_type
 
 T = TypeVar("T")
@@ -23,6 +23,7 @@ T = TypeVar("T")
 PART_SIZE = 8 * 1024 * 1024  # S3's minimum part is 5 MiB; 8 MiB parts reach 80 GB within 10,000 parts
 FILE_READ_SIZE = 1 << 20
 NOT_FOUND_CODES = {"404", "NoSuchKey", "NotFound"}
+NOT_MODIFIED_CODES = {"304", "NotModified"}
 
 
 class S3ObjectStore:
@@ -138,6 +139,23 @@ class S3ObjectStore:
                 yield from body.iter_chunks(chunk_size)
             except (ClientError, BotoCoreError) as exc:
                 raise StorageUnavailable(f"s3 read failed: {type(exc).__name__}") from exc
+
+    def get_if_changed(self, key: str, etag: str | None) -> Changed | None:
+        """One GetObject with If-None-Match: 304 (None) when unchanged, else the body (small objects: playlists)."""
+        validate_key(key)
+        request: dict[str, Any] = {"Bucket": self.bucket, "Key": key}
+        if etag is not None:
+            request["IfNoneMatch"] = f'"{etag}"'
+        try:
+            response = self._call(lambda: self.client.get_object(**request), key)
+        except StorageUnavailable as exc:
+            if error_code(exc.__cause__ or exc) in NOT_MODIFIED_CODES:
+                return None
+            raise
+        body = b"".join(self._stream(response["Body"], FILE_READ_SIZE))
+        info = ObjectInfo(key, len(body), response["ETag"].strip('"'), response["LastModified"].timestamp(),
+                          response.get("ContentType"))  # fmt: skip
+        return Changed(info, body)
 
     def head(self, key: str) -> ObjectInfo:
         validate_key(key)

@@ -16,7 +16,7 @@ from streamstack.delivery.app import EdgeApp, create_edge_app
 from streamstack.delivery.live import BlockingRequest, LivePlaylists
 from streamstack.platform import Platform, build_platform
 from streamstack.settings import Settings
-from streamstack.storage.base import ObjectNotFound, ObjectStore, StorageUnavailable
+from streamstack.storage.base import Changed, ConditionalStore, ObjectNotFound, ObjectStore, StorageUnavailable
 from streamstack.storage.edge_origin import TOKEN_HEADER, EdgeOriginStore
 from tests.conftest import free_port, wait_until
 from tests.integration.delivery.conftest import EDGE, SEGMENT, Media
@@ -26,7 +26,7 @@ LL_PLAYLIST = '#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXT-X-PART:DURATION=0.5,URI="0
 
 
 class CountingStore:
-    """The shield's store, counting body reads per key."""
+    """The shield's store, counting body reads per key (a conditional read that found a change is one)."""
 
     def __init__(self, inner: ObjectStore) -> None:
         self.inner, self.bucket, self.reads = inner, inner.bucket, Counter[str]()
@@ -34,6 +34,12 @@ class CountingStore:
     def get(self, key: str, **kwargs: Any) -> Any:
         self.reads[key] += 1
         return self.inner.get(key, **kwargs)
+
+    def get_if_changed(self, key: str, etag: str | None) -> Changed | None:
+        assert isinstance(self.inner, ConditionalStore)
+        found = self.inner.get_if_changed(key, etag)
+        self.reads[key] += found is not None
+        return found
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
@@ -118,6 +124,9 @@ def test_the_shield_answers_live_playlists_from_its_watch(
         body = b"".join(origin.get(key))
         assert body == LL_PLAYLIST.encode() and len({info.etag for info in first}) == 1
         assert store.reads[key] == 1  # twenty metadata polls and a read: one read of the store
+        found = origin.get_if_changed(key, None)
+        assert found is not None and found.body == body and found.info.etag == first[0].etag
+        assert origin.get_if_changed(key, found.info.etag) is None, "the version it has: a 304, no body"
         with pytest.raises(ObjectNotFound):
             origin.head(f"assets/{media.asset_id}/nothing.m4s")
         with pytest.raises(StorageUnavailable):
@@ -147,6 +156,11 @@ class BlinkingStore(CountingStore):
         if self.down:
             raise StorageUnavailable("origin down")
         return self.inner.head(key)
+
+    def get_if_changed(self, key: str, etag: str | None) -> Changed | None:
+        if self.down:
+            raise StorageUnavailable("origin down")
+        return super().get_if_changed(key, etag)
 
 
 @pytest.mark.anyio
