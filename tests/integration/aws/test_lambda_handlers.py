@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from datetime import UTC, datetime
 from pathlib import Path
 
 import boto3
@@ -129,6 +130,24 @@ def test_a_wrong_message_on_the_events_queue_fails_alone(lambda_env: Settings):
     result = on_encoding_event(event, FakeLambdaContext())
     assert result == {"batchItemFailures": [{"itemIdentifier": event["Records"][0]["messageId"]}]}
     assert read_asset(lambda_env, asset_id)["status"] == "ready"
+
+
+def test_managed_live_events_reach_on_encoding_event_and_are_applied_once(lambda_env: Settings):
+    """A harvest notification (twice, as EventBridge may send it) readies the recording once; a MediaLive
+    event of a channel no stream owns is acknowledged, never retried into the DLQ."""
+    from streamstack.media.medialive import ManagedLiveNames
+    from tests.integration.aws.test_managed_live import GROUP, harvest_notification, state_change
+
+    asset_id = new_asset(lambda_env, status="preparing")
+    done = json.dumps(harvest_notification(ManagedLiveNames(GROUP, GROUP, "ls_1"), asset_id, "COMPLETED"))
+    foreign = json.dumps(state_change("arn:aws:medialive:us-east-1:111122223333:channel:9", "STOPPED",
+                                      datetime.now(UTC)))  # fmt: skip
+    for _ in range(2):
+        result = on_encoding_event(sqs_event([done, foreign], queue="events"), FakeLambdaContext())
+        assert result == {"batchItemFailures": []}
+    assert read_asset(lambda_env, asset_id)["status"] == "ready"
+    assert outbox_types(lambda_env, asset_id) == ["video.asset.created", "video.asset.live_stream_completed",
+                                                  "video.asset.ready"]  # fmt: skip
 
 
 def test_metrics_are_emf_in_the_streamstack_namespace(lambda_env: Settings, capsys: pytest.CaptureFixture[str]):
