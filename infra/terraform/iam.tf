@@ -269,6 +269,21 @@ data "aws_iam_policy_document" "worker" {
     actions   = ["sqs:SendMessage", "sqs:GetQueueUrl"]
     resources = [local.queue_arns["events"]]
   }
+
+  # Managed live: a session past its reconnect window or duration limit has its channel stopped (worker tick).
+  dynamic "statement" {
+    for_each = local.managed_live
+    content {
+      sid       = "StopDueManagedSessions"
+      actions   = ["medialive:DescribeChannel", "medialive:StopChannel"]
+      resources = ["${local.medialive_arn}:channel:*"]
+      condition {
+        test     = "StringEquals"
+        variable = "aws:ResourceTag/streamstack:channel_group"
+        values   = [local.name]
+      }
+    }
+  }
 }
 
 ################################################################################

@@ -72,12 +72,14 @@ def worker() -> None:
 
 
 def worker_ticks(platform):  # type: ignore[no-untyped-def]
-    """Periodic work between polls: webhook delivery, liveness heartbeat and queue gauges."""
+    """Periodic work between polls: webhook delivery, liveness heartbeat, queue gauges, managed live sessions."""
+    from streamstack.live.managed import end_due_sessions
     from streamstack.observability import metrics
     from streamstack.webhooks.dispatcher import dispatch_due
 
+    managed = [lambda: end_due_sessions(platform)] if platform.managed_live is not None else []
     return [lambda: dispatch_due(platform), metrics.heartbeat,
-            *(lambda q=q: metrics.refresh_queue(q) for q in platform.queues.values())]
+            *(lambda q=q: metrics.refresh_queue(q) for q in platform.queues.values()), *managed]
 
 
 def edge() -> None:

@@ -3,7 +3,8 @@
 The API provisions a stream's channel when it is created and starts or stops it on enable, disable and
 complete; deleting the stream removes the channel. MediaLive's and MediaPackage v2's EventBridge events
 come back through the events queue and make the same transitions (and `video.live_stream.*` /
-`video.asset.*` webhooks) the ffmpeg ingest makes:
+`video.asset.*` webhooks) the ffmpeg ingest makes. A worker tick stops the channel of a session whose
+publisher has been gone past the reconnect window, or that reached its duration limit:
 
 | event | transition |
 |---|---|
@@ -57,6 +58,24 @@ def set_running(*, managed: ManagedLive, stream: LiveStream, running: bool) -> N
 
 def deprovision(*, managed: ManagedLive, stream: LiveStream) -> None:
     managed.delete(live_stream_id=stream.id, channel=channel_of(stream))
+
+
+def end_due_sessions(platform: Platform, now: datetime | None = None) -> int:
+    """A worker tick: stop the channel of each managed session past its reconnect window or its duration limit.
+
+    The channel's state change then ends the session as `complete` does; end_requested marks the stop as
+    asked for, so the next ticks leave it alone (a failed stop is retried on the next tick)."""
+    if platform.managed_live is None:
+        return 0
+    stopped = 0
+    with session_scope(platform.sessions) as db_session:
+        for stream in service.sessions_to_end(db_session=db_session, now=now):
+            if stream.managed and not stream.end_requested:
+                set_running(managed=platform.managed_live, stream=stream, running=False)
+                stream.end_requested = True
+                db_session.commit()
+                stopped += 1
+    return stopped
 
 
 # --- events ------------------------------------------------------------------------------------------

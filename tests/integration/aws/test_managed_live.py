@@ -321,6 +321,31 @@ def test_a_failed_harvest_errors_the_recording_with_the_reason(managed_platform:
     assert medialive.describe_channel(ChannelId=managed["channel_id"])["State"] == "IDLE", "it stays stopped"
 
 
+def test_a_publisher_gone_past_the_reconnect_window_stops_the_channel_once(managed_platform: tuple[Any, ...]) -> None:
+    """The worker's tick stops the channel; the channel's state change then ends the session as complete does."""
+    from streamstack.live.managed import end_due_sessions
+
+    platform, api, headers, medialive, mp = managed_platform
+    mp.stub.add_response("create_channel", channel_response(ManagedLiveNames(GROUP, GROUP, "x")), None)
+    mp.stub.add_response("create_origin_endpoint", endpoint_response(ManagedLiveNames(GROUP, GROUP, "x")), None)
+    stream = api.post("/v1/live-streams", json={"reconnect_window": 60}, headers=headers).json()
+    with platform.sessions() as db_session:
+        managed = db_session.get(LiveStream, stream["id"]).managed
+    start = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=5)
+    deliver(platform, alert(managed["channel_arn"], "CLEARED", start))
+    gone = start + timedelta(minutes=2)
+    deliver(platform, alert(managed["channel_arn"], "SET", gone))
+    assert end_due_sessions(platform, now=gone + timedelta(seconds=59)) == 0, "within the 60 s window"
+    assert medialive.describe_channel(ChannelId=managed["channel_id"])["State"] == "RUNNING"
+    assert end_due_sessions(platform, now=gone + timedelta(seconds=61)) == 1
+    assert medialive.describe_channel(ChannelId=managed["channel_id"])["State"] == "IDLE"
+    assert end_due_sessions(platform) == 0, "asked once; the state change ends the session"
+    deliver(platform, state_change(managed["channel_arn"], "STOPPED", start + timedelta(minutes=4)))
+    shown = api.get(f"/v1/live-streams/{stream['id']}", headers=headers).json()
+    assert shown["status"] == "idle" and webhooks(platform, stream["id"])[-1] == "idle"
+    assert medialive.describe_channel(ChannelId=managed["channel_id"])["State"] == "RUNNING"
+
+
 def test_unknown_and_foreign_events_are_acknowledged_and_change_nothing(managed_platform: tuple[Any, ...]) -> None:
     platform, *_ = managed_platform
     foreign = state_change("arn:aws:medialive:us-east-1:111122223333:channel:999", "RUNNING", datetime.now(UTC))
