@@ -50,6 +50,7 @@ PROBE_TIMEOUT_SECONDS = 15.0
 PROBE_FIRST_BYTES = 48 * 1024
 PROBE_MAX_BYTES = 16 * 1024 * 1024
 STATIC_MP4_TIMEOUT_SECONDS = 3600.0
+SECOND_SIGNAL_SECONDS = 0.3  # apart, so the two SIGTERMs are two signals, not one pending
 ENCODER_DRAIN_SECONDS = 5.0  # an encoder whose input ended flushes its last fragment within this, or is killed
 
 
@@ -263,8 +264,10 @@ class LiveSession:
         with self.lock:
             relay = relay or self.relay
         if relay is not None and relay.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                relay.terminate()
+            _terminate(relay)  # ffmpeg ends at its next packet, writing what it holds
+            second = threading.Timer(SECOND_SIGNAL_SECONDS, _terminate, args=(relay,))
+            second.daemon = True  # ffmpeg's first signal does not interrupt a read from a silent publisher; this does
+            second.start()
 
     def end_input(self) -> None:
         """End the current connection at its input (complete, disable, delete, limit): the relay stops, the encoder
@@ -374,6 +377,12 @@ class LiveSession:
                     average_bitrate=r.bitrate, codecs=r.codecs,
                     playlist_key=asset_object_key(self.asset_id, f"{r.name}/{RECORDING_PLAYLIST}")))  # fmt: skip
             session.commit()
+
+
+def _terminate(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            process.terminate()
 
 
 def _kill_running(*processes: subprocess.Popen[bytes] | None) -> None:
