@@ -365,7 +365,7 @@ def test_a_publisher_without_video_is_refused_and_leaves_no_trace(stack: LiveSta
 def test_complete_mid_segment_keeps_the_segment_in_progress_in_the_recording(stack: LiveStack) -> None:
     """A publisher sends 5.3 s (two whole segments and 1.3 s of a third) and stays connected, silent; `complete`
     then ends the session. The encoder drains what it holds and the segment in progress is closed short, so
-    the recording holds all 5.3 s and ends with ENDLIST."""
+    the recording holds all 5.3 s and ends with ENDLIST; the LL parts leave the store (segments only remain)."""
     published = 5.3  # 159 frames at 30 fps
     stream = stack.create_stream(reconnect_window=60, new_asset_settings={"playback_policy": ["public"]})
     ffmpeg = imageio_ffmpeg.get_ffmpeg_exe()
@@ -409,3 +409,8 @@ def test_complete_mid_segment_keeps_the_segment_in_progress_in_the_recording(sta
     assert decoded.returncode == 0 and "rror" not in decoded.stderr, decoded.stderr
     hours, minutes, seconds = decoded.stderr.rsplit("time=", 1)[1].split()[0].split(":")
     assert abs(int(hours) * 3600 + int(minutes) * 60 + float(seconds) - published) <= 0.1, decoded.stderr
+    stored = [info.key for info in stack.ingest.platform.store.list(f"assets/{asset['id']}/")]
+    assert not [key for key in stored if key.count(".") == 2], "no LL part outlives the session"
+    assert {f"assets/{asset['id']}/180p/{n}.m4s" for n in range(3)} <= set(stored), "the segments are the recording"
+    final = check_playlist(httpx.get(vod.replace("recording.m3u8", "ll.m3u8")).text)
+    assert final.ended and not final.trailing_parts and not any(s.parts for s in final.segments)

@@ -4,8 +4,9 @@ ffmpeg's HLS muxer cannot write parts, so each rendition is fragmented MP4 on a 
 fragment of about half a second each); every fragment becomes a part, a segment closes once it
 holds a segment target's worth, and the next one opens on a keyframe. Each object is written
 before the playlist that names it, so a player never sees a URI it cannot fetch. Parts are
-deleted once no playlist has named them for a segment (`PART_GRACE_SEGMENTS`): the segments,
-which hold the same media, stay for the DVR window and the recording.
+deleted once no playlist has named them for a segment (`PART_GRACE_SEGMENTS`), and all of them
+once the session ends (its final playlists name segments only): the segments, which hold the
+same media, stay for the DVR window and the recording.
 """
 
 from __future__ import annotations
@@ -126,11 +127,14 @@ class RenditionPackager:
         self._delete_expired()
 
     def finish(self) -> None:
-        """The session is over: close the last segment and publish ENDLIST everywhere (live-to-VOD)."""
+        """The session is over: close the last segment and publish ENDLIST everywhere (live-to-VOD), without
+        parts; then the parts still in the store go (the segments are the recording, parts only served the
+        live edge)."""
         with self.lock:
             self._close_segment()
             self.playlist.ended = True
             self._publish()
+            self._expired += self._parts_still_stored()
         self._delete_expired()
 
     def live_edge(self) -> RenditionReport | None:
@@ -174,6 +178,12 @@ class RenditionPackager:
             if complete > PARTS_KEPT_SEGMENTS + PART_GRACE_SEGMENTS:
                 return [f"{self.name}/{part.uri}" for part in segment.parts]
         return []
+
+    def _parts_still_stored(self) -> list[str]:
+        """The parts `_parts_out_of_window` has not handed out yet: those of the newest complete segments."""
+        complete = [s for s in self.playlist.segments if s.complete]
+        kept = complete[-(PARTS_KEPT_SEGMENTS + PART_GRACE_SEGMENTS):]
+        return [f"{self.name}/{part.uri}" for segment in kept for part in segment.parts]
 
     def _delete_expired(self) -> None:
         """After the playlists that stopped naming them: a delete never races a playlist a player just read."""

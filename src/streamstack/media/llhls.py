@@ -128,7 +128,7 @@ def render_low_latency(
     previous: LiveSegment | None = None
     for segment in segments[skipped:]:
         lines += _segment_tags(segment, previous, opens_playlist=segment is segments[0])
-        if segment.msn >= parts_from:
+        if segment.msn >= parts_from and not playlist.ended:  # ended: all complete, the parts are gone
             lines += [_part_line(p) for p in segment.parts]
         if segment.complete:
             lines += [f"#EXTINF:{segment.duration:.5f},", str(segment.uri)]

@@ -202,13 +202,20 @@ def test_parts_that_left_the_part_window_are_deleted_and_segments_stay() -> None
         rendition.add(Fragment(f"part {index}".encode(), index * 0.5, 0.5, independent=index % 4 == 0))
         listed = RecordingSink._uris(sink.history["360p/ll.m3u8"][-1])
         assert not set(listed) & {name.removeprefix("360p/") for name in sink.deleted}, "a listed part was deleted"
-    packager.finish()
-    kept = PARTS_KEPT_SEGMENTS + PART_GRACE_SEGMENTS  # of the 10 segments, the parts of the last `kept` stay
+    kept = PARTS_KEPT_SEGMENTS + PART_GRACE_SEGMENTS  # while live, the parts of the last `kept` segments stay
     assert sorted(sink.deleted) == sorted(f"360p/{msn}.{part}.m4s" for msn in range(10 - kept) for part in range(4))
-    assert all(f"360p/{msn}.m4s" in sink.objects for msn in range(10)), "segments stay (DVR window, recording)"
     assert all(f"360p/{msn}.{part}.m4s" in sink.objects for msn in range(10 - kept, 10) for part in range(4))
+    packager.finish()
+    assert all(f"360p/{msn}.m4s" in sink.objects for msn in range(10)), "segments stay (DVR window, recording)"
+    assert not [name for name in sink.objects if name.count(".") == 2], "the session ended: no part is left"
+    assert len(sink.deleted) == len(set(sink.deleted)) == 40, "each part deleted once"
     recording = check_playlist(sink.history["360p/recording.m3u8"][-1], low_latency=False)
-    assert len(recording.segments) == 10
+    assert len(recording.segments) == 10 and recording.ended
+    for name in ("360p/ll.m3u8", "360p/ll_skip.m3u8", "360p/standard.m3u8", "360p/recording.m3u8"):
+        final = sink.history[name][-1]
+        assert "#EXT-X-ENDLIST" in final and "#EXT-X-PART:" not in final, name
+        assert all(f"360p/{uri}" in sink.objects for uri in RecordingSink._uris(final)), name
+    check_playlist(sink.history["360p/ll.m3u8"][-1])
 
 
 def test_a_stream_that_is_not_fragmented_mp4_is_refused() -> None:
