@@ -1,16 +1,17 @@
 """Edge delivery vs nginx on the same files: requests/s and p99 for a 1 MB segment and for a playlist.
 
-    .venv/bin/python bench/edge.py [--seconds 4] [--connections 32] [--workers 1] [--server granian|uvicorn]
+    .venv/bin/python bench/edge.py [--seconds 4] [--rounds 3] [--connections 32] [--workers 1]
+                                   [--server granian|uvicorn]
 
-Each server runs alone on loopback in its own process, one worker each by default (uvicorn + uvloop +
-httptools for the edge; nginx with `sendfile on`, `open_file_cache` and keep-alive), serving the same
-files from one LocalObjectStore folder. A third column, the "ceiling", is a bare ASGI app under the same
+Each server runs on loopback in its own process, one worker each by default (granian + uvloop for the
+edge, as `streamstack edge` runs it; nginx with `sendfile on`, `open_file_cache` and keep-alive), serving the
+same files from one LocalObjectStore folder. A third column, the "ceiling", is a bare ASGI app under the same
 server answering the same bytes from memory: what the ASGI server alone can do. Requests per second of
 server CPU time are printed too: on a shared machine they move less than requests per second.
 The load generator is `wrk` (keep-alive, fixed connections, `--latency` for p99) on the same machine;
 on a 2-core box it takes one core, the server the other. The edge serves a public playback id (no
-signature work; nginx does none) from its warm in-memory cache. `--server granian` runs the edge and
-the ceiling under granian instead (it must be importable; it is not a project dependency).
+signature work; nginx does none) from its warm in-memory cache. `--server uvicorn` runs the edge and
+the ceiling under uvicorn (uvloop + httptools) instead.
 
 The edge's own request path is also timed in-process, in CPU microseconds per request beside a bare
 ASGI app (no server, no socket): the figure that says where the time goes when the machine is shared.
@@ -29,6 +30,7 @@ import os
 import re
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -366,29 +368,44 @@ def row(name: str, edge: float, nginx: float, ceiling: float, target: str, ok: b
 
 
 def measure(root: Path, args: argparse.Namespace) -> dict[tuple[str, str], Result]:
-    """Each server in turn, alone on the machine (apart from wrk and whatever else runs)."""
+    """The three servers side by side, measured in turn, `args.rounds` times: each figure is the median round.
+
+    Interleaving rounds spreads whatever else the machine runs over all three servers alike, where one
+    pass per server could give one of them a quiet moment and another a busy one.
+    """
     starts = {"edge": (start_edge, f"/{PLAYBACK_ID}"), "nginx": (start_nginx, ""), "ceiling": (start_ceiling, "")}
-    results: dict[tuple[str, str], Result] = {}
-    for name, (start, prefix) in starts.items():
-        port = free_port()
-        server = start(root, port, args)
-        try:
-            base = f"http://127.0.0.1:{port}{prefix}"
-            wait_for(f"{base}/{PLAYLIST_KEY}")
+    servers: dict[str, tuple[subprocess.Popen[bytes], str]] = {}
+    rounds: dict[tuple[str, str], list[Result]] = {}
+    try:
+        for name, (start, prefix) in starts.items():
+            port = free_port()
+            servers[name] = (start(root, port, args), f"http://127.0.0.1:{port}{prefix}")
+            wait_for(f"{servers[name][1]}/{PLAYLIST_KEY}")
+        for _ in range(args.rounds):
             for label, key in (("segment 1 MB", SEGMENT_KEY), ("playlist", PLAYLIST_KEY)):
-                results[label, name] = run_wrk(
-                    f"{base}/{key}", server, seconds=args.seconds, connections=args.connections, threads=args.threads
-                )
-        finally:
+                for name, (server, base) in servers.items():
+                    rounds.setdefault((label, name), []).append(run_wrk(
+                        f"{base}/{key}", server, seconds=args.seconds, connections=args.connections,
+                        threads=args.threads))  # fmt: skip
+    finally:
+        for server, _ in servers.values():
             server.terminate()
             server.wait(timeout=10)
-    return results
+    return {key: median_result(results) for key, results in rounds.items()}
+
+
+def median_result(results: list[Result]) -> Result:
+    """Median requests/s and p99 of the rounds; requests, errors and CPU time summed over them."""
+    return Result(statistics.median(r.requests_per_second for r in results),
+                  statistics.median(r.p99_ms for r in results), sum(r.errors for r in results),
+                  sum(r.requests for r in results), sum(r.server_cpu_seconds for r in results))  # fmt: skip
 
 
 def report(results: dict[tuple[str, str], Result], args: argparse.Namespace) -> None:
     print(
         f"\nloopback, keep-alive, wrk -t{args.threads} -c{args.connections} -d{args.seconds:g}s --latency; "
-        f"{args.workers} worker(s) per server; {os.cpu_count()} cores shared with wrk"
+        f"{args.workers} worker(s) per server; {os.cpu_count()} cores shared with wrk; median of {args.rounds} "
+        f"interleaved rounds (req/CPU-s over all of them)"
     )
     print(
         f"edge under {args.server}; ceiling = a bare ASGI app under {args.server} answering the same bytes "
@@ -423,7 +440,8 @@ def report(results: dict[tuple[str, str], Result], args: argparse.Namespace) -> 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--seconds", type=float, default=4.0)
+    parser.add_argument("--seconds", type=float, default=4.0, help="per wrk run")
+    parser.add_argument("--rounds", type=int, default=3, help="each server measured this many times, interleaved")
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--workers", type=int, default=1, help="edge workers and nginx worker_processes")

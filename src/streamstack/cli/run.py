@@ -88,9 +88,8 @@ def edge() -> None:
     from granian.constants import Interfaces, Loops
 
     settings = get_settings()
-    # granian (Rust HTTP, ASGI): bench/edge.py measures ~3x uvicorn's playlist throughput and sendfile-style
-    # `pathsend` for segments. It never rewrites the client address from forwarded headers, so a header
-    # cannot satisfy a signed policy's IpAddress condition.
+    # granian (Rust HTTP, ASGI): bench/edge.py measures ~3x uvicorn's playlist throughput. It never rewrites
+    # the client address from forwarded headers, so a header cannot satisfy a signed policy's IpAddress condition.
     Granian("streamstack.delivery.app:edge_app_from_settings", factory=True, address=settings.api_host,
             port=settings.edge_port, interface=Interfaces.ASGI, loop=Loops.uvloop, websockets=False,
             workers=settings.edge_workers, backlog=4096, log_access=False).serve()

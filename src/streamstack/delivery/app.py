@@ -92,9 +92,9 @@ METRICS_PATH = "/metrics"
 MASTER_ROUTE = SimpleNamespace(path="/{playback_id}.m3u8")
 CHILD_ROUTE = SimpleNamespace(path="/{playback_id}/{path}")
 STREAM_CHUNK = 256 * 1024
-FILE_SEND_MIN_BYTES = 64 * 1024
 NEGATIVE_TTL = 1.0
 LIVE_CATALOG_TTL = 1.0  # a live playback id follows its stream's current session
+CATALOG_STALE_SECONDS = 5.0  # an expired entry answers while its reload runs, unless the reload is this late
 _DONE = object()
 _CONDITIONAL = frozenset({b"range", b"if-none-match", b"origin"})
 # Every query parameter a response depends on (the rest are ignored): the CDN's cache key must hold them all.
@@ -137,11 +137,14 @@ class EdgeApp:
         )
         self.direct_requests = 0  # answered from the origin file or stream, not from memory
         self.direct_bytes = 0
-        self.playbacks: CoalescingLRU[Playback | None] = CoalescingLRU(100_000, weigh=lambda _: 1)
-        self.keys: CoalescingLRU[dict[str, str]] = CoalescingLRU(1, weigh=lambda _: 1)
+        # A playback id is refreshed behind the requests that use it: waiting for the read together stalled every
+        # viewer of it once per TTL (bench/edge.py's playlist p99). Signing keys are not: a revocation is not
+        # answered from a stale entry.
+        self.playbacks: CoalescingLRU[Playback | None] = CoalescingLRU(
+            100_000, weigh=lambda _: 1, stale_seconds=CATALOG_STALE_SECONDS if catalog_ttl > 0 else 0.0)
+        self.keys: CoalescingLRU[dict[str, str]] = CoalescingLRU(1, weigh=lambda _: 1)  # fmt: skip
         self.live = LivePlaylists(self.store, self._offload)
         self.edge_bases = self.settings.edge_base_urls
-        self.server_sends_files: bool | None = None  # learnt from the first request's ASGI extensions
         self.metered = metrics.metrics_enabled()
         self.served = ServedCounters(publish=self.metered)
         self.metrics_endpoint = exposition.metrics_app() if self.metered else None
@@ -183,9 +186,6 @@ class EdgeApp:
             await send_reply(send, error_reply(404, "Not Found", headers), scope)
 
     async def _http(self, scope: Scope, send: Send) -> None:
-        if self.server_sends_files is None:
-            extensions = scope.get("extensions") or {}
-            self.server_sends_files = ZEROCOPY in extensions or PATHSEND in extensions
         headers = request_headers(scope)
         try:
             await self._serve(scope, headers, send)
@@ -373,8 +373,12 @@ class EdgeApp:
         """Validated here, on the miss path only: a key that is cached was valid when it was loaded."""
         started = time.perf_counter()
         info = self.store.head(validate_key(key))
-        local_path = self.store.local_path(key)
-        body = b"".join(self.store.get(key)) if self._keep_in_memory(key, info.size, local_path) else None
+        # Whatever the budget allows stays in memory, segments included: granian's pathsend reads the file in
+        # chunks in user space, which cost a 1 MB segment more CPU than a body from memory (bench/edge.py: 1,665
+        # against 2,570 requests per CPU-second); only objects too large for the cache are sent as files.
+        in_memory = info.size <= self.max_object_bytes
+        body = b"".join(self.store.get(key)) if in_memory else None
+        local_path = None if in_memory else self.store.local_path(key)
         if self.metered:
             metrics.observe_origin_fetch(time.perf_counter() - started)
         max_age, immutable = cache_lifetime(key, body, ready)
@@ -388,16 +392,9 @@ class EdgeApp:
             max_age=max_age,
             immutable=immutable,
             is_playlist=key.endswith(".m3u8"),
-            local_path=local_path if body is None else None,
+            local_path=local_path,
         )
         return Loaded(obj, None if immutable else float(max_age))
-
-    def _keep_in_memory(self, key: str, size: int, local_path: Path | None) -> bool:
-        """Small enough for the budget, and not a media file the server can send from the page cache itself."""
-        if size > self.max_object_bytes:
-            return False
-        server_sends = self.server_sends_files and not key.endswith(".m3u8") and size >= FILE_SEND_MIN_BYTES
-        return not (server_sends and local_path is not None)
 
     # --- responses --------------------------------------------------------------------------------
     async def _respond(

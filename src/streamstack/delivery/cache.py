@@ -25,6 +25,7 @@ class CacheStats:
     coalesced_bytes: int = 0
     evictions: int = 0
     origin_errors: int = 0
+    stale: int = 0  # answered from an expired entry while it was reloaded
 
     def as_dict(self) -> dict[str, int]:
         return asdict(self)
@@ -49,7 +50,9 @@ class CoalescingLRU(Generic[T]):
     """LRU bounded by total weight; a miss starts one load that every concurrent request for the key awaits.
 
     The load runs as its own task, so a viewer who disconnects does not cancel it for the others.
-    Values heavier than `max_item_weight` are handed out but not kept.
+    Values heavier than `max_item_weight` are handed out but not kept. With `stale_seconds`, an entry that
+    expired less than that long ago is still answered while one load refreshes it in the background
+    (stale-while-revalidate): its readers never all wait for the reload together.
     """
 
     def __init__(
@@ -59,8 +62,10 @@ class CoalescingLRU(Generic[T]):
         weigh: Callable[[T], int],
         max_item_weight: int | None = None,
         clock: Callable[[], float] = time.monotonic,
+        stale_seconds: float = 0.0,
     ):
         self.max_weight = max_weight
+        self.stale_seconds = stale_seconds
         self.max_item_weight = max_weight if max_item_weight is None else min(max_item_weight, max_weight)
         self.weight = 0
         self.stats = CacheStats()
@@ -95,10 +100,14 @@ class CoalescingLRU(Generic[T]):
             self.stats.hit_bytes += entry.weight
             return entry.value, "hit"
         task = self._inflight.get(key)
+        if entry is not None and entry.expires_at is not None and self._clock() < entry.expires_at + self.stale_seconds:
+            if task is None:
+                self._start(key, load, args)
+            self._entries.move_to_end(key)
+            self.stats.stale += 1
+            return entry.value, "hit"
         if task is None:
-            task = asyncio.get_running_loop().create_task(self._fill(key, load(*args)))
-            task.add_done_callback(_retrieve_exception)
-            self._inflight[key] = task
+            task = self._start(key, load, args)
             self.stats.misses += 1
             value = await asyncio.shield(task)
             self.stats.miss_bytes += self._weigh(value)
@@ -107,6 +116,12 @@ class CoalescingLRU(Generic[T]):
         value = await asyncio.shield(task)
         self.stats.coalesced_bytes += self._weigh(value)
         return value, "coalesced"
+
+    def _start(self, key: str, load: Callable[..., Awaitable[Loaded[T]]], args: tuple[Any, ...]) -> asyncio.Task[T]:
+        task = asyncio.get_running_loop().create_task(self._fill(key, load(*args)))
+        task.add_done_callback(_retrieve_exception)
+        self._inflight[key] = task
+        return task
 
     async def _fill(self, key: str, load: Awaitable[Loaded[T]]) -> T:
         try:

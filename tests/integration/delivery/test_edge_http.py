@@ -226,6 +226,20 @@ async def test_catalog_or_store_outage_is_503_not_a_crash(edge_platform, media, 
         assert response.status_code == 503 and response.headers["cache-control"] == "no-store"
 
 
+BIG_OBJECT_LIMIT = 64 * 1024  # an edge whose cache keeps objects up to 64 KiB sends larger ones as files
+
+
+async def test_cacheable_objects_come_from_memory_even_where_the_server_sends_files(edge_platform, media, keys):
+    """granian's pathsend costs more CPU than a body from memory (bench/edge.py): a cacheable segment is a body."""
+    small = bytes(range(256)) * 400
+    edge_platform.store.put(f"assets/{media.asset_id}/720p/small.m4s", [small])
+    app = create_edge_app(edge_platform)
+    for _ in range(2):
+        sent = await call_asgi(app, f"/{media.public_id}/720p/small.m4s", {"http.response.pathsend": {}})
+        assert sent[0]["status"] == 200 and sent[1] == {"type": "http.response.body", "body": small}
+    assert app.direct_requests == 0 and app.objects.stats.hits == 1
+
+
 async def call_asgi(app, path: str, extensions: dict, headers: list | None = None) -> list[dict]:  # type: ignore[no-untyped-def]
     """Drive the app as a server that offers `extensions` would; file descriptors are read while still open."""
     import os
@@ -256,15 +270,16 @@ async def call_asgi(app, path: str, extensions: dict, headers: list | None = Non
 
 
 async def test_servers_that_send_files_get_the_file_not_bytes(edge_platform, media, keys):
-    big = bytes(range(256)) * 400  # 102,400 bytes: above the in-memory threshold for file-sending servers
+    big = bytes(range(256)) * 400  # 102,400 bytes: too large for this edge's cache, so sent as a file
     edge_platform.store.put(f"assets/{media.asset_id}/720p/big.m4s", [big])
     path = f"/{media.public_id}/720p/big.m4s"
 
-    pathsend = await call_asgi(create_edge_app(edge_platform), path, {"http.response.pathsend": {}})
+    pathsend = await call_asgi(create_edge_app(edge_platform, max_object_bytes=BIG_OBJECT_LIMIT), path,
+                               {"http.response.pathsend": {}})  # fmt: skip
     assert pathsend[0]["status"] == 200 and pathsend[1]["type"] == "http.response.pathsend"
     assert pathsend[1]["path"].endswith("/720p/big.m4s")
 
-    zerocopy_app = create_edge_app(edge_platform)
+    zerocopy_app = create_edge_app(edge_platform, max_object_bytes=BIG_OBJECT_LIMIT)
     zerocopy = await call_asgi(zerocopy_app, path, {"http.response.zerocopysend": {}}, [(b"range", b"bytes=100-199")])
     assert zerocopy[0]["status"] == 206 and zerocopy[1]["data"] == big[100:200]
     assert zerocopy_app.objects.peek(f"assets/{media.asset_id}/720p/big.m4s").body is None  # the page cache has it
@@ -303,7 +318,7 @@ async def test_a_sent_file_is_resolved_once_and_a_deleted_one_is_a_clean_404(edg
     big = bytes(range(256)) * 400
     key = f"assets/{media.asset_id}/720p/big.m4s"
     edge_platform.store.put(key, [big])
-    app, path = create_edge_app(edge_platform), f"/{media.public_id}/720p/big.m4s"
+    app, path = create_edge_app(edge_platform, max_object_bytes=BIG_OBJECT_LIMIT), f"/{media.public_id}/720p/big.m4s"
     extensions = {"http.response.pathsend": {}}
     resolved = []
     real_local_path = edge_platform.store.local_path

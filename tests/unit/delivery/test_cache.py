@@ -92,3 +92,54 @@ async def test_a_cancelled_viewer_does_not_cancel_the_load_for_others():
     first.cancel()
     assert await second == b"ok"
     assert "k" in cache
+
+
+async def test_an_expired_entry_answers_while_one_background_load_refreshes_it():
+    now = [0.0]
+    cache = lru(100, clock=lambda: now[0], stale_seconds=5.0)
+    release = asyncio.Event()
+    loads = 0
+
+    async def slow(data: bytes) -> Loaded[bytes]:
+        nonlocal loads
+        loads += 1
+        await release.wait()
+        return Loaded(data, 2.0)
+
+    release.set()
+    assert await cache.get("p", slow, b"v1") == b"v1"
+    release.clear()
+    now[0] = 3.0  # expired: every reader gets v1 at once, one load runs behind them
+    assert await asyncio.gather(*(cache.get("p", slow, b"v2") for _ in range(50))) == [b"v1"] * 50
+    assert loads == 2 and cache.stats.stale == 50 and "p" not in cache
+    release.set()
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
+    assert await cache.get("p", slow, b"v3") == b"v2" and loads == 2
+
+
+async def test_an_entry_expired_for_longer_than_the_stale_window_waits_for_its_load():
+    now = [0.0]
+    cache = lru(100, clock=lambda: now[0], stale_seconds=5.0)
+    await cache.get("p", value, b"v1", 2.0)
+    now[0] = 7.5
+    assert await cache.get("p", value, b"v2", 2.0) == b"v2" and cache.stats.stale == 0
+
+
+async def test_a_failed_refresh_keeps_answering_stale_and_is_retried():
+    now = [0.0]
+    cache = lru(100, clock=lambda: now[0], stale_seconds=5.0)
+    await cache.get("p", value, b"v1", 2.0)
+    now[0] = 3.0
+
+    async def broken() -> Loaded[bytes]:
+        raise OSError("catalog down")
+
+    assert await cache.get("p", broken) == b"v1"
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
+    assert cache.stats.origin_errors == 1
+    assert await cache.get("p", value, b"v2", 2.0) == b"v1"  # stale again, and a new load started
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
+    assert await cache.get("p", value, b"v3", 2.0) == b"v2"
