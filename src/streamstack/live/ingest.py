@@ -299,9 +299,11 @@ class LiveIngest:
         timeline = {"relay_started": time.monotonic()}
         try:
             probed = read_until_probed(relay.stdout, on_first_bytes=lambda: _mark(timeline, "relay_first_bytes"))
+            _mark(timeline, "probed")
             with self.platform.sessions() as db_session:
                 grant = service.authorize_publish(db_session=db_session, stream_key=stream_key,
                                                   settings=self.platform.settings, now=self.clock())  # fmt: skip
+            _mark(timeline, "authorized")
         except (ProbeError, service.PublishRefused) as exc:
             log.warning("%s publish refused: %s", protocol.upper(), exc)
             refusal = "no_video" if isinstance(exc, ProbeError) else "busy" if exc.busy else "key"
