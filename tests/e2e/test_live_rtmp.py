@@ -74,6 +74,16 @@ def publish(url: str, seconds: float) -> subprocess.Popen[bytes]:
     )  # fmt: skip
 
 
+def publish_audio_only(url: str, seconds: float) -> subprocess.Popen[bytes]:
+    """ffmpeg publishing a tone and no video in real time: FLV to an rtmp:// URL, MPEG-TS to an srt:// one."""
+    return subprocess.Popen(
+        [imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-re",
+         "-f", "lavfi", "-i", f"sine=frequency=440:sample_rate=48000:duration={seconds}",
+         "-c:a", "aac", "-f", "mpegts" if url.startswith("srt://") else "flv", url],
+        stdin=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )  # fmt: skip
+
+
 @pytest.fixture
 def stack(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[LiveStack]:
     """The API, the edge and the RTMP ingest on free ports; `indirect` parametrization adds settings."""
@@ -331,12 +341,7 @@ def test_a_publisher_without_video_is_refused_and_leaves_no_trace(stack: LiveSta
 
     fresh_metrics.configure_metrics(service="ingest", enabled=True)
     stream = stack.create_stream(reconnect_window=1, new_asset_settings={"playback_policy": ["public"]})
-    audio_only = subprocess.Popen(
-        [imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-re",
-         "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000:duration=30",
-         "-c:a", "aac", "-f", "flv", f"{stack.rtmp}/{stream['stream_key']}"],
-        stdin=subprocess.DEVNULL, stderr=subprocess.PIPE,
-    )  # fmt: skip
+    audio_only = publish_audio_only(f"{stack.rtmp}/{stream['stream_key']}", 30)
     try:
         assert audio_only.wait(timeout=25) != 0, "nginx drops the publisher once its stream shows no video"
     finally:

@@ -24,6 +24,7 @@ from tests.e2e.test_live_rtmp import (
     LiveStack,
     _playlist_with_parts,
     publish,
+    publish_audio_only,
     stack,  # noqa: F401 - the RTMP tests' fixture, which runs the SRT front too
 )
 from tests.unit.media.llhls_rules import check_playlist
@@ -87,12 +88,7 @@ def test_srt_refuses_wrong_reset_deleted_and_disabled_keys_and_a_wrong_passphras
 
 def test_srt_refuses_a_publisher_without_video(srt_stack: LiveStack) -> None:
     stream = srt_stack.create_stream()
-    audio_only = subprocess.Popen(
-        [imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-re",
-         "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000:duration=15",
-         "-c:a", "aac", "-f", "mpegts", stream["srt_url"]],
-        stdin=subprocess.DEVNULL, stderr=subprocess.PIPE,
-    )  # fmt: skip
+    audio_only = publish_audio_only(stream["srt_url"], 15)
     try:
         assert audio_only.wait(timeout=30) != 0, "the caller is dropped once its stream shows no video"
     finally:
