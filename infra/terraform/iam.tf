@@ -221,7 +221,7 @@ data "aws_iam_policy_document" "api" {
     for_each = local.managed_live
     content {
       sid       = "ManageMediaPackageChannels"
-      actions   = ["mediapackagev2:CreateChannel", "mediapackagev2:CreateOriginEndpoint", "mediapackagev2:DeleteOriginEndpoint", "mediapackagev2:DeleteChannel", "mediapackagev2:TagResource"]
+      actions   = ["mediapackagev2:CreateChannel", "mediapackagev2:CreateOriginEndpoint", "mediapackagev2:PutOriginEndpointPolicy", "mediapackagev2:DeleteOriginEndpoint", "mediapackagev2:DeleteChannel", "mediapackagev2:TagResource"]
       resources = [local.live_channel_group, "${local.live_channel_group}/*"]
     }
   }

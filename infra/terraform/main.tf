@@ -44,6 +44,7 @@ locals {
     STREAMSTACK_MEDIALIVE_ROLE_ARN             = var.live_encoder == "medialive" ? module.live_managed[0].channel_role_arn : null
     STREAMSTACK_MEDIALIVE_INPUT_SECURITY_GROUP = var.live_encoder == "medialive" ? module.live_managed[0].input_security_group_id : null
     STREAMSTACK_MEDIAPACKAGE_CHANNEL_GROUP     = var.live_encoder == "medialive" ? module.live_managed[0].channel_group_name : null
+    STREAMSTACK_CDN_DISTRIBUTION_ARN           = var.live_encoder == "medialive" ? module.cdn.distribution_arn : null
   }
   app_environment = { for k, v in local.app_environment_all : k => v if v != null }
 
@@ -164,10 +165,13 @@ module "cdn" {
   cors_allowed_origins = var.cors_allowed_origins
   # MediaPackage v2 harvest jobs write recordings (live_encoder = medialive).
   media_bucket_policy_documents = [for m in module.live_managed : m.harvest_bucket_policy]
-  anonymous_ip_action           = var.anonymous_ip_action
-  log_retention_days            = var.security_log_retention_days
-  kms_key_arn                   = module.platform_key.arn
-  tags                          = local.tags
+  # Managed live playback: /out/v1/* from the channel group's endpoints, signed, through origin access control.
+  managed_live               = var.live_encoder == "medialive"
+  mediapackage_egress_domain = var.live_encoder == "medialive" ? module.live_managed[0].channel_group_egress_domain : null
+  anonymous_ip_action        = var.anonymous_ip_action
+  log_retention_days         = var.security_log_retention_days
+  kms_key_arn                = module.platform_key.arn
+  tags                       = local.tags
 }
 
 module "event_processor" {

@@ -135,6 +135,9 @@ class Settings(BaseSettings):
     medialive_input_security_group: str | None = Field(
         None, description="MediaLive input security group of RTMP_PUSH inputs (live_encoder=medialive)."
     )
+    cdn_distribution_arn: str | None = Field(
+        None, description="CloudFront distribution that alone may read managed live endpoints (medialive, OAC)."
+    )
     mediapackage_channel_group: str | None = Field(
         None, description="MediaPackage v2 channel group of the live streams; also their names' prefix (medialive)."
     )

@@ -271,3 +271,23 @@ def test_live_managed_events_reach_the_events_queue(plan_tests: dict[str, PlanTe
                                                 f"{environment}-streamstack/"}]  # fmt: skip
     assert run.changes("module.event_processor.aws_cloudwatch_event_target.managed_live")
     assert not _plan(plan_tests, environment, "ffmpeg").changes(rules)
+
+
+@pytest.mark.parametrize("environment", ENVIRONMENTS)
+def test_managed_live_plays_from_the_endpoints_through_cloudfront_signed(
+    plan_tests: dict[str, PlanTest], environment: str
+) -> None:
+    """/out/v1/* goes to the channel group's egress through origin access control and Origin Shield, and
+    only with a signature of the deployment's key group."""
+    run = _plan(plan_tests, environment, "live_managed")
+    oac = run.after("module.cdn.aws_cloudfront_origin_access_control.mediapackage[0]")
+    assert (oac["origin_access_control_origin_type"], oac["signing_behavior"]) == ("mediapackagev2", "always")
+    distribution = run.change("module.cdn.aws_cloudfront_distribution.this")
+    (behavior,) = [b for b in distribution["after"]["ordered_cache_behavior"] if b["path_pattern"] == "/out/v1/*"]
+    assert behavior["target_origin_id"] == "mediapackage" and behavior["viewer_protocol_policy"] == "redirect-to-https"
+    assert distribution["after_unknown"]["ordered_cache_behavior"][
+        distribution["after"]["ordered_cache_behavior"].index(behavior)]["trusted_key_groups"], "signed: the key group"
+    (origin,) = [o for o in distribution["after"]["origin"] if o["origin_id"] == "mediapackage"]
+    assert origin["origin_shield"][0]["enabled"] is True
+    ffmpeg = _plan(plan_tests, environment, "ffmpeg").change("module.cdn.aws_cloudfront_distribution.this")
+    assert all(b["path_pattern"] != "/out/v1/*" for b in ffmpeg["after"]["ordered_cache_behavior"])

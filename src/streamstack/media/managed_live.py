@@ -24,6 +24,7 @@ from streamstack.media.medialive import (
     build_create_input,
     build_create_mediapackage_channel,
     build_create_origin_endpoint,
+    build_origin_endpoint_policy,
     plan_managed_live,
 )
 from streamstack.settings import Settings
@@ -103,6 +104,9 @@ class MediaLiveManagedLive:
         endpoint_request = build_create_origin_endpoint(names=names, plan=plan)
         self._create_or_find(lambda: self.mediapackagev2_client.create_channel(**channel_request))
         self._create_or_find(lambda: self.mediapackagev2_client.create_origin_endpoint(**endpoint_request))
+        if self.settings.cdn_distribution_arn:
+            self.mediapackagev2_client.put_origin_endpoint_policy(**build_origin_endpoint_policy(
+                names=names, distribution_arn=self.settings.cdn_distribution_arn, region=self.settings.aws_region))
         found = self._find(self.medialive_client.get_paginator("list_inputs"), "Inputs", names)
         created_input = found or self.medialive_client.create_input(**build_create_input(
             names=names, stream_key=stream_key, security_group_id=str(self.settings.medialive_input_security_group),

@@ -10,6 +10,7 @@ whose origin endpoint serves LL-HLS and standard HLS; a harvest job copies a win
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass
 from datetime import datetime
 from fractions import Fraction
@@ -227,6 +228,23 @@ def build_create_origin_endpoint(*, names: ManagedLiveNames, plan: LiveEncodePla
         "ClientToken": names.token("endpoint"),
         "Tags": names.tags,
     }
+
+
+def build_origin_endpoint_policy(*, names: ManagedLiveNames, distribution_arn: str, region: str) -> dict[str, Any]:
+    """Only the deployment's CloudFront distribution (origin access control) reads the endpoint: signed playback
+    is enforced there, so the endpoint is never a way around it."""
+    partition, account = distribution_arn.split(":")[1], distribution_arn.split(":")[4]
+    endpoint = (f"arn:{partition}:mediapackagev2:{region}:{account}:channelGroup/{names.channel_group}"
+                f"/channel/{names.channel}/originEndpoint/{names.endpoint}")  # fmt: skip
+    policy = {"Version": "2012-10-17", "Statement": [{
+        "Sid": "CloudFrontReadsThroughOAC", "Effect": "Allow",
+        "Principal": {"Service": "cloudfront.amazonaws.com"},
+        "Action": ["mediapackagev2:GetObject", "mediapackagev2:GetHeadObject"],
+        "Resource": endpoint,
+        "Condition": {"StringEquals": {"AWS:SourceArn": distribution_arn}},
+    }]}  # fmt: skip
+    return {"ChannelGroupName": names.channel_group, "ChannelName": names.channel,
+            "OriginEndpointName": names.endpoint, "Policy": json.dumps(policy)}  # fmt: skip
 
 
 def build_create_harvest_job(*, names: ManagedLiveNames, asset_id: str, bucket: str, start: datetime,

@@ -34,6 +34,7 @@ from streamstack.media.medialive import (
     build_create_harvest_job,
     build_create_mediapackage_channel,
     build_create_origin_endpoint,
+    build_origin_endpoint_policy,
     plan_managed_live,
 )
 from streamstack.platform import build_platform
@@ -45,13 +46,14 @@ from tests.integration.aws.test_medialive import MEDIAPACKAGE, constraint_violat
 
 GROUP = "dev-streamstack"
 ROLE = "arn:aws:iam::123456789012:role/dev-streamstack-medialive"
+DISTRIBUTION = "arn:aws:cloudfront::123456789012:distribution/E2QWRUHAPOMQZL"
 FAST_WAIT = {"Delay": 0, "MaxAttempts": 5}
 
 
 def managed_settings(data_dir: Path, endpoint: str) -> Settings:
     return make_settings(data_dir, aws_endpoint_url=endpoint, aws_region="us-east-1", s3_bucket=unique("media"),
                          medialive_role_arn=ROLE, medialive_input_security_group="1234567",
-                         mediapackage_channel_group=GROUP)  # fmt: skip
+                         mediapackage_channel_group=GROUP, cdn_distribution_arn=DISTRIBUTION)  # fmt: skip
 
 
 class CheckedMediaPackage:
@@ -98,6 +100,13 @@ def expect_creation(mp: CheckedMediaPackage, names: ManagedLiveNames, settings: 
     endpoint = build_create_origin_endpoint(names=names, plan=plan_managed_live(settings))
     mp.expect("create_channel", build_create_mediapackage_channel(names=names), channel_response(names))
     mp.expect("create_origin_endpoint", endpoint, endpoint_response(names))
+    expect_endpoint_policy(mp, names)
+
+
+def expect_endpoint_policy(mp: CheckedMediaPackage, names: ManagedLiveNames) -> None:
+    """Only the distribution reads the endpoint (the policy's content: test_medialive.py)."""
+    mp.expect("put_origin_endpoint_policy", build_origin_endpoint_policy(names=names, distribution_arn=DISTRIBUTION,
+                                                                         region="us-east-1"))  # fmt: skip
 
 
 def expect_deletion(mp: CheckedMediaPackage, names: ManagedLiveNames) -> None:
@@ -139,6 +148,7 @@ def test_create_is_idempotent_then_start_stop_and_delete_in_aws_order(adapter_pa
     mp.expect_conflict("create_channel", build_create_mediapackage_channel(names=names))
     mp.expect_conflict("create_origin_endpoint", build_create_origin_endpoint(names=names,
                                                                               plan=plan_managed_live(settings)))
+    expect_endpoint_policy(mp, names)
     assert managed.create(live_stream_id=stream_id, stream_key="sk_secret", low_latency=True) == first
     (made_input,) = ours(medialive, "list_inputs", "Inputs", stream_id)
     (channel,) = ours(medialive, "list_channels", "Channels", stream_id)
@@ -242,6 +252,7 @@ def test_a_managed_stream_lives_through_the_api_and_the_events(managed_platform:
     # Create: the MediaPackage channel and endpoint, the MediaLive input and channel; the channel starts.
     mp.stub.add_response("create_channel", channel_response(ManagedLiveNames(GROUP, GROUP, "x")), None)
     mp.stub.add_response("create_origin_endpoint", endpoint_response(ManagedLiveNames(GROUP, GROUP, "x")), None)
+    mp.stub.add_response("put_origin_endpoint_policy", {}, None)
     created = api.post("/v1/live-streams", json={"new_asset_settings": {}}, headers=headers)
     assert created.status_code == 201, created.text
     stream = created.json()
@@ -298,6 +309,7 @@ def test_a_failed_harvest_errors_the_recording_with_the_reason(managed_platform:
     platform, api, headers, medialive, mp = managed_platform
     mp.stub.add_response("create_channel", channel_response(ManagedLiveNames(GROUP, GROUP, "x")), None)
     mp.stub.add_response("create_origin_endpoint", endpoint_response(ManagedLiveNames(GROUP, GROUP, "x")), None)
+    mp.stub.add_response("put_origin_endpoint_policy", {}, None)
     stream = api.post("/v1/live-streams", json={"new_asset_settings": {}}, headers=headers).json()
     names = platform.managed_live.names(stream["id"])
     with platform.sessions() as db_session:
@@ -328,6 +340,7 @@ def test_a_publisher_gone_past_the_reconnect_window_stops_the_channel_once(manag
     platform, api, headers, medialive, mp = managed_platform
     mp.stub.add_response("create_channel", channel_response(ManagedLiveNames(GROUP, GROUP, "x")), None)
     mp.stub.add_response("create_origin_endpoint", endpoint_response(ManagedLiveNames(GROUP, GROUP, "x")), None)
+    mp.stub.add_response("put_origin_endpoint_policy", {}, None)
     stream = api.post("/v1/live-streams", json={"reconnect_window": 60}, headers=headers).json()
     with platform.sessions() as db_session:
         managed = db_session.get(LiveStream, stream["id"]).managed

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import UTC, datetime, timedelta
 from fractions import Fraction
@@ -24,6 +25,7 @@ from streamstack.media.medialive import (
     build_create_input,
     build_create_mediapackage_channel,
     build_create_origin_endpoint,
+    build_origin_endpoint_policy,
     h264_level,
     plan_managed_live,
 )
@@ -33,6 +35,7 @@ SESSION = botocore.session.get_session()
 MEDIALIVE = SESSION.get_service_model("medialive")
 MEDIAPACKAGE = SESSION.get_service_model("mediapackagev2")
 ROLE = "arn:aws:iam::123456789012:role/dev-streamstack-medialive"
+DISTRIBUTION = "arn:aws:cloudfront::123456789012:distribution/E2QWRUHAPOMQZL"
 NAMES = ManagedLiveNames(prefix="dev-streamstack", channel_group="dev-streamstack", live_stream_id="ls_01JD6Q8Z")
 
 
@@ -84,6 +87,18 @@ def test_every_request_of_a_managed_live_stream_is_valid_for_the_service_models(
     harvest = build_create_harvest_job(names=NAMES, asset_id="as_01JD6Q9A", bucket=settings.s3_bucket,
                                        start=start, end=start + timedelta(hours=2))  # fmt: skip
     assert_valid(MEDIAPACKAGE, "CreateHarvestJob", harvest)
+    policy = build_origin_endpoint_policy(names=NAMES, distribution_arn=DISTRIBUTION, region="eu-west-1")
+    assert_valid(MEDIAPACKAGE, "PutOriginEndpointPolicy", policy)
+
+
+def test_only_the_distribution_reads_the_endpoint():
+    request = build_origin_endpoint_policy(names=NAMES, distribution_arn=DISTRIBUTION, region="eu-west-1")
+    (statement,) = json.loads(request["Policy"])["Statement"]
+    assert statement["Principal"] == {"Service": "cloudfront.amazonaws.com"}
+    assert statement["Condition"] == {"StringEquals": {"AWS:SourceArn": DISTRIBUTION}}
+    assert statement["Resource"] == ("arn:aws:mediapackagev2:eu-west-1:123456789012:channelGroup/dev-streamstack"
+                                     "/channel/dev-streamstack-ls_01JD6Q8Z/originEndpoint/live")  # fmt: skip
+    assert set(statement["Action"]) == {"mediapackagev2:GetObject", "mediapackagev2:GetHeadObject"}
 
 
 @pytest.mark.parametrize("ladder", [None, [{"name": "540p", "height": 540, "video_kbps": 2000},

@@ -5,6 +5,8 @@ locals {
   media_bucket = "${var.name}-media-${data.aws_caller_identity.current.account_id}"
   logs_bucket  = "${var.name}-cdn-logs-${data.aws_caller_identity.current.account_id}"
   s3_origin_id = "media-s3"
+  # live_encoder = medialive (var.managed_live): the MediaPackage v2 channel group's egress
+  mediapackage_origin = "mediapackage"
   # The origin's own region, unless the operator picks another Origin Shield region (docs/deploy.md).
   origin_shield_region = coalesce(var.origin_shield_region, data.aws_region.current.name)
   edge_origin          = "edge"
@@ -117,6 +119,17 @@ resource "aws_cloudfront_key_group" "signing" {
   name    = "${var.name}-playback"
   items   = [for k in aws_cloudfront_public_key.signing : k.id]
   comment = "Keys that sign streamstack playback URLs and cookies"
+}
+
+# Managed live (MediaPackage v2 endpoints): each endpoint's policy admits only this distribution (the app puts it).
+resource "aws_cloudfront_origin_access_control" "mediapackage" {
+  count = var.managed_live ? 1 : 0
+
+  name                              = "${var.name}-mediapackage"
+  description                       = "CloudFront reads the managed live streams' MediaPackage v2 endpoints"
+  origin_access_control_origin_type = "mediapackagev2"
+  signing_behavior                  = "always"
+  signing_protocol                  = "sigv4"
 }
 
 resource "aws_cloudfront_origin_access_control" "media" {
@@ -307,6 +320,28 @@ resource "aws_cloudfront_distribution" "this" {
     }
   }
 
+  dynamic "origin" {
+    for_each = var.managed_live ? [var.mediapackage_egress_domain] : []
+    content {
+      origin_id                = local.mediapackage_origin
+      domain_name              = origin.value
+      origin_access_control_id = aws_cloudfront_origin_access_control.mediapackage[0].id
+
+      custom_origin_config {
+        http_port              = 80
+        https_port             = 443
+        origin_protocol_policy = "https-only"
+        origin_ssl_protocols   = ["TLSv1.2"]
+      }
+
+      # MediaPackage limits manifest requests per endpoint: AWS requires a shield in front of it.
+      origin_shield {
+        enabled              = true
+        origin_shield_region = local.origin_shield_region
+      }
+    }
+  }
+
   # Default: playback ids (/{playback_id}.m3u8, thumbnails, storyboards) are answered by the edge app.
   default_cache_behavior {
     target_origin_id           = var.edge_origin_host == null ? local.s3_origin_id : local.edge_origin
@@ -343,6 +378,23 @@ resource "aws_cloudfront_distribution" "this" {
     cache_policy_id            = aws_cloudfront_cache_policy.segments.id
     response_headers_policy_id = aws_cloudfront_response_headers_policy.playback.id
     trusted_key_groups         = var.require_signed_assets ? [aws_cloudfront_key_group.signing.id] : []
+  }
+
+  # Managed live streams (live_encoder = medialive): LL-HLS and HLS from their endpoints, always signed (a
+  # custom policy on /out/v1/<group>/<group>-<stream id>/*), keyed like the edge's blocking reloads.
+  dynamic "ordered_cache_behavior" {
+    for_each = var.managed_live ? [local.mediapackage_origin] : []
+    content {
+      path_pattern               = "/out/v1/*"
+      target_origin_id           = ordered_cache_behavior.value
+      viewer_protocol_policy     = "redirect-to-https"
+      allowed_methods            = ["GET", "HEAD", "OPTIONS"]
+      cached_methods             = ["GET", "HEAD"]
+      compress                   = true
+      cache_policy_id            = aws_cloudfront_cache_policy.edge.id
+      response_headers_policy_id = aws_cloudfront_response_headers_policy.playback.id
+      trusted_key_groups         = [aws_cloudfront_key_group.signing.id]
+    }
   }
 
   # A blocking reload that timed out (503) or a part asked for too early (404) must not be replayed to

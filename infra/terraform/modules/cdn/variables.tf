@@ -133,3 +133,15 @@ variable "media_bucket_policy_documents" {
   type        = list(string)
   default     = []
 }
+
+variable "managed_live" {
+  description = "live_encoder = medialive: serve /out/v1/* (the managed live streams' endpoints) from mediapackage_egress_domain, signed, through origin access control. A flag of its own: the domain is unknown until applied."
+  type        = bool
+  default     = false
+}
+
+variable "mediapackage_egress_domain" {
+  description = "Egress domain of the MediaPackage v2 channel group (with managed_live)."
+  type        = string
+  default     = null
+}
