@@ -12,6 +12,7 @@ import socket
 import subprocess
 import threading
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -64,7 +65,9 @@ def test_srt_publish_plays_as_low_latency_hls_and_ends_as_vod(srt_stack: LiveSta
     assert decoded.returncode == 0 and not decoded.stderr.strip(), decoded.stderr
 
 
-def test_srt_refuses_wrong_reset_deleted_and_disabled_keys_and_a_wrong_passphrase(srt_stack: LiveStack) -> None:
+def test_srt_refuses_wrong_reset_deleted_and_disabled_keys_and_a_wrong_passphrase(srt_stack: LiveStack,
+                                                                                    fresh_metrics: Any) -> None:
+    fresh_metrics.configure_metrics(service="ingest", enabled=True)
     stream, deleted = srt_stack.create_stream(), srt_stack.create_stream()
     url = stream["srt_url"]
     api, headers = f"{srt_stack.api}/v1/live-streams", srt_stack.headers
@@ -84,6 +87,10 @@ def test_srt_refuses_wrong_reset_deleted_and_disabled_keys_and_a_wrong_passphras
     assert after["status"] == "disabled" and not after["connected"]
     assert after["active_asset_id"] is None and after["recent_asset_ids"] == [], "a refused caller leaves no trace"
     assert httpx.get(f"{srt_stack.api}/v1/assets", headers=headers).json()["data"] == [], "no recording was made"
+    refusals = fresh_metrics.get_registry().get_sample_value
+    counted = {reason: refusals("streamstack_live_publish_refusals_total", {"protocol": "srt", "reason": reason})
+               for reason in ("key", "passphrase", "no_video")}  # fmt: skip
+    assert counted == {"key": 4, "passphrase": 1, "no_video": None}, "each refusal counted once, for its reason"
 
 
 def test_srt_refuses_a_publisher_without_video(srt_stack: LiveStack) -> None:

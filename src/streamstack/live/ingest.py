@@ -63,6 +63,15 @@ REJECT_OVERLOAD = 1503  # SRT_REJX_OVERLOAD: a draining or full ingest; the call
 SRT_LISTEN_SECONDS = 10.0  # an admitted caller's listener waits this long for the caller's conclusion
 
 
+def _killed(relay: Relay) -> bool:
+    """The relay was killed by a signal (a refusal counted elsewhere, or the ingest stopping), not ended by its
+    input: its output ended, so it is exiting."""
+    try:
+        return relay.wait(timeout=0.5) < 0
+    except subprocess.TimeoutExpired:
+        return False
+
+
 def _mark(timeline: dict[str, float], stage: str) -> None:
     timeline.setdefault(stage, time.monotonic())
 
@@ -305,9 +314,12 @@ class LiveIngest:
                                                   settings=self.platform.settings, now=self.clock())  # fmt: skip
             _mark(timeline, "authorized")
         except (ProbeError, service.PublishRefused) as exc:
-            log.warning("%s publish refused: %s", protocol.upper(), exc)
-            refusal = "no_video" if isinstance(exc, ProbeError) else "busy" if exc.busy else "key"
-            metrics.count_live_refusal(protocol, refusal)
+            if isinstance(exc, ProbeError) and _killed(relay):  # the SRT front refused it (passphrase), or a stop
+                log.info("%s publisher dropped before its video was probed", protocol.upper())
+            else:
+                log.warning("%s publish refused: %s", protocol.upper(), exc)
+                refusal = "no_video" if isinstance(exc, ProbeError) else "busy" if exc.busy else "key"
+                metrics.count_live_refusal(protocol, refusal)
             kill_group(relay)
             for stream in (relay.stdout, relay.progress):  # no session will read them
                 if stream is not None:
