@@ -153,31 +153,40 @@ class MediaLiveManagedLive:
 
     def stop(self, channel: ManagedChannel) -> None:
         """Stops the channel; its Channel State Change ends the session (live/managed.py)."""
-        state = self.medialive_client.describe_channel(ChannelId=channel.channel_id)["State"]
-        if state in RUNNING_STATES:
-            self.medialive_client.stop_channel(ChannelId=channel.channel_id)
+        self._stop(channel.channel_id)
+
+    def _stop(self, channel_id: str) -> None:
+        if self.medialive_client.describe_channel(ChannelId=channel_id)["State"] in RUNNING_STATES:
+            self.medialive_client.stop_channel(ChannelId=channel_id)
 
     # --- delete ------------------------------------------------------------------------------------
 
     def delete(self, *, live_stream_id: str, channel: ManagedChannel | None) -> None:
-        """In the order AWS requires: stop the channel, delete it, delete its input, the endpoint, the MP channel."""
+        """In the order AWS requires: stop the channel, delete it, delete its input, the endpoint, the MP channel.
+
+        Without the catalog's record (a create that failed half-way), the input and channel are found by name
+        and tags, so nothing is left behind to bill."""
         names = self.names(live_stream_id)
-        if channel is not None:
-            self._ignore_gone(self._delete_channel, channel)
-            self._ignore_gone(self._delete_input, channel)
+        channel_id, input_id = (channel.channel_id, channel.input_id) if channel else self._find_ids(names)
+        if channel_id is not None:
+            self._ignore_gone(self._delete_channel, channel_id)
+        if input_id is not None:
+            self._ignore_gone(lambda: self.medialive_client.delete_input(InputId=input_id))
         group, name = names.channel_group, names.channel
         self._ignore_gone(lambda: self.mediapackagev2_client.delete_origin_endpoint(
             ChannelGroupName=group, ChannelName=name, OriginEndpointName=names.endpoint))  # fmt: skip
         self._ignore_gone(lambda: self.mediapackagev2_client.delete_channel(ChannelGroupName=group, ChannelName=name))
 
-    def _delete_channel(self, channel: ManagedChannel) -> None:
-        self.stop(channel)
-        self.medialive_client.get_waiter("channel_stopped").wait(ChannelId=channel.channel_id, WaiterConfig=WAIT)
-        self.medialive_client.delete_channel(ChannelId=channel.channel_id)
-        self.medialive_client.get_waiter("channel_deleted").wait(ChannelId=channel.channel_id, WaiterConfig=WAIT)
+    def _find_ids(self, names: ManagedLiveNames) -> tuple[str | None, str | None]:
+        found_channel = self._find(self.medialive_client.get_paginator("list_channels"), "Channels", names)
+        found_input = self._find(self.medialive_client.get_paginator("list_inputs"), "Inputs", names)
+        return (found_channel or {}).get("Id"), (found_input or {}).get("Id")
 
-    def _delete_input(self, channel: ManagedChannel) -> None:
-        self.medialive_client.delete_input(InputId=channel.input_id)
+    def _delete_channel(self, channel_id: str) -> None:
+        self._stop(channel_id)
+        self.medialive_client.get_waiter("channel_stopped").wait(ChannelId=channel_id, WaiterConfig=WAIT)
+        self.medialive_client.delete_channel(ChannelId=channel_id)
+        self.medialive_client.get_waiter("channel_deleted").wait(ChannelId=channel_id, WaiterConfig=WAIT)
 
     @staticmethod
     def _ignore_gone(action: Any, *args: Any) -> None:

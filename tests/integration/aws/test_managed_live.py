@@ -381,6 +381,31 @@ def test_a_channel_aws_refuses_fails_the_create_and_leaves_no_stream(managed_pla
     assert api.get("/v1/live-streams", headers=headers).json()["data"] == []
 
 
+def test_a_create_that_fails_half_way_leaves_nothing_in_medialive(managed_platform: tuple[Any, ...]) -> None:
+    """The input is made, then MediaLive refuses the channel (a quota): the input goes too, and the stream."""
+    from botocore.awsrequest import AWSResponse
+
+    platform, api, headers, medialive, mp = managed_platform
+    refusal = {"Error": {"Code": "TooManyRequestsException", "Message": "channel quota reached"},
+               "ResponseMetadata": {"HTTPStatusCode": 429}}  # fmt: skip
+
+    def refuse_channels(**_: Any) -> tuple[AWSResponse, dict[str, Any]]:
+        return AWSResponse("https://medialive", 429, {}, None), refusal
+
+    medialive.meta.events.register("before-call.medialive.CreateChannel", refuse_channels)
+    mp.stub.add_response("create_channel", channel_response(ManagedLiveNames(GROUP, GROUP, "x")), None)
+    mp.stub.add_response("create_origin_endpoint", endpoint_response(ManagedLiveNames(GROUP, GROUP, "x")), None)
+    mp.stub.add_response("put_origin_endpoint_policy", {}, None)
+    mp.stub.add_response("delete_origin_endpoint", {}, None)
+    mp.stub.add_response("delete_channel", {}, None)
+    inputs_before = {i["Id"] for i in medialive.list_inputs()["Inputs"] if i["State"] not in ("DELETING", "DELETED")}
+    response = api.post("/v1/live-streams", json={}, headers=headers)
+    assert response.status_code == 502 and "TooManyRequestsException" in response.json()["detail"]
+    inputs_after = {i["Id"] for i in medialive.list_inputs()["Inputs"] if i["State"] not in ("DELETING", "DELETED")}
+    assert inputs_after == inputs_before, "the half-made input is deleted"
+    assert api.get("/v1/live-streams", headers=headers).json()["data"] == []
+
+
 def test_the_stubbed_mediapackage_checks_are_real() -> None:
     """The checker the MediaPackage stub runs reports a request the model refuses."""
     request = build_create_mediapackage_channel(names=ManagedLiveNames(GROUP, GROUP, "ls_1"))
