@@ -27,6 +27,7 @@ from streamstack.live.models import (
     LiveStreamOut,
     LiveStreamSchedule,
 )
+from streamstack.media.medialive import ManagedLiveNames
 from streamstack.settings import Settings
 from streamstack.storage.keys import asset_prefix, live_session_prefix
 from streamstack.webhooks.outbox import record_event
@@ -305,14 +306,36 @@ def srt_url(settings: Settings, stream: LiveStream) -> str | None:
             f"&passphrase={stream.srt_passphrase}")
 
 
+@dataclass(frozen=True)
+class PlaybackPaths:
+    """Where a live stream's playback id plays: its master, and the prefix a signature must cover."""
+
+    master: str
+    resource: str
+
+
+def managed_playback(stream: LiveStream, settings: Settings) -> PlaybackPaths | None:
+    """A managed stream plays from its MediaPackage v2 endpoint through CloudFront's /out/v1/*; None otherwise."""
+    if not stream.managed or not settings.mediapackage_channel_group:
+        return None
+    group = settings.mediapackage_channel_group
+    names = ManagedLiveNames(prefix=group, channel_group=group, live_stream_id=stream.id)
+    return PlaybackPaths(names.manifest_path(low_latency=stream.latency_mode == "low"), f"{names.endpoint_prefix}*")
+
+
 def live_stream_to_out(db_session: Session, stream: LiveStream, settings: Settings, *, show_key: bool) -> LiveStreamOut:
     base = settings.edge_base_url
+    managed = managed_playback(stream, settings)
+
+    def url(playback_id: str) -> str:
+        return f"{base}{managed.master}" if managed else assets.playback_url(base, playback_id)
+
     return LiveStreamOut(
         id=stream.id, stream_key=stream.stream_key if show_key else None, status=stream.status,  # type: ignore[arg-type]
         connected=stream.connected, latency_mode=stream.latency_mode,  # type: ignore[arg-type]
         reconnect_window=stream.reconnect_window, max_continuous_duration=stream.max_continuous_duration,
         test=stream.test, passthrough=stream.passthrough, new_asset_settings=stream.new_asset_settings,
-        playback_ids=[PlaybackIdOut(id=p.id, policy=p.policy, url=assets.playback_url(base, p.id))  # type: ignore[arg-type]
+        playback_ids=[PlaybackIdOut(id=p.id, policy=p.policy, url=url(p.id))  # type: ignore[arg-type]
                       for p in playback_ids_of(db_session, stream)],
         active_asset_id=stream.active_asset_id, recent_asset_ids=list(stream.recent_asset_ids or []),
         simulcast_targets=[simulcast.target_to_out(t, show_key=show_key)

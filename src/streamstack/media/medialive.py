@@ -63,6 +63,14 @@ class ManagedLiveNames:
         """On every resource: the stream it serves, and the deployment (channel group) that may manage it."""
         return {TAG_LIVE_STREAM: self.live_stream_id, TAG_CHANNEL_GROUP: self.channel_group}
 
+    @property
+    def endpoint_prefix(self) -> str:
+        """Where the endpoint's manifests and segments are on the egress domain (CloudFront's /out/v1/*)."""
+        return f"/out/v1/{self.channel_group}/{self.channel}/{self.endpoint}/"
+
+    def manifest_path(self, *, low_latency: bool) -> str:
+        return f"{self.endpoint_prefix}{LOW_LATENCY_MANIFEST if low_latency else STANDARD_MANIFEST}.m3u8"
+
     def token(self, what: str, *extra: str) -> str:
         """A stable idempotency token: retrying a request never creates a second resource."""
         return hashlib.sha256(":".join((self.channel, what, *extra)).encode()).hexdigest()[:64]

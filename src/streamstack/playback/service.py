@@ -11,6 +11,9 @@ from sqlalchemy.orm import Session
 
 from streamstack.assets.models import PlaybackId
 from streamstack.keys.signing import token_signing_key
+from streamstack.live.models import LiveStream
+from streamstack.live.service import PlaybackPaths, managed_playback
+from streamstack.settings import Settings
 from streamstack.signed_urls import sign_cookies, sign_url
 
 TokenPolicy = Literal["canned", "custom"]
@@ -46,12 +49,15 @@ def issue_playback_token(
     policy: TokenPolicy = "custom",
     now: float | None = None,
     external_private_keys: Mapping[str, str] | None = None,
+    settings: Settings | None = None,
 ) -> PlaybackToken:
     """Custom policy (default): the URL's signature also authorises child URIs; canned: the master URL only.
 
     Cookies are always custom-policy with the wildcard resource: a canned cookie could not cover the segments.
+    A managed live stream's token is for its endpoint's path under /out/v1/ (CloudFront checks it there).
     """
-    if db_session.get(PlaybackId, playback_id) is None:
+    row = db_session.get(PlaybackId, playback_id)
+    if row is None:
         raise PlaybackIdNotFound(playback_id)
     external = external_private_keys or {}
     key = token_signing_key(db_session=db_session, external_private_keys=external.keys())
@@ -61,7 +67,17 @@ def issue_playback_token(
     expires_at = int(now if now is not None else time.time()) + ttl_seconds
     master = f"{edge_base_url}/{playback_id}.m3u8"
     resource = playback_resource(edge_base_url, playback_id)
+    if (managed := _managed_paths(db_session, row, settings)) is not None:
+        master, resource = f"{edge_base_url}{managed.master}", f"{edge_base_url}{managed.resource}"
     url = sign_url(master, kind=policy, resource=None if policy == "canned" else resource, key_pair_id=key.id,
                    private_key_pem=private_key_pem, date_less_than=expires_at)
     cookies = sign_cookies(resource, key_pair_id=key.id, private_key_pem=private_key_pem, date_less_than=expires_at)
     return PlaybackToken(url, cookies, expires_at, key.id)
+
+
+def _managed_paths(db_session: Session, row: PlaybackId, settings: Settings | None) -> PlaybackPaths | None:
+    """The endpoint paths of a managed live stream's playback id (live_encoder=medialive)."""
+    if settings is None or row.live_stream_id is None:
+        return None
+    stream = db_session.get(LiveStream, row.live_stream_id)
+    return managed_playback(stream, settings) if stream is not None else None

@@ -68,6 +68,7 @@ def create_token(
             ttl_seconds=request.ttl_seconds or settings.playback_token_ttl_seconds,
             policy=request.policy,
             external_private_keys=external_signing_keys(platform),
+            settings=settings,
         )
     except PlaybackIdNotFound as exc:
         raise not_found("playback id", playback_id) from exc

@@ -12,6 +12,7 @@ parameters are compared with what the stream needs, and the calls must come in t
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -404,6 +405,40 @@ def test_a_create_that_fails_half_way_leaves_nothing_in_medialive(managed_platfo
     inputs_after = {i["Id"] for i in medialive.list_inputs()["Inputs"] if i["State"] not in ("DELETING", "DELETED")}
     assert inputs_after == inputs_before, "the half-made input is deleted"
     assert api.get("/v1/live-streams", headers=headers).json()["data"] == []
+
+
+def test_a_managed_stream_plays_from_its_endpoint_with_a_signature_cloudfront_checks(
+        managed_platform: tuple[Any, ...]) -> None:  # fmt: skip
+    """The playback id names the endpoint's manifest under /out/v1/; its token signs that path's prefix, and
+    the signature verifies for the manifest and a segment below it, not for another stream's endpoint."""
+    from streamstack.keys.signing import create_signing_key
+    from streamstack.signed_urls import split_signed_query, verify
+
+    platform, api, headers, _medialive, mp = managed_platform
+    for _ in range(2):
+        mp.stub.add_response("create_channel", channel_response(ManagedLiveNames(GROUP, GROUP, "x")), None)
+        mp.stub.add_response("create_origin_endpoint", endpoint_response(ManagedLiveNames(GROUP, GROUP, "x")), None)
+        mp.stub.add_response("put_origin_endpoint_policy", {}, None)
+    low = api.post("/v1/live-streams", json={"playback_policy": ["signed"]}, headers=headers).json()
+    standard = api.post("/v1/live-streams", json={"latency_mode": "standard"}, headers=headers).json()
+    base = platform.settings.edge_base_url
+    endpoint = f"{base}/out/v1/{GROUP}/{GROUP}-{low['id']}/live/"
+    assert low["playback_ids"][0]["url"] == f"{endpoint}ll.m3u8"
+    assert standard["playback_ids"][0]["url"] == f"{base}/out/v1/{GROUP}/{GROUP}-{standard['id']}/live/master.m3u8"
+    with platform.sessions() as db_session:
+        key = create_signing_key(db_session=db_session)
+        db_session.commit()
+    token = api.post(f"/v1/playback-ids/{low['playback_ids'][0]['id']}/tokens", json={}, headers=headers).json()
+    url, _, query = token["url"].partition("?")
+    assert url == f"{endpoint}ll.m3u8"
+    credentials, _rest = split_signed_query(query)
+    assert credentials is not None
+
+    def allowed(target: str) -> bool:
+        return verify(credentials, urls=[target], public_key={key.id: key.public_key_pem}.get, now=time.time())
+
+    assert allowed(f"{endpoint}ll.m3u8") and allowed(f"{endpoint}ll_1/segment_42.mp4")
+    assert not allowed(f"{base}/out/v1/{GROUP}/{GROUP}-{standard['id']}/live/master.m3u8")
 
 
 def test_the_stubbed_mediapackage_checks_are_real() -> None:
