@@ -36,7 +36,7 @@ ORIGIN_RETRY_SECONDS = 0.2
 GUARD_SECONDS = 0.04  # the first look at a part comes this long after it is due (write time, encoder jitter)
 FINE_POLL_SECONDS = 0.05  # then a look this often until it is there (answers within 100 ms)
 CREEP_SECONDS = 0.002  # undated stores: a part found at the first look moves the next first look this much earlier
-LATE_SHIFT = 0.25  # a part later than its grid moves the grid this share of the way (an early one: all the way)
+LATE_SHIFT = 0.5  # a part later than its grid moves the grid this share of the way (an early one: all the way)
 LATE_PARTS = 3.0  # a part this many part targets late is a stall, not jitter: back off
 IDLE_WATCH_SECONDS = 10.0
 BLOCKING_MAX_AGE = 60  # a response for a given _HLS_msn/_HLS_part never changes: the query is the cache key
@@ -330,4 +330,6 @@ class LivePlaylists:
             return min(looked_at, found.written_at - time.time() + time.monotonic())
         if watch.missed_at is not None:
             return (watch.missed_at + looked_at) / 2
-        return looked_at - GUARD_SECONDS - CREEP_SECONDS  # found at the first look: due a little earlier next time
+        if watch.due is not None and watch.edge is not None:  # found at the first look: on time, or earlier
+            return watch.due + watch.edge.part_target - CREEP_SECONDS  # so look a little earlier next time
+        return looked_at - GUARD_SECONDS - CREEP_SECONDS
