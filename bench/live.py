@@ -2,14 +2,16 @@
 
     .venv/bin/python bench/live.py [--seconds 30] [--skip-speed] [--skip-glass]
 
-One publisher (ffmpeg -re, 1280x720 at 30 fps testsrc2 + sine, a keyframe every 2 s as OBS sends)
-publishes to our ingest (nginx-rtmp + on_publish + one encoder with three rungs + the packager), then
-the same publisher to a plain nginx-rtmp with `hls on; hls_fragment 2s` (the anchor). The origin (the
-object store / nginx's hls_path) is polled every 10 ms, so each figure is when a player could first
-fetch the media, not when it chose to:
+One publisher (ffmpeg -re without the initial burst, 1280x720 at 30 fps testsrc2 + sine, a keyframe every 2 s
+as OBS sends, its wall clock burnt into every frame) publishes to our ingest (nginx-rtmp + on_publish + one
+encoder with three rungs + the packager), then the same publisher to a plain nginx-rtmp with `hls on;
+hls_fragment 2s` (the anchor). The origin (the object store / nginx's hls_path) is polled every 10 ms, so
+each figure is when a player could first fetch the media, not when it chose to:
   - ingest -> first playable: publisher start to the first part (ours) / first segment (anchor);
   - availability behind real time, p50/p95: when a part (ours) or segment (anchor) appears, minus the
-    moment the publisher sent the end of its media (the publisher runs in real time from its start);
+    capture time of the end of its media (the clock read from its segment's first frame, plus durations);
+  - PROGRAM-DATE-TIME minus capture: each segment's date in the playlist minus the clock of its first
+    frame (0 when the date is true; one frame is 0.033 s);
   - transcoder speed: the same live command fed as fast as it can go from a 720p30 file (target >= 1.2x);
   - CPU per stream: CPU seconds of the ingest's encoder per second of wall clock during the live run;
   - glass-to-glass in hls.js (headless Chromium, `--skip-glass` to leave it out): the publisher burns its wall
@@ -28,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import re
@@ -37,8 +40,10 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import datetime
+from math import nan
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -69,11 +74,16 @@ from streamstack.settings import Settings  # noqa: E402
 from streamstack.storage.base import Changed, ConditionalStore, ObjectInfo, ObjectStore  # noqa: E402
 
 FFMPEG = imageio_ffmpeg.get_ffmpeg_exe()
+# Each input read at its capture rate from its first frame, as a camera and a live encoder deliver it: by default
+# ffmpeg >= 6.1 (`-readrate_initial_burst`, 0.5 s) sends the first half second at once and then runs that far ahead
+# of the clock. The burst cannot be set to 0 (0 means the default), so 1 ms: less than a frame.
+REAL_TIME = ["-re", "-readrate_initial_burst", "0.001"]
 POLL = 0.01
 VIEWERS = 3
 _HINT = re.compile(r'#EXT-X-PRELOAD-HINT:TYPE=PART,URI="(\d+)\.(\d+)\.m4s"')
 _PART = re.compile(r'#EXT-X-PART:DURATION=([\d.]+),URI="(\d+)\.(\d+)\.m4s"')
 _EXTINF = re.compile(r"#EXTINF:([\d.]+),\s*\n(\S+)")
+_SEGMENT_URI = re.compile(r"^(\d+)\.m4s$")
 CHROMIUM = Path("/usr/bin/chromium")
 HLS_JS = Path(__file__).resolve().parents[1] / "src/streamstack/web/static/vendor/hls.min.js"
 CLOCK_BITS = 24  # milliseconds modulo 2^24 (4.6 h): enough to place a frame within a minute of now
@@ -104,9 +114,9 @@ def publisher(url: str, seconds: int, *, clock: bool = False) -> subprocess.Pope
     """720p30 + a tone in real time; `clock` burns each frame's wall clock into it (CLOCK_FILTER)."""
     video = ["-filter_complex", CLOCK_FILTER, "-map", "[video]", "-map", "1:a"] if clock else []
     return subprocess.Popen(
-        [FFMPEG, "-hide_banner", "-loglevel", "error", "-re",
+        [FFMPEG, "-hide_banner", "-loglevel", "error", *REAL_TIME,
          "-f", "lavfi", "-i", f"testsrc2=size=1280x720:rate=30:duration={seconds}",
-         "-f", "lavfi", "-i", f"sine=frequency=440:sample_rate=48000:duration={seconds}", *video,
+         *REAL_TIME, "-f", "lavfi", "-i", f"sine=frequency=440:sample_rate=48000:duration={seconds}", *video,
          "-c:v", "libx264", "-preset", "veryfast", "-tune", "zerolatency", "-g", "60", "-b:v", "3M",
          "-pix_fmt", "yuv420p", "-c:a", "aac", "-f", "flv", url],
         stdin=subprocess.DEVNULL,
@@ -118,8 +128,9 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))] if ordered else float("nan")
 
 
-def watch(path: Path, pattern: re.Pattern[str], started: float, stop: threading.Event) -> dict[str, float]:
-    """URI -> wall clock (since publisher start) when the playlist first named it."""
+def watch(path: Path, pattern: re.Pattern[str], started: float, stop: threading.Event,
+          keep: Callable[[str, str], None] = lambda uri, text: None) -> dict[str, float]:
+    """URI -> wall clock (since publisher start) when the playlist first named it; `keep(uri, playlist)` then."""
     seen: dict[str, float] = {}
     durations: dict[str, float] = {}
     while not stop.is_set():
@@ -132,19 +143,63 @@ def watch(path: Path, pattern: re.Pattern[str], started: float, stop: threading.
             uri = match.group(2) if pattern is _EXTINF else f"{match.group(2)}.{match.group(3)}"
             if uri not in seen:
                 seen[uri], durations[uri] = now, float(match.group(1))
+                keep(uri, text)
         time.sleep(POLL)
     return {uri: seen[uri] for uri in seen} | {f"dur:{uri}": d for uri, d in durations.items()}
 
 
-def lags(seen: dict[str, float], publish_seconds: float, recorded_seconds: float) -> tuple[float, dict[str, float]]:
-    """First availability, and per unit its availability minus the publisher's send time of its end."""
+def captured_at(media: bytes, started: float, tmp: Path) -> float | None:
+    """When the publisher captured the first frame of `media` (its burnt-in clock, CLOCK_FILTER), in seconds since
+    `started` (monotonic); None when the barcode does not read."""
+    sample = tmp / "clock-sample"
+    sample.write_bytes(media)
+    row = subprocess.run([FFMPEG, "-v", "error", "-i", str(sample), "-frames:v", "1", "-vf",
+                          f"format=gray,crop=1280:1:0:{CLOCK_BAR // 2}", "-f", "rawvideo", "-"],
+                         capture_output=True, check=False).stdout  # fmt: skip
+    cells = CLOCK_BITS + 2
+    if len(row) < 1280:
+        return None
+    bits = [1 if row[int((i + 0.5) * 1280 / cells)] > 127 else 0 for i in range(cells)]
+    if bits[0] != 1 or bits[-1] != 0:
+        return None
+    code = sum(bit << i for i, bit in enumerate(bits[1:-1]))
+    now_ms = int(time.time() * 1000)
+    wall = (now_ms - (now_ms - code) % 2**CLOCK_BITS) / 1000  # the latest time with that code: under 4.6 h ago
+    return wall - time.time() + time.monotonic() - started
+
+
+def capture_starts(kept: dict[str, bytes], started: float, tmp: Path) -> dict[str, float]:
+    """Segment -> capture time of its first frame, for the segments whose clock reads."""
+    return {segment: at for segment, media in kept.items() if (at := captured_at(media, started, tmp)) is not None}
+
+
+def lags(seen: dict[str, float], starts: dict[str, float]) -> tuple[float, dict[str, float]]:
+    """First availability, and per unit its availability minus the capture time of its last frame's end.
+
+    `starts`: the capture time of each segment's first frame (its clock barcode); a part's media ends its
+    segment's parts' durations after that."""
     units = sorted((t, uri) for uri, t in seen.items() if not uri.startswith("dur:"))
-    joined_at = max(0.0, publish_seconds - recorded_seconds)  # the encoder joins the stream at a keyframe
-    media_end, out = joined_at, {}
+    ends: dict[str, float] = {}
+    out = {}
     for available, uri in units:
-        media_end += seen[f"dur:{uri}"]
-        out[uri] = available - media_end
+        segment = uri.removesuffix(".ts").split(".")[0]
+        if segment not in starts:
+            continue
+        ends[segment] = ends.get(segment, starts[segment]) + seen[f"dur:{uri}"]
+        out[uri] = available - ends[segment]
     return (units[0][0] if units else float("nan")), out
+
+
+def program_date_times(text: str) -> dict[str, float]:
+    """Segment number -> its EXT-X-PROGRAM-DATE-TIME (epoch seconds), from an LL-HLS playlist."""
+    out, date = {}, None
+    for line in text.splitlines():
+        if line.startswith("#EXT-X-PROGRAM-DATE-TIME:"):
+            date = datetime.fromisoformat(line.split(":", 1)[1].replace("Z", "+00:00")).timestamp()
+        elif date is not None and (found := _PART.match(line) or _SEGMENT_URI.match(line)) is not None:
+            out.setdefault(found.group(2) if found.re is _PART else found.group(1), date)  # the segment's first line
+            date = None
+    return out
 
 
 @contextmanager
@@ -195,7 +250,7 @@ def run_ours(tmp: Path, seconds: int) -> dict[str, float]:
     stop = threading.Event()
     result: dict[str, dict[str, float]] = {}
     started = time.monotonic()
-    proc = publisher(f"rtmp://127.0.0.1:{settings.rtmp_port}/live/{key}", seconds)
+    proc = publisher(f"rtmp://127.0.0.1:{settings.rtmp_port}/live/{key}", seconds, clock=True)
     playlist: Path | None = None
     while playlist is None and time.monotonic() - started < 30:
         found = list(settings.objects_dir.rglob("720p/ll.m3u8"))
@@ -203,7 +258,18 @@ def run_ours(tmp: Path, seconds: int) -> dict[str, float]:
         time.sleep(POLL)
     assert playlist is not None, "no LL playlist appeared"
     timeline = wait_for_timeline(ingest, started)
-    watcher = threading.Thread(target=lambda: result.setdefault("seen", watch(playlist, _PART, started, stop)))
+    kept: dict[str, bytes] = {}  # segment -> init + its first part (a keyframe first), while the session keeps them
+    dates: dict[str, float] = {}
+
+    def keep(uri: str, text: str) -> None:
+        segment, part = uri.split(".")
+        if part == "0":
+            init = re.findall(r'#EXT-X-MAP:URI="([^"]+)"', text)[-1]
+            with contextlib.suppress(OSError):
+                kept[segment] = (playlist.parent / init).read_bytes() + (playlist.parent / f"{uri}.m4s").read_bytes()
+            dates.update(program_date_times(text) | dates)
+
+    watcher = threading.Thread(target=lambda: result.setdefault("seen", watch(playlist, _PART, started, stop, keep)))
     watcher.start()
     key = playlist.relative_to(settings.objects_dir).as_posix()
     viewers = threading.Thread(target=lambda: result.setdefault("edge", asyncio.run(
@@ -215,7 +281,6 @@ def run_ours(tmp: Path, seconds: int) -> dict[str, float]:
     stop.set()
     watcher.join()
     viewers.join()
-    recorded = sum(v for k, v in result["seen"].items() if k.startswith("dur:"))
     ingest.stop()
     nginx.terminate()
     nginx.wait()
@@ -224,7 +289,11 @@ def run_ours(tmp: Path, seconds: int) -> dict[str, float]:
     cpu_after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (cpu_after.ru_utime + cpu_after.ru_stime) - (cpu_before.ru_utime + cpu_before.ru_stime)
     cpu -= publisher_usage.ru_utime + publisher_usage.ru_stime
-    first, lag = lags(result["seen"], publish_seconds, recorded)
+    starts = capture_starts(kept, started, tmp)
+    first, lag = lags(result["seen"], starts)
+    # the packager's date of each segment minus the capture of its first frame: 0 when PROGRAM-DATE-TIME is true
+    wall = time.time() - time.monotonic() + started
+    date_errors = [dates[segment] - (wall + at) for segment, at in starts.items() if segment in dates]
     edge_seen, origin_reads, versions = result["edge"]
     edge_delay = [edge_seen[uri] - result["seen"][uri] for uri in edge_seen if uri in result["seen"]]
     edge_lag = [lag[uri] + edge_seen[uri] - result["seen"][uri] for uri in edge_seen if uri in lag]
@@ -234,7 +303,8 @@ def run_ours(tmp: Path, seconds: int) -> dict[str, float]:
             "edge_reads_per_second": origin_reads / max(1e-9, publish_seconds), "edge_parts": len(edge_seen),
             "first": first, "p50": percentile(list(lag.values()), 0.5),
             "p95": percentile(list(lag.values()), 0.95), "units": len(lag), "cpu": cpu / publish_seconds,
-            "timeline": timeline}
+            "timeline": timeline, "date_p50": percentile(date_errors, 0.5), "date_min": min(date_errors, default=nan),
+            "date_max": max(date_errors, default=nan), "dated": len(date_errors)}
 
 
 class CountingStore:
@@ -336,16 +406,21 @@ def run_anchor(tmp: Path, seconds: int) -> dict[str, float]:
         stop = threading.Event()
         result: dict[str, dict[str, float]] = {}
         started = time.monotonic()
+        kept: dict[str, bytes] = {}
+
+        def keep(uri: str, _: str) -> None:
+            with contextlib.suppress(OSError):
+                kept[uri.removesuffix(".ts")] = (hls / uri).read_bytes()
+
         watcher = threading.Thread(target=lambda: result.setdefault("seen", watch(hls / "s.m3u8", _EXTINF, started,
-                                                                                  stop)))  # fmt: skip
+                                                                                  stop, keep)))  # fmt: skip
         watcher.start()
-        publisher(f"{rtmp}/s", seconds).wait()
-        publish_seconds = time.monotonic() - started
+        publisher(f"{rtmp}/s", seconds, clock=True).wait()
         time.sleep(3)
         stop.set()
         watcher.join()
     seen = result["seen"]
-    first, lag = lags(seen, publish_seconds, publish_seconds)  # nginx records from the publisher's first frame
+    first, lag = lags(seen, capture_starts(kept, started, tmp))
     return {"first": first, "p50": percentile(list(lag.values()), 0.5), "p95": percentile(list(lag.values()), 0.95),
             "units": len(lag)}
 
@@ -521,6 +596,8 @@ def main() -> None:
     print(f"{'  (units measured: parts / segments)':34}{ours['units']:>20}{anchor['units']:>20}")
     print(f"{'transcoder speed, 720p30 -> 3 rungs':34}{speed:>19.2f}x{'(no transcode)':>20}   >= 1.2x")
     print(f"{'CPU per stream (cores)':34}{ours['cpu']:>20.2f}{'':>20}")
+    print(f"{'PROGRAM-DATE-TIME - capture (s)':34}{ours['date_p50']:>20.3f}{'(no PDT)':>20}   0 +- 0.033")
+    print(f"{'  (min / max, segments)':34}{ours['date_min']:>9.3f} / {ours['date_max']:.3f}, {ours['dated']:>2}")
     print(f"{'edge: availability p50 / p95 (s)':34}{ours['edge_p50']:>11.2f} / {ours['edge_p95']:<6.2f}"
           f"{'':>20}   <= 1.5 / 2.5")
     print(f"{'edge: behind the origin p50 / p95':34}{ours['edge_delay_p50']:>11.3f} / {ours['edge_delay_p95']:<6.3f}"

@@ -13,6 +13,7 @@ import contextlib
 import fcntl
 import os
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -64,9 +65,16 @@ class Subscriber:
 
 @dataclass
 class FlvFanout:
-    """One session's fan-out; `start` and `close` bracket each publisher connection."""
+    """One session's fan-out; `start` and `close` bracket each publisher connection.
+
+    It also learns when the connection's media time 0 was on the wall clock (`media_origin`): the earliest
+    arrival of an audio or video tag less its timestamp, i.e. the tag the relay passed on with the least delay
+    after its capture (a tag read while the relay was still analysing its input arrives late and does not count).
+    """
 
     lock: threading.Lock = field(default_factory=threading.Lock)
+    clock: Callable[[], float] = time.time
+    media_origin: float | None = None  # wall clock (epoch seconds) of the current connection's media time 0
     live: bool = False
     buffer: bytearray = field(default_factory=bytearray)
     head: bytearray = field(default_factory=bytearray)  # header, metadata, codec configuration
@@ -75,7 +83,7 @@ class FlvFanout:
     def start(self) -> None:
         with self.lock:
             self._drop_all()
-            self.live, self.buffer, self.head = True, bytearray(), bytearray()
+            self.live, self.buffer, self.head, self.media_origin = True, bytearray(), bytearray(), None
 
     def close(self) -> None:
         """The connection ended: every restream sees the end of its input."""
@@ -100,6 +108,7 @@ class FlvFanout:
 
     def feed(self, chunk: bytes) -> None:
         """The relay's next bytes: whole tags go to the restreams, a partial one waits for the rest."""
+        arrived = self.clock()
         with self.lock:
             if not self.live:
                 return
@@ -116,7 +125,16 @@ class FlvFanout:
                     break
                 tag = bytes(self.buffer[:end])
                 del self.buffer[:end]
+                self._date(tag, arrived)
                 self._route(tag[0] & 0x1F, tag)
+
+    def _date(self, tag: bytes, arrived: float) -> None:
+        if tag[0] & 0x1F not in (TAG_AUDIO, TAG_VIDEO):
+            return
+        milliseconds = int.from_bytes(tag[4:7], "big") | tag[7] << 24  # 24 bits, then the extension byte on top
+        origin = arrived - milliseconds / 1000
+        if self.media_origin is None or origin < self.media_origin:
+            self.media_origin = origin
 
     def _route(self, kind: int, tag: bytes) -> None:
         body = tag[TAG_HEADER_BYTES : TAG_HEADER_BYTES + 2]

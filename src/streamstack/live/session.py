@@ -17,6 +17,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
@@ -235,9 +236,15 @@ class LiveSession:
         """Plan the ladder from the first connection's probe and publish the masters; reconnects keep both."""
         self.plan = self.encoder.plan(probe, low_latency=self.low_latency)
         self.packager = LivePackager([r.name for r in self.plan.renditions], self.sink, self.plan.packaging,
-                                     on_part=self._on_part, recording=self.recording)  # fmt: skip
+                                     media_origin=self._media_origin, on_part=self._on_part,
+                                     recording=self.recording)  # fmt: skip
         if publish_masters:
             self._publish_masters(probe)
+
+    def _media_origin(self) -> datetime | None:
+        """When the connection's media time 0 reached the ingest: what its PROGRAM-DATE-TIMEs count from."""
+        origin = self.fanout.media_origin
+        return None if origin is None else datetime.fromtimestamp(origin, UTC)
 
     def _on_part(self, rendition: str, media_seconds: float, publish_seconds: float) -> None:
         metrics.observe_live_part(publish_seconds)

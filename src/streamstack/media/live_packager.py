@@ -6,7 +6,9 @@ holds a segment target's worth, and the next one opens on a keyframe. Each objec
 before the playlist that names it, so a player never sees a URI it cannot fetch. Parts are
 deleted once no playlist has named them for a segment (`PART_GRACE_SEGMENTS`), and all of them
 once the session ends (its final playlists name segments only): the segments, which hold the
-same media, stay for the DVR window and the recording.
+same media, stay for the DVR window and the recording. A segment's PROGRAM-DATE-TIME is its media
+time on the wall clock of when the ingest received media time 0 (`media_origin`), so it is the
+capture time of its first frame, less only the publisher's own encoder and network.
 """
 
 from __future__ import annotations
@@ -75,6 +77,7 @@ class RenditionPackager:
         *,
         reports: Callable[[str], Sequence[RenditionReport]] = lambda name: (),
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        media_origin: Callable[[], datetime | None] = lambda: None,
         on_part: Callable[[str, float, float], None] | None = None,
         recording: bool = True,
     ) -> None:
@@ -85,6 +88,7 @@ class RenditionPackager:
         self.playlist = LivePlaylist(plan.segment_target, plan.part_target, plan.window_seconds)
         self._reports = reports
         self._clock = clock
+        self._media_origin = media_origin
         self._on_part = on_part
         self._current: LiveSegment | None = None
         self._current_data: list[bytes] = []
@@ -143,9 +147,8 @@ class RenditionPackager:
         return RenditionReport(f"../{self.name}/{LOW_LATENCY_PLAYLIST}", *last) if last else None
 
     def _open_segment(self, fragment: Fragment) -> LiveSegment:
-        now = self._clock()
-        if self._origin is None:  # the fragment just finished, so its end is about now
-            self._origin = now - timedelta(seconds=fragment.start + fragment.duration)
+        if self._origin is None:  # when the ingest received media time 0; else: the fragment just finished, about now
+            self._origin = self._media_origin() or self._clock() - timedelta(seconds=fragment.start + fragment.duration)
         date = self._origin + timedelta(seconds=fragment.start)
         previous = self.playlist.segments[-1] if self.playlist.segments else None
         if previous is not None:
@@ -243,12 +246,13 @@ class LivePackager:
         plan: PackagingPlan,
         *,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        media_origin: Callable[[], datetime | None] = lambda: None,
         on_part: Callable[[str, float, float], None] | None = None,
         recording: bool = True,
     ) -> None:
         self.renditions = {
-            name: RenditionPackager(name, sink, plan, reports=self._reports_for, clock=clock, on_part=on_part,
-                                    recording=recording)
+            name: RenditionPackager(name, sink, plan, reports=self._reports_for, clock=clock,
+                                    media_origin=media_origin, on_part=on_part, recording=recording)
             for name in names
         }
 

@@ -111,3 +111,25 @@ def drain(fd: int) -> bytes:
         if not chunk:
             return bytes(got)
         got += chunk
+
+
+def test_media_time_zero_is_dated_by_the_tag_that_arrived_soonest_after_its_capture(tmp_path: Path) -> None:
+    """Tags read while the relay analysed its input come late; the earliest arrival less its timestamp is
+    when media time 0 was on the wall clock, which the packager's PROGRAM-DATE-TIMEs count from."""
+    data = relayed_flv(tmp_path, seconds=2)
+    captured, now = 1000.0, [0.0]
+    out = FlvFanout(clock=lambda: now[0])
+    out.start()
+    assert out.media_origin is None
+    out.feed(data[:FLV_HEADER_BYTES])
+    at = FLV_HEADER_BYTES
+    while at < len(data):  # tag by tag as a relay passes them on: 0.3 s late while analysing, then 50 ms
+        end = at + TAG_HEADER_BYTES + int.from_bytes(data[at + 1 : at + 4], "big") + 4
+        milliseconds = int.from_bytes(data[at + 4 : at + 7], "big")
+        now[0] = captured + milliseconds / 1000 + (0.3 if milliseconds < 300 else 0.05)
+        out.feed(data[at:end])
+        at = end
+    assert out.media_origin == pytest.approx(captured + 0.05)
+    out.start()  # a reconnect: a new media time 0
+    assert out.media_origin is None
+    out.close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import threading
+from datetime import UTC, datetime, timedelta
 from fractions import Fraction
 from pathlib import Path
 from types import SimpleNamespace
@@ -216,6 +217,36 @@ def test_parts_that_left_the_part_window_are_deleted_and_segments_stay() -> None
         assert "#EXT-X-ENDLIST" in final and "#EXT-X-PART:" not in final, name
         assert all(f"360p/{uri}" in sink.objects for uri in RecordingSink._uris(final)), name
     check_playlist(sink.history["360p/ll.m3u8"][-1])
+
+
+def program_date_times(playlist_text: str) -> list[datetime]:
+    return [datetime.fromisoformat(line.split(":", 1)[1].replace("Z", "+00:00"))
+            for line in playlist_text.splitlines() if line.startswith("#EXT-X-PROGRAM-DATE-TIME:")]  # fmt: skip
+
+
+def test_program_date_times_count_from_when_the_ingest_received_media_time_zero() -> None:
+    """The first part comes out of the encoder well after its media was captured: the date is the arrival of
+    media time 0 (the relay's FLV) plus media time, not the packager's clock less the media it has seen."""
+    arrived = datetime(2026, 11, 30, 21, 0, 0, tzinfo=UTC)
+    packaged_at = arrived + timedelta(seconds=1.29)  # relay, encoder start-up and the first fragment: 0.79 s late
+    sink = RecordingSink()
+    plan = PackagingPlan(part_target=0.5, segment_target=2.0, window_seconds=30.0)
+    rendition = LivePackager(["360p"], sink, plan, clock=lambda: packaged_at, media_origin=lambda: arrived)
+    rendition.renditions["360p"].start_connection(b"init")
+    for index in range(12):
+        rendition.renditions["360p"].add(Fragment(b"part", index * 0.5, 0.5, independent=index % 4 == 0))
+    dates = program_date_times(sink.history["360p/ll.m3u8"][-1])
+    assert dates == [arrived + timedelta(seconds=2 * n) for n in range(3)]
+
+
+def test_without_an_arrival_time_the_date_is_the_first_fragment_out_less_its_media() -> None:
+    packaged_at = datetime(2026, 11, 30, 21, 0, 1, 290000, tzinfo=UTC)
+    sink = RecordingSink()
+    plan = PackagingPlan(part_target=0.5, segment_target=2.0, window_seconds=30.0)
+    rendition = LivePackager(["360p"], sink, plan, clock=lambda: packaged_at).renditions["360p"]
+    rendition.start_connection(b"init")
+    rendition.add(Fragment(b"part", 0.0, 0.5, independent=True))
+    assert program_date_times(sink.history["360p/ll.m3u8"][-1]) == [packaged_at - timedelta(seconds=0.5)]
 
 
 def test_a_stream_that_is_not_fragmented_mp4_is_refused() -> None:
