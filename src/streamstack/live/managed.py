@@ -30,7 +30,7 @@ from streamstack.assets import service as assets
 from streamstack.db.base import utcnow
 from streamstack.db.session import session_scope
 from streamstack.live import service
-from streamstack.live.models import LiveStream
+from streamstack.live.models import TEST_STREAM_SECONDS, LiveStream
 from streamstack.media.managed_live import ManagedChannel, ManagedLive
 from streamstack.media.medialive import CHANNEL_ALERT, CHANNEL_STATE_CHANGE, CHANNEL_STOPPED_STATES, INPUT_LOSS_ALERTS
 from streamstack.platform import Platform
@@ -45,7 +45,8 @@ def channel_of(stream: LiveStream) -> ManagedChannel | None:
 def provision(*, managed: ManagedLive, stream: LiveStream) -> None:
     """Create (or find) the stream's channel and start it, so a publisher can push to its rtmp_url."""
     channel = managed.create(live_stream_id=stream.id, stream_key=stream.stream_key,
-                             low_latency=stream.latency_mode == "low")  # fmt: skip
+                             low_latency=stream.latency_mode == "low",
+                             session_seconds=TEST_STREAM_SECONDS if stream.test else stream.max_continuous_duration)
     stream.managed = channel.to_json()
     managed.start(channel)
 

@@ -59,7 +59,8 @@ class ManagedLive(Protocol):
 
     name: str
 
-    def create(self, *, live_stream_id: str, stream_key: str, low_latency: bool) -> ManagedChannel: ...
+    def create(self, *, live_stream_id: str, stream_key: str, low_latency: bool,
+               session_seconds: int) -> ManagedChannel: ...
 
     def start(self, channel: ManagedChannel) -> None: ...
 
@@ -96,12 +97,15 @@ class MediaLiveManagedLive:
 
     # --- create ------------------------------------------------------------------------------------
 
-    def create(self, *, live_stream_id: str, stream_key: str, low_latency: bool) -> ManagedChannel:
-        """MediaPackage first (the channel pushes into it), then the input, then the channel; each found if there."""
+    def create(self, *, live_stream_id: str, stream_key: str, low_latency: bool,
+               session_seconds: int) -> ManagedChannel:
+        """MediaPackage first (the channel pushes into it), then the input, then the channel; each found if there.
+
+        `session_seconds` (the stream's session limit) sizes what the endpoint keeps for the recording's harvest."""
         names = self.names(live_stream_id)
         plan = plan_managed_live(self.settings, low_latency=low_latency)
         channel_request = build_create_mediapackage_channel(names=names)
-        endpoint_request = build_create_origin_endpoint(names=names, plan=plan)
+        endpoint_request = build_create_origin_endpoint(names=names, plan=plan, session_seconds=session_seconds)
         self._create_or_find(lambda: self.mediapackagev2_client.create_channel(**channel_request))
         self._create_or_find(lambda: self.mediapackagev2_client.create_origin_endpoint(**endpoint_request))
         if self.settings.cdn_distribution_arn:

@@ -33,6 +33,8 @@ ENDPOINT_NAME = "live"
 LOW_LATENCY_MANIFEST = "ll"
 STANDARD_MANIFEST = MASTER_NAME.removesuffix(".m3u8")  # a harvest writes it as the recording's master
 MIN_MANIFEST_WINDOW = 30  # MediaPackage v2's smallest manifest window
+MAX_STARTOVER_WINDOW = 14 * 24 * 3600  # MediaPackage v2's largest startover window
+HARVEST_MARGIN_SECONDS = 3600  # a session's harvest may start this long after it ends (event delivery, retries)
 TAG_LIVE_STREAM = "streamstack:live_stream_id"
 TAG_CHANNEL_GROUP = "streamstack:channel_group"  # the deployment: the app's IAM grants are conditioned on it
 
@@ -220,17 +222,20 @@ def build_create_mediapackage_channel(*, names: ManagedLiveNames) -> dict[str, A
     }
 
 
-def build_create_origin_endpoint(*, names: ManagedLiveNames, plan: LiveEncodePlan) -> dict[str, Any]:
-    """CMAF segments of the plan's length; LL-HLS and standard HLS over the DVR window, kept for harvesting."""
+def build_create_origin_endpoint(*, names: ManagedLiveNames, plan: LiveEncodePlan, session_seconds: int
+                                 ) -> dict[str, Any]:  # fmt: skip
+    """CMAF segments of the plan's length; LL-HLS and standard HLS over the DVR window; a startover window that
+    holds a whole session (up to its limit) until its harvest job has copied it."""
     window = max(MIN_MANIFEST_WINDOW, round(plan.packaging.window_seconds))
+    startover = min(MAX_STARTOVER_WINDOW, max(window, session_seconds + HARVEST_MARGIN_SECONDS))
     return {
         "ChannelGroupName": names.channel_group,
         "ChannelName": names.channel,
         "OriginEndpointName": names.endpoint,
         "ContainerType": "CMAF",
         "Segment": {"SegmentDurationSeconds": max(1, round(plan.packaging.segment_target)), "SegmentName": "segment"},
-        # Harvest jobs can copy only what the startover window still holds.
-        "StartoverWindowSeconds": window,
+        # Harvest jobs can copy only what the startover window still holds when they run.
+        "StartoverWindowSeconds": startover,
         "LowLatencyHlsManifests": [{"ManifestName": LOW_LATENCY_MANIFEST, "ManifestWindowSeconds": window}],
         "HlsManifests": [{"ManifestName": STANDARD_MANIFEST, "ManifestWindowSeconds": window}],
         "ClientToken": names.token("endpoint"),

@@ -49,6 +49,7 @@ GROUP = "dev-streamstack"
 ROLE = "arn:aws:iam::123456789012:role/dev-streamstack-medialive"
 DISTRIBUTION = "arn:aws:cloudfront::123456789012:distribution/E2QWRUHAPOMQZL"
 FAST_WAIT = {"Delay": 0, "MaxAttempts": 5}
+SESSION = 12 * 3600
 
 
 def managed_settings(data_dir: Path, endpoint: str) -> Settings:
@@ -98,7 +99,7 @@ def harvest_response(request: dict[str, Any]) -> dict[str, Any]:
 
 
 def expect_creation(mp: CheckedMediaPackage, names: ManagedLiveNames, settings: Settings) -> None:
-    endpoint = build_create_origin_endpoint(names=names, plan=plan_managed_live(settings))
+    endpoint = build_create_origin_endpoint(names=names, plan=plan_managed_live(settings), session_seconds=SESSION)
     mp.expect("create_channel", build_create_mediapackage_channel(names=names), channel_response(names))
     mp.expect("create_origin_endpoint", endpoint, endpoint_response(names))
     expect_endpoint_policy(mp, names)
@@ -144,13 +145,14 @@ def test_create_is_idempotent_then_start_stop_and_delete_in_aws_order(adapter_pa
     stream_id = f"ls_{uuid.uuid4().hex[:12]}"
     names = managed.names(stream_id)
     expect_creation(mp, names, settings)
-    first = managed.create(live_stream_id=stream_id, stream_key="sk_secret", low_latency=True)
+    first = managed.create(live_stream_id=stream_id, stream_key="sk_secret", low_latency=True, session_seconds=SESSION)
     # A retry (or a second identical request) finds the input, the channel and the MediaPackage parts.
     mp.expect_conflict("create_channel", build_create_mediapackage_channel(names=names))
-    mp.expect_conflict("create_origin_endpoint", build_create_origin_endpoint(names=names,
-                                                                              plan=plan_managed_live(settings)))
+    endpoint = build_create_origin_endpoint(names=names, plan=plan_managed_live(settings), session_seconds=SESSION)
+    mp.expect_conflict("create_origin_endpoint", endpoint)
     expect_endpoint_policy(mp, names)
-    assert managed.create(live_stream_id=stream_id, stream_key="sk_secret", low_latency=True) == first
+    again = managed.create(live_stream_id=stream_id, stream_key="sk_secret", low_latency=True, session_seconds=SESSION)
+    assert again == first
     (made_input,) = ours(medialive, "list_inputs", "Inputs", stream_id)
     (channel,) = ours(medialive, "list_channels", "Channels", stream_id)
     # (moto answers with the output shape, which has no StreamName: the request's is checked in test_medialive.py)

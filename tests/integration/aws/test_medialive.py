@@ -82,7 +82,8 @@ def test_every_request_of_a_managed_live_stream_is_valid_for_the_service_models(
         MEDIALIVE, "CreateChannel", build_create_channel(names=NAMES, input_id="7654321", role_arn=ROLE, plan=plan)
     )
     assert_valid(MEDIAPACKAGE, "CreateChannel", build_create_mediapackage_channel(names=NAMES))
-    assert_valid(MEDIAPACKAGE, "CreateOriginEndpoint", build_create_origin_endpoint(names=NAMES, plan=plan))
+    endpoint = build_create_origin_endpoint(names=NAMES, plan=plan, session_seconds=12 * 3600)
+    assert_valid(MEDIAPACKAGE, "CreateOriginEndpoint", endpoint)
     start = datetime(2030, 6, 1, 19, 30, tzinfo=UTC)
     harvest = build_create_harvest_job(names=NAMES, asset_id="as_01JD6Q9A", bucket=settings.s3_bucket,
                                        start=start, end=start + timedelta(hours=2))  # fmt: skip
@@ -142,11 +143,12 @@ def test_the_input_takes_the_stream_key_as_its_stream_name_from_the_security_gro
 
 def test_the_endpoint_keeps_the_dvr_window_for_harvests_and_serves_ll_hls():
     plan = plan_managed_live(Settings(live_dvr_window=600.0, keyframe_seconds=2.0))
-    endpoint = build_create_origin_endpoint(names=NAMES, plan=plan)
+    endpoint = build_create_origin_endpoint(names=NAMES, plan=plan, session_seconds=12 * 3600)
     assert endpoint["ContainerType"] == "CMAF" and endpoint["Segment"]["SegmentDurationSeconds"] == 2
-    assert endpoint["StartoverWindowSeconds"] == 600
+    assert endpoint["StartoverWindowSeconds"] == 12 * 3600 + 3600, "a whole session, until its harvest runs"
     assert [m["ManifestName"] for m in endpoint["LowLatencyHlsManifests"]] == ["ll"]
-    short = build_create_origin_endpoint(names=NAMES, plan=plan_managed_live(Settings(live_dvr_window=10.0)))
+    short = build_create_origin_endpoint(names=NAMES, plan=plan_managed_live(Settings(live_dvr_window=10.0)),
+                                         session_seconds=300)
     assert short["LowLatencyHlsManifests"][0]["ManifestWindowSeconds"] == 30, "MediaPackage's minimum window"
 
 
