@@ -272,11 +272,13 @@ def run_ours(tmp: Path, seconds: int) -> dict[str, float]:
     watcher = threading.Thread(target=lambda: result.setdefault("seen", watch(playlist, _PART, started, stop, keep)))
     watcher.start()
     key = playlist.relative_to(settings.objects_dir).as_posix()
+    publishing_ended = threading.Event()
     viewers = threading.Thread(target=lambda: result.setdefault("edge", asyncio.run(
-        edge_viewers(platform.store, key, started, stop))))  # fmt: skip
+        edge_viewers(platform.store, key, started, publishing_ended, stop))))  # fmt: skip
     viewers.start()
     _, _, publisher_usage = os.wait4(proc.pid, 0)  # the publisher's own CPU is not the stream's cost
     publish_seconds = time.monotonic() - started
+    publishing_ended.set()
     time.sleep(4)
     stop.set()
     watcher.join()
@@ -294,13 +296,13 @@ def run_ours(tmp: Path, seconds: int) -> dict[str, float]:
     # the packager's date of each segment minus the capture of its first frame: 0 when PROGRAM-DATE-TIME is true
     wall = time.time() - time.monotonic() + started
     date_errors = [dates[segment] - (wall + at) for segment, at in starts.items() if segment in dates]
-    edge_seen, origin_reads, versions = result["edge"]
+    edge_seen, origin_reads, versions, parts_while_live = result["edge"]
     edge_delay = [edge_seen[uri] - result["seen"][uri] for uri in edge_seen if uri in result["seen"]]
     edge_lag = [lag[uri] + edge_seen[uri] - result["seen"][uri] for uri in edge_seen if uri in lag]
     return {"edge_p50": percentile(edge_lag, 0.5), "edge_p95": percentile(edge_lag, 0.95),
             "edge_delay_p50": percentile(edge_delay, 0.5), "edge_delay_p95": percentile(edge_delay, 0.95),
-            "edge_reads_per_part": origin_reads / max(1, len(edge_seen)), "edge_versions": versions,
-            "edge_reads_per_second": origin_reads / max(1e-9, publish_seconds), "edge_parts": len(edge_seen),
+            "edge_reads_per_part": origin_reads / max(1, parts_while_live), "edge_versions": versions,
+            "edge_reads_per_second": origin_reads / max(1e-9, publish_seconds), "edge_parts": parts_while_live,
             "first": first, "p50": percentile(list(lag.values()), 0.5),
             "p95": percentile(list(lag.values()), 0.95), "units": len(lag), "cpu": cpu / publish_seconds,
             "timeline": timeline, "date_p50": percentile(date_errors, 0.5), "date_min": min(date_errors, default=nan),
@@ -328,10 +330,10 @@ class CountingStore:
         return self.store.get_if_changed(key, etag)
 
 
-async def edge_viewers(store: ObjectStore, key: str, started: float, stop: threading.Event,
-                       count: int = VIEWERS) -> tuple[dict[str, float], int, int]:
+async def edge_viewers(store: ObjectStore, key: str, started: float, publishing_ended: threading.Event,
+                       stop: threading.Event, count: int = VIEWERS) -> tuple[dict[str, float], int, int, int]:
     """VIEWERS players on the edge's blocking reload, each asking for the hinted part: (part -> when answered,
-    origin requests, versions read)."""
+    and while the publisher ran: origin requests, versions read, parts answered)."""
     counting = CountingStore(store)
     live = LivePlaylists(counting, asyncio.to_thread)  # type: ignore[arg-type]
     answered: dict[str, float] = {}
@@ -351,13 +353,18 @@ async def edge_viewers(store: ObjectStore, key: str, started: float, stop: threa
                 answered.setdefault(f"{found.group(2)}.{found.group(3)}", time.monotonic() - started)
 
     tasks = [asyncio.create_task(viewer()) for _ in range(count)]
+    while not publishing_ended.is_set() and not stop.is_set():
+        await asyncio.sleep(0.05)
+    # while the stream runs; after it, the watch looks closely for 1.5 s (a late part), then backs off
+    requests, versions, ended = counting.reads, live.origin_reads, time.monotonic() - started
     while not stop.is_set():
         await asyncio.sleep(0.05)
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
     first = min(answered.values(), default=0.0)  # the first body names earlier parts: count from the first reload
-    return {uri: at for uri, at in answered.items() if at > first}, counting.reads, live.origin_reads
+    during = {uri: at for uri, at in answered.items() if at > first}
+    return during, requests, versions, sum(1 for at in during.values() if at <= ended)
 
 
 def wait_for_timeline(ingest: LiveIngest, started: float) -> dict[str, float]:
@@ -603,7 +610,7 @@ def main() -> None:
     print(f"{'edge: behind the origin p50 / p95':34}{ours['edge_delay_p50']:>11.3f} / {ours['edge_delay_p95']:<6.3f}"
           f"{'':>20}   <= 0.1")
     print(f"{'edge: origin requests per part':34}{ours['edge_reads_per_part']:>20.2f}"
-          f"{'':>20}   1 (one rendition, {VIEWERS} viewers: {ours['edge_reads_per_second']:.1f}/s,"
+          f"{'':>20}   1 (one rendition, {VIEWERS} viewers, while live: {ours['edge_reads_per_second']:.1f}/s,"
           f" {ours['edge_parts']} parts, {ours['edge_versions']} with a new version)")
     print("  (a request: one HEAD, GET or conditional GET of the LL playlist; on S3 each is one request, a 304 when"
           " unchanged; on this local folder an open + fstat, and the read when it changed)")

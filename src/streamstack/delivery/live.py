@@ -314,9 +314,9 @@ class LivePlaylists:
         edge = live_edge_of(found.body)
         published = self._published(watch, found, looked_at)
         first, previous = watch.version is None, watch.edge
-        # parts came quicker than the grid (a version unseen, or one there well before its first look): catching up
+        # parts came quicker than the grid (a version unseen, or one there half a part before its look): catching up
         watch.hurry = not first and (previous is not None and not edge.follows(previous)
-                                     or published < looked_at - GUARD_SECONDS - self.fine_poll_seconds)
+                                     or published < looked_at - edge.part_target / 2)
         watch.body, watch.version, watch.edge = found.body, found.info.etag, edge
         # a playlist read for the first time was published at some moment unknown: look again closely at once
         watch.due = None if first and found.written_at is None else on_grid(watch.due, published, edge.part_target)
