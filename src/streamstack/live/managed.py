@@ -57,6 +57,12 @@ def set_running(*, managed: ManagedLive, stream: LiveStream, running: bool) -> N
         (managed.start if running else managed.stop)(channel)
 
 
+def rekey(*, managed: ManagedLive, stream: LiveStream) -> None:
+    """After reset-stream-key: the input accepts the new key only."""
+    if (channel := channel_of(stream)) is not None:
+        managed.rekey(channel, stream.stream_key)
+
+
 def deprovision(*, managed: ManagedLive, stream: LiveStream) -> None:
     managed.delete(live_stream_id=stream.id, channel=channel_of(stream))
 

@@ -123,7 +123,12 @@ def reset_stream_key(live_stream_id: str, db_session: Session = Depends(get_sess
                      platform: Platform = Depends(get_platform),
                      key: ApiKey = Depends(require_scope("write"))) -> LiveStreamOut:
     stream = _stream(db_session, live_stream_id)
+    if platform.managed_live is not None and stream.connected:
+        raise Problem(409, "Conflict", f"live stream {live_stream_id!r} has a publisher: MediaLive changes an "
+                      "input only while its channel is stopped, so reset the key when no publisher is live")
     service.reset_stream_key(db_session=db_session, stream=stream)
+    if platform.managed_live is not None:
+        _managed_call(managed.rekey, managed=platform.managed_live, stream=stream)
     return _out(db_session, stream, platform, key)
 
 

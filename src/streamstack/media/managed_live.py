@@ -25,6 +25,7 @@ from streamstack.media.medialive import (
     build_create_mediapackage_channel,
     build_create_origin_endpoint,
     build_origin_endpoint_policy,
+    input_destinations,
     plan_managed_live,
 )
 from streamstack.settings import Settings
@@ -65,6 +66,8 @@ class ManagedLive(Protocol):
     def start(self, channel: ManagedChannel) -> None: ...
 
     def stop(self, channel: ManagedChannel) -> None: ...
+
+    def rekey(self, channel: ManagedChannel, stream_key: str) -> None: ...
 
     def delete(self, *, live_stream_id: str, channel: ManagedChannel | None) -> None: ...
 
@@ -158,6 +161,17 @@ class MediaLiveManagedLive:
     def stop(self, channel: ManagedChannel) -> None:
         """Stops the channel; its Channel State Change ends the session (live/managed.py)."""
         self._stop(channel.channel_id)
+
+    def rekey(self, channel: ManagedChannel, stream_key: str) -> None:
+        """The input takes the new key only (the old one is refused); MediaLive changes an input only while its
+        channel is stopped, so a running channel is stopped, the input updated, and the channel started again."""
+        was_running = self.medialive_client.describe_channel(ChannelId=channel.channel_id)["State"] in RUNNING_STATES
+        if was_running:
+            self.medialive_client.stop_channel(ChannelId=channel.channel_id)
+            self.medialive_client.get_waiter("channel_stopped").wait(ChannelId=channel.channel_id, WaiterConfig=WAIT)
+        self.medialive_client.update_input(InputId=channel.input_id, Destinations=input_destinations(stream_key))
+        if was_running:
+            self.medialive_client.start_channel(ChannelId=channel.channel_id)
 
     def _stop(self, channel_id: str) -> None:
         if self.medialive_client.describe_channel(ChannelId=channel_id)["State"] in RUNNING_STATES:

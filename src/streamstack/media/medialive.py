@@ -167,13 +167,18 @@ def mediapackage_output_group(plan: LiveEncodePlan) -> dict[str, Any]:
     }  # fmt: skip
 
 
+def input_destinations(stream_key: str) -> list[dict[str, str]]:
+    """The one stream name the input accepts: the key is the publisher's credential, as at the ingest."""
+    return [{"StreamName": f"{RTMP_APPLICATION}/{stream_key}"}]
+
+
 def build_create_input(*, names: ManagedLiveNames, stream_key: str, security_group_id: str) -> dict[str, Any]:
     """An RTMP_PUSH input: publishers push to rtmp://<input address>/live/<stream key>, from the group's CIDRs."""
     return {
         "Name": names.input,
         "Type": "RTMP_PUSH",
         "InputSecurityGroups": [security_group_id],
-        "Destinations": [{"StreamName": f"{RTMP_APPLICATION}/{stream_key}"}],
+        "Destinations": input_destinations(stream_key),
         "RequestId": names.token("input"),
         "Tags": names.tags,
     }

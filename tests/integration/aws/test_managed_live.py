@@ -443,6 +443,36 @@ def test_a_managed_stream_plays_from_its_endpoint_with_a_signature_cloudfront_ch
     assert not allowed(f"{base}/out/v1/{GROUP}/{GROUP}-{standard['id']}/live/master.m3u8")
 
 
+def test_a_new_stream_key_is_the_only_one_the_input_takes(managed_platform: tuple[Any, ...]) -> None:
+    """reset-stream-key updates the input's stream name (the channel stopped meanwhile, as MediaLive requires,
+    then running again); with a publisher live it is refused and the key stays."""
+    platform, api, headers, medialive, mp = managed_platform
+    sent: list[tuple[str, dict[str, Any]]] = []
+    for operation in ("StopChannel", "UpdateInput", "StartChannel"):
+        medialive.meta.events.register(f"provide-client-params.medialive.{operation}",
+                                       lambda params, model, **_: sent.append((model.name, dict(params))))  # fmt: skip
+    mp.stub.add_response("create_channel", channel_response(ManagedLiveNames(GROUP, GROUP, "x")), None)
+    mp.stub.add_response("create_origin_endpoint", endpoint_response(ManagedLiveNames(GROUP, GROUP, "x")), None)
+    mp.stub.add_response("put_origin_endpoint_policy", {}, None)
+    stream = api.post("/v1/live-streams", json={}, headers=headers).json()
+    with platform.sessions() as db_session:
+        managed = db_session.get(LiveStream, stream["id"]).managed
+    sent.clear()
+    reset = api.post(f"/v1/live-streams/{stream['id']}/reset-stream-key", headers=headers)
+    new_key = reset.json()["stream_key"]
+    assert reset.status_code == 200 and new_key != stream["stream_key"]
+    channel = {"ChannelId": managed["channel_id"]}
+    assert sent == [("StopChannel", channel), ("UpdateInput", {"InputId": managed["input_id"], "Destinations": [
+        {"StreamName": f"live/{new_key}"}]}), ("StartChannel", channel)]  # fmt: skip
+    assert medialive.describe_channel(ChannelId=managed["channel_id"])["State"] == "RUNNING"
+
+    deliver(platform, alert(managed["channel_arn"], "CLEARED", datetime.now(UTC).replace(microsecond=0)))
+    refused = api.post(f"/v1/live-streams/{stream['id']}/reset-stream-key", headers=headers)
+    assert refused.status_code == 409 and "publisher" in refused.json()["detail"]
+    assert api.get(f"/v1/live-streams/{stream['id']}", headers=headers).json()["stream_key"] == new_key
+    assert len(sent) == 3, "nothing sent to MediaLive"
+
+
 def test_the_stubbed_mediapackage_checks_are_real() -> None:
     """The checker the MediaPackage stub runs reports a request the model refuses."""
     request = build_create_mediapackage_channel(names=ManagedLiveNames(GROUP, GROUP, "ls_1"))
