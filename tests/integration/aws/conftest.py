@@ -38,6 +38,7 @@ def moto_endpoint() -> Iterator[str]:
             patch.setenv(name, value)
         patch.delenv("AWS_PROFILE", raising=False)
         serialize_moto_receives(patch)
+        accept_the_longest_deregistration_delay(patch)
         server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)  # the kernel picks the port
         server.start()
         try:
@@ -69,6 +70,27 @@ def serialize_moto_receives(patch: pytest.MonkeyPatch) -> None:
             time.sleep(MOTO_POLL_SECONDS)
 
     patch.setattr(SQSBackend, "receive_message", receive_message)
+
+
+MAX_DEREGISTRATION_DELAY = "3600"  # ELBv2's documented maximum (deregistration_delay.timeout_seconds, 0-3600)
+
+
+def accept_the_longest_deregistration_delay(patch: pytest.MonkeyPatch) -> None:
+    """moto 5 checks the delay against range(0, 3600), refusing the 3600 its own message calls valid (and AWS
+    accepts; the live ingest's target groups use it). The rest of moto's validation stays as it is."""
+    from moto.elbv2.models import ELBv2Backend
+
+    original = ELBv2Backend.modify_target_group_attributes
+
+    def modify_target_group_attributes(self, target_group_arn, attributes):  # type: ignore[no-untyped-def]
+        key = "deregistration_delay.timeout_seconds"
+        if attributes.get(key) != MAX_DEREGISTRATION_DELAY:
+            return original(self, target_group_arn, attributes)
+        original(self, target_group_arn, {**attributes, key: str(int(MAX_DEREGISTRATION_DELAY) - 1)})
+        self.target_groups[target_group_arn].attributes[key] = MAX_DEREGISTRATION_DELAY
+        return None
+
+    patch.setattr(ELBv2Backend, "modify_target_group_attributes", modify_target_group_attributes)
 
 
 def unique(prefix: str) -> str:

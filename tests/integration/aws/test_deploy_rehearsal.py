@@ -1,11 +1,12 @@
-"""Deploy rehearsal on loopback (issue 11): `terraform apply` of the dev root against moto, then the VOD flow
-run by processes configured only from what Terraform created.
+"""Deploy rehearsal on loopback (issues 11 and 13): `terraform apply` of the dev root (live ingest on) against
+moto, then the VOD flow and the live flow run by processes configured only from what Terraform created.
 
 The steps follow docs/deploy.md's first deploy: apply, fill the secrets, run the migrate task, start the
-services, upload, play. The api, edge and worker run as real processes with the environment and secrets of
-their ECS task definitions; the Lambda handlers run with their functions' environment, fed from the queues
-their event source mappings name. Every health-check path of a target group or container is called on the
-process it points at. `LOOPBACK` lists the only values the rehearsal changes, and why.
+services, upload, play, publish live, play live. The api, edge, worker and ingest run as real processes with
+the environment and secrets of their ECS task definitions; the Lambda handlers run with their functions'
+environment, fed from the queues their event source mappings name. Every health check of a target group or
+container is run against the process it points at. `LOOPBACK` lists the only values the rehearsal changes, and
+why.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import json
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
 import time
@@ -30,9 +32,15 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
+from streamstack.live.ingest import find_nginx
+from streamstack.live.srt import free_udp_port
 from tests.conftest import free_port, missing_part, reset_postgres, wait_until
+from tests.e2e.processes import kill_tree
+from tests.e2e.test_live_ingest_sigterm import STOP_MARGIN_SECONDS
+from tests.e2e.test_live_rtmp import publish
 from tests.integration.aws.conftest import FakeLambdaContext, sqs_event
 from tests.integration.aws.test_vod_flow import uris
+from tests.unit.media.llhls_rules import check_playlist
 
 pytestmark = pytest.mark.timeout(900)
 
@@ -94,7 +102,10 @@ LOOPBACK: dict[str, str] = {
     "STREAMSTACK_API_PORT": "8000 inside a task; a free port on this shared machine",
     "STREAMSTACK_EDGE_PORT": "8001 inside a task; a free port on this shared machine",
     "STREAMSTACK_DATA_DIR": "a temporary directory instead of the image's /var/lib/streamstack",
+    "STREAMSTACK_RTMP_PORT": "ingest only: 1935 inside a task (the NLB's TCP listener's); a free port here",
+    "STREAMSTACK_SRT_PORT": "ingest only: 8890 inside a task (the NLB's UDP listener's); a free UDP port here",
 }
+RTMP_PORT, SRT_PORT = 1935, 8890  # the live_ingest module's listener and container ports (dev keeps the defaults)
 # The distribution is not created (NOT_CREATED), so the player-facing base URL is the edge on loopback.
 CDN_OUTPUTS_OVERRIDE = """output "public_edge_url" {{
   value = "{edge_url}"
@@ -133,17 +144,26 @@ def provider_override(endpoint: str) -> str:
             f'provider "aws" {{\n  alias = "us_east_1"\n{settings}\n}}\n')
 
 
-def resource_addresses(directory: Path, prefix: str = "") -> list[str]:
-    """Every managed resource of a root, module calls followed (addresses without instance keys)."""
+def resource_addresses(directory: Path, prefix: str = "", instance: str = "") -> dict[str, str]:
+    """Every managed resource of a root, module calls followed: its address without instance keys, mapped to
+    the address a -target names it by (a module called with count is instance [0]; a target without its key
+    would match no instance of it)."""
     from tests.infra.hcl import load_dir
 
     blocks = load_dir(directory)
-    found = [f"{prefix}{rtype}.{rname}" for block in blocks.get("resource", [])
-             for rtype, named in block.items() for rname in named]
+    found = {f"{prefix}{rtype}.{rname}": f"{instance}{rtype}.{rname}" for block in blocks.get("resource", [])
+             for rtype, named in block.items() for rname in named}
     for block in blocks.get("module", []):
         for name, body in block.items():
-            found += resource_addresses((directory / body["source"]).resolve(), f"{prefix}module.{name}.")
+            key = "[0]" if "count" in body else ""
+            found |= resource_addresses((directory / body["source"]).resolve(), f"{prefix}module.{name}.",
+                                        f"{instance}module.{name}{key}.")
     return found
+
+
+def without_keys(address: str) -> str:
+    """A state address (module.live_ingest[0].aws_lb_listener.ingest["rtmp"]) as resource_addresses names it."""
+    return re.sub(r"\[[^\]]*\]", "", address)
 
 
 def self_signed_certificate() -> tuple[bytes, bytes]:
@@ -194,7 +214,7 @@ def deployment(moto_endpoint: str, tmp_path_factory: pytest.TempPathFactory) -> 
     work = tmp_path_factory.mktemp("rehearsal-tf")
     root = work / "root"
     shutil.copytree(TF_ROOT, root, ignore=shutil.ignore_patterns(".terraform*", "*.tfstate*", "tests"))
-    api_port, edge_port = free_port(), free_port()
+    api_port, edge_port, rtmp_port, srt_port = free_port(), free_port(), free_port(), free_udp_port()
     (root / "rehearsal_override.tf").write_text(provider_override(moto_endpoint))
     (root / "modules" / "cdn" / "rehearsal_override.tf").write_text(
         CDN_OUTPUTS_OVERRIDE.format(edge_url=f"http://127.0.0.1:{edge_port}"))
@@ -212,6 +232,7 @@ def deployment(moto_endpoint: str, tmp_path_factory: pytest.TempPathFactory) -> 
         "public_api_url": f"http://127.0.0.1:{api_port}",  # the API's DNS name; here its loopback address
         "edge_origin_host": "edge-origin.dev.rehearsal.test",
         "signing_public_keys": {"rehearsal": signing_public_key()},
+        "live_ingest": True,  # docs/deploy.md, "Live ingest on AWS": the ingest service behind its NLB
     }
     (root / "account.auto.tfvars.json").write_text(json.dumps(account_inputs))
     env = {**os.environ, "TF_CLI_CONFIG_FILE": str(work / "cli.tfrc"), "TF_IN_AUTOMATION": "1",
@@ -226,22 +247,25 @@ def deployment(moto_endpoint: str, tmp_path_factory: pytest.TempPathFactory) -> 
     run("init", "-input=false")
     addresses = resource_addresses(root)
     assert set(NOT_CREATED) <= set(addresses), set(NOT_CREATED) - set(addresses)
-    targets = [address for address in addresses if address not in NOT_CREATED]
+    targets = [target for address, target in addresses.items() if address not in NOT_CREATED]
     started = time.monotonic()
     run("apply", "-input=false", "-auto-approve", "-parallelism=20", "-var-file=environments/dev/terraform.tfvars",
         *[f"-target={address}" for address in targets])
     apply_seconds = time.monotonic() - started
     outputs = {name: value.get("value") for name, value in json.loads(run("output", "-json").stdout).items()}
     state = set(run("state", "list").stdout.split())
-    return Deployment(moto_endpoint, outputs, state, apply_seconds, {8000: api_port, 8001: edge_port})
+    return Deployment(moto_endpoint, outputs, state, apply_seconds,
+                      {8000: api_port, 8001: edge_port, RTMP_PORT: rtmp_port, SRT_PORT: srt_port})
 
 
 def test_terraform_creates_every_resource_moto_implements(deployment: Deployment):
     """The targeted apply succeeded (every instance of every target created); nothing of NOT_CREATED exists."""
-    created = {re.sub(r"\[[^\]]*\]$", "", address) for address in deployment.state_addresses}
+    created = {without_keys(address) for address in deployment.state_addresses}
     assert not created & set(NOT_CREATED)
     assert {"module.api_service.aws_ecs_task_definition.this", "module.event_processor.aws_lambda_function.handler",
             "module.database.aws_db_instance.this", "module.api_service.aws_lb_target_group.this"} <= created
+    assert {f"module.live_ingest.{name}" for name in ("aws_lb.ingest", "aws_lb_listener.ingest",
+            "aws_lb_target_group.ingest", "aws_ecs_task_definition.ingest", "aws_ecs_service.ingest")} <= created
     print(f"rehearsal apply: {len(deployment.state_addresses)} resource instances in {deployment.apply_seconds:.0f} s;"
           f" not created: {len(NOT_CREATED)}")
 
@@ -316,7 +340,10 @@ class Rehearsal:
             "STREAMSTACK_EDGE_PORT": str(self.ports[8001]),
             "STREAMSTACK_DATA_DIR": str(self.data_dir),
         }
-        assert set(values) == set(LOOPBACK)
+        if "STREAMSTACK_RTMP_PORT" in environment:  # the ingest's listeners; the other services only print them
+            values |= {"STREAMSTACK_RTMP_PORT": str(self.ports[int(environment["STREAMSTACK_RTMP_PORT"])]),
+                       "STREAMSTACK_SRT_PORT": str(self.ports[int(environment["STREAMSTACK_SRT_PORT"])])}
+        assert set(values) <= set(LOOPBACK)
         return values
 
     def task_environment(self, name: str) -> dict[str, str]:
@@ -350,7 +377,7 @@ class Rehearsal:
             try:
                 process.wait(timeout=30)
             except subprocess.TimeoutExpired:
-                process.kill()
+                kill_tree(process.pid)  # the ingest's nginx and ffmpegs run in sessions of their own
                 process.wait()
 
 
@@ -386,14 +413,16 @@ def rehearsal(deployment: Deployment, postgres_url: str, tmp_path_factory: pytes
     ready = Rehearsal(deployment, postgres_url, work / "data", work,
                       ports=deployment.ports)
     ready.tasks = task_definitions(deployment)
-    assert set(ready.tasks) == {"api", "worker", "edge", "migrate"}, sorted(ready.tasks)
+    assert set(ready.tasks) == {"api", "worker", "edge", "ingest", "migrate"}, sorted(ready.tasks)
     ready.run_task("migrate")
     try:
-        for name in ("api", "edge", "worker"):
+        for name in ("api", "edge", "worker", "ingest"):
             ready.start_service(name)
         for name, port in (("api", 8000), ("edge", 8001)):
             wait_until(lambda port=port: answers(f"http://127.0.0.1:{ready.ports[port]}/openapi.json")
                        or answers(f"http://127.0.0.1:{ready.ports[port]}/_edge/stats"), 60, f"the {name} process")
+        if find_nginx() is not None:  # else the ingest runs SRT only, and the RTMP tests skip saying so
+            wait_until(lambda: tcp_answers(ready.ports[RTMP_PORT]), 60, "the ingest's RTMP listener")
         fill_secrets(deployment)  # docs/deploy.md step 10: after the services first started
         yield ready
     finally:
@@ -407,16 +436,37 @@ def answers(url: str) -> bool:
         return False
 
 
+def tcp_answers(port: int) -> bool:
+    """An NLB TCP health check: the connection is accepted."""
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=2).close()
+        return True
+    except OSError:
+        return False
+
+
+def require_rtmp() -> None:
+    if find_nginx() is None:
+        missing_part("nginx with its RTMP module (Debian: nginx, libnginx-mod-rtmp) is not installed: the ingest "
+                     "task's RTMP listener and health checks cannot run")
+
+
 # --- health checks ----------------------------------------------------------------------------------------
 
 
-def test_every_target_group_health_check_answers_200(rehearsal: Rehearsal):
-    """ALB target groups: the path and matcher Terraform gave them, on the process behind their port."""
+def test_every_target_group_health_check_passes(rehearsal: Rehearsal):
+    """ALB target groups: the path and matcher Terraform gave them, on the process behind their port; NLB target
+    groups (the ingest's RTMP and SRT): a TCP connection to their health-check port."""
+    require_rtmp()
     elbv2 = rehearsal.deployment.client("elbv2")
     groups = [g for g in elbv2.describe_target_groups()["TargetGroups"]
               if g["TargetGroupName"].startswith(rehearsal.deployment.outputs["cluster_name"])]
-    assert {g["Port"] for g in groups} == {8000, 8001}
+    assert {g["Port"] for g in groups} == {8000, 8001, RTMP_PORT, SRT_PORT}
     for group in groups:
+        if group["HealthCheckProtocol"] == "TCP":
+            port = int(group["HealthCheckPort"])
+            assert tcp_answers(rehearsal.ports[port]), (group["TargetGroupName"], port)
+            continue
         url = f"http://127.0.0.1:{rehearsal.ports[group['Port']]}{group['HealthCheckPath']}"
         response = httpx.get(url, timeout=5)
         assert str(response.status_code) == group["Matcher"]["HttpCode"], (group["TargetGroupName"], url,
@@ -425,6 +475,7 @@ def test_every_target_group_health_check_answers_200(rehearsal: Rehearsal):
 
 def test_every_container_health_check_passes(rehearsal: Rehearsal):
     """The healthCheck command of each container, run against the process it checks (its port mapped)."""
+    require_rtmp()
     checked = []
     for name, task in rehearsal.tasks.items():
         check = task.container.get("healthCheck")
@@ -432,12 +483,12 @@ def test_every_container_health_check_passes(rehearsal: Rehearsal):
             continue
         kind, program, *args = check["command"]
         assert kind == "CMD" and program == "python", check["command"]
-        args = [re.sub(r"127\.0\.0\.1:(\d+)", lambda m: f"127.0.0.1:{rehearsal.ports[int(m.group(1))]}", a)
-                for a in args]
+        args = [re.sub(r"(127\.0\.0\.1(?::|', ))(\d+)", lambda m: f"{m.group(1)}{rehearsal.ports[int(m.group(2))]}",
+                       a) for a in args]  # fmt: skip
         result = subprocess.run([sys.executable, *args], capture_output=True, text=True, timeout=30)
         assert result.returncode == 0, (name, check["command"], result.stderr[-2000:])
         checked.append(name)
-    assert sorted(checked) == ["api", "edge"]
+    assert sorted(checked) == ["api", "edge", "ingest"]
 
 
 # --- the VOD flow -----------------------------------------------------------------------------------------
@@ -521,7 +572,7 @@ def test_only_the_migrate_task_holds_the_master_password(rehearsal: Rehearsal):
         expected = (master, "false") if name == "migrate" else ("streamstack_app", "true")
         assert (url.username, environment["STREAMSTACK_DATABASE_IAM_AUTH"]) == expected, name
     secrets = {name: [s["name"] for s in task.container.get("secrets", [])] for name, task in rehearsal.tasks.items()}
-    assert secrets == {"api": [], "worker": [], "edge": [], "migrate": ["PGPASSWORD"]}
+    assert secrets == {"api": [], "worker": [], "edge": [], "ingest": [], "migrate": ["PGPASSWORD"]}
     assert "--app-user" in rehearsal.tasks["migrate"].command
     assert set(deployment.outputs["app_secret_arns"]) == {"playback-signing-key", "webhook-signing-secret"}
 
@@ -580,3 +631,78 @@ def test_the_vod_flow_runs_on_what_terraform_created(rehearsal: Rehearsal, clip:
             assert attributes["Attributes"]["ApproximateNumberOfMessages"] == "0", (queue, suffix)
 
 
+
+
+# --- the live flow ----------------------------------------------------------------------------------------
+
+
+def test_live_ingest_is_created_behind_its_nlb_and_drains_within_its_stop_timeout(rehearsal: Rehearsal):
+    """The live_ingest module in moto: the NLB, its TCP 1935 / UDP 8890 listeners and target groups (an hour's
+    deregistration delay), the service on both, and a stopTimeout that covers the drain plus closing."""
+    deployment = rehearsal.deployment
+    elbv2, ecs = deployment.client("elbv2"), deployment.client("ecs")
+    (nlb,) = [b for b in elbv2.describe_load_balancers()["LoadBalancers"] if b["Type"] == "network"]
+    assert deployment.outputs["ingest_host"] == nlb["DNSName"]
+    listeners = elbv2.describe_listeners(LoadBalancerArn=nlb["LoadBalancerArn"])["Listeners"]
+    assert sorted((x["Protocol"], x["Port"]) for x in listeners) == [("TCP", RTMP_PORT), ("UDP", SRT_PORT)]
+    forwarded = {x["DefaultActions"][0]["TargetGroupArn"] for x in listeners}
+    groups = elbv2.describe_target_groups(TargetGroupArns=sorted(forwarded))["TargetGroups"]
+    for group in groups:
+        attributes = {a["Key"]: a["Value"] for a in
+                      elbv2.describe_target_group_attributes(TargetGroupArn=group["TargetGroupArn"])["Attributes"]}
+        assert attributes["deregistration_delay.timeout_seconds"] == "3600", group["TargetGroupName"]
+        assert group["TargetType"] == "ip" and group["HealthCheckPort"] == str(RTMP_PORT)
+    cluster = deployment.outputs["cluster_name"]
+    (service,) = ecs.describe_services(cluster=cluster, services=[f"{cluster}-ingest"])["services"]
+    assert {(b["targetGroupArn"], b["containerPort"]) for b in service["loadBalancers"]} == {
+        (g["TargetGroupArn"], g["Port"]) for g in groups}
+    ingest = rehearsal.tasks["ingest"]
+    assert ingest.command == ["ingest"] and ingest.environment["STREAMSTACK_LIVE_MAX_SESSIONS"] == "1"
+    drain = float(ingest.environment["STREAMSTACK_LIVE_DRAIN_SECONDS"])
+    # Fargate's maximum; the ingest closes what outlives the drain within 15 s (tests/e2e/test_live_ingest_sigterm)
+    assert drain + STOP_MARGIN_SECONDS <= ingest.container["stopTimeout"] <= 120
+
+
+def test_live_flow_runs_on_what_terraform_created(rehearsal: Rehearsal, tmp_path: Path):
+    """A publisher on the RTMP URL the api prints (the NLB's name and listener port; here loopback to the ingest
+    process), live playback through the edge process from the bucket, and the session's recording after it."""
+    require_rtmp()
+    deployment = rehearsal.deployment
+    api, edge = f"http://127.0.0.1:{rehearsal.ports[8000]}", f"http://127.0.0.1:{rehearsal.ports[8001]}"
+    key = rehearsal.run_task("migrate", "keys", "create", "--name", "first-live").strip().splitlines()[-1]
+    with httpx.Client(base_url=api, headers={"Authorization": f"Bearer {key}"}, timeout=10) as http:
+        created = http.post("/v1/live-streams", json={"new_asset_settings": {"playback_policy": ["public"]}})
+        assert created.status_code == 201, created.text
+        stream = created.json()
+        assert stream["rtmp_url"] == f"rtmp://{deployment.outputs['ingest_host']}:{RTMP_PORT}/live"
+        assert stream["srt_url"].startswith(f"srt://{deployment.outputs['ingest_host']}:{SRT_PORT}?")
+        # The NLB's name resolves nowhere here: its listener port forwards to the task's, here the ingest process.
+        loopback = stream["rtmp_url"].replace(f"{deployment.outputs['ingest_host']}:{RTMP_PORT}",
+                                              f"127.0.0.1:{rehearsal.ports[RTMP_PORT]}")
+        publisher = publish(f"{loopback}/{stream['stream_key']}", 14)
+        try:
+            active = wait_until(lambda: (s := http.get(f"/v1/live-streams/{stream['id']}").json())[
+                "active_asset_id"] and s, 30, f"the session\n{rehearsal.log_tail('ingest')}")  # fmt: skip
+            master_url = f"{edge}/{active['playback_ids'][0]['id']}.m3u8"
+            master = wait_until(lambda: (r := httpx.get(master_url, timeout=10)).status_code == 200 and r, 30,
+                                f"the live master at the edge\n{rehearsal.log_tail('edge')}")  # fmt: skip
+            media_url = urljoin(master_url, uris(master.text)[0])
+            media = wait_until(lambda: "#EXT-X-PART:" in (r := httpx.get(media_url, timeout=10)).text and r, 30,
+                               "parts in the live playlist")  # fmt: skip
+            playlist = check_playlist(media.text)
+            newest = ([p for segment in playlist.segments for p in segment.parts] + playlist.trailing_parts)[-1]
+            part = httpx.get(urljoin(media_url, newest[1]), timeout=10)
+            assert part.status_code == 200 and part.content[4:8] == b"moof", "a part, from the bucket via the edge"
+            assert publisher.wait(timeout=40) == 0, publisher.stderr.read() if publisher.stderr else ""
+        finally:
+            if publisher.poll() is None:
+                publisher.kill()
+        assert http.put(f"/v1/live-streams/{stream['id']}/complete").status_code == 200
+        done = wait_until(lambda: (s := http.get(f"/v1/live-streams/{stream['id']}").json())["status"] == "idle"
+                          and s, 30, "the session to end")  # fmt: skip
+        asset = http.get(f"/v1/assets/{done['recent_asset_ids'][0]}").json()
+    assert asset["status"] == "ready" and asset["duration"] >= 8, asset
+    vod = f"{edge}/{asset['playback_ids'][0]['id']}.m3u8"
+    recording_url = urljoin(vod, uris(httpx.get(vod, timeout=10).text)[0])
+    recording = httpx.get(recording_url, timeout=10).text
+    assert "#EXT-X-ENDLIST" in recording and recording.count("#EXTINF:") >= 4, recording
