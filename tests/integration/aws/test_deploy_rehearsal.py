@@ -106,13 +106,18 @@ LOOPBACK: dict[str, str] = {
     "STREAMSTACK_SRT_PORT": "ingest only: 8890 inside a task (the NLB's UDP listener's); a free UDP port here",
 }
 RTMP_PORT, SRT_PORT = 1935, 8890  # the live_ingest module's listener and container ports (dev keeps the defaults)
-# The distribution is not created (NOT_CREATED), so the player-facing base URL is the edge on loopback.
+# The distribution is not created (NOT_CREATED), so the player-facing base URL is the edge on loopback, and its id
+# and ARN name nothing (the app environment refers to the ARN, which would otherwise pull the distribution in).
 CDN_OUTPUTS_OVERRIDE = """output "public_edge_url" {{
   value = "{edge_url}"
 }}
 
 output "distribution_id" {{
   value = "not-created-in-the-rehearsal"
+}}
+
+output "distribution_arn" {{
+  value = "arn:aws:cloudfront::123456789012:distribution/not-created-in-the-rehearsal"
 }}
 """
 
