@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import pytest
@@ -254,3 +255,38 @@ def test_one_line_wiring_gives_request_ids_metrics_and_scrape_refresh() -> None:
     scraped = client.get("/metrics").text
     assert 'streamstack_queue_dlq_depth{queue="encode"} 1.0' in scraped
     assert 'route="/v1/assets/{asset_id}"' in scraped
+
+
+def test_a_tallied_histogram_exposes_what_observing_each_value_would(fresh_metrics) -> None:  # type: ignore[no-untyped-def]
+    """The edge adds its request durations up in the process; the series written must be prometheus_client's own."""
+    from prometheus_client import CollectorRegistry, Histogram
+
+    name = "streamstack_edge_request_duration_seconds"
+    values = [0.0001, 0.005, 0.0051, 0.3, 0.3, 42.0]  # under the first bound, on one, just past, twice, past the last
+    fresh_metrics.configure_metrics(service="edge", enabled=True)
+    tally = metrics.HistogramTally(name, interval=3600)
+    ok, missing = {"route": "/{playback_id}/{path}", "method": "GET"}, {"route": "unmatched", "method": "HEAD"}
+
+    async def serve() -> float | None:
+        for value in values:  # on the event loop: the first is written at once, the rest wait for the interval
+            tally.observe(value, ok["route"], ok["method"], "2xx")
+        tally.observe(0.02, missing["route"], missing["method"], "4xx")
+        return sample(f"{name}_count", **ok, status_class="2xx")
+
+    assert asyncio.run(serve()) == 1
+    tally.flush()
+
+    reference_registry = CollectorRegistry()
+    reference = Histogram("reference", "", buckets=catalogue.LATENCY_BUCKETS, registry=reference_registry)
+    for value in values:
+        reference.observe(value)
+    for bound in (*catalogue.LATENCY_BUCKETS, float("inf")):
+        le = "+Inf" if bound == float("inf") else str(bound)
+        expected = reference_registry.get_sample_value("reference_bucket", {"le": le})
+        assert sample(f"{name}_bucket", **ok, status_class="2xx", le=le) == expected, le
+    assert sample(f"{name}_count", **ok, status_class="2xx") == len(values)
+    assert sample(f"{name}_sum", **ok, status_class="2xx") == pytest.approx(sum(values))
+    assert sample(f"{name}_count", **missing, status_class="4xx") == 1
+    assert sample(f"{name}_sum", **missing, status_class="4xx") == pytest.approx(0.02)
+    tally.flush()  # nothing new: nothing added twice
+    assert sample(f"{name}_count", **ok, status_class="2xx") == len(values)

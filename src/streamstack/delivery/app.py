@@ -148,11 +148,13 @@ class EdgeApp:
         self.metered = metrics.metrics_enabled()
         self.served = ServedCounters(publish=self.metered)
         self.metrics_endpoint = exposition.metrics_app() if self.metered else None
-        self._entry: Callable[[Scope, Receive, Send], Awaitable[None]] = (
-            exposition.MetricsMiddleware(self._dispatch, service="edge", exclude_paths=(HEALTH_PATH,))
+        # Request durations are tallied in the process and written once a second, like the served counters.
+        self.timing = (
+            exposition.MetricsMiddleware(self._dispatch, service="edge", exclude_paths=(HEALTH_PATH,), tally=True)
             if self.metered
-            else self._dispatch
+            else None
         )
+        self._entry: Callable[[Scope, Receive, Send], Awaitable[None]] = self.timing or self._dispatch
         self.admin_listener = (
             AdminListener(self.admin_app, self.settings.edge_admin_host, self.settings.edge_admin_port)
             if self.settings.edge_admin_port
@@ -170,8 +172,14 @@ class EdgeApp:
             listener = self.admin_listener
             await lifespan(receive, send, on_startup=listener.start if listener else None,
                            on_shutdown=listener.stop if listener else None)
-            if self.metered:
-                self.served.publish()
+            self.flush_metrics()
+
+    def flush_metrics(self) -> None:
+        """Write the figures kept in the process (served counters, request durations) now; at shutdown too."""
+        if self.metered:
+            self.served.publish()
+        if self.timing is not None:
+            self.timing.flush()
 
     async def admin_app(self, scope: Scope, receive: Receive, send: Send) -> None:
         """The operator endpoints (`/metrics`, `/_edge/stats`), served only by the admin listener."""

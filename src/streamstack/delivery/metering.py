@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
-
 from streamstack.observability import metrics
 
 
@@ -19,35 +16,15 @@ class ServedCounters:
     def __init__(self, *, publish: bool, interval: float = 1.0):
         self.requests = dict.fromkeys(metrics.CACHE_RESULTS, 0)
         self.bytes = dict.fromkeys(metrics.CACHE_RESULTS, 0)
-        self._publish, self._interval = publish, interval
+        self._publish = publish
         self._published = (dict(self.requests), dict(self.bytes))
-        self._next = 0.0
-        self._flush_scheduled = False
+        self._schedule = metrics.FlushSchedule(self.publish, interval)
 
     def add(self, result: str, nbytes: int) -> None:
         self.requests[result] += 1
         self.bytes[result] += nbytes
-        if not self._publish:
-            return
-        now = time.monotonic()
-        if now >= self._next:
-            self._flush()
-        elif not self._flush_scheduled:
-            self._schedule_flush(self._next - now)
-
-    def _schedule_flush(self, delay: float) -> None:
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:  # called outside the server's loop (tests, scripts): publish now
-            self._flush()
-            return
-        self._flush_scheduled = True
-        loop.call_later(delay, self._flush)
-
-    def _flush(self) -> None:
-        self._flush_scheduled = False
-        self._next = time.monotonic() + self._interval
-        self.publish()
+        if self._publish:
+            self._schedule.poke()
 
     def publish(self) -> None:
         """Record the increase since the last call (also called at shutdown, so nothing is lost)."""

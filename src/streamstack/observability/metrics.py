@@ -7,11 +7,13 @@ A process calls `configure_metrics` once at setup (`observability.setup_process`
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import os
 import threading
 import time
+from bisect import bisect_left
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager, nullcontext, suppress
 from typing import TYPE_CHECKING, Any, cast
@@ -150,6 +152,82 @@ def record(name: str, value: float = 1.0, **labels: str) -> None:
         _writer(name, labels)(value)
     if _rt.emf is not None:
         _rt.emf.add(METRICS[name], value, labels)
+
+
+class FlushSchedule:
+    """Runs `flush` at most once per interval, and once more at the end of an interval that saw a `poke`.
+
+    For figures kept as plain numbers on a hot path: one metrics write per interval instead of one per event,
+    and the last interval before idle is written too. Off an event loop (tests, scripts) a poke flushes at once.
+    """
+
+    def __init__(self, flush: Callable[[], None], interval: float = 1.0) -> None:
+        self._flush, self._interval = flush, interval
+        self._next = 0.0
+        self._scheduled = False
+
+    def poke(self) -> None:
+        now = time.monotonic()
+        if now >= self._next:
+            self.run()
+        elif not self._scheduled:
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:
+                self.run()
+                return
+            self._scheduled = True
+            loop.call_later(self._next - now, self.run)
+
+    def run(self) -> None:
+        """Flush now (also at shutdown, so nothing is lost)."""
+        self._scheduled = False
+        self._next = time.monotonic() + self._interval
+        self._flush()
+
+
+class HistogramTally:
+    """One histogram's observations added up in the process and written to Prometheus once a second.
+
+    prometheus_client's observe takes a lock for the sum and one per bucket (3.2 us of the edge's 8.4 us playlist
+    path); here an observation is a bisect and two additions, and a flush adds each labelled series' increase to
+    its buckets and sum in one go. For one thread (the event loop that observes); Prometheus only, not EMF.
+    """
+
+    def __init__(self, name: str, *, interval: float = 1.0) -> None:
+        definition = METRICS[name]
+        if definition.kind != "histogram":
+            raise ValueError(f"{name} is a {definition.kind}, not a histogram")
+        self.name = name
+        self._bounds = (*definition.buckets, math.inf)  # prometheus_client's buckets, +Inf added as it adds it
+        self._tallies: dict[tuple[str, ...], list[float]] = {}  # label values -> [sum, count per bucket...]
+        self.schedule = FlushSchedule(self.flush, interval)
+
+    def observe(self, value: float, *label_values: str) -> None:
+        tally = self._tallies.get(label_values)
+        if tally is None:
+            tally = self._tallies[label_values] = [0.0] * (len(self._bounds) + 1)
+        tally[0] += value
+        tally[bisect_left(self._bounds, value) + 1] += 1  # the first bucket whose bound is >= value, as observe
+        self.schedule.poke()
+
+    def flush(self) -> None:
+        """Write what was observed since the last flush."""
+        tallies, self._tallies = self._tallies, {}
+        if not _rt.enabled or not _rt.prometheus:
+            return
+        instrument = _instrument(METRICS[self.name])
+        for label_values, tally in tallies.items():
+            _add_observations(instrument.labels(*label_values), tally[0], tally[1:])
+
+
+def _add_observations(child: Any, total: float, bucket_counts: list[float]) -> None:
+    """What `observe` does, for many observations at once (prometheus_client has no batch call): the sum, and
+    each bucket's own count (its exposition makes them cumulative), in this process's values or mmap files."""
+    child._sum.inc(total)
+    for bucket, count in zip(child._buckets, bucket_counts, strict=True):
+        if count:
+            bucket.inc(count)
 
 
 def _check(value: str, allowed: tuple[str, ...], what: str) -> None:

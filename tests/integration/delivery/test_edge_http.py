@@ -8,6 +8,7 @@ import time
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from streamstack.delivery.app import create_edge_app
 
@@ -294,7 +295,7 @@ async def test_prometheus_counters_and_metrics_endpoint(edge_platform, media, ke
         for _ in range(3):
             await http.get(f"/{media.public_id}/720p/seg_00000.m4s")
         await http.get(f"/{media.public_id}/720p/nothing.m4s")
-        edge.served.publish()
+        edge.flush_metrics()
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=edge.admin_app), base_url=EDGE) as admin:
         text = (await admin.get("/metrics")).text
     assert edge.served.requests == {"hit": 2, "miss": 1, "coalesced": 0}
@@ -303,6 +304,62 @@ async def test_prometheus_counters_and_metrics_endpoint(edge_platform, media, ke
     assert "streamstack_edge_cache_hit_ratio" in text
     assert 'route="/{playback_id}/{path}"' in text and 'status_class="4xx"' in text
     assert "streamstack_edge_origin_fetch_seconds_count" in text
+
+
+async def test_request_durations_tallied_in_the_process_count_every_response_served(
+    edge_platform, media, keys, fresh_metrics
+):
+    """Durations are added up per request and written once a second: the histogram still counts each response."""
+    fresh_metrics.configure_metrics(service="edge", enabled=True)
+    edge = create_edge_app(edge_platform)
+    playlist, segment = f"/{media.public_id}/720p/index.m3u8", f"/{media.public_id}/720p/seg_00000.m4s"
+    child, master = "/{playback_id}/{path}", "/{playback_id}.m3u8"
+    expected: dict[tuple[str, str, str], int] = {}
+    started = time.perf_counter()
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=edge), base_url=EDGE) as http:
+        for method, path, headers, route in [
+            *[("GET", playlist, {}, child)] * 7,
+            ("GET", segment, {"Range": "bytes=0-99"}, child),
+            ("HEAD", playlist, {}, child),
+            ("GET", f"/{media.public_id}.m3u8", {}, master),
+            ("GET", f"/{media.public_id}/720p/nothing.m4s", {}, child),
+            ("GET", "/not-a-playback-path", {}, "unmatched"),
+            ("GET", "/healthz", {}, None),  # a load balancer's probe is not a viewer's request: not timed
+        ]:
+            response = await http.request(method, path, headers=headers)
+            if route is not None:
+                label = (route, method, f"{response.status_code // 100}xx")
+                expected[label] = expected.get(label, 0) + 1
+        elapsed = time.perf_counter() - started
+        written_at_once = await _duration_samples(edge)
+        edge.flush_metrics()
+    samples = await _duration_samples(edge)
+
+    assert sum(count for (kind, *_), count in written_at_once.items() if kind == "count") == 1  # the first only
+    assert expected[(child, "GET", "2xx")] == 8 and expected[(child, "GET", "4xx")] == 1
+    assert expected[("unmatched", "GET", "4xx")] == 1 and expected[(master, "GET", "2xx")] == 1
+    assert {tuple(labels): count for (kind, *labels), count in samples.items() if kind == "count"} == expected
+    assert {tuple(labels): count for (kind, *labels), count in samples.items() if kind == "+Inf"} == expected
+    total = sum(value for (kind, *_), value in samples.items() if kind == "sum")
+    assert 0 < total <= elapsed  # each response's own time, served one after another
+
+
+async def _duration_samples(edge) -> dict[tuple[str, ...], float]:  # type: ignore[no-untyped-def]
+    """(count|sum|+Inf, route, method, status_class) -> value, from the edge's `/metrics` as a scraper reads it."""
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=edge.admin_app), base_url=EDGE) as admin:
+        text = (await admin.get("/metrics")).text
+    samples = {}
+    for family in text_string_to_metric_families(text):
+        if family.name != "streamstack_edge_request_duration_seconds":
+            continue
+        for found in family.samples:
+            kind = {"_count": "count", "_sum": "sum"}.get(found.name.removeprefix(family.name))
+            if kind is None and found.labels.get("le") == "+Inf":
+                kind = "+Inf"
+            if kind is not None:
+                labels = found.labels
+                samples[(kind, labels["route"], labels["method"], labels["status_class"])] = found.value
+    return samples
 
 
 async def test_healthz_answers_200_for_load_balancer_and_container_checks(client):
