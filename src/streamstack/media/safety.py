@@ -147,12 +147,14 @@ def _refuse_text(text: str) -> None:
 def job_directory(prefix: str = JOB_DIR_PREFIX) -> Iterator[Path]:
     """A private temp dir that is removed whatever happens; a lock inside marks it live until its owner dies."""
     path = Path(tempfile.mkdtemp(prefix=prefix))
-    lock = HeldLock(path / OWNER_LOCK_NAME)
-    try:
+    lock: HeldLock | None = None
+    try:  # a SIGTERM (SystemExit) while the lock is taken must not leave an unlocked dir for the sweep's grace
+        lock = HeldLock(path / OWNER_LOCK_NAME)
         yield path
     finally:
         shutil.rmtree(path, ignore_errors=True)
-        lock.release()
+        if lock is not None:
+            lock.release()
 
 
 def directory_bytes(path: Path) -> int:
