@@ -8,6 +8,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from streamstack.live.capacity import tasks_for
 from tests.infra.hcl import MODULES_DIR
 from tests.infra.terraform import terraform_binary
 
@@ -61,8 +62,8 @@ def test_big_event_prescales_both_services_half_an_hour_before_kickoff(tmp_path:
     api, edge = actions["api-cup-final"], actions["edge-cup-final"]
     assert api["prescale"] == edge["prescale"] == "2026-12-06T19:00:00"
     assert api["restore"] == edge["restore"] == "2026-12-06T22:30:00"
-    assert api["min"] == 40  # 200 000 viewers / 5 000 per api task
-    assert edge["min"] == 100  # 200 000 viewers / 2 000 per edge task
+    assert api["min"] == tasks_for("api", 200_000)  # the API's pre-scaling sizes the same event alike
+    assert edge["min"] == tasks_for("edge", 200_000)
 
 
 def test_small_event_never_scales_below_the_normal_minimum(tmp_path: Path) -> None:

@@ -1,16 +1,32 @@
 """Viewers -> tasks per service: the capacity model of docs/capacity.md, used to pre-scale for a scheduled event.
 
-docs/capacity.md gives each figure's basis (the edge's from `python -m loadtest`): change them there and here.
+The edge's figure is derived from what `python -m loadtest` measured (docs/capacity.json, which the image does
+not ship: the measured input is copied here, and tests/unit/test_capacity_figures.py checks it against the file,
+against docs/capacity.md's table and against Terraform's `live_events` path).
 """
 
 from __future__ import annotations
 
 import math
 
+# Measured: LL viewers one edge core carries when every viewer's requests reach it (docs/capacity.json,
+# edge.ll.viewers_per_core = 1 / (CPU-seconds per request x the protocol's 4 requests a second)).
+EDGE_LL_VIEWERS_PER_CORE = 2496
+# Stated: the prod edge task (service_sizes.edge.cpu = 1024), run at 70% of it.
+EDGE_VCPU_PER_TASK = 1.0
+HEADROOM = 0.7
+
+
+def edge_viewers_per_task() -> int:
+    """Viewers per edge task when all their requests reach it (signed at the edge): the worst case, which
+    tasks_for cannot tell apart; behind CloudFront's collapsing it leaves room to spare (docs/capacity.md)."""
+    return math.floor(EDGE_LL_VIEWERS_PER_CORE * EDGE_VCPU_PER_TASK * HEADROOM)
+
+
 # Concurrent viewers one task of each service carries (docs/capacity.md, "The capacity function").
 VIEWERS_PER_TASK = {
-    "edge": 2_000,  # behind CloudFront + Origin Shield the edge answers collapsed playlist reloads and parts
-    "api": 5_000,  # viewers reach the API for playback tokens and status at most once a minute or so
+    "edge": edge_viewers_per_task(),
+    "api": 5_000,  # still assumed (the simulator's viewers ask no token): a token and status about once a minute
 }
 INGEST_TASKS_PER_STREAM = 1  # one live session per ingest task (A4)
 

