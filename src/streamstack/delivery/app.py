@@ -173,6 +173,7 @@ class EdgeApp:
             await lifespan(receive, send, on_startup=listener.start if listener else None,
                            on_shutdown=listener.stop if listener else None)
             self.flush_metrics()
+            metrics.flush_emf()  # granian's workers leave by os._exit (forked): no atexit flush there
 
     def flush_metrics(self) -> None:
         """Write the figures kept in the process (served counters, request durations) now; at shutdown too."""

@@ -54,7 +54,6 @@ from streamstack.platform import Platform
 log = logging.getLogger("streamstack.live")
 RTMP_MODULE = Path("/usr/lib/nginx/modules/ngx_rtmp_module.so")
 SUPERVISE_SECONDS = 0.5
-EMF_FLUSH_SECONDS = 10.0  # the last per-stream figures, six times a CloudWatch minute
 RELAY_ATTACH_SECONDS = 3.0  # the publish waits this long at most for the relay to be in place
 UPDATE_SECONDS = 2  # nginx asks this often whether a publisher may stay (a session ended: no, it is dropped)
 RELAY_DRAIN_SECONDS = 0.5  # after the publisher left, what nginx already sent reaches the relay
@@ -433,15 +432,11 @@ class LiveIngest:
                                             rendition=rendition, edge_base_url=self.platform.settings.edge_base_url)
 
     def supervise(self) -> None:
-        flushed = time.monotonic()
         while not self.stopping.wait(SUPERVISE_SECONDS):
             try:
                 self.supervise_once()
             except Exception:  # noqa: BLE001 - a catalog blip must not end the supervision loop
                 log.warning("live supervision failed; retrying", exc_info=True)
-            if time.monotonic() - flushed >= EMF_FLUSH_SECONDS:  # CloudWatch (aws shape); nothing otherwise
-                metrics.flush_emf()
-                flushed = time.monotonic()
 
     def drain(self, timeout: float) -> list[str]:
         """Admit no new session; wait up to `timeout` for this process's sessions to end on their own (publisher

@@ -16,15 +16,17 @@ def setup_process(*, service: str, settings: Settings) -> None:
     """First call of every process (api, edge, worker, supervisor, lambda): logs, metrics switches, tracing.
 
     Observability gets its settings here, once; nothing in it reads the environment later. In Lambda,
-    Powertools' Logger owns the logs and metrics go out as EMF on stdout (no scraper reaches a Lambda);
-    an ingest in the aws shape writes EMF too, beside `/metrics`.
+    Powertools' Logger owns the logs and metrics go out as EMF on stdout, flushed per invocation. Every
+    service of the aws shape (api, edge, worker, ingest) writes EMF too, beside `/metrics`: no scraper runs
+    there, and the CloudWatch alarms and dashboard read these; it is flushed on a period and at exit.
     """
     lambda_shape = service == "lambda"
     if not lambda_shape:
         structured_logging.configure_logging(settings, service=service)
-    # the ingest flushes its own EMF (per-stream live figures) for the CloudWatch live alarms in the aws shape
-    emf = lambda_shape or (service == "ingest" and settings.profile == "aws")
+    emf = lambda_shape or settings.profile == "aws"
     metrics.configure_metrics(service=service, settings=settings, prometheus=not lambda_shape, emf=emf)
+    if emf and not lambda_shape:
+        metrics.start_emf_flushing()
     tracing.configure_tracing(settings, service=service)
 
 

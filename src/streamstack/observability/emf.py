@@ -35,7 +35,7 @@ class _Group:
 
 
 class EmfSink:
-    """Buffers observations and writes them as EMF documents on flush (end of a Lambda invocation)."""
+    """Buffers observations and writes them as EMF documents on flush (a Lambda invocation's end, a period)."""
 
     def __init__(
         self,
@@ -84,10 +84,11 @@ class EmfSink:
         with self._lock:
             documents = self.documents()
             self._groups.clear()
+        if not documents:
+            return documents
         stream = self._stream or sys.stdout
-        for document in documents:
-            stream.write(json.dumps(document, separators=(",", ":")) + "\n")
-        stream.flush()
+        stream.write("".join(json.dumps(document, separators=(",", ":")) + "\n" for document in documents))
+        stream.flush()  # one write: the lines never interleave with a log line of another thread
         return documents
 
     def _document(self, group: _Group, timestamp_ms: int) -> dict[str, Any]:

@@ -200,7 +200,7 @@ def instrument_app(
     before_scrape: Callable[[], None] | None = None,
 ) -> None:
     """One line at app creation: configure, add middleware and `/metrics`; nothing at all when disabled."""
-    metrics.configure_metrics(service=service, settings=settings)
+    metrics.configure_metrics(service=service, settings=settings, emf=metrics.emf_enabled())  # keeps setup's EMF
     if not metrics.metrics_enabled():
         return
     app.add_middleware(MetricsMiddleware, service=service)

@@ -8,6 +8,7 @@ A process calls `configure_metrics` once at setup (`observability.setup_process`
 from __future__ import annotations
 
 import asyncio
+import atexit
 import logging
 import math
 import os
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"  # set by `up` (exposition.prepare_multiprocess) for its children
+EMF_FLUSH_SECONDS = 10.0  # six flushes a CloudWatch minute: gauges' last values, and samples the heartbeat alarm counts
 disable_created_metrics()  # `_created` series double the exposition and no rule or panel reads them
 
 
@@ -60,6 +62,7 @@ class _Runtime:
         self.writers: dict[tuple[str, ...], Callable[[float], None]] = {}
         self.hit_ratio = _HitRatio()
         self.lock = threading.Lock()
+        self.flusher: threading.Thread | None = None
 
 
 _rt = _Runtime()
@@ -82,6 +85,11 @@ def configure_metrics(
         enabled = settings.metrics_enabled
     _rt.enabled, _rt.service, _rt.prometheus = enabled, service, prometheus
     _rt.emf = EmfSink(service=service) if emf else None
+
+
+def emf_enabled() -> bool:
+    """Whether this process writes EMF (Lambda, and every service of the aws shape)."""
+    return _rt.emf is not None
 
 
 def metrics_enabled() -> bool:
@@ -397,6 +405,30 @@ def heartbeat() -> None:
 def flush_emf() -> list[dict[str, Any]]:
     """Write the buffered EMF documents (end of a Lambda invocation); nothing when EMF is off."""
     return _rt.emf.flush() if _rt.emf is not None else []
+
+
+def start_emf_flushing(period: float | None = None) -> None:
+    """A long-running service's EMF: flushed every `period` by a daemon thread, and once more at exit.
+
+    Every service ends on SIGTERM through a normal interpreter exit (its handler stops it or raises
+    SystemExit), so what it recorded after the last period still reaches CloudWatch. Once per process.
+    """
+    with _rt.lock:
+        if _rt.flusher is not None:
+            return
+        every = EMF_FLUSH_SECONDS if period is None else period
+        _rt.flusher = threading.Thread(target=_flush_every, args=(every,), name="emf-flush", daemon=True)
+    atexit.register(flush_emf)
+    _rt.flusher.start()
+
+
+def _flush_every(period: float) -> None:
+    while True:
+        time.sleep(period)
+        try:
+            flush_emf()
+        except Exception:  # noqa: BLE001 - stdout gone (closed pipe): the service keeps running without EMF
+            log.warning("EMF flush failed", exc_info=True)
 
 
 def emit_emf(
