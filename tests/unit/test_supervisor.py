@@ -64,3 +64,20 @@ def test_a_crashing_child_is_restarted_with_doubling_backoff_and_its_sibling_kee
     finally:
         supervisor.shutdown()
     assert sleeper.process.returncode == -signal.SIGTERM
+
+
+def test_up_gives_its_ingest_a_drain_that_ends_inside_the_stop_timeout(tmp_path: Any) -> None:
+    """Ctrl-C under `up` must close a live session as a recording, not be SIGKILLed mid-drain (ECS's 100 s)."""
+    from streamstack.cli.run import UP_INGEST_DRAIN_SECONDS, up_environment
+    from streamstack.settings import Settings
+    from tests.conftest import make_settings
+
+    settings = make_settings(tmp_path / "data")
+    env = up_environment(settings, {"KEEP": "1"})
+    assert env["KEEP"] == "1" and env["STREAMSTACK_AUTO_MIGRATE"] == "false"
+    drain = float(env["STREAMSTACK_LIVE_DRAIN_SECONDS"])
+    assert drain == min(settings.live_drain_seconds, UP_INGEST_DRAIN_SECONDS)
+    assert drain + 25 <= supervision.STOP_TIMEOUT_SECONDS  # closing the session and nginx fit in the rest
+    assert Settings(live_drain_seconds=drain).live_drain_seconds == drain  # the child reads it back as it is
+    shorter = up_environment(make_settings(tmp_path / "d2", live_drain_seconds=3.0), {})
+    assert shorter["STREAMSTACK_LIVE_DRAIN_SECONDS"] == "3"

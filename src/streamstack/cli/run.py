@@ -5,11 +5,17 @@ from __future__ import annotations
 import os
 import signal
 import sys
+from collections.abc import Mapping
 
 import typer
 
 from streamstack.cli.common import catalog_session, console, err
 from streamstack.settings import Settings, get_settings
+
+# Under `up` there is no other ingest to reconnect to: Ctrl-C closes live sessions as recordings promptly, well
+# inside the supervisor's stop timeout (STOP_TIMEOUT_SECONDS, 40 s), instead of draining for live_drain_seconds
+# (100 s by default, sized for ECS) and being SIGKILLed half-way with no ENDLIST.
+UP_INGEST_DRAIN_SECONDS = 10.0
 
 db_app = typer.Typer(help="Catalog migrations.", no_args_is_help=True)
 
@@ -132,7 +138,7 @@ def up() -> None:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     upgrade(settings.resolved_database_url)
     admin_key = _first_run_admin_key(settings)
-    env = {**os.environ, "STREAMSTACK_AUTO_MIGRATE": "false", **prepare_multiprocess(metrics_dir(settings))}
+    env = {**up_environment(settings, os.environ), **prepare_multiprocess(metrics_dir(settings))}
     setup_process(service="supervisor", settings=settings)
     names = ("api", "worker", "edge", *_live_ingest(settings))
     supervisor = Supervisor({name: [sys.executable, "-m", "streamstack", name] for name in names}, env)
@@ -144,6 +150,12 @@ def up() -> None:
         console.print("First run: admin API key (shown once):")
         console.print(admin_key, markup=False, highlight=False)
     supervisor.run()
+
+
+def up_environment(settings: Settings, base: Mapping[str, str]) -> dict[str, str]:
+    """The children's environment: `up` has migrated already, and its ingest drains within the stop timeout."""
+    drain = min(settings.live_drain_seconds, UP_INGEST_DRAIN_SECONDS)
+    return {**base, "STREAMSTACK_AUTO_MIGRATE": "false", "STREAMSTACK_LIVE_DRAIN_SECONDS": f"{drain:g}"}
 
 
 def _live_ingest(settings: Settings) -> tuple[str, ...]:
