@@ -227,7 +227,7 @@ class EdgeApp:
             return
         playback_id, is_master, rest = match.group(1), match.group(2) is not None, match.group(3)
         scope["route"] = MASTER_ROUTE if is_master else CHILD_ROUTE
-        playback = await self._playback(playback_id)
+        playback = self.playbacks.hit(playback_id) or await self._playback(playback_id)
         if playback is None:
             await send_reply(send, error_reply(404, "Not Found", headers), scope)
             return
@@ -242,7 +242,9 @@ class EdgeApp:
         if live_served and await self._serve_live(scope, headers, send, key, playback.signed, credentials):
             return
         try:
-            obj, result = await self.objects.lookup(key, self._load_object, key, playback.ready)
+            cached = self.objects.hit(key)
+            obj, result = (cached, "hit") if cached else await self.objects.lookup(key, self._load_object, key,
+                                                                                    playback.ready)  # fmt: skip
             sent = await self._respond(scope, headers, send, obj, playback_id, is_master, playback.signed, credentials)
         except (ObjectNotFound, InvalidKey):
             await send_reply(send, error_reply(404, "Not Found", headers), scope)

@@ -87,6 +87,19 @@ class CoalescingLRU(Generic[T]):
             return None
         return entry.value
 
+    def hit(self, key: str) -> T | None:
+        """The fresh value, counted as a hit, without a coroutine (the hot path's common case).
+
+        None: ask `lookup` (absent, expired, or a cached None, which lookup answers and counts).
+        """
+        entry = self._entries.get(key)
+        if entry is None or entry.value is None or (entry.expires_at is not None and entry.expires_at <= self._clock()):
+            return None
+        self._entries.move_to_end(key)
+        self.stats.hits += 1
+        self.stats.hit_bytes += entry.weight
+        return entry.value
+
     async def get(self, key: str, load: Callable[..., Awaitable[Loaded[T]]], *args: Any) -> T:
         """The cached value, or the result of the one in-flight `load(*args)` for this key."""
         return (await self.lookup(key, load, *args))[0]

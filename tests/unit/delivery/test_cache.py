@@ -143,3 +143,15 @@ async def test_a_failed_refresh_keeps_answering_stale_and_is_retried():
     await asyncio.sleep(0)
     await asyncio.sleep(0)
     assert await cache.get("p", value, b"v3", 2.0) == b"v2"
+
+
+def test_hit_answers_only_a_fresh_value_and_counts_it_as_lookup_would() -> None:
+    now = [0.0]
+    cache: CoalescingLRU[str | None] = CoalescingLRU(10, weigh=lambda _: 1, clock=lambda: now[0])
+    assert cache.hit("a") is None and cache.stats.hits == 0
+    cache.put("a", "value", ttl=1.0)
+    cache.put("unknown", None, ttl=1.0)  # a cached "no such id": lookup answers it
+    assert cache.hit("a") == "value" and cache.stats.hits == 1
+    assert cache.hit("unknown") is None and cache.stats.hits == 1
+    now[0] = 1.0
+    assert cache.hit("a") is None and cache.stats.hits == 1  # expired: lookup reloads it
