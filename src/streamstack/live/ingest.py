@@ -20,8 +20,11 @@ closes what is left as recordings (ENDLIST), so a stop never leaves a live strea
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import shutil
+import signal
 import subprocess
 import threading
 import time
@@ -488,8 +491,29 @@ def start_nginx(config: str, run_dir: Path) -> subprocess.Popen[bytes]:
     binary = find_nginx()
     if binary is None:
         raise FileNotFoundError("nginx with the RTMP module (Debian: nginx libnginx-mod-rtmp) is not installed")
+    stop_leftover_nginx(run_dir)
     return subprocess.Popen([binary, "-p", str(run_dir), "-e", str(run_dir / "nginx-error.log"), "-c", str(conf)],
                             stdin=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
+
+
+def stop_leftover_nginx(run_dir: Path) -> bool:
+    """An nginx of a killed ingest (SIGKILL skips our cleanup; it runs in its own session) still holds the RTMP
+    port: stop it before starting ours. Only a process whose command line names this run_dir is touched."""
+    try:
+        pid = int((run_dir / "nginx.pid").read_text().split()[0])
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except (OSError, ValueError, IndexError):
+        return False
+    if b"-p" not in argv or argv[argv.index(b"-p") + 1 :][:1] != [str(run_dir).encode()]:
+        return False  # the pid was reused by something else
+    log.warning("stopping a leftover nginx (pid %s) of a killed ingest in %s", pid, run_dir)
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + 5
+        while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        os.kill(pid, signal.SIGKILL)
+    return True
 
 
 def wait_for_port(host: str, port: int, timeout: float = 10.0) -> bool:
