@@ -39,7 +39,11 @@ locals {
     STREAMSTACK_LOG_LEVEL                = var.log_level
     STREAMSTACK_LOG_JSON                 = "true"
     STREAMSTACK_PUBLIC_INGEST_HOST       = var.live_ingest ? coalesce(var.ingest_host, module.live_ingest[0].nlb_dns_name) : null
-    STREAMSTACK_LIVE_ENCODER             = var.live_encoder
+    # The ports the API prints in a stream's rtmp_url and srt_url: the ingest's (1935, var.srt_port), or none
+    # without an ingest service, so no publisher is handed a URL nothing listens on.
+    STREAMSTACK_RTMP_PORT    = var.live_ingest ? null : "0"
+    STREAMSTACK_SRT_PORT     = var.live_ingest ? tostring(var.srt_port) : "0"
+    STREAMSTACK_LIVE_ENCODER = var.live_encoder
     # live_encoder = medialive: the account-level parts each stream's channel names (module live_managed)
     STREAMSTACK_MEDIALIVE_ROLE_ARN             = var.live_encoder == "medialive" ? module.live_managed[0].channel_role_arn : null
     STREAMSTACK_MEDIALIVE_INPUT_SECURITY_GROUP = var.live_encoder == "medialive" ? module.live_managed[0].input_security_group_id : null

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from streamstack.live.capacity import tasks_for
 from tests.infra.hcl import ENVIRONMENTS, TF_ROOT, load
 from tests.infra.terraform import PLAN_RUNS, PLAN_TEST_FILE, PROVIDER_VERSION, PlanTest, Workspace, make_workspace
 from tests.infra.terraform import run_plan_tests as _run_plan_tests
@@ -121,7 +122,8 @@ def test_an_announced_live_event_prescales_api_and_edge_before_kickoff(
 ) -> None:
     run = _plan(plan_tests, environment, "live_event")
     prefix = "module.api_service.aws_appautoscaling_scheduled_action"
-    for service, tasks in (("api", 40), ("edge", 100)):  # 200 000 viewers: 5 000 per api task, 2 000 per edge task
+    for service in ("api", "edge"):  # 200 000 viewers, by the same capacity figures as the app's pre-scaling
+        tasks = tasks_for(service, 200_000)
         prescale = run.after(f'{prefix}.live_event_prescale["{service}-cup-final"]')
         assert prescale["schedule"] == "at(2030-06-01T19:00:00)" and prescale["timezone"] == "UTC"
         assert prescale["scalable_target_action"][0]["min_capacity"] == str(tasks)  # a string in the provider
