@@ -183,6 +183,7 @@ class _Watch:
     missed_at: float | None = None  # the last look that found nothing newer than the current version
     changed: asyncio.Event = field(default_factory=asyncio.Event)
     task: asyncio.Task[None] | None = None
+    reading: asyncio.Future[None] | None = None  # the look under way, shared by whoever needs one meanwhile
     last_wanted: float = 0.0
     delta: tuple[str, asyncio.Future[bytes]] | None = None  # the delta update read for a version
 
@@ -257,7 +258,7 @@ class LivePlaylists:
             watch = self._watches[key] = _Watch(key)
         watch.last_wanted = time.monotonic()
         if watch.task is None or watch.task.done():  # nobody kept it fresh: read it now
-            await self._refresh(watch)
+            await self._look(watch)
         if watch.body is None:
             raise ObjectNotFound(key)
         if watch.edge is not None and not watch.edge.ended:
@@ -290,7 +291,7 @@ class LivePlaylists:
             await asyncio.sleep(self.fine_poll_seconds if watch.hurry else next_poll_delay(
                 since_due, part_target, self.fine_poll_seconds))  # fmt: skip
             try:
-                await self._refresh(watch)
+                await self._look(watch)
             except StorageUnavailable:  # an origin blink must not end the watch its waiters depend on
                 log.warning("live playlist %s: origin unavailable, still watching", watch.key, exc_info=True)
                 await asyncio.sleep(ORIGIN_RETRY_SECONDS)
@@ -298,6 +299,12 @@ class LivePlaylists:
             if watch.edge is not None and watch.edge.ended:
                 break
         self._watches.pop(watch.key, None)
+
+    async def _look(self, watch: _Watch) -> None:
+        """Viewers arriving together at an unwatched playlist share one look (each used to move the grid a part)."""
+        if watch.reading is None or watch.reading.done():
+            watch.reading = asyncio.ensure_future(self._refresh(watch))
+        await asyncio.shield(watch.reading)
 
     async def _refresh(self, watch: _Watch) -> None:
         """One look: a conditional read of the playlist; a new version moves the grid of part publications."""
@@ -307,7 +314,7 @@ class LivePlaylists:
             found = await self.offload(read_if_changed, self.store, watch.key, watch.version)
         except ObjectNotFound:
             return
-        if found is None:
+        if found is None or found.info.etag == watch.version:
             watch.missed_at, watch.hurry = looked_at, False
             return
         self.origin_reads += 1
@@ -325,9 +332,14 @@ class LivePlaylists:
 
     @staticmethod
     def _published(watch: _Watch, found: Changed, looked_at: float) -> float:
-        """When the version just read was published (monotonic): as the store dates it, else bracketed by looks."""
+        """When the version just read was published (monotonic): never after the look that found it."""
+        return min(looked_at, LivePlaylists._estimated_publication(watch, found, looked_at))
+
+    @staticmethod
+    def _estimated_publication(watch: _Watch, found: Changed, looked_at: float) -> float:
+        """As the store dates it, else bracketed by looks, else when it was due."""
         if found.written_at is not None:
-            return min(looked_at, found.written_at - time.time() + time.monotonic())
+            return found.written_at - time.time() + time.monotonic()
         if watch.missed_at is not None:
             return (watch.missed_at + looked_at) / 2
         if watch.due is not None and watch.edge is not None:  # found at the first look: on time, or earlier

@@ -50,11 +50,17 @@ def play_to_the_end_with_a_switch(page: Any) -> dict[str, Any]:
     return state
 
 
+def player_errors(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every error but the non-fatal stall notices hls.js recovers from alone (a busy CI machine starves decode)."""
+    errors = [e for e in events if e["type"] == "error"]
+    print("player notices:", [e for e in errors if not e["fatal"] and e["details"] in SELF_RECOVERED])
+    return [e for e in errors if e["fatal"] or e["details"] not in SELF_RECOVERED]
+
+
 def assert_clean_playback(state: dict[str, Any], page: Any) -> None:
     """No error of any kind; the hls.js stall notices it recovers from alone are listed, not failed."""
-    errors = [e for e in state["events"] if e["type"] == "error"]
-    print("player notices:", [e for e in errors if e["details"] in SELF_RECOVERED], "buffered:", state["buffered"])
-    assert [e for e in errors if e["fatal"] or e["details"] not in SELF_RECOVERED] == [], f"player errors: {errors}"
+    print("buffered:", state["buffered"])
+    assert player_errors(state["events"]) == []
     assert not page.is_visible(".player-message"), page.inner_text(".player-message")
     levels = switched_levels(state["events"])
     assert state["other"] in levels and levels[0] != state["other"], f"no rendition switch: {levels}"
@@ -79,7 +85,7 @@ def test_a_public_asset_plays_to_its_end_with_a_rendition_switch_and_embeds(page
     page.goto(f"{stack.api.url}/embed/{playback_id}?autoplay=1")
     page.wait_for_function("() => window.streamstackPlayer?.events.some((e) => e.type === 'LEVEL_SWITCHED')",
                            timeout=30_000)
-    assert [e for e in player_state(page)["events"] if e["type"] == "error"] == []
+    assert player_errors(player_state(page)["events"]) == []
 
 
 @pytest.mark.timeout(420)

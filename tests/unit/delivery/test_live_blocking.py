@@ -94,6 +94,12 @@ async def direct(function: Any, *args: Any) -> Any:
     return function(*args)
 
 
+async def direct_after_a_while(function: Any, *args: Any) -> Any:
+    """As the edge's thread pool answers: the caller yields while the read is under way."""
+    await asyncio.sleep(0.01)
+    return function(*args)
+
+
 def test_the_first_look_comes_just_after_the_part_is_due_then_closely_then_backing_off() -> None:
     assert next_poll_delay(-0.46, 0.5) == pytest.approx(0.46 + GUARD_SECONDS), "asleep until the part is due"
     assert next_poll_delay(GUARD_SECONDS, 0.5) == FINE_POLL_SECONDS, "then looking closely"
@@ -193,3 +199,30 @@ def test_a_part_that_never_comes_times_out_after_three_targets_without_hammering
     waited = time.monotonic() - started
     assert waited >= 3 * 1 - 0.05  # three target durations (TARGETDURATION 1)
     assert store.looks <= 3 / PART + 3 / FINE_POLL_SECONDS / 2, "backed off while nothing came"
+
+
+
+def test_viewers_arriving_together_at_a_new_watch_do_not_push_its_next_look_into_the_future() -> None:
+    """Many first requests at once read the playlist once, and the watch then looks when each part is due.
+
+    Each of them used to read it and date the same version "one part after the last", so 70 viewers pressing
+    play together moved the grid seconds past real time: the watch slept while parts came and its waiters timed
+    out with 503 (seen behind two tiers, where the store is the shield and undated)."""
+    store, parts = CountingStore(dated=False), 8
+    live = LivePlaylists(store, direct_after_a_while)  # type: ignore[arg-type]
+    delays: list[float] = []
+
+    async def run() -> None:
+        store.publish(playlist(1))
+        await asyncio.gather(*(live.playlist(KEY, BlockingRequest()) for _ in range(20)))
+        assert store.looks == 1, "viewers arriving together share one read"
+        for count in range(2, parts + 2):  # one part every PART, in real time
+            waiting = asyncio.ensure_future(live.playlist(KEY, BlockingRequest(*divmod(count - 1, 4))))
+            await asyncio.sleep(PART)
+            store.publish(playlist(count))
+            published = time.monotonic()
+            await waiting
+            delays.append(time.monotonic() - published)
+
+    asyncio.run(run())
+    assert max(delays) < 2 * PART, f"answers past publication: {[round(d, 3) for d in delays]}"
