@@ -165,16 +165,8 @@ data "aws_iam_policy_document" "api" {
     }
   }
 
-  # Managed live: each stream's MediaLive input and channel and MediaPackage v2 channel and endpoint.
-  dynamic "statement" {
-    for_each = local.managed_live
-    content {
-      sid       = "FindManagedLiveRetries"
-      actions   = ["medialive:ListInputs", "medialive:ListChannels"]
-      resources = ["*"] # no resource-level permissions; names and tags only
-    }
-  }
-
+  # Managed live: each stream's MediaLive input and channel and MediaPackage v2 channel and endpoint. The app
+  # keeps the ids MediaLive answers with and never lists (ListInputs/ListChannels take only "*").
   dynamic "statement" {
     for_each = local.managed_live
     content {

@@ -151,8 +151,6 @@ def test_no_statement_grants_a_wildcard_action() -> None:
 
 
 BUCKET_ACTIONS = {"s3:ListBucket", "s3:ListBucketMultipartUploads"}
-# Listing actions with no resource-level permissions (Service Authorization Reference): names and tags only.
-NO_RESOURCE_LEVEL = {"medialive:ListInputs", "medialive:ListChannels"}
 OBJECT_PREFIXES = {"${local.sources_objects}", "${local.assets_objects}", "${local.uploads_objects}"}
 
 
@@ -177,8 +175,7 @@ def test_app_statements_are_scoped_to_prefixes_and_named_resources(document: str
         resources_ = statement["resources"]
         resources_ = resources_ if isinstance(resources_, list) else [resources_]
         for resource_ in resources_:
-            if resource_ == "*":
-                assert set(statement["actions"]) <= NO_RESOURCE_LEVEL, f"{document}:{statement.get('sid')} on *"
+            assert resource_ != "*", f"{document}:{statement.get('sid')} on *"
             if any(a.startswith("s3:") and a not in BUCKET_ACTIONS for a in statement["actions"]):
                 assert resource_ in OBJECT_PREFIXES, (
                     f"{document}:{statement.get('sid')}: S3 object access outside the app's prefixes: {resource_}"

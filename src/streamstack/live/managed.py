@@ -14,7 +14,10 @@ publisher has been gone past the reconnect window, or that reached its duration 
 | HarvestJob Notification COMPLETED | the recording is ready: live_stream_completed, ready |
 | HarvestJob Notification FAILED / CANCELLED | the recording is errored, with MediaPackage's reason |
 
-Each event is idempotent: a duplicate finds the transition made and changes nothing.
+The events' shapes are the ones AWS documents (the pages are named in media/medialive.py): MediaLive's
+`detail.channel_arn` / `state` / `alert_type` / `alarm_state`, MediaPackage v2's `detail.harvestJob`
+(`harvestJobName`, `status`, `message`). Each event is idempotent: a duplicate finds the transition made and
+changes nothing.
 """
 
 from __future__ import annotations
@@ -32,7 +35,13 @@ from streamstack.db.session import session_scope
 from streamstack.live import service
 from streamstack.live.models import TEST_STREAM_SECONDS, LiveStream
 from streamstack.media.managed_live import ManagedChannel, ManagedLive
-from streamstack.media.medialive import CHANNEL_ALERT, CHANNEL_STATE_CHANGE, CHANNEL_STOPPED_STATES, INPUT_LOSS_ALERTS
+from streamstack.media.medialive import (
+    CHANNEL_ALERT,
+    CHANNEL_STATE_CHANGE,
+    CHANNEL_STOPPED_STATES,
+    HARVEST_FAILED_STATUSES,
+    INPUT_LOSS_ALERTS,
+)
 from streamstack.platform import Platform
 
 log = logging.getLogger("streamstack.live.managed")
@@ -98,10 +107,11 @@ def apply_medialive_event(platform: Platform, event: dict[str, Any]) -> None:
             log.info("MediaLive event for a channel of no live stream", extra={"channel_arn": arn})
             return
         at = _event_time(event)
+        alarm_state = str(detail.get("alarm_state") or "").upper()
         if event.get("detail-type") == CHANNEL_ALERT and detail.get("alert_type") in INPUT_LOSS_ALERTS:
-            if detail.get("alarm_state") == "CLEARED":
+            if alarm_state == "CLEARED":
                 _publisher_arrived(db_session, stream, platform, at)
-            elif detail.get("alarm_state") == "SET":
+            elif alarm_state == "SET":
                 service.publish_ended(db_session=db_session, live_stream_id=stream.id, settings=platform.settings,
                                       now=at)  # fmt: skip
         elif event.get("detail-type") == CHANNEL_STATE_CHANGE and detail.get("state") in CHANNEL_STOPPED_STATES:
@@ -114,38 +124,29 @@ def apply_medialive_event(platform: Platform, event: dict[str, Any]) -> None:
 
 def apply_harvest_event(platform: Platform, event: dict[str, Any]) -> None:
     """A harvest job ended: its recording asset (the job is named after it) is ready, or errored with the reason."""
-    job = _harvest_job(event)
-    status, asset_id = str(job.get("status") or "").upper(), job.get("harvest_job_name")
+    job = (event.get("detail") or {}).get("harvestJob") or {}
+    status, asset_id = str(job.get("status") or "").upper(), _harvest_job_name(event, job)
     with session_scope(platform.sessions) as db_session:
-        asset = assets.get_asset(db_session=db_session, asset_id=str(asset_id)) if asset_id else None
+        asset = assets.get_asset(db_session=db_session, asset_id=asset_id) if asset_id else None
         if asset is None or asset.status != "preparing":
             log.info("harvest notification for no recording in progress", extra={"asset_id": asset_id,
                                                                                   "status": status})  # fmt: skip
             return
         if status == "COMPLETED":
             service.mark_recording_ready(db_session=db_session, asset=asset, settings=platform.settings)
-        elif status in ("FAILED", "CANCELLED"):
-            reason = job.get("error_message") or (event.get("detail") or {}).get("message") or status.lower()
+        elif status in HARVEST_FAILED_STATUSES:
+            reason = job.get("message") or status.lower()
             assets.mark_errored(db_session=db_session, asset=asset, reason=f"harvest job {status.lower()}: {reason}",
                                 edge_base_url=platform.settings.edge_base_url)  # fmt: skip
         db_session.commit()
 
 
-def _harvest_job(event: dict[str, Any]) -> dict[str, Any]:
-    """The job's name and status from the detail, the name from the job's ARN in `resources` when absent."""
-    detail = event.get("detail") or {}
-    raw = detail.get("harvest_job") or detail.get("harvestJob") or detail
-    job = {_snake(k): v for k, v in raw.items()} if isinstance(raw, dict) else {}
-    if not job.get("harvest_job_name"):
-        arn = str(job.get("arn") or next(iter(event.get("resources") or []), ""))
-        if "/harvestJob/" in arn:
-            job["harvest_job_name"] = arn.rsplit("/", 1)[1]
-    return job
-
-
-def _snake(name: str) -> str:
-    """HarvestJobName / harvestJobName / harvest_job_name -> harvest_job_name."""
-    return "".join(f"_{c.lower()}" if c.isupper() else c for c in name).lstrip("_")
+def _harvest_job_name(event: dict[str, Any], job: dict[str, Any]) -> str | None:
+    """detail.harvestJob.harvestJobName, else the last part of the job's ARN (detail.harvestJob.arn, resources)."""
+    if job.get("harvestJobName"):
+        return str(job["harvestJobName"])
+    arn = str(job.get("arn") or next(iter(event.get("resources") or []), ""))
+    return arn.rsplit("/", 1)[1] if "/harvestJob/" in arn else None
 
 
 def _publisher_arrived(db_session: Session, stream: LiveStream, platform: Platform, at: datetime) -> None:

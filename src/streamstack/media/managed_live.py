@@ -3,8 +3,10 @@
 What `MediaConvertEncoder` is to VOD: the app creates, starts, stops and deletes each stream's MediaLive
 input and channel and its MediaPackage v2 channel and origin endpoint, and submits the harvest job of a
 finished recording; MediaLive's and MediaPackage's EventBridge events tell the catalog what happened
-(live/managed.py). Every create is idempotent by name: a retry, or two requests for the same stream, finds
-what the first made (MediaLive's RequestId and MediaPackage's ClientToken do the same on AWS's side).
+(live/managed.py). Every create is idempotent: MediaPackage's names are unique in the group (a ConflictException
+means it is there) and its ClientToken, and MediaLive's RequestId, are derived from the stream, so a retried
+request makes nothing twice. The catalog keeps the ids MediaLive answers with, so nothing is ever looked up by
+listing (ListInputs and ListChannels cannot be limited to this deployment's resources, and are not granted).
 """
 
 from __future__ import annotations
@@ -17,7 +19,6 @@ from typing import Any, Protocol
 
 from streamstack.aws import client, error_code
 from streamstack.media.medialive import (
-    TAG_LIVE_STREAM,
     ManagedLiveNames,
     build_create_channel,
     build_create_harvest_job,
@@ -111,30 +112,29 @@ class MediaLiveManagedLive:
         endpoint_request = build_create_origin_endpoint(names=names, plan=plan, session_seconds=session_seconds)
         self._create_or_find(lambda: self.mediapackagev2_client.create_channel(**channel_request))
         self._create_or_find(lambda: self.mediapackagev2_client.create_origin_endpoint(**endpoint_request))
-        if self.settings.cdn_distribution_arn:
-            self.mediapackagev2_client.put_origin_endpoint_policy(**build_origin_endpoint_policy(
-                names=names, distribution_arn=self.settings.cdn_distribution_arn, region=self.settings.aws_region))
-        found = self._find(self.medialive_client.get_paginator("list_inputs"), "Inputs", names)
-        created_input = found or self.medialive_client.create_input(**build_create_input(
+        self.mediapackagev2_client.put_origin_endpoint_policy(**build_origin_endpoint_policy(
+            names=names, role_arn=str(self.settings.medialive_role_arn), region=self.settings.aws_region,
+            distribution_arn=self.settings.cdn_distribution_arn))  # fmt: skip
+        made_input = self.medialive_client.create_input(**build_create_input(
             names=names, stream_key=stream_key, security_group_id=str(self.settings.medialive_input_security_group),
         ))["Input"]  # fmt: skip
-        listing = self.medialive_client.get_paginator("list_channels")
-        channel = self._find(listing, "Channels", names) or self.medialive_client.create_channel(
-            **build_create_channel(names=names, input_id=created_input["Id"], plan=plan,
-                                   role_arn=str(self.settings.medialive_role_arn))
-        )["Channel"]  # fmt: skip
-        destinations = created_input.get("Destinations") or [{}]
-        return ManagedChannel(created_input["Id"], channel["Id"], channel["Arn"], rtmp_server_url(destinations[0]))
+        try:
+            channel = self.medialive_client.create_channel(**build_create_channel(
+                names=names, input_id=made_input["Id"], plan=plan, role_arn=str(self.settings.medialive_role_arn),
+            ))["Channel"]  # fmt: skip
+        except Exception:
+            self._delete_orphan_input(made_input["Id"])
+            raise
+        destinations = made_input.get("Destinations") or [{}]
+        return ManagedChannel(made_input["Id"], channel["Id"], channel["Arn"], rtmp_server_url(destinations[0]))
 
-    @staticmethod
-    def _find(paginator: Any, key: str, names: ManagedLiveNames) -> dict[str, Any] | None:
-        """The input or channel named for this stream and tagged with its id (a retry's, or a twin request's)."""
-        for page in paginator.paginate():
-            for item in page.get(key, []):
-                if item.get("Name") == names.channel and (item.get("Tags") or {}).get(TAG_LIVE_STREAM) == \
-                        names.live_stream_id and item.get("State") not in ("DELETING", "DELETED"):  # fmt: skip
-                    return dict(item)
-        return None
+    def _delete_orphan_input(self, input_id: str) -> None:
+        """The input of a channel MediaLive refused: nothing else knows its id, so it goes now or never."""
+        try:
+            self._ignore_gone(lambda: self.medialive_client.delete_input(InputId=input_id))
+        except Exception as exc:  # the channel's refusal is what the caller must see
+            log.warning("input of a refused channel left behind", extra={"input_id": input_id,
+                                                                          "code": error_code(exc)})  # fmt: skip
 
     @staticmethod
     def _create_or_find(create: Callable[[], Any]) -> None:
@@ -182,23 +182,16 @@ class MediaLiveManagedLive:
     def delete(self, *, live_stream_id: str, channel: ManagedChannel | None) -> None:
         """In the order AWS requires: stop the channel, delete it, delete its input, the endpoint, the MP channel.
 
-        Without the catalog's record (a create that failed half-way), the input and channel are found by name
-        and tags, so nothing is left behind to bill."""
+        Without the catalog's record (a create that failed), only the MediaPackage parts, found by name, are
+        there to delete: a failed create deletes the input it made itself."""
         names = self.names(live_stream_id)
-        channel_id, input_id = (channel.channel_id, channel.input_id) if channel else self._find_ids(names)
-        if channel_id is not None:
-            self._ignore_gone(self._delete_channel, channel_id)
-        if input_id is not None:
-            self._ignore_gone(lambda: self.medialive_client.delete_input(InputId=input_id))
+        if channel is not None:
+            self._ignore_gone(self._delete_channel, channel.channel_id)
+            self._ignore_gone(lambda: self.medialive_client.delete_input(InputId=channel.input_id))
         group, name = names.channel_group, names.channel
         self._ignore_gone(lambda: self.mediapackagev2_client.delete_origin_endpoint(
             ChannelGroupName=group, ChannelName=name, OriginEndpointName=names.endpoint))  # fmt: skip
         self._ignore_gone(lambda: self.mediapackagev2_client.delete_channel(ChannelGroupName=group, ChannelName=name))
-
-    def _find_ids(self, names: ManagedLiveNames) -> tuple[str | None, str | None]:
-        found_channel = self._find(self.medialive_client.get_paginator("list_channels"), "Channels", names)
-        found_input = self._find(self.medialive_client.get_paginator("list_inputs"), "Inputs", names)
-        return (found_channel or {}).get("Id"), (found_input or {}).get("Id")
 
     def _delete_channel(self, channel_id: str) -> None:
         self._stop(channel_id)

@@ -248,19 +248,31 @@ def build_create_origin_endpoint(*, names: ManagedLiveNames, plan: LiveEncodePla
     }
 
 
-def build_origin_endpoint_policy(*, names: ManagedLiveNames, distribution_arn: str, region: str) -> dict[str, Any]:
-    """Only the deployment's CloudFront distribution (origin access control) reads the endpoint: signed playback
-    is enforced there, so the endpoint is never a way around it."""
-    partition, account = distribution_arn.split(":")[1], distribution_arn.split(":")[4]
+def build_origin_endpoint_policy(*, names: ManagedLiveNames, role_arn: str, region: str,
+                                 distribution_arn: str | None) -> dict[str, Any]:  # fmt: skip
+    """Who reads the endpoint: MediaPackage's live-to-VOD harvester (this account's jobs only), and the deployment's
+    CloudFront distribution (origin access control), where signed playback is enforced, so the endpoint is never a
+    way around it. Without the harvester's grant a harvest job cannot read the endpoint (MediaPackage v2 User
+    Guide, "Origin endpoint authorization", MediaPackage L2V Harvester)."""
+    partition, account = role_arn.split(":")[1], role_arn.split(":")[4]  # the channel role is in this account
     endpoint = (f"arn:{partition}:mediapackagev2:{region}:{account}:channelGroup/{names.channel_group}"
                 f"/channel/{names.channel}/originEndpoint/{names.endpoint}")  # fmt: skip
-    policy = {"Version": "2012-10-17", "Statement": [{
-        "Sid": "CloudFrontReadsThroughOAC", "Effect": "Allow",
-        "Principal": {"Service": "cloudfront.amazonaws.com"},
-        "Action": ["mediapackagev2:GetObject", "mediapackagev2:GetHeadObject"],
+    statements: list[dict[str, Any]] = [{
+        "Sid": "HarvesterReadsForLiveToVod", "Effect": "Allow",
+        "Principal": {"Service": "mediapackagev2.amazonaws.com"},
+        "Action": ["mediapackagev2:HarvestObject", "mediapackagev2:GetObject"],
         "Resource": endpoint,
-        "Condition": {"StringEquals": {"AWS:SourceArn": distribution_arn}},
-    }]}  # fmt: skip
+        "Condition": {"StringEquals": {"AWS:SourceAccount": account}},
+    }]  # fmt: skip
+    if distribution_arn:
+        statements.append({
+            "Sid": "CloudFrontReadsThroughOAC", "Effect": "Allow",
+            "Principal": {"Service": "cloudfront.amazonaws.com"},
+            "Action": ["mediapackagev2:GetObject", "mediapackagev2:GetHeadObject"],
+            "Resource": endpoint,
+            "Condition": {"StringEquals": {"AWS:SourceArn": distribution_arn}},
+        })  # fmt: skip
+    policy = {"Version": "2012-10-17", "Statement": statements}
     return {"ChannelGroupName": names.channel_group, "ChannelName": names.channel,
             "OriginEndpointName": names.endpoint, "Policy": json.dumps(policy)}  # fmt: skip
 
@@ -283,10 +295,23 @@ def build_create_harvest_job(*, names: ManagedLiveNames, asset_id: str, bucket: 
     }
 
 
-# EventBridge events the managed path reacts to (sent by AWS; live/managed.py maps them to the catalog).
+# EventBridge events the managed path reacts to (sent by AWS; live/managed.py maps them to the catalog), as AWS
+# documents them:
+# - MediaLive User Guide, "JSON for a state change event" and "JSON for an alert event"
+#   (https://docs.aws.amazon.com/medialive/latest/ug/monitoring-cloudwatch-json-state-change.html, ...-json-alert.html):
+#   source aws.medialive; detail {channel_arn, state, message, pipelines_running_count} for a state change,
+#   detail {alarm_state SET|CLEARED, alarm_id, alert_type, pipeline, channel_arn, message} for an alert.
+# - MediaLive User Guide, "List of alerts for channels" (monitor-activity-types-alerts-channels.html): the alert
+#   wordings below (5305, 5307) are the ones an RTMP input SETs while nothing is pushed to it.
+# - EventBridge event reference, "AWS Elemental MediaPackage events"
+#   (https://docs.aws.amazon.com/eventbridge/latest/ref/events-ref-mediapackagev2.html), and the MediaPackage v2
+#   User Guide, "Monitoring AWS Elemental MediaPackage with EventBridge events" (harvest job notification
+#   events): source aws.mediapackagev2, detail {harvestJob: {harvestJobName, arn, status, channelGroupName,
+#   channelName, originEndpointName, scheduleConfiguration, destination, harvestedManifests, message}}, the
+#   job's ARN in `resources`; sent when the job succeeds (COMPLETED) or fails (FAILED, `message` the reason).
 CHANNEL_STATE_CHANGE = "MediaLive Channel State Change"
 CHANNEL_ALERT = "MediaLive Channel Alert"
 HARVEST_JOB_NOTIFICATION = "MediaPackageV2 HarvestJob Notification"
-# Alerts MediaLive SETs while an RTMP_PUSH input has no publisher and CLEARs when one pushes media.
 INPUT_LOSS_ALERTS = frozenset({"RTMP Has No Audio/Video", "RTMP Stream Not Found"})
-CHANNEL_STOPPED_STATES = frozenset({"STOPPED", "IDLE"})
+CHANNEL_STOPPED_STATES = frozenset({"STOPPED", "IDLE"})  # the event's STOPPED; IDLE is DescribeChannel's word
+HARVEST_FAILED_STATUSES = frozenset({"FAILED", "CANCELLED"})  # HarvestJobStatus values that end without a copy

@@ -88,18 +88,31 @@ def test_every_request_of_a_managed_live_stream_is_valid_for_the_service_models(
     harvest = build_create_harvest_job(names=NAMES, asset_id="as_01JD6Q9A", bucket=settings.s3_bucket,
                                        start=start, end=start + timedelta(hours=2))  # fmt: skip
     assert_valid(MEDIAPACKAGE, "CreateHarvestJob", harvest)
-    policy = build_origin_endpoint_policy(names=NAMES, distribution_arn=DISTRIBUTION, region="eu-west-1")
-    assert_valid(MEDIAPACKAGE, "PutOriginEndpointPolicy", policy)
+    for distribution in (DISTRIBUTION, None):
+        policy = build_origin_endpoint_policy(names=NAMES, role_arn=ROLE, region="eu-west-1",
+                                              distribution_arn=distribution)  # fmt: skip
+        assert_valid(MEDIAPACKAGE, "PutOriginEndpointPolicy", policy)
 
 
-def test_only_the_distribution_reads_the_endpoint():
-    request = build_origin_endpoint_policy(names=NAMES, distribution_arn=DISTRIBUTION, region="eu-west-1")
-    (statement,) = json.loads(request["Policy"])["Statement"]
-    assert statement["Principal"] == {"Service": "cloudfront.amazonaws.com"}
-    assert statement["Condition"] == {"StringEquals": {"AWS:SourceArn": DISTRIBUTION}}
-    assert statement["Resource"] == ("arn:aws:mediapackagev2:eu-west-1:123456789012:channelGroup/dev-streamstack"
-                                     "/channel/dev-streamstack-ls_01JD6Q8Z/originEndpoint/live")  # fmt: skip
-    assert set(statement["Action"]) == {"mediapackagev2:GetObject", "mediapackagev2:GetHeadObject"}
+ENDPOINT_ARN = ("arn:aws:mediapackagev2:eu-west-1:123456789012:channelGroup/dev-streamstack"
+                "/channel/dev-streamstack-ls_01JD6Q8Z/originEndpoint/live")  # fmt: skip
+
+
+def test_only_the_harvester_of_this_account_and_the_distribution_read_the_endpoint():
+    """The harvester statement is the one AWS's "Origin endpoint authorization" page (MediaPackage L2V Harvester)
+    requires for harvest jobs; CloudFront reads only as the deployment's distribution."""
+    request = build_origin_endpoint_policy(names=NAMES, role_arn=ROLE, region="eu-west-1",
+                                           distribution_arn=DISTRIBUTION)  # fmt: skip
+    harvester, cloudfront = json.loads(request["Policy"])["Statement"]
+    assert harvester["Principal"] == {"Service": "mediapackagev2.amazonaws.com"}
+    assert set(harvester["Action"]) == {"mediapackagev2:HarvestObject", "mediapackagev2:GetObject"}
+    assert harvester["Condition"] == {"StringEquals": {"AWS:SourceAccount": "123456789012"}}
+    assert cloudfront["Principal"] == {"Service": "cloudfront.amazonaws.com"}
+    assert cloudfront["Condition"] == {"StringEquals": {"AWS:SourceArn": DISTRIBUTION}}
+    assert set(cloudfront["Action"]) == {"mediapackagev2:GetObject", "mediapackagev2:GetHeadObject"}
+    assert harvester["Resource"] == cloudfront["Resource"] == ENDPOINT_ARN, "no wildcard: AWS refuses them here"
+    alone = build_origin_endpoint_policy(names=NAMES, role_arn=ROLE, region="eu-west-1", distribution_arn=None)
+    assert json.loads(alone["Policy"])["Statement"] == [harvester], "without a CDN, harvests still read it"
 
 
 @pytest.mark.parametrize("ladder", [None, [{"name": "540p", "height": 540, "video_kbps": 2000},
