@@ -185,7 +185,7 @@ data "aws_iam_policy_document" "api" {
     for_each = local.managed_live
     content {
       sid       = "RunManagedLive"
-      actions   = ["medialive:DescribeChannel", "medialive:StartChannel", "medialive:StopChannel", "medialive:DeleteChannel", "medialive:UpdateInput", "medialive:DeleteInput"]
+      actions   = ["medialive:DescribeChannel", "medialive:StartChannel", "medialive:StopChannel", "medialive:UpdateChannel", "medialive:DeleteChannel", "medialive:UpdateInput", "medialive:DeleteInput"]
       resources = ["${local.medialive_arn}:channel:*", "${local.medialive_arn}:input:*"]
       condition {
         test     = "StringEquals"

@@ -331,6 +331,7 @@ module "monitoring" {
   function_names         = module.event_processor.function_names
   function_timeouts      = module.event_processor.function_timeouts
   worker_heartbeat_alarm = var.encoder == "ffmpeg" && var.service_sizes["worker"].min_capacity > 0
+  managed_live           = var.live_encoder == "medialive"
   kms_key_arn            = module.platform_key.arn
   tags                   = local.tags
 }

@@ -183,6 +183,8 @@ AWS_METRICS = {
     "AWS/CloudFront": {"5xxErrorRate", "CacheHitRate", "Requests", "4xxErrorRate", "TotalErrorRate"},
     "AWS/SQS": {"ApproximateNumberOfMessagesVisible", "ApproximateAgeOfOldestMessage"},
     "AWS/Lambda": {"Errors", "Duration", "Throttles", "Invocations", "ConcurrentExecutions"},
+    # MediaLive User Guide, "Monitoring channels using Amazon CloudWatch metrics" (dimensions ChannelId, Pipeline)
+    "AWS/MediaLive": {"ActiveAlerts", "InputVideoFrameRate", "InputLossSeconds", "DroppedFrames"},
 }
 AWS_DIMENSIONS = {
     "AWS/ApplicationELB": {"LoadBalancer"},
@@ -306,6 +308,20 @@ def test_dashboard_names_only_metrics_the_app_emits() -> None:
     named = set(re.findall(r"\bstreamstack_[a-z0-9_]+\b", dashboard))
     assert len(named) >= 10, named
     assert named <= set(catalogue.METRICS), f"not emitted by the app: {sorted(named - set(catalogue.METRICS))}"
+
+
+def test_the_dashboard_shows_medialive_channels_only_for_managed_live() -> None:
+    """MediaLive's own metrics stand in for the ingest's live metrics, which a managed stream does not emit: a
+    panel of them (names AWS documents) is added exactly when the root module's live_encoder is medialive."""
+    (panel,) = locals_of(MONITORING)["managed_live_panels"]
+    searches = [row[0]["expression"] for row in panel["metrics"]]
+    named = {re.search(r'MetricName=\\?"(\w+)', e).group(1) for e in searches}  # type: ignore[union-attr]
+    assert all(e.startswith("SEARCH('{AWS/MediaLive,ChannelId,Pipeline}") for e in searches), searches
+    assert named == AWS_METRICS["AWS/MediaLive"]
+    widgets = locals_of(MONITORING)["dashboard_widgets"]
+    assert "concat(local.dashboard_panels, var.managed_live ? local.managed_live_panels : [])" in widgets
+    modules = {name: body for block in load_dir(ROOT)["module"] for name, body in block.items()}
+    assert modules["monitoring"]["managed_live"] == '${var.live_encoder == "medialive"}'
 
 
 def test_only_the_migrate_task_holds_a_database_password() -> None:

@@ -32,7 +32,7 @@ from sqlalchemy.orm import Session
 from streamstack.assets import service as assets
 from streamstack.db.base import utcnow
 from streamstack.db.session import session_scope
-from streamstack.live import service
+from streamstack.live import service, simulcast
 from streamstack.live.models import TEST_STREAM_SECONDS, LiveStream
 from streamstack.media.managed_live import ManagedChannel, ManagedLive
 from streamstack.media.medialive import (
@@ -41,6 +41,7 @@ from streamstack.media.medialive import (
     CHANNEL_STOPPED_STATES,
     HARVEST_FAILED_STATUSES,
     INPUT_LOSS_ALERTS,
+    SimulcastDestination,
 )
 from streamstack.platform import Platform
 
@@ -51,11 +52,17 @@ def channel_of(stream: LiveStream) -> ManagedChannel | None:
     return ManagedChannel.from_json(stream.managed) if stream.managed else None
 
 
-def provision(*, managed: ManagedLive, stream: LiveStream) -> None:
-    """Create (or find) the stream's channel and start it, so a publisher can push to its rtmp_url."""
+def simulcast_of(db_session: Session, stream: LiveStream) -> list[SimulcastDestination]:
+    """The stream's simulcast targets as the RTMP destinations its channel pushes to."""
+    return [SimulcastDestination.of(t.id, t.url, t.stream_key) for t in simulcast.targets_of(db_session, stream.id)]
+
+
+def provision(*, managed: ManagedLive, db_session: Session, stream: LiveStream) -> None:
+    """Create the stream's channel (its simulcast targets included) and start it, so a publisher can push."""
     channel = managed.create(live_stream_id=stream.id, stream_key=stream.stream_key,
                              low_latency=stream.latency_mode == "low",
-                             session_seconds=TEST_STREAM_SECONDS if stream.test else stream.max_continuous_duration)
+                             session_seconds=TEST_STREAM_SECONDS if stream.test else stream.max_continuous_duration,
+                             simulcast=simulcast_of(db_session, stream))
     stream.managed = channel.to_json()
     managed.start(channel)
 
@@ -70,6 +77,13 @@ def rekey(*, managed: ManagedLive, stream: LiveStream) -> None:
     """After reset-stream-key: the input accepts the new key only."""
     if (channel := channel_of(stream)) is not None:
         managed.rekey(channel, stream.stream_key)
+
+
+def retarget(*, managed: ManagedLive, db_session: Session, stream: LiveStream) -> None:
+    """After a simulcast target is added or removed: the channel pushes to the stream's targets as they are now."""
+    if (channel := channel_of(stream)) is not None:
+        managed.retarget(live_stream_id=stream.id, channel=channel, low_latency=stream.latency_mode == "low",
+                         simulcast=simulcast_of(db_session, stream))
 
 
 def deprovision(*, managed: ManagedLive, stream: LiveStream) -> None:

@@ -63,7 +63,7 @@ def create_live_stream(body: LiveStreamCreate, request: Request, db_session: Ses
     def create() -> dict:
         stream = service.create_live_stream(db_session=db_session, body=body, settings=platform.settings)
         if platform.managed_live is not None:
-            _provision(platform.managed_live, stream)
+            _provision(platform.managed_live, db_session, stream)
         db_session.commit()
         if stream.scheduled_start is not None:
             reschedule(db_session, platform.prescaler, platform.settings)
@@ -123,9 +123,7 @@ def reset_stream_key(live_stream_id: str, db_session: Session = Depends(get_sess
                      platform: Platform = Depends(get_platform),
                      key: ApiKey = Depends(require_scope("write"))) -> LiveStreamOut:
     stream = _stream(db_session, live_stream_id)
-    if platform.managed_live is not None and stream.connected:
-        raise Problem(409, "Conflict", f"live stream {live_stream_id!r} has a publisher: MediaLive changes an "
-                      "input only while its channel is stopped, so reset the key when no publisher is live")
+    _refuse_while_live(platform, stream, "reset the key")
     service.reset_stream_key(db_session=db_session, stream=stream)
     if platform.managed_live is not None:
         _managed_call(managed.rekey, managed=platform.managed_live, stream=stream)
@@ -161,16 +159,23 @@ def set_live_stream_enabled(live_stream_id: str, action: Literal["disable", "ena
     return _out(db_session, stream, platform, key)
 
 
-def _provision(managed_live: ManagedLive, stream: LiveStream) -> None:
+def _provision(managed_live: ManagedLive, db_session: Session, stream: LiveStream) -> None:
     """The stream's MediaLive channel; if AWS refuses, what was made goes and the create fails (nothing stays)."""
     try:
-        managed.provision(managed=managed_live, stream=stream)
+        managed.provision(managed=managed_live, db_session=db_session, stream=stream)
     except Exception as exc:
         log.warning("managed live provisioning failed", extra={"live_stream_id": stream.id, "error": str(exc)})
         with contextlib.suppress(Exception):
             managed.deprovision(managed=managed_live, stream=stream)
         raise Problem(502, "Bad Gateway", f"MediaLive could not create the stream's channel: {error_code(exc) or exc}"
                       ) from exc  # fmt: skip
+
+
+def _refuse_while_live(platform: Platform, stream: LiveStream, what: str) -> None:
+    """A managed stream's input and channel change only while the channel is stopped: not under a publisher."""
+    if platform.managed_live is not None and stream.connected:
+        raise Problem(409, "Conflict", f"live stream {stream.id!r} has a publisher: MediaLive changes an input "
+                      f"or a channel only while it is stopped, so {what} when no publisher is live")  # fmt: skip
 
 
 def _managed_call(action: Callable[..., None], **kwargs: Any) -> None:
@@ -203,15 +208,19 @@ def _target_out(target: object, key: ApiKey) -> SimulcastTargetOut:
 def create_simulcast_target(live_stream_id: str, body: SimulcastTargetCreate, request: Request,
                             db_session: Session = Depends(get_session), platform: Platform = Depends(get_platform),
                             key: ApiKey = Depends(require_scope("write"))) -> JSONResponse:
-    """Restream to an RTMP(S) destination; on a live stream it starts within a second."""
+    """Restream to an RTMP(S) destination; on a live stream it starts within a second (a managed stream's channel
+    takes it while no publisher is live)."""
     stream = _stream(db_session, live_stream_id)
     _check_target(body, platform.settings)
 
     def create() -> dict:
+        _refuse_while_live(platform, stream, "add simulcast targets")
         try:
             target = simulcast.add_target(db_session=db_session, stream=stream, body=body)
         except simulcast.TooManyTargets as exc:
             raise Problem(409, "Conflict", str(exc)) from exc
+        if platform.managed_live is not None:
+            _managed_call(managed.retarget, managed=platform.managed_live, db_session=db_session, stream=stream)
         db_session.commit()
         return simulcast.target_to_out(target, show_key=True).model_dump(mode="json")
 
@@ -236,12 +245,17 @@ def get_simulcast_target(live_stream_id: str, target_id: str, db_session: Sessio
 
 
 @router.delete("/{live_stream_id}/simulcast-targets/{target_id}", status_code=204, dependencies=WRITE)
-def delete_simulcast_target(live_stream_id: str, target_id: str,
-                            db_session: Session = Depends(get_session)) -> Response:
-    """A running restream stops within a second."""
-    target = simulcast.get_target(db_session, _stream(db_session, live_stream_id).id, target_id)
+def delete_simulcast_target(live_stream_id: str, target_id: str, db_session: Session = Depends(get_session),
+                            platform: Platform = Depends(get_platform)) -> Response:
+    """A running restream stops within a second (a managed stream's channel drops it while no publisher is live)."""
+    stream = _stream(db_session, live_stream_id)
+    target = simulcast.get_target(db_session, stream.id, target_id)
     if target is None:
         raise not_found("simulcast target", target_id)
+    _refuse_while_live(platform, stream, "remove simulcast targets")
     simulcast.delete_target(db_session, target)
+    if platform.managed_live is not None:
+        db_session.flush()
+        _managed_call(managed.retarget, managed=platform.managed_live, db_session=db_session, stream=stream)
     db_session.commit()
     return Response(status_code=204)

@@ -12,7 +12,7 @@ listing (ListInputs and ListChannels cannot be limited to this deployment's reso
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -20,12 +20,14 @@ from typing import Any, Protocol
 from streamstack.aws import client, error_code
 from streamstack.media.medialive import (
     ManagedLiveNames,
+    SimulcastDestination,
     build_create_channel,
     build_create_harvest_job,
     build_create_input,
     build_create_mediapackage_channel,
     build_create_origin_endpoint,
     build_origin_endpoint_policy,
+    build_update_channel,
     input_destinations,
     plan_managed_live,
 )
@@ -61,14 +63,17 @@ class ManagedLive(Protocol):
 
     name: str
 
-    def create(self, *, live_stream_id: str, stream_key: str, low_latency: bool,
-               session_seconds: int) -> ManagedChannel: ...
+    def create(self, *, live_stream_id: str, stream_key: str, low_latency: bool, session_seconds: int,
+               simulcast: Sequence[SimulcastDestination] = ()) -> ManagedChannel: ...
 
     def start(self, channel: ManagedChannel) -> None: ...
 
     def stop(self, channel: ManagedChannel) -> None: ...
 
     def rekey(self, channel: ManagedChannel, stream_key: str) -> None: ...
+
+    def retarget(self, *, live_stream_id: str, channel: ManagedChannel, low_latency: bool,
+                 simulcast: Sequence[SimulcastDestination]) -> None: ...
 
     def delete(self, *, live_stream_id: str, channel: ManagedChannel | None) -> None: ...
 
@@ -101,11 +106,12 @@ class MediaLiveManagedLive:
 
     # --- create ------------------------------------------------------------------------------------
 
-    def create(self, *, live_stream_id: str, stream_key: str, low_latency: bool,
-               session_seconds: int) -> ManagedChannel:
-        """MediaPackage first (the channel pushes into it), then the input, then the channel; each found if there.
+    def create(self, *, live_stream_id: str, stream_key: str, low_latency: bool, session_seconds: int,
+               simulcast: Sequence[SimulcastDestination] = ()) -> ManagedChannel:
+        """MediaPackage first (the channel pushes into it), then the input, then the channel.
 
-        `session_seconds` (the stream's session limit) sizes what the endpoint keeps for the recording's harvest."""
+        `session_seconds` (the stream's session limit) sizes what the endpoint keeps for the recording's harvest;
+        `simulcast` are the RTMP destinations the channel also pushes to."""
         names = self.names(live_stream_id)
         plan = plan_managed_live(self.settings, low_latency=low_latency)
         channel_request = build_create_mediapackage_channel(names=names)
@@ -121,6 +127,7 @@ class MediaLiveManagedLive:
         try:
             channel = self.medialive_client.create_channel(**build_create_channel(
                 names=names, input_id=made_input["Id"], plan=plan, role_arn=str(self.settings.medialive_role_arn),
+                simulcast=simulcast,
             ))["Channel"]  # fmt: skip
         except Exception:
             self._delete_orphan_input(made_input["Id"])
@@ -163,15 +170,38 @@ class MediaLiveManagedLive:
         self._stop(channel.channel_id)
 
     def rekey(self, channel: ManagedChannel, stream_key: str) -> None:
-        """The input takes the new key only (the old one is refused); MediaLive changes an input only while its
-        channel is stopped, so a running channel is stopped, the input updated, and the channel started again."""
+        """The input takes the new key only (the old one is refused)."""
+        self._while_stopped(channel, lambda: self.medialive_client.update_input(
+            InputId=channel.input_id, Destinations=input_destinations(stream_key)))  # fmt: skip
+
+    def retarget(self, *, live_stream_id: str, channel: ManagedChannel, low_latency: bool,
+                 simulcast: Sequence[SimulcastDestination]) -> None:
+        """The channel pushes to exactly these simulcast destinations from its next start (the definition is sent
+        whole, as planned at creation, with the new RTMP outputs)."""
+        request = build_update_channel(channel_id=channel.channel_id, names=self.names(live_stream_id),
+                                       input_id=channel.input_id, role_arn=str(self.settings.medialive_role_arn),
+                                       plan=plan_managed_live(self.settings, low_latency=low_latency),
+                                       simulcast=simulcast)  # fmt: skip
+
+        def update() -> None:
+            self.medialive_client.update_channel(**request)
+            # UPDATING, then IDLE again: StartChannel is refused until then.
+            self.medialive_client.get_waiter("channel_stopped").wait(ChannelId=channel.channel_id, WaiterConfig=WAIT)
+
+        self._while_stopped(channel, update)
+
+    def _while_stopped(self, channel: ManagedChannel, change: Callable[[], None]) -> None:
+        """MediaLive changes an input or a channel only while the channel is idle: a running channel is stopped,
+        changed, and started again (seconds to a minute; the API refuses this while a publisher is live)."""
         was_running = self.medialive_client.describe_channel(ChannelId=channel.channel_id)["State"] in RUNNING_STATES
         if was_running:
             self.medialive_client.stop_channel(ChannelId=channel.channel_id)
             self.medialive_client.get_waiter("channel_stopped").wait(ChannelId=channel.channel_id, WaiterConfig=WAIT)
-        self.medialive_client.update_input(InputId=channel.input_id, Destinations=input_destinations(stream_key))
-        if was_running:
-            self.medialive_client.start_channel(ChannelId=channel.channel_id)
+        try:
+            change()
+        finally:  # a refused change leaves the channel as it was, running for the next publisher
+            if was_running:
+                self.medialive_client.start_channel(ChannelId=channel.channel_id)
 
     def _stop(self, channel_id: str) -> None:
         if self.medialive_client.describe_channel(ChannelId=channel_id)["State"] in RUNNING_STATES:

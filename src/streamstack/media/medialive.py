@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from fractions import Fraction
@@ -26,6 +27,9 @@ NOMINAL_CONTRIBUTION = Probe(format_name="flv", duration=0.0, bitrate=8_000_000,
                              audio_channels=2)  # fmt: skip
 RTMP_APPLICATION = "live"
 MEDIAPACKAGE_DESTINATION = "mediapackage"
+SIMULCAST_GROUP = "simulcast"
+RTMP_RETRY_SECONDS = 2  # a simulcast destination that drops is dialled again this often,
+RTMP_RETRIES = 30  # this many times (a minute) before MediaLive gives it up until the next start
 AUDIO_SELECTOR = "default"
 AUDIO_DESCRIPTION = "audio"
 QVBR_QUALITY_LEVEL = 7
@@ -37,6 +41,28 @@ MAX_STARTOVER_WINDOW = 14 * 24 * 3600  # MediaPackage v2's largest startover win
 HARVEST_MARGIN_SECONDS = 3600  # a session's harvest may start this long after it ends (event delivery, retries)
 TAG_LIVE_STREAM = "streamstack:live_stream_id"
 TAG_CHANNEL_GROUP = "streamstack:channel_group"  # the deployment: the app's IAM grants are conditioned on it
+
+
+@dataclass(frozen=True)
+class SimulcastDestination:
+    """Where one simulcast target's RTMP output pushes: the server URL and the stream name (its key)."""
+
+    target_id: str
+    url: str
+    stream_name: str
+
+    @classmethod
+    def of(cls, target_id: str, url: str, stream_key: str | None) -> SimulcastDestination:
+        """The key is the stream name; without one, the URL's last segment is (as OBS reads a full URL)."""
+        server = url.strip().rstrip("/")
+        if stream_key:
+            return cls(target_id, server, stream_key)
+        server, _, name = server.rpartition("/")
+        return cls(target_id, server, name)
+
+    @property
+    def destination_id(self) -> str:
+        return f"{SIMULCAST_GROUP}-{self.target_id}"
 
 
 @dataclass(frozen=True)
@@ -184,17 +210,39 @@ def build_create_input(*, names: ManagedLiveNames, stream_key: str, security_gro
     }
 
 
-def build_create_channel(*, names: ManagedLiveNames, input_id: str, role_arn: str, plan: LiveEncodePlan
-                         ) -> dict[str, Any]:  # fmt: skip
-    """The channel: the RTMP input in, the planned ladder out, pushed to the stream's MediaPackage v2 channel."""
+def simulcast_output_group(plan: LiveEncodePlan, targets: Sequence[SimulcastDestination]) -> dict[str, Any]:
+    """One RTMP output per target, sharing the top rung's video encode and the audio encode with the MediaPackage
+    outputs (no extra encode); paused while no publisher pushes, so a target never gets slate."""
+    top = max(plan.renditions, key=lambda r: (r.height, r.bitrate))
+    audio = [AUDIO_DESCRIPTION] if plan.audio is not None else []
+    return {
+        "Name": SIMULCAST_GROUP,
+        "OutputGroupSettings": {"RtmpGroupSettings": {"InputLossAction": "PAUSE_OUTPUT"}},
+        "Outputs": [{
+            "OutputName": target.destination_id,
+            "VideoDescriptionName": top.name,
+            "AudioDescriptionNames": audio,
+            "OutputSettings": {"RtmpOutputSettings": {
+                "Destination": {"DestinationRefId": target.destination_id},
+                "CertificateMode": "VERIFY_AUTHENTICITY",
+                "ConnectionRetryInterval": RTMP_RETRY_SECONDS,
+                "NumRetries": RTMP_RETRIES,
+            }},
+        } for target in targets],
+    }  # fmt: skip
+
+
+def channel_definition(*, names: ManagedLiveNames, input_id: str, role_arn: str, plan: LiveEncodePlan,
+                       simulcast: Sequence[SimulcastDestination] = ()) -> dict[str, Any]:  # fmt: skip
+    """What CreateChannel and UpdateChannel share: the RTMP input in, the planned ladder out to the stream's
+    MediaPackage v2 channel, and the same encodes pushed to each simulcast target."""
     if not plan.renditions:
         raise ValueError("a MediaLive channel needs at least one video rendition")
+    groups = [mediapackage_output_group(plan)] + ([simulcast_output_group(plan, simulcast)] if simulcast else [])
     return {
         "Name": names.channel,
         "RoleArn": role_arn,
-        "ChannelClass": "SINGLE_PIPELINE",
         "LogLevel": "WARNING",
-        "RequestId": names.token("channel"),
         "InputSpecification": {"Codec": "AVC", "Resolution": "HD", "MaximumBitrate": "MAX_20_MBPS"},
         "InputAttachments": [{
             "InputId": input_id,
@@ -204,15 +252,29 @@ def build_create_channel(*, names: ManagedLiveNames, input_id: str, role_arn: st
         "Destinations": [{
             "Id": MEDIAPACKAGE_DESTINATION,
             "MediaPackageSettings": [{"ChannelGroup": names.channel_group, "ChannelName": names.channel}],
-        }],
+        }] + [{"Id": t.destination_id, "Settings": [{"Url": t.url, "StreamName": t.stream_name}]} for t in simulcast],
         "EncoderSettings": {
             "TimecodeConfig": {"Source": "SYSTEMCLOCK"},
             "VideoDescriptions": [video_description(r, plan) for r in plan.renditions],
             "AudioDescriptions": [audio_description(plan.audio)] if plan.audio is not None else [],
-            "OutputGroups": [mediapackage_output_group(plan)],
+            "OutputGroups": groups,
         },
-        "Tags": names.tags,
     }  # fmt: skip
+
+
+def build_create_channel(*, names: ManagedLiveNames, input_id: str, role_arn: str, plan: LiveEncodePlan,
+                         simulcast: Sequence[SimulcastDestination] = ()) -> dict[str, Any]:  # fmt: skip
+    """The channel, single pipeline (one RTMP_PUSH input), tagged for the deployment's IAM conditions."""
+    return {**channel_definition(names=names, input_id=input_id, role_arn=role_arn, plan=plan, simulcast=simulcast),
+            "ChannelClass": "SINGLE_PIPELINE", "RequestId": names.token("channel"), "Tags": names.tags}  # fmt: skip
+
+
+def build_update_channel(*, channel_id: str, names: ManagedLiveNames, input_id: str, role_arn: str,
+                         plan: LiveEncodePlan, simulcast: Sequence[SimulcastDestination]
+                         ) -> dict[str, Any]:  # fmt: skip
+    """The whole definition again with the stream's current simulcast targets (MediaLive takes it while idle)."""
+    return {"ChannelId": channel_id, **channel_definition(names=names, input_id=input_id, role_arn=role_arn,
+                                                          plan=plan, simulcast=simulcast)}  # fmt: skip
 
 
 def build_create_mediapackage_channel(*, names: ManagedLiveNames) -> dict[str, Any]:

@@ -492,3 +492,47 @@ def test_the_stubbed_mediapackage_checks_are_real() -> None:
     request = build_create_mediapackage_channel(names=ManagedLiveNames(GROUP, GROUP, "ls_1"))
     request["InputType"] = "RTMP"
     assert constraint_violations(request, MEDIAPACKAGE.operation_model("CreateChannel").input_shape)
+
+
+def rtmp_outputs(medialive: Any, channel_id: str) -> list[tuple[str, str]]:
+    """(server URL, stream name) of each RTMP output of the channel, as MediaLive describes it."""
+    channel = medialive.describe_channel(ChannelId=channel_id)
+    destinations = {d["Id"]: d.get("Settings") or [] for d in channel["Destinations"]}
+    refs = [o["OutputSettings"]["RtmpOutputSettings"]["Destination"]["DestinationRefId"]
+            for g in channel["EncoderSettings"]["OutputGroups"] if "RtmpGroupSettings" in g["OutputGroupSettings"]
+            for o in g["Outputs"]]  # fmt: skip
+    return [(destinations[ref][0]["Url"], destinations[ref][0]["StreamName"]) for ref in refs]
+
+
+def test_simulcast_targets_are_the_channels_rtmp_outputs(managed_platform: tuple[Any, ...]) -> None:
+    """Targets given at creation are in the channel MediaLive makes; one added or removed while no publisher is
+    live changes the channel (stopped, updated, running again); under a publisher the change is refused."""
+    platform, api, headers, medialive, mp = managed_platform
+    mp.stub.add_response("create_channel", channel_response(ManagedLiveNames(GROUP, GROUP, "x")), None)
+    mp.stub.add_response("create_origin_endpoint", endpoint_response(ManagedLiveNames(GROUP, GROUP, "x")), None)
+    mp.stub.add_response("put_origin_endpoint_policy", {}, None)
+    first = {"url": "rtmps://live.example.invalid/rtmp/", "stream_key": "k1"}
+    stream = api.post("/v1/live-streams", json={"simulcast_targets": [first]}, headers=headers).json()
+    with platform.sessions() as db_session:
+        managed = db_session.get(LiveStream, stream["id"]).managed
+    channel_id = managed["channel_id"]
+    assert rtmp_outputs(medialive, channel_id) == [("rtmps://live.example.invalid/rtmp", "k1")]
+
+    targets = f"/v1/live-streams/{stream['id']}/simulcast-targets"
+    added = api.post(targets, json={"url": "rtmp://a.rtmp.example.invalid/live2/k2"}, headers=headers)
+    assert added.status_code == 201, added.text
+    assert rtmp_outputs(medialive, channel_id) == [("rtmps://live.example.invalid/rtmp", "k1"),
+                                                   ("rtmp://a.rtmp.example.invalid/live2", "k2")]  # fmt: skip
+    assert medialive.describe_channel(ChannelId=channel_id)["State"] == "RUNNING", "ready for a publisher again"
+
+    deliver(platform, alert(managed["channel_arn"], "CLEARED", datetime.now(UTC).replace(microsecond=0)))
+    refused = api.post(targets, json={"url": "rtmp://b.rtmp.example.invalid/live"}, headers=headers)
+    assert refused.status_code == 409 and "publisher" in refused.json()["detail"]
+    first_id = stream["simulcast_targets"][0]["id"]
+    assert api.delete(f"{targets}/{first_id}", headers=headers).status_code == 409
+    assert len(api.get(targets, headers=headers).json()["data"]) == 2 and len(rtmp_outputs(medialive, channel_id)) == 2
+
+    deliver(platform, alert(managed["channel_arn"], "SET", datetime.now(UTC).replace(microsecond=0)))
+    assert api.delete(f"{targets}/{first_id}", headers=headers).status_code == 204
+    assert rtmp_outputs(medialive, channel_id) == [("rtmp://a.rtmp.example.invalid/live2", "k2")]
+    assert medialive.describe_channel(ChannelId=channel_id)["State"] == "RUNNING"

@@ -20,12 +20,14 @@ from streamstack.media.live import plan_live
 from streamstack.media.medialive import (
     NOMINAL_CONTRIBUTION,
     ManagedLiveNames,
+    SimulcastDestination,
     build_create_channel,
     build_create_harvest_job,
     build_create_input,
     build_create_mediapackage_channel,
     build_create_origin_endpoint,
     build_origin_endpoint_policy,
+    build_update_channel,
     h264_level,
     plan_managed_live,
 )
@@ -37,6 +39,8 @@ MEDIAPACKAGE = SESSION.get_service_model("mediapackagev2")
 ROLE = "arn:aws:iam::123456789012:role/dev-streamstack-medialive"
 DISTRIBUTION = "arn:aws:cloudfront::123456789012:distribution/E2QWRUHAPOMQZL"
 NAMES = ManagedLiveNames(prefix="dev-streamstack", channel_group="dev-streamstack", live_stream_id="ls_01JD6Q8Z")
+TARGETS = (SimulcastDestination.of("st_1", "rtmps://live-api-s.facebook.com:443/rtmp/", "FB-key-1"),
+           SimulcastDestination.of("st_2", "rtmp://a.rtmp.youtube.com/live2/yt-key-2", None))
 
 
 def constraint_violations(value: Any, shape: Shape, path: str = "") -> list[str]:
@@ -81,6 +85,11 @@ def test_every_request_of_a_managed_live_stream_is_valid_for_the_service_models(
     assert_valid(
         MEDIALIVE, "CreateChannel", build_create_channel(names=NAMES, input_id="7654321", role_arn=ROLE, plan=plan)
     )
+    assert_valid(MEDIALIVE, "CreateChannel", build_create_channel(names=NAMES, input_id="7654321", role_arn=ROLE,
+                                                                  plan=plan, simulcast=TARGETS))  # fmt: skip
+    for targets in (TARGETS, ()):
+        assert_valid(MEDIALIVE, "UpdateChannel", build_update_channel(
+            channel_id="1234", names=NAMES, input_id="7654321", role_arn=ROLE, plan=plan, simulcast=targets))
     assert_valid(MEDIAPACKAGE, "CreateChannel", build_create_mediapackage_channel(names=NAMES))
     endpoint = build_create_origin_endpoint(names=NAMES, plan=plan, session_seconds=12 * 3600)
     assert_valid(MEDIAPACKAGE, "CreateOriginEndpoint", endpoint)
@@ -146,6 +155,37 @@ def test_the_channel_encodes_the_live_ladder_plan(ladder: list[dict] | None):
     assert encoder["AudioDescriptions"][0]["AudioSelectorName"] == selector
     assert request["Tags"] == {"streamstack:live_stream_id": "ls_01JD6Q8Z",
                                "streamstack:channel_group": "dev-streamstack"}  # fmt: skip
+
+
+def test_simulcast_targets_are_rtmp_outputs_of_the_top_rung_and_the_audio():
+    """Each target is one output of an RTMP output group with its own destination (MediaLive User Guide, "Organize
+    encodes in an RTMP output group"), sharing the encodes the MediaPackage outputs make."""
+    plan = plan_managed_live(Settings())
+    request = build_create_channel(names=NAMES, input_id="7654321", role_arn=ROLE, plan=plan, simulcast=TARGETS)
+    mediapackage, rtmp = request["EncoderSettings"]["OutputGroups"]
+    assert "MediaPackageGroupSettings" in mediapackage["OutputGroupSettings"]
+    assert rtmp["OutputGroupSettings"] == {"RtmpGroupSettings": {"InputLossAction": "PAUSE_OUTPUT"}}, "no slate"
+    top = max(plan.renditions, key=lambda r: r.height)
+    destinations = {d["Id"]: d for d in request["Destinations"]}
+    sent = []
+    for output in rtmp["Outputs"]:
+        assert (output["VideoDescriptionName"], output["AudioDescriptionNames"]) == (top.name, ["audio"])
+        settings = output["OutputSettings"]["RtmpOutputSettings"]
+        assert settings["CertificateMode"] == "VERIFY_AUTHENTICITY"
+        (where,) = destinations[settings["Destination"]["DestinationRefId"]]["Settings"]
+        sent.append((where["Url"], where["StreamName"]))
+    assert sent == [("rtmps://live-api-s.facebook.com:443/rtmp", "FB-key-1"),
+                    ("rtmp://a.rtmp.youtube.com/live2", "yt-key-2")], "the key, or the URL's last segment"
+    encodes = {v["Name"] for v in request["EncoderSettings"]["VideoDescriptions"]}
+    assert encodes == {r.name for r in plan.renditions}, "no encode of its own"
+    alone = build_create_channel(names=NAMES, input_id="7654321", role_arn=ROLE, plan=plan)
+    assert len(alone["EncoderSettings"]["OutputGroups"]) == 1 and len(alone["Destinations"]) == 1
+    update = build_update_channel(channel_id="1234", names=NAMES, input_id="7654321", role_arn=ROLE, plan=plan,
+                                  simulcast=TARGETS[:1])  # fmt: skip
+    assert {k: v for k, v in update.items() if k != "ChannelId"} == {
+        k: v for k, v in build_create_channel(names=NAMES, input_id="7654321", role_arn=ROLE, plan=plan,
+                                              simulcast=TARGETS[:1]).items()
+        if k not in ("ChannelClass", "RequestId", "Tags")}, "the same definition, sent whole"  # fmt: skip
 
 
 def test_the_input_takes_the_stream_key_as_its_stream_name_from_the_security_group():

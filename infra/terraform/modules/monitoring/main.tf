@@ -183,8 +183,24 @@ locals {
     },
   ]
 
+  # live_encoder = medialive: MediaLive's own metrics (MediaLive User Guide, "Monitoring channels using Amazon
+  # CloudWatch metrics"), one line per channel and pipeline; SEARCH cannot filter by tag, so it shows every
+  # channel of the region, and the channel id is the one in the stream's `managed` record.
+  managed_live_panels = [
+    {
+      title  = "Live (MediaLive channels): input frame rate, input loss, dropped frames, active alerts"
+      period = 60
+      metrics = [
+        [{ expression = "SEARCH('{AWS/MediaLive,ChannelId,Pipeline} MetricName=\"InputVideoFrameRate\"', 'Average', 60)", id = "fps", label = "input fps" }],
+        [{ expression = "SEARCH('{AWS/MediaLive,ChannelId,Pipeline} MetricName=\"InputLossSeconds\"', 'Sum', 60)", id = "loss", label = "input loss (s)", yAxis = "right" }],
+        [{ expression = "SEARCH('{AWS/MediaLive,ChannelId,Pipeline} MetricName=\"DroppedFrames\"', 'Sum', 60)", id = "dropped", label = "dropped frames", yAxis = "right" }],
+        [{ expression = "SEARCH('{AWS/MediaLive,ChannelId,Pipeline} MetricName=\"ActiveAlerts\"', 'Maximum', 60)", id = "alerts", label = "active alerts", yAxis = "right" }],
+      ]
+    },
+  ]
+
   dashboard_widgets = [
-    for i, panel in local.dashboard_panels : {
+    for i, panel in concat(local.dashboard_panels, var.managed_live ? local.managed_live_panels : []) : {
       type       = "metric", x = (i % 2) * 12, y = floor(i / 2) * 6, width = 12, height = 6
       properties = merge({ region = local.region }, panel)
     }

@@ -99,6 +99,12 @@ variable "live_transcoder_min_speed" {
   default     = 0.95
 }
 
+variable "managed_live" {
+  description = "live_encoder = medialive: add the MediaLive channels' own metrics to the dashboard."
+  type        = bool
+  default     = false
+}
+
 variable "worker_heartbeat_alarm" {
   description = "Alarm when no worker reports streamstack_worker_heartbeat_timestamp_seconds for 10 minutes (off when workers scale to zero)."
   type        = bool
