@@ -136,7 +136,7 @@ class Settings(BaseSettings):
         None, description="MediaLive input security group of RTMP_PUSH inputs (live_encoder=medialive)."
     )
     cdn_distribution_arn: str | None = Field(
-        None, description="CloudFront distribution that alone may read managed live endpoints (medialive, OAC)."
+        None, description="CloudFront distribution reading managed live endpoints (medialive, OAC; and the harvester)."
     )
     mediapackage_channel_group: str | None = Field(
         None, description="MediaPackage v2 channel group of the live streams; also their names' prefix (medialive)."

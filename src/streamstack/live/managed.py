@@ -139,9 +139,9 @@ def apply_medialive_event(platform: Platform, event: dict[str, Any]) -> None:
 def apply_harvest_event(platform: Platform, event: dict[str, Any]) -> None:
     """A harvest job ended: its recording asset (the job is named after it) is ready, or errored with the reason."""
     job = (event.get("detail") or {}).get("harvestJob") or {}
-    status, asset_id = str(job.get("status") or "").upper(), _harvest_job_name(event, job)
+    status, asset_id = str(job.get("status") or "").upper(), job.get("harvestJobName")
     with session_scope(platform.sessions) as db_session:
-        asset = assets.get_asset(db_session=db_session, asset_id=asset_id) if asset_id else None
+        asset = assets.get_asset(db_session=db_session, asset_id=str(asset_id)) if asset_id else None
         if asset is None or asset.status != "preparing":
             log.info("harvest notification for no recording in progress", extra={"asset_id": asset_id,
                                                                                   "status": status})  # fmt: skip
@@ -153,14 +153,6 @@ def apply_harvest_event(platform: Platform, event: dict[str, Any]) -> None:
             assets.mark_errored(db_session=db_session, asset=asset, reason=f"harvest job {status.lower()}: {reason}",
                                 edge_base_url=platform.settings.edge_base_url)  # fmt: skip
         db_session.commit()
-
-
-def _harvest_job_name(event: dict[str, Any], job: dict[str, Any]) -> str | None:
-    """detail.harvestJob.harvestJobName, else the last part of the job's ARN (detail.harvestJob.arn, resources)."""
-    if job.get("harvestJobName"):
-        return str(job["harvestJobName"])
-    arn = str(job.get("arn") or next(iter(event.get("resources") or []), ""))
-    return arn.rsplit("/", 1)[1] if "/harvestJob/" in arn else None
 
 
 def _publisher_arrived(db_session: Session, stream: LiveStream, platform: Platform, at: datetime) -> None:
