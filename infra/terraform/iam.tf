@@ -382,8 +382,9 @@ data "aws_iam_policy_document" "ingest" {
   ]
 
   statement {
-    sid       = "WriteLiveAssets"
-    actions   = ["s3:PutObject", "s3:AbortMultipartUpload"]
+    sid = "WriteLiveAssets"
+    # delete: the packager drops parts once out of the live window, and a session's hand-over once taken over
+    actions   = ["s3:PutObject", "s3:AbortMultipartUpload", "s3:DeleteObject"]
     resources = [local.assets_objects]
   }
 }

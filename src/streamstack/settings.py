@@ -163,7 +163,14 @@ class Settings(BaseSettings):
     )
     live_drain_seconds: float = Field(
         100.0, ge=0.0, description="On SIGTERM the ingest admits no new session and waits this long for its "
-        "sessions to end (reconnect window included) before closing the rest as recordings; below ECS's stopTimeout.",
+        "sessions to end before handing the rest over (live_hand_over) or closing them as recordings; below ECS's "
+        "stopTimeout.",
+    )
+    live_hand_over: bool = Field(
+        False, description="This ingest is one of several behind a load balancer (aws): a departing publisher's "
+        "session waits for its reconnect in the store, and the ingest the reconnect lands on takes it over (the "
+        "same stream and recording, a discontinuity); at the drain deadline live sessions are handed over so. "
+        "Off (`up`, the only ingest): sessions wait in memory and the drain deadline closes them as recordings.",
     )
     live_prescale_services: dict[str, dict[str, Any]] = Field(
         default_factory=dict,

@@ -28,7 +28,7 @@ from tests.e2e.test_live_rtmp import LADDER, LiveClient, publish
 pytestmark = pytest.mark.e2e
 RECORDED = {"playback_policy": ["public"]}
 DRAIN_SECONDS = 45.0
-STOP_MARGIN_SECONDS = 15.0  # the live_ingest module drains for stopTimeout - 15 s: closing must fit in those 15 s
+STOP_MARGIN_SECONDS = 15.0  # the live_ingest module drains for stopTimeout - 15 s: closing or handing over fits
 
 
 @dataclass

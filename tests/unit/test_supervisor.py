@@ -75,6 +75,7 @@ def test_up_gives_its_ingest_a_drain_that_ends_inside_the_stop_timeout(tmp_path:
     settings = make_settings(tmp_path / "data")
     env = up_environment(settings, {"KEEP": "1"})
     assert env["KEEP"] == "1" and env["STREAMSTACK_AUTO_MIGRATE"] == "false"
+    assert env["STREAMSTACK_LIVE_HAND_OVER"] == "false", "the only ingest: no other to hand a session over to"
     drain = float(env["STREAMSTACK_LIVE_DRAIN_SECONDS"])
     assert drain == min(settings.live_drain_seconds, UP_INGEST_DRAIN_SECONDS)
     assert drain + 25 <= supervision.STOP_TIMEOUT_SECONDS  # closing the session and nginx fit in the rest

@@ -153,9 +153,11 @@ def up() -> None:
 
 
 def up_environment(settings: Settings, base: Mapping[str, str]) -> dict[str, str]:
-    """The children's environment: `up` has migrated already, and its ingest drains within the stop timeout."""
+    """The children's environment: `up` has migrated already, and its ingest, the only one (no other to hand
+    sessions over to), drains within the stop timeout."""
     drain = min(settings.live_drain_seconds, UP_INGEST_DRAIN_SECONDS)
-    return {**base, "STREAMSTACK_AUTO_MIGRATE": "false", "STREAMSTACK_LIVE_DRAIN_SECONDS": f"{drain:g}"}
+    return {**base, "STREAMSTACK_AUTO_MIGRATE": "false", "STREAMSTACK_LIVE_DRAIN_SECONDS": f"{drain:g}",
+            "STREAMSTACK_LIVE_HAND_OVER": "false"}
 
 
 def _live_ingest(settings: Settings) -> tuple[str, ...]:

@@ -13,9 +13,17 @@ authorized (status, events, recording) only once the relay's output shows video,
 SRT callers are admitted by the front (live/srt.py) into an ffmpeg listener of their own, which is
 their relay; from there both protocols run the same session code.
 
+Where several ingest processes share the catalog and the store behind one load balancer (`hand_over`, the
+aws shape), a publisher's reconnect may land on any of them: when a publisher leaves, its session is handed
+over (the connection ends as at any drop, the packager's state goes to the store, and only then does the
+catalog say the publisher left), and the process its reconnect reaches takes the session over: the same
+stream and recording asset, a discontinuity, the same media sequence. One that never comes back is closed
+as a recording by whichever process's supervision sees its reconnect window pass.
+
 On SIGTERM (an ECS deployment or scale-in, after the NLB stopped sending it new connections) the process
-drains: it admits no new session, lets its sessions end on their own, and only at the drain deadline
-closes what is left as recordings (ENDLIST), so a stop never leaves a live stream half-open.
+drains: it admits no new session and lets its sessions end on their own until the drain deadline; then
+it hands what is still live over (the publisher is dropped and reconnects to another task), or, as the only
+ingest (`up`), closes it as a recording (ENDLIST), so a stop never leaves a live stream half-open.
 """
 
 from __future__ import annotations
@@ -38,6 +46,7 @@ from urllib.parse import parse_qs
 from streamstack.assets import service as assets
 from streamstack.db.base import utcnow
 from streamstack.live import service
+from streamstack.live.models import LiveStream
 from streamstack.live.restream import SimulcastRunner
 from streamstack.live.session import (
     ENCODER_DRAIN_SECONDS,
@@ -129,6 +138,7 @@ class RunningSession:
     thread: threading.Thread | None = None
     connected: bool = False
     mp4_support: str = "none"  # the recording's static MP4, made once the session ends
+    leaving: bool = False  # being handed over: the hand-over reports the publisher's departure, once done
 
 
 @dataclass
@@ -155,6 +165,7 @@ class LiveIngest:
     attaching: dict[str, threading.Event] = field(default_factory=dict)  # publishes waiting for their relay
     admitting: dict[str, Admitting] = field(default_factory=dict)  # live stream id -> publisher being probed
     clock: Callable[[], datetime] = utcnow  # sessions' limits and reconnect windows are read against it
+    hand_over: bool = False  # one of several ingests: a departed publisher's session waits in the store, not here
 
     def __post_init__(self) -> None:
         self.simulcast = SimulcastRunner(self.platform.sessions, self.platform.settings)
@@ -251,8 +262,8 @@ class LiveIngest:
     def on_publish_done(self, form: bytes) -> int:
         name = (parse_qs(form.decode("latin-1")).get("name") or [""])[0]
         running = self._running(name)
-        if running is not None and running.connected:
-            self._disconnected(running)
+        if running is not None and running.connected and not running.leaving:
+            self._publisher_left(running)
             threading.Timer(RELAY_DRAIN_SECONDS, running.session.end_relay, args=(running.session.relay,)).start()
         elif (admitting := self._admitting(name)) is not None and admitting.relay is not None:
             admitting.relay.terminate()  # gone before its video showed: the probe ends with what it has
@@ -351,6 +362,9 @@ class LiveIngest:
                 session = LiveSession(asset_id=grant.asset_id, prefix=grant.prefix, store=self.platform.store,
                                       settings=self.platform.settings, low_latency=grant.latency_mode == "low",
                                       sessions=self.platform.sessions)  # fmt: skip
+                if self.hand_over and grant.continues_session and not session.take_over(probed[1]):
+                    log.warning("live stream %s continues a session no ingest handed over: its playlists start "
+                                "afresh", grant.live_stream_id)
                 running = self.sessions[grant.live_stream_id] = RunningSession(grant.live_stream_id, session,
                                                                                mp4_support=grant.mp4_support)
             running.connected = True
@@ -368,8 +382,40 @@ class LiveIngest:
         except (ProbeError, subprocess.TimeoutExpired, OSError) as exc:
             log.warning("live stream %s could not be encoded: %s", running.live_stream_id, exc)
         finally:  # a relay that reached the session's limit (-t) ends here too: the supervision ends the session
+            if running.connected and not running.leaving:
+                self._publisher_left(running)
+
+    def _publisher_left(self, running: RunningSession) -> None:
+        """One of several ingests hands the session over (its reconnect may land elsewhere); else the reconnect
+        window starts here, with the session kept in memory."""
+        if not (self.hand_over and self._start_hand_over(running)) and not running.leaving:
+            self._disconnected(running)
+
+    def _start_hand_over(self, running: RunningSession) -> bool:
+        """Hand a session of this process over on a thread of its own; False if it is being ended or handed over."""
+        with self.lock:
+            if running.leaving or self.sessions.get(running.live_stream_id) is not running:
+                return False
+            running.leaving = True
+        threading.Thread(target=self._hand_over, args=(running,), name=f"live-handover-{running.live_stream_id}",
+                         daemon=True).start()  # fmt: skip
+        return True
+
+    def _hand_over(self, running: RunningSession) -> None:
+        """Leave the session to its publisher's reconnect, wherever it lands: the connection ends as at a drop,
+        the packager's state goes to the store, and only then does the catalog say the publisher left (until
+        then its reconnect is refused as busy), so the process it reconnects to takes the session over."""
+        try:
+            self._end_connection(running)
+            running.session.hand_over()
+        except Exception:  # noqa: BLE001 - a store blip: the reconnect starts the playlists afresh, the stream lives
+            log.exception("live stream %s could not be handed over", running.live_stream_id)
+        finally:
+            with self.lock:
+                if self.sessions.get(running.live_stream_id) is running:
+                    del self.sessions[running.live_stream_id]
             if running.connected:
-                self._disconnected(running)
+                self._disconnected(running)  # nginx's next on_update drops an RTMP publisher still connected
 
     def _disconnected(self, running: RunningSession) -> None:
         """The reconnect window starts; the encoder drains what it has (nginx ends its input: idle_streams off)."""
@@ -390,7 +436,9 @@ class LiveIngest:
                     item.session.end_input()  # what the encoder holds is flushed and kept
             ending = service.sessions_to_end(db_session=db_session, now=self.clock())
             for stream in ending:
-                duration = self._end_session(stream.id, service.session_prefix(stream))
+                if self.hand_over and not service.still_to_end(db_session=db_session, stream=stream, now=self.clock()):
+                    continue  # another ingest closed it meanwhile
+                duration = self._end_session(stream)
                 service.complete_session(db_session=db_session, stream=stream, duration=duration,
                                          settings=self.platform.settings)
 
@@ -404,23 +452,43 @@ class LiveIngest:
             metrics.forget_live_stream(live_stream_id)
         self.reported = set(connected)
 
-    def _end_session(self, live_stream_id: str, prefix: str | None) -> float | None:
-        """Stop the encoder and close the recording with ENDLIST; its media duration (None if not ours)."""
+    def _end_session(self, stream: LiveStream) -> float | None:
+        """Stop the encoder and close the recording with ENDLIST, ours or one handed over to the store; its media
+        duration (None if neither: another ingest holds it)."""
+        prefix = service.session_prefix(stream)
         with self.lock:
-            item = self.sessions.get(live_stream_id)
-            if item is None or item.session.prefix != prefix:
-                return None
-            del self.sessions[live_stream_id]
+            item = self.sessions.get(stream.id)
+            if item is not None and item.session.prefix == prefix:
+                del self.sessions[stream.id]
+            else:
+                item = None
+        if item is not None:
+            self._end_connection(item)
+        elif not self.hand_over or prefix is None or (item := self._handed_over(stream, prefix)) is None:
+            return None
+        duration = item.session.finish()
+        if item.session.recording and item.mp4_support != "none":
+            threading.Thread(target=self._static_mp4, args=(item,), name=f"live-mp4-{stream.id}",
+                             daemon=True).start()  # fmt: skip
+        return duration
+
+    def _end_connection(self, item: RunningSession) -> None:
+        """End the current connection at its input: the encoder drains (killed past ENCODER_DRAIN_SECONDS), the
+        packager keeps what it flushed."""
         item.session.end_input()
-        if item.thread is not None:  # the encoder drains (killed past ENCODER_DRAIN_SECONDS), the packager keeps it
+        if item.thread is not None:
             item.thread.join(timeout=ENCODER_DRAIN_SECONDS + 5)
             item.session.stop_encoder()
             item.thread.join(timeout=5)
-        duration = item.session.finish()
-        if item.session.recording and item.mp4_support != "none":
-            threading.Thread(target=self._static_mp4, args=(item,), name=f"live-mp4-{live_stream_id}",
-                             daemon=True).start()  # fmt: skip
-        return duration
+
+    def _handed_over(self, stream: LiveStream, prefix: str) -> RunningSession | None:
+        """A session whose publisher went and never came back to any ingest, rebuilt from its hand-over."""
+        session = LiveSession(asset_id=stream.active_asset_id, prefix=prefix, store=self.platform.store,
+                              settings=self.platform.settings, low_latency=stream.latency_mode == "low",
+                              sessions=self.platform.sessions)  # fmt: skip
+        if not session.take_over(None):
+            return None
+        return RunningSession(stream.id, session, mp4_support=service.mp4_support(stream))
 
     def _static_mp4(self, item: RunningSession) -> None:
         """The finished recording's static MP4 (a remux): added to the asset when written, or the reason logged."""
@@ -443,16 +511,26 @@ class LiveIngest:
 
     def drain(self, timeout: float) -> list[str]:
         """Admit no new session; wait up to `timeout` for this process's sessions to end on their own (publisher
-        gone past its reconnect window, or completed), then end the rest now. The ids ended early."""
+        gone, or completed), then hand the rest over to their publishers' reconnects (`hand_over`) or end them
+        now. The ids still live at the deadline."""
         self.draining.set()
         deadline = time.monotonic() + timeout
         while self._session_ids() and time.monotonic() < deadline:
             time.sleep(SUPERVISE_SECONDS / 2)
         forced = self._session_ids()
         for live_stream_id in forced:
-            log.warning("live stream %s ended by the drain deadline (%.0f s) of this ingest", live_stream_id, timeout)
-            self._request_end(live_stream_id)
-        deadline = time.monotonic() + 10 * SUPERVISE_SECONDS + 15  # the supervision loop closes them with ENDLIST
+            if self.hand_over:
+                log.warning("live stream %s handed over at the drain deadline (%.0f s) of this ingest: its publisher "
+                            "reconnects to another task", live_stream_id, timeout)
+                with self.lock:
+                    running = self.sessions.get(live_stream_id)
+                if running is not None:
+                    self._start_hand_over(running)
+            else:
+                log.warning("live stream %s ended by the drain deadline (%.0f s) of this ingest", live_stream_id,
+                            timeout)
+                self._request_end(live_stream_id)
+        deadline = time.monotonic() + 10 * SUPERVISE_SECONDS + 15  # hand-overs end, or the supervision closes them
         while self._session_ids() and time.monotonic() < deadline:
             time.sleep(SUPERVISE_SECONDS / 2)
         return forced
@@ -573,10 +651,12 @@ def serve_callbacks(ingest: LiveIngest, port: int = 0) -> ThreadingHTTPServer:
 def run_ingest(platform: Platform, stop: threading.Event) -> None:
     """The ingest process: nginx-rtmp and its callbacks, the SRT front, session supervision; until `stop`."""
     settings = platform.settings
-    ingest = LiveIngest(platform, settings.rtmp_port, max_sessions=settings.live_max_sessions)
+    ingest = LiveIngest(platform, settings.rtmp_port, max_sessions=settings.live_max_sessions,
+                        hand_over=settings.live_hand_over)
     host = "0.0.0.0" if settings.api_host in ("0.0.0.0", "::") else settings.api_host
     callbacks = serve_callbacks(ingest)
-    run_dir = (settings.data_dir / "live" / "nginx").resolve()  # nginx reads relative paths against its -p prefix
+    # nginx reads relative paths against its -p prefix; one per port, so ingests sharing a data dir keep their own
+    run_dir = (settings.data_dir / "live" / f"nginx-{settings.rtmp_port}").resolve()
     nginx = None
     if settings.rtmp_port and find_nginx() is not None:
         config = nginx_config(run_dir=run_dir, rtmp_host=host, rtmp_port=settings.rtmp_port,

@@ -159,9 +159,13 @@ def authorize_publish(*, db_session: Session, stream_key: str, settings: Setting
     db_session.commit()
     prefix = session_prefix(stream)
     assert prefix is not None
-    mp4 = str((stream.new_asset_settings or {}).get("mp4_support") or "none")
     return PublishGrant(stream.id, stream.active_asset_id, continues, stream.latency_mode, _seconds_left(stream, now),
-                        prefix, mp4)
+                        prefix, mp4_support(stream))
+
+
+def mp4_support(stream: LiveStream) -> str:
+    """The static MP4 its recordings get once a session ends ("none": none)."""
+    return str((stream.new_asset_settings or {}).get("mp4_support") or "none")
 
 
 def session_prefix(stream: LiveStream) -> str | None:
@@ -241,7 +245,18 @@ def sessions_to_end(*, db_session: Session, now: datetime | None = None) -> list
     limit (`max_continuous_duration`, 5 minutes for a test stream)."""
     now = now or utcnow()
     rows = db_session.scalars(select(LiveStream).where(LiveStream.session_started_at.is_not(None)))
-    return [s for s in rows if s.end_requested or _window_passed(s, now) or _limit_passed(s, now)]
+    return [s for s in rows if _due(s, now)]
+
+
+def still_to_end(*, db_session: Session, stream: LiveStream, now: datetime | None = None) -> bool:
+    """Lock the stream's row and look again: of the ingests that saw a handed-over session's window pass, the
+    first closes it and the others find it closed (PostgreSQL; SQLite serves one ingest)."""
+    db_session.refresh(stream, with_for_update=True)
+    return stream.session_started_at is not None and _due(stream, now or utcnow())
+
+
+def _due(stream: LiveStream, now: datetime) -> bool:
+    return stream.end_requested or _window_passed(stream, now) or _limit_passed(stream, now)
 
 
 def should_stop(*, db_session: Session, live_stream_id: str) -> bool:

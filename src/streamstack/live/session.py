@@ -2,11 +2,14 @@
 
 A reconnect within the window runs a new encoder into the same packager (a discontinuity, the same
 media sequence, the same asset); the ladder of the first connection is kept so playlists stay stable.
+Where ingest tasks share a load balancer the reconnect may land on another process: the session then
+hands its packager's state over through the store (`hand_over`) and that process takes it over (`take_over`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import select
@@ -37,13 +40,14 @@ from streamstack.media.live_packager import (
     RECORDING_PLAYLIST,
     STANDARD_PLAYLIST,
     LivePackager,
+    PackagingPlan,
 )
 from streamstack.media.mp4 import build_recording_mp4_command, concat_listing, pick_static_rendition, static_mp4_name
 from streamstack.media.probe import Probe, parse_probe_output
 from streamstack.media.safety import ffmpeg_exe, input_args, run_ffmpeg, stderr_reason
 from streamstack.observability import metrics
 from streamstack.settings import Settings
-from streamstack.storage.base import ObjectStore, delete_prefix
+from streamstack.storage.base import ObjectNotFound, ObjectStore, StorageUnavailable, delete_prefix
 from streamstack.storage.keys import LIVE_MASTER_NAMES, MASTER_NAME, asset_object_key, asset_prefix
 
 log = logging.getLogger("streamstack.live")
@@ -52,6 +56,7 @@ PROBE_FIRST_BYTES = 48 * 1024
 PROBE_MAX_BYTES = 16 * 1024 * 1024
 STATIC_MP4_TIMEOUT_SECONDS = 3600.0
 SECOND_SIGNAL_SECONDS = 0.3  # apart, so the two SIGTERMs are two signals, not one pending
+HANDOVER_NAME = "handover.json"  # beside the session's playlists while no ingest holds it
 ENCODER_DRAIN_SECONDS = 5.0  # an encoder whose input ended flushes its last fragment within this, or is killed
 
 
@@ -235,11 +240,40 @@ class LiveSession:
     def prepare(self, probe: Probe, *, publish_masters: bool = True) -> None:
         """Plan the ladder from the first connection's probe and publish the masters; reconnects keep both."""
         self.plan = self.encoder.plan(probe, low_latency=self.low_latency)
-        self.packager = LivePackager([r.name for r in self.plan.renditions], self.sink, self.plan.packaging,
-                                     media_origin=self._media_origin, on_part=self._on_part,
-                                     recording=self.recording)  # fmt: skip
+        self.packager = self._new_packager([r.name for r in self.plan.renditions], self.plan.packaging)
         if publish_masters:
             self._publish_masters(probe)
+
+    def _new_packager(self, names: list[str], packaging: PackagingPlan) -> LivePackager:
+        return LivePackager(names, self.sink, packaging, media_origin=self._media_origin, on_part=self._on_part,
+                            recording=self.recording)
+
+    def hand_over(self) -> None:
+        """The publisher's connection ended and its reconnect may land on another ingest: the segments in progress
+        are closed, the playlists stay open (no ENDLIST), and the packager's state goes to the store beside them."""
+        if self.packager is None:
+            return  # nothing packaged yet: the reconnect starts the session's media afresh
+        state = json.dumps(self.packager.hand_over()).encode()
+        self.store.put(self.prefix + HANDOVER_NAME, [state], content_type="application/json")
+
+    def take_over(self, probe: Probe | None) -> bool:
+        """Continue a session an ingest handed over (a reconnect: `probe` plans its encoder, whose masters are
+        published already; None: only to `finish` it). False when no hand-over is in the store."""
+        try:
+            state = json.loads(b"".join(self.store.get(self.prefix + HANDOVER_NAME)))
+        except ObjectNotFound:
+            return False
+        except StorageUnavailable as exc:  # S3 without ListBucket answers a missing key with AccessDenied
+            log.warning("the hand-over of %s could not be read: %s", self.prefix, exc)
+            return False
+        if probe is not None:
+            self.plan = self.encoder.plan(probe, low_latency=self.low_latency)
+        names = [r.name for r in self.plan.renditions] if self.plan is not None else list(state["renditions"])
+        self.packager = self._new_packager(names, PackagingPlan(**state["plan"]))
+        self.packager.resume(state)
+        self.store.delete(self.prefix + HANDOVER_NAME)  # this process holds the session now
+        self.media_seconds = self._duration()
+        return True
 
     def _media_origin(self) -> datetime | None:
         """When the connection's media time 0 reached the ingest: what its PROGRAM-DATE-TIMEs count from."""

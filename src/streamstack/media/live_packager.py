@@ -9,6 +9,8 @@ once the session ends (its final playlists name segments only): the segments, wh
 same media, stay for the DVR window and the recording. A segment's PROGRAM-DATE-TIME is its media
 time on the wall clock of when the ingest received media time 0 (`media_origin`), so it is the
 capture time of its first frame, less only the publisher's own encoder and network.
+A session that moves to another ingest process hands its playlists' state over (`hand_over`, `resume`):
+the media sequence goes on there, its next connection a discontinuity, as a reconnect here.
 """
 
 from __future__ import annotations
@@ -17,9 +19,9 @@ import math
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
-from typing import BinaryIO, Protocol
+from typing import Any, BinaryIO, Protocol
 
 from streamstack.media.fmp4 import Fragment, FragmentReader
 from streamstack.media.llhls import (
@@ -140,6 +142,25 @@ class RenditionPackager:
             self._publish()
             self._expired += self._parts_still_stored()
         self._delete_expired()
+
+    def hand_over(self) -> dict[str, Any]:
+        """The connection ended and another ingest resumes the session: the segment in progress is closed, the
+        playlists go out without ENDLIST, and what `resume` needs is returned."""
+        with self.lock:
+            self._close_segment()
+            self._publish()
+            state = {"connection": self._connection, "discontinuity_sequence_base":
+                     self.playlist.discontinuity_sequence_base,
+                     "segments": [_segment_state(s) for s in self.playlist.segments]}  # fmt: skip
+        self._delete_expired()
+        return state
+
+    def resume(self, state: Mapping[str, Any]) -> None:
+        """Continue from a hand-over: the same media sequence, the next connection a discontinuity."""
+        with self.lock:
+            self._connection = int(state["connection"])
+            self.playlist.discontinuity_sequence_base = int(state["discontinuity_sequence_base"])
+            self.playlist.segments = [_segment_from_state(s) for s in state["segments"]]
 
     def live_edge(self) -> RenditionReport | None:
         """This rendition's newest part, as other renditions report it."""
@@ -297,3 +318,28 @@ class LivePackager:
     def finish(self) -> None:
         for packager in self.renditions.values():
             packager.finish()
+
+    def hand_over(self) -> dict[str, Any]:
+        """Every rendition's state for the ingest that resumes the session (JSON-ready)."""
+        plan = next(iter(self.renditions.values())).plan
+        return {"plan": asdict(plan),
+                "renditions": {name: packager.hand_over() for name, packager in self.renditions.items()}}
+
+    def resume(self, state: Mapping[str, Any]) -> None:
+        """The renditions a hand-over knows continue from it (a rendition it does not know starts afresh)."""
+        for name, rendition in state["renditions"].items():
+            if name in self.renditions:
+                self.renditions[name].resume(rendition)
+
+
+def _segment_state(segment: LiveSegment) -> dict[str, Any]:
+    return {"msn": segment.msn, "init_uri": segment.init_uri, "uri": segment.uri,
+            "program_date_time": segment.program_date_time.isoformat(), "discontinuity": segment.discontinuity,
+            "parts": [[p.uri, p.duration, p.independent] for p in segment.parts]}  # fmt: skip
+
+
+def _segment_from_state(state: Mapping[str, Any]) -> LiveSegment:
+    return LiveSegment(int(state["msn"]), str(state["init_uri"]), datetime.fromisoformat(state["program_date_time"]),
+                       discontinuity=bool(state["discontinuity"]), uri=state["uri"],
+                       parts=[Part(str(uri), float(duration), bool(independent))
+                              for uri, duration, independent in state["parts"]])  # fmt: skip

@@ -643,7 +643,7 @@ def test_the_vod_flow_runs_on_what_terraform_created(rehearsal: Rehearsal, clip:
 
 def test_live_ingest_is_created_behind_its_nlb_and_drains_within_its_stop_timeout(rehearsal: Rehearsal):
     """The live_ingest module in moto: the NLB, its TCP 1935 / UDP 8890 listeners and target groups (an hour's
-    deregistration delay), the service on both, and a stopTimeout that covers the drain plus closing."""
+    deregistration delay), the service on both, and a stopTimeout that covers the drain plus the hand-over."""
     deployment = rehearsal.deployment
     elbv2, ecs = deployment.client("elbv2"), deployment.client("ecs")
     (nlb,) = [b for b in elbv2.describe_load_balancers()["LoadBalancers"] if b["Type"] == "network"]
@@ -663,8 +663,9 @@ def test_live_ingest_is_created_behind_its_nlb_and_drains_within_its_stop_timeou
         (g["TargetGroupArn"], g["Port"]) for g in groups}
     ingest = rehearsal.tasks["ingest"]
     assert ingest.command == ["ingest"] and ingest.environment["STREAMSTACK_LIVE_MAX_SESSIONS"] == "1"
+    assert ingest.environment["STREAMSTACK_LIVE_HAND_OVER"] == "true", "a reconnect may land on any task"
     drain = float(ingest.environment["STREAMSTACK_LIVE_DRAIN_SECONDS"])
-    # Fargate's maximum; the ingest closes what outlives the drain within 15 s (tests/e2e/test_live_ingest_sigterm)
+    # Fargate's maximum; the ingest hands over what outlives the drain within 15 s (tests/e2e/test_live_handover)
     assert drain + STOP_MARGIN_SECONDS <= ingest.container["stopTimeout"] <= 120
 
 

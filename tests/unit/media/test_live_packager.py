@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import threading
@@ -212,6 +213,46 @@ def test_a_reconnect_continues_the_sequence_after_a_discontinuity(tmp_path: Path
     assert recording.count("#EXT-X-DISCONTINUITY\n") == 1 and '#EXT-X-MAP:URI="init1.mp4"' in recording
     write_out(sink, tmp_path / "out")
     decode(tmp_path / "out" / "180p" / "recording.m3u8")
+
+
+def test_a_session_handed_over_to_another_packager_continues_as_a_reconnect_would(tmp_path: Path) -> None:
+    """Another ingest process resumes from the hand-over (as JSON, through the store): the same playlists as a
+    reconnect to the same packager, a discontinuity and the next media sequence numbers."""
+    sink = RecordingSink()
+    settings = live_settings(live_ladder=[LIVE_LADDER[-1].__class__("180p", 180, 200)], live_dvr_window=60.0)
+    first, _ = encode_live(tmp_path, settings, seconds=3)
+    connection = first.objects["180p/init0.mp4"] + b"".join(first.objects[f"180p/{n}.m4s"] for n in range(2))
+    packaging = plan_live(source_probe(), settings).packaging
+    leaving = LivePackager(["180p"], sink, packaging)
+    leaving.package("180p", _Bytes(connection))  # type: ignore[arg-type]
+    state = json.loads(json.dumps(leaving.hand_over()))
+    assert "#EXT-X-ENDLIST" not in sink.history["180p/ll.m3u8"][-1], "the session is still live"
+    taking = LivePackager(["180p"], sink, PackagingPlan(**state["plan"]))
+    taking.resume(state)
+    taking.package("180p", _Bytes(connection))  # type: ignore[arg-type]
+    taking.finish()
+    final = check_playlist(sink.history["180p/ll.m3u8"][-1])
+    assert [(s.msn, s.discontinuity) for s in final.segments] == [(0, False), (1, False), (2, True), (3, False)]
+    recording = sink.history["180p/recording.m3u8"][-1]
+    assert recording.count("#EXT-X-DISCONTINUITY\n") == 1 and '#EXT-X-MAP:URI="init1.mp4"' in recording
+    write_out(sink, tmp_path / "out")
+    decode(tmp_path / "out" / "180p" / "recording.m3u8")
+
+
+def test_parts_of_a_handed_over_session_are_deleted_by_the_packager_that_took_it_over() -> None:
+    sink = RecordingSink()
+    plan = PackagingPlan(part_target=0.5, segment_target=2.0, window_seconds=30.0)
+    leaving, taking = LivePackager(["360p"], sink, plan), LivePackager(["360p"], sink, plan)
+    for packager, first in ((leaving, 0), (taking, 20)):  # 5 segments of 4 parts on each side of the hand-over
+        if packager is taking:
+            taking.resume(json.loads(json.dumps(leaving.hand_over())))
+        packager.renditions["360p"].start_connection(b"init")
+        for index in range(first, first + 20):
+            packager.renditions["360p"].add(Fragment(b"part", index * 0.5, 0.5, independent=index % 4 == 0))
+    taking.finish()
+    assert all(f"360p/{msn}.m4s" in sink.objects for msn in range(10))
+    assert not [name for name in sink.objects if name.count(".") == 2], "no part is left, A's included"
+    assert len(sink.deleted) == len(set(sink.deleted)) == 40, "each part deleted once"
 
 
 def test_parts_that_left_the_part_window_are_deleted_and_segments_stay() -> None:

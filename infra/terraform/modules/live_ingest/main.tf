@@ -4,13 +4,15 @@ data "aws_caller_identity" "current" {}
 locals {
   rtmp_port = 1935
   srt       = var.srt_port > 0
-  # The ingest process on the task: nginx-rtmp on 1935 (and SRT when on), one live session per task, and a
-  # drain a little shorter than the stop timeout, so sessions close as recordings before ECS kills the task.
+  # The ingest process on the task: nginx-rtmp on 1935 (and SRT when on), one live session per task, sessions
+  # handed over between tasks (a publisher's reconnect lands on any of them), and a drain a little shorter
+  # than the stop timeout: what is still live then is handed over within the last 15 s, before SIGKILL.
   container_defaults = {
     STREAMSTACK_API_HOST           = "0.0.0.0"
     STREAMSTACK_RTMP_PORT          = tostring(local.rtmp_port)
     STREAMSTACK_SRT_PORT           = tostring(var.srt_port)
     STREAMSTACK_LIVE_MAX_SESSIONS  = "1"
+    STREAMSTACK_LIVE_HAND_OVER     = "true"
     STREAMSTACK_LIVE_DRAIN_SECONDS = tostring(var.stop_timeout_seconds - 15)
   }
   container_environment = merge(var.environment, local.container_defaults)
@@ -106,7 +108,8 @@ resource "aws_ecs_task_definition" "ingest" {
     command                = ["ingest"]
     essential              = true
     readonlyRootFilesystem = true
-    # SIGTERM comes after the NLB's deregistration delay; the process then drains for stop_timeout - 15 s.
+    # SIGTERM comes after the NLB's deregistration delay; the process then drains for stop_timeout - 15 s and
+    # hands what is still live over to the publishers' reconnects (to other tasks) in the 15 s left.
     stopTimeout  = var.stop_timeout_seconds
     portMappings = [for l in values(local.listeners) : { containerPort = l.port, protocol = lower(l.protocol) }]
     environment  = [for k in sort(keys(local.container_environment)) : { name = k, value = local.container_environment[k] }]
@@ -310,7 +313,8 @@ resource "aws_lb_target_group" "ingest" {
   target_type = "ip"
   vpc_id      = var.vpc_id
   # A stopping task keeps its publishers' connections this long (new ones go to other tasks); ECS sends
-  # SIGTERM only after it, and the ingest then drains what is left.
+  # SIGTERM only after it, and the ingest then drains and hands what is left over. Sessions that end within
+  # the delay end without a discontinuity; a shorter delay makes deployments faster, with more hand-overs.
   deregistration_delay = var.deregistration_delay_seconds
 
   connection_termination = false

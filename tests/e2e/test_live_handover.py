@@ -1,0 +1,186 @@
+"""Two `streamstack ingest` processes sharing one catalog and one store, as the ECS tasks of the aws shape do:
+SIGTERM to the one holding a live session hands the session over, and the publisher's reconnect continues it
+on the other (the same stream, still `active`, the same recording asset, a discontinuity in its playlists).
+
+Real parts: nginx-rtmp and the wheel's ffmpeg in both processes, ffmpeg as a publisher that reconnects as OBS
+does, through a stand-in for the NLB that sends each new connection to a registered task.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import imageio_ffmpeg
+import pytest
+
+from streamstack.live.ingest import find_nginx, wait_for_port
+from tests.conftest import LiveServer, bearer, free_port, make_settings, missing_part, new_api_key, wait_until
+from tests.e2e.chaos import process_env
+from tests.e2e.processes import command_of, descendants_of, kill_tree
+from tests.e2e.test_live_ingest_sigterm import STOP_MARGIN_SECONDS, start_ingest
+from tests.e2e.test_live_rtmp import LADDER, LiveClient, publish
+from tests.unit.media.llhls_rules import check_playlist
+
+pytestmark = pytest.mark.e2e
+DRAIN_SECONDS = 3.0  # short: the session is still live at the deadline, so it is handed over
+
+
+@dataclass
+class Ingest:
+    """One ingest task: its process, RTMP URL and log."""
+
+    process: subprocess.Popen[bytes]
+    rtmp: str
+    log: Path
+
+    def log_tail(self) -> str:
+        return self.log.read_text(errors="replace")[-3000:]
+
+
+@dataclass
+class Pair(LiveClient):
+    """The API and the edge in this process, and two ingest tasks on the same catalog and store."""
+
+    a: Ingest = field(kw_only=True)
+    b: Ingest = field(kw_only=True)
+
+
+@pytest.fixture
+def pair(tmp_path: Path) -> Iterator[Pair]:
+    if find_nginx() is None:
+        missing_part("nginx with its RTMP module (Debian: nginx, libnginx-mod-rtmp) is not installed")
+    from streamstack.api import create_app
+    from streamstack.delivery.app import create_edge_app
+    from streamstack.platform import build_platform
+
+    settings = make_settings(tmp_path / "data", rtmp_port=free_port(), live_ladder=LADDER,
+                             live_x264_preset="ultrafast", live_dvr_window=30.0)  # fmt: skip
+    platform = build_platform(settings)
+    ingests: list[Ingest] = []
+    try:
+        for name, port in (("a", settings.rtmp_port), ("b", free_port())):
+            env = process_env(settings, tmp_path / f"tmp-{name}", STREAMSTACK_RTMP_PORT=str(port),
+                              STREAMSTACK_SRT_PORT="0", STREAMSTACK_API_HOST="127.0.0.1",
+                              STREAMSTACK_LIVE_LADDER=json.dumps(LADDER), STREAMSTACK_LIVE_X264_PRESET="ultrafast",
+                              STREAMSTACK_LIVE_DVR_WINDOW="30", STREAMSTACK_LIVE_MAX_SESSIONS="1",
+                              STREAMSTACK_LIVE_HAND_OVER="true",
+                              STREAMSTACK_LIVE_DRAIN_SECONDS=str(DRAIN_SECONDS))  # fmt: skip
+            log = tmp_path / f"ingest-{name}.log"
+            ingests.append(Ingest(start_ingest(env, log), f"rtmp://127.0.0.1:{port}/live", log))
+        for ingest in ingests:
+            port = int(ingest.rtmp.split(":")[2].split("/")[0])
+            assert wait_for_port("127.0.0.1", port, timeout=30), ingest.log_tail()
+        with LiveServer(create_app(platform), settings.api_port) as api, \
+                LiveServer(create_edge_app(platform), settings.edge_port) as edge:  # fmt: skip
+            yield Pair(api.url, edge.url, ingests[0].rtmp, bearer(new_api_key(platform, name="handover")),
+                       a=ingests[0], b=ingests[1])  # fmt: skip
+    finally:
+        for ingest in ingests:
+            if ingest.process.poll() is None:
+                kill_tree(ingest.process.pid)
+            ingest.process.wait()
+        platform.close()
+
+
+class ReconnectingPublisher:
+    """ffmpeg publishing as OBS does: when its connection drops it connects again a second later, through a load
+    balancer that sends each new connection to the first task still registered (`targets`)."""
+
+    def __init__(self, stream_key: str, targets: list[str]) -> None:
+        self.stream_key, self.targets = stream_key, targets
+        self.connections: list[str] = []
+        self.stopping = threading.Event()
+        self.current: subprocess.Popen[bytes] | None = None
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        while not self.stopping.is_set():
+            target = self.targets[0]
+            self.connections.append(target)
+            self.current = publish(f"{target}/{self.stream_key}", 300)
+            while self.current.poll() is None and not self.stopping.wait(0.2):
+                pass
+            self.stopping.wait(1.0)
+
+    def stop(self) -> None:
+        self.stopping.set()
+        if self.current is not None and self.current.poll() is None:
+            self.current.kill()
+        self.thread.join(timeout=10)
+        if self.current is not None:
+            self.current.wait()
+
+
+def _live_children(pids: list[int]) -> list[str]:
+    """Which of these processes (ffmpeg, nginx) still run: orphans once their ingest exited."""
+    alive = []
+    for pid in pids:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except FileNotFoundError:
+            continue
+        if state != "Z":
+            alive.append(" ".join(command_of(pid)[:3]))
+    return alive
+
+
+def test_sigterm_hands_a_live_session_over_to_the_ingest_the_publisher_reconnects_to(pair: Pair) -> None:
+    live = pair.create_stream(reconnect_window=60, new_asset_settings={"playback_policy": ["public"]})
+    publisher = ReconnectingPublisher(live["stream_key"], [pair.a.rtmp, pair.b.rtmp])
+    try:
+        media = wait_until(lambda: (s := pair.stream(live["id"]))["active_asset_id"] and s, 30, "the session on A")
+        playback = media["playback_ids"][0]["id"]
+        playlist = f"{pair.edge}/{playback}/180p/ll.m3u8"
+        wait_until(lambda: "#EXTINF:" in _get(playlist), 30, "the first segments from A")
+        children = [pid for pid in descendants_of(pair.a.process.pid) if command_of(pid)]
+        assert any("nginx" in " ".join(command_of(pid)) for pid in children), children
+        publisher.targets[:] = [pair.b.rtmp]  # ECS deregisters the task from the NLB, then sends SIGTERM
+        pair.a.process.send_signal(signal.SIGTERM)
+        assert pair.a.process.wait(timeout=DRAIN_SECONDS + STOP_MARGIN_SECONDS) == 0, pair.a.log_tail()
+        assert "handed over at the drain deadline" in pair.a.log.read_text(), pair.a.log_tail()
+        assert _live_children(children) == [], "the ingest left no ffmpeg or nginx behind"
+        wait_until(lambda: pair.b.rtmp in publisher.connections and pair.stream(live["id"])["connected"], 60,
+                   "the publisher's reconnect to B")  # fmt: skip
+        during = pair.stream(live["id"])
+        assert during["status"] == "active" and during["active_asset_id"] == media["active_asset_id"], during
+        continued = wait_until(lambda: "#EXTINF:" in _after_discontinuity(_get(playlist)) and _get(playlist), 60,
+                               "a whole segment from B after the discontinuity")  # fmt: skip
+        check_playlist(continued)
+        assert "no ingest handed over" not in pair.b.log.read_text(), pair.b.log_tail()
+        completed = httpx.put(f"{pair.api}/v1/live-streams/{live['id']}/complete", headers=pair.headers)
+        assert completed.status_code == 200, completed.text
+        done = wait_until(lambda: (s := pair.stream(live["id"]))["status"] == "idle" and s, 60, "the session closed")
+    finally:
+        publisher.stop()
+    assert done["recent_asset_ids"] == [media["active_asset_id"]], "one recording for the whole session"
+    asset = httpx.get(f"{pair.api}/v1/assets/{media['active_asset_id']}", headers=pair.headers).json()
+    assert asset["status"] == "ready", asset
+    recording = f"{pair.edge}/{asset['playback_ids'][0]['id']}/180p/recording.m3u8"
+    text = _get(recording)
+    before, _, after = text.partition("#EXT-X-DISCONTINUITY\n")
+    assert "#EXTINF:" in before and "#EXTINF:" in after and "#EXT-X-ENDLIST" in text, text
+    segments = [line for line in text.splitlines() if line.endswith(".m4s")]
+    assert segments == [f"{n}.m4s" for n in range(len(segments))], "B went on with A's media sequence"
+    check_playlist(text, low_latency=False)
+    decoded = subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-v", "error", "-i", recording,
+                              "-f", "null", "-"], capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert decoded.returncode == 0 and not decoded.stderr.strip(), decoded.stderr
+
+
+def _get(url: str) -> str:
+    response = httpx.get(url, timeout=10)
+    return response.text if response.status_code == 200 else ""
+
+
+def _after_discontinuity(playlist: str) -> str:
+    """What a playlist lists after its first discontinuity ("" without one)."""
+    _, found, rest = playlist.partition("#EXT-X-DISCONTINUITY")
+    return rest if found else ""
