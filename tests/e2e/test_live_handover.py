@@ -25,9 +25,10 @@ from tests.conftest import LiveServer, bearer, free_port, make_settings, missing
 from tests.e2e.chaos import process_env
 from tests.e2e.processes import command_of, descendants_of, kill_tree
 from tests.e2e.test_live_ingest_sigterm import STOP_MARGIN_SECONDS, start_ingest
-from tests.e2e.test_live_rtmp import LADDER, LiveClient, publish
+from tests.e2e.test_live_rtmp import LADDER, LiveClient, LiveStack, publish, stack  # noqa: F401 - the fixture
 from tests.unit.media.llhls_rules import check_playlist
 
+__all__ = ["stack"]
 pytestmark = pytest.mark.e2e
 DRAIN_SECONDS = 3.0  # short: the session is still live at the deadline, so it is handed over
 
@@ -155,6 +156,7 @@ def test_sigterm_hands_a_live_session_over_to_the_ingest_the_publisher_reconnect
                                "a whole segment from B after the discontinuity")  # fmt: skip
         check_playlist(continued)
         assert "no ingest handed over" not in pair.b.log.read_text(), pair.b.log_tail()
+        publisher.stop()  # the event is over: B hands the session over too, and `complete` closes it from the store
         completed = httpx.put(f"{pair.api}/v1/live-streams/{live['id']}/complete", headers=pair.headers)
         assert completed.status_code == 200, completed.text
         done = wait_until(lambda: (s := pair.stream(live["id"]))["status"] == "idle" and s, 60, "the session closed")
@@ -173,6 +175,24 @@ def test_sigterm_hands_a_live_session_over_to_the_ingest_the_publisher_reconnect
     decoded = subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-v", "error", "-i", recording,
                               "-f", "null", "-"], capture_output=True, text=True, timeout=120)  # fmt: skip
     assert decoded.returncode == 0 and not decoded.stderr.strip(), decoded.stderr
+
+
+def test_a_handed_over_session_whose_publisher_never_returns_is_closed_from_the_store(stack: LiveStack) -> None:
+    """No ingest holds the session once its publisher left: the supervision that sees the window pass closes
+    the recording from the hand-over (ENDLIST, the asset ready, the hand-over gone)."""
+    stack.ingest.hand_over = True
+    live = stack.create_stream(reconnect_window=1, new_asset_settings={"playback_policy": ["public"]})
+    publisher = publish(f"{stack.rtmp}/{live['stream_key']}", 6)
+    media = wait_until(lambda: (s := stack.stream(live["id"]))["active_asset_id"] and s, 20, "the session")
+    assert publisher.wait(timeout=30) == 0
+    done = wait_until(lambda: (s := stack.stream(live["id"]))["status"] == "idle" and s, 30, "the session closed")
+    assert done["recent_asset_ids"] == [media["active_asset_id"]] and not stack.ingest.sessions
+    asset = httpx.get(f"{stack.api}/v1/assets/{media['active_asset_id']}", headers=stack.headers).json()
+    assert asset["status"] == "ready" and asset["duration"] >= 4, asset
+    text = _get(f"{stack.edge}/{asset['playback_ids'][0]['id']}/180p/recording.m3u8")
+    assert "#EXTINF:" in text and "#EXT-X-ENDLIST" in text, text
+    store = stack.ingest.platform.store
+    assert not [o.key for o in store.list(f"assets/{media['active_asset_id']}/") if o.key.endswith("handover.json")]
 
 
 def _get(url: str) -> str:

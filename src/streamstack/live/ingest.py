@@ -438,7 +438,10 @@ class LiveIngest:
             for stream in ending:
                 if self.hand_over and not service.still_to_end(db_session=db_session, stream=stream, now=self.clock()):
                     continue  # another ingest closed it meanwhile
-                duration = self._end_session(stream)
+                ready, ours = self._claim(stream)
+                if not ready:
+                    continue  # being handed over: closed from the store once its state is there
+                duration = self._end_session(stream, ours)
                 service.complete_session(db_session=db_session, stream=stream, duration=duration,
                                          settings=self.platform.settings)
 
@@ -452,16 +455,22 @@ class LiveIngest:
             metrics.forget_live_stream(live_stream_id)
         self.reported = set(connected)
 
-    def _end_session(self, stream: LiveStream) -> float | None:
+    def _claim(self, stream: LiveStream) -> tuple[bool, RunningSession | None]:
+        """This process's session of a stream to end, taken out of `sessions` (None: not ours); not ready while
+        it is being handed over."""
+        with self.lock:
+            item = self.sessions.get(stream.id)
+            if item is None or item.session.prefix != service.session_prefix(stream):
+                return True, None
+            if item.leaving:
+                return False, None
+            del self.sessions[stream.id]
+        return True, item
+
+    def _end_session(self, stream: LiveStream, item: RunningSession | None) -> float | None:
         """Stop the encoder and close the recording with ENDLIST, ours or one handed over to the store; its media
         duration (None if neither: another ingest holds it)."""
         prefix = service.session_prefix(stream)
-        with self.lock:
-            item = self.sessions.get(stream.id)
-            if item is not None and item.session.prefix == prefix:
-                del self.sessions[stream.id]
-            else:
-                item = None
         if item is not None:
             self._end_connection(item)
         elif not self.hand_over or prefix is None or (item := self._handed_over(stream, prefix)) is None:
