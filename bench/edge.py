@@ -65,7 +65,7 @@ http {{
     keepalive_timeout 65;
     keepalive_requests 1000000;
     open_file_cache max=1000 inactive=60s;
-    open_file_cache_valid 60s;
+    open_file_cache_valid {cache_valid};
     open_file_cache_min_uses 1;
     open_file_cache_errors on;
     types {{ application/vnd.apple.mpegurl m3u8; video/iso.segment m4s; video/mp4 mp4; }}
@@ -254,14 +254,19 @@ def objects_dir(root: Path) -> Path:
 
 
 def start_nginx(
-    root: Path, port: int, args: argparse.Namespace, objects: Path | None = None
+    root: Path, port: int, args: argparse.Namespace, objects: Path | None = None, *, cache_valid: str = "60s"
 ) -> subprocess.Popen[bytes]:
-    """nginx (sendfile, open_file_cache, keep-alive) serving `objects` (the bench asset's folder by default)."""
+    """nginx (sendfile, open_file_cache, keep-alive) serving `objects` (the bench asset's folder by default).
+
+    `cache_valid` is how long nginx trusts a cached descriptor before looking at the path again: 60 s suits
+    files that never change (the bench's VOD asset); live playlists, replaced by rename, need 1 s.
+    """
     nginx = shutil.which("nginx") or "/usr/sbin/nginx"
     (root / "tmp").mkdir(exist_ok=True)
     user = "user root root;" if os.geteuid() == 0 else ""
     objects = objects or objects_dir(root)
-    conf = NGINX_CONF.format(user=user, root=root, port=port, objects=objects, workers=args.workers)
+    conf = NGINX_CONF.format(user=user, root=root, port=port, objects=objects, workers=args.workers,
+                             cache_valid=cache_valid)  # fmt: skip
     (root / "nginx.conf").write_text(conf)
     return subprocess.Popen([nginx, "-p", str(root), "-c", str(root / "nginx.conf")])
 

@@ -194,12 +194,17 @@ class Stack:
                       paths=self._edge_paths())  # fmt: skip
 
     def nginx(self) -> Layout:
-        """nginx, 1 worker, open_file_cache, serving the live session's files as they are written (standard mode)."""
+        """nginx, 1 worker, open_file_cache, serving the live session's files as they are written (standard mode).
+
+        Its cached descriptors are trusted for 1 s, as a live origin's are: the packager replaces each playlist
+        by rename, and a longer validity serves the old one (60 s gave its viewers stale playlists and stalls).
+        """
         port = free_port()
         self.started += 1
         directory = self.root / f"nginx-{self.started}"
         directory.mkdir()
-        server = Server("nginx", start_nginx(directory, port, self.args, self.live_objects()), port, counted=False)
+        process = start_nginx(directory, port, self.args, self.live_objects(), cache_valid="1s")
+        server = Server("nginx", process, port, counted=False)
         self.servers.append(server)
         wait_for(f"{server.url}/{LIVE_MASTER_NAMES['standard']}", timeout=30)
         self._pin(server)
