@@ -11,7 +11,7 @@ import math
 
 # Measured: LL viewers one edge core carries when every viewer's requests reach it (docs/capacity.json,
 # edge.ll.viewers_per_core = 1 / (CPU-seconds per request x the protocol's 4 requests a second)).
-EDGE_LL_VIEWERS_PER_CORE = 2496
+EDGE_LL_VIEWERS_PER_CORE = 1970
 # Stated: the prod edge task (service_sizes.edge.cpu = 1024), run at 70% of it.
 EDGE_VCPU_PER_TASK = 1.0
 HEADROOM = 0.7

@@ -196,7 +196,7 @@ variable "viewers_per_api_task" {
 variable "viewers_per_edge_task" {
   description = "Concurrent viewers one edge task serves (playlist refreshes behind CloudFront) when sizing for a live event; streamstack.live.capacity derives it from the load test's measured figure (docs/capacity.md)."
   type        = number
-  default     = 1747
+  default     = 1379
 }
 
 variable "waf_rate_limit" {
