@@ -28,6 +28,7 @@ from streamstack.assets.models import Asset, PlaybackId
 from streamstack.delivery import playlists
 from streamstack.delivery.admin import AdminListener
 from streamstack.delivery.cache import CoalescingLRU, Loaded
+from streamstack.delivery.hot import WHOLE_BODY_EXCEPT, HotReplies, HotReply
 from streamstack.delivery.http import (
     Headers,
     RangeNotSatisfiable,
@@ -155,6 +156,8 @@ class EdgeApp:
             else None
         )
         self._entry: Callable[[Scope, Receive, Send], Awaitable[None]] = self.timing or self._dispatch
+        self.durations = self.timing.durations if self.timing is not None else None
+        self.hot = HotReplies(self.playbacks, self.objects)
         self.admin_listener = (
             AdminListener(self.admin_app, self.settings.edge_admin_host, self.settings.edge_admin_port)
             if self.settings.edge_admin_port
@@ -163,7 +166,19 @@ class EdgeApp:
 
     # --- ASGI -------------------------------------------------------------------------------------
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await self._entry(scope, receive, send)
+        started = time.perf_counter()
+        found = self.hot.find(scope) if scope["type"] == "http" and scope["method"] == "GET" else None
+        if found is None:
+            await self._entry(scope, receive, send)
+            return
+        hot, headers = found  # a kept playlist answer, timed and counted as the full path would count it
+        try:
+            await send({"type": "http.response.start", "status": 200, "headers": headers})
+            await send({"type": "http.response.body", "body": hot.body})
+        finally:
+            if self.durations is not None:  # the middleware's histogram, its labels for a 200 to a GET
+                self.durations.observe(time.perf_counter() - started, hot.route, "GET", "2xx")
+        self.served.add("hit", len(hot.body))
 
     async def _dispatch(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -245,11 +260,35 @@ class EdgeApp:
             cached = self.objects.hit(key)
             obj, result = (cached, "hit") if cached else await self.objects.lookup(key, self._load_object, key,
                                                                                     playback.ready)  # fmt: skip
+            if obj.is_playlist and not playback.signed and not key.endswith("/" + LOW_LATENCY_PLAYLIST):
+                self._keep_hot(scope, headers, playback_id, playback, key, obj, is_master)
             sent = await self._respond(scope, headers, send, obj, playback_id, is_master, playback.signed, credentials)
         except (ObjectNotFound, InvalidKey):
             await send_reply(send, error_reply(404, "Not Found", headers), scope)
             return
         self.served.add(result if obj.body is not None else "miss", sent)
+
+    def _keep_hot(
+        self,
+        scope: Scope,
+        headers: dict[bytes, bytes],
+        playback_id: str,
+        playback: Playback,
+        key: str,
+        obj: EdgeObject,
+        is_master: bool,
+    ) -> None:
+        """Keep a public playlist's 200 as `_respond` builds it for a GET without Range or validator."""
+        if scope["method"] != "GET" or WHOLE_BODY_EXCEPT.intersection(headers) or obj.body is None:
+            return
+        try:
+            body, etag, private = self._playlist_body(scope, obj, playback_id, is_master, False, None)
+        except ValueError:  # a bad max_resolution: answered 400, never kept
+            return
+        route = (MASTER_ROUTE if is_master else CHILD_ROUTE).path
+        object_headers = obj.headers(etag, private, memo=obj.shares(etag))
+        reply = HotReply(playback_id, playback, key, obj, body, object_headers, route)
+        self.hot.keep(scope["path"], scope["query_string"], reply)
 
     async def _serve_origin(self, scope: Scope, headers: dict[bytes, bytes], send: Send) -> None:
         """An edge reading through this one (the origin shield): objects by key, from the same caches and watches.

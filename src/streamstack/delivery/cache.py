@@ -100,6 +100,18 @@ class CoalescingLRU(Generic[T]):
         self.stats.hit_bytes += entry.weight
         return entry.value
 
+    def hit_if(self, key: str, value: T) -> bool:
+        """True, counted as a hit, when `value` is still the fresh cached value of key (an answer built on it)."""
+        entry = self._entries.get(key)
+        if entry is None or entry.value is not value:
+            return False
+        if entry.expires_at is not None and entry.expires_at <= self._clock():
+            return False
+        self._entries.move_to_end(key)
+        self.stats.hits += 1
+        self.stats.hit_bytes += entry.weight
+        return True
+
     async def get(self, key: str, load: Callable[..., Awaitable[Loaded[T]]], *args: Any) -> T:
         """The cached value, or the result of the one in-flight `load(*args)` for this key."""
         return (await self.lookup(key, load, *args))[0]

@@ -117,7 +117,11 @@ def request_headers(scope: Scope) -> dict[bytes, bytes]:
 
 def cors_headers(headers: dict[bytes, bytes]) -> list[tuple[bytes, bytes]]:
     """Echo the Origin with credentials allowed, so browser players can send signed cookies cross-origin."""
-    origin = headers.get(b"origin")
+    return cors_for_origin(headers.get(b"origin"))
+
+
+def cors_for_origin(origin: bytes | None) -> list[tuple[bytes, bytes]]:
+    """The CORS headers of `cors_headers` for a request's Origin (None: no Origin, any origin allowed)."""
     if origin is None:
         return CORS_ANY
     return [
