@@ -12,6 +12,7 @@ import pytest
 from rich.console import Console
 
 from streamstack.cli.status import render, status_command
+from streamstack.delivery.metering import ServedCounters
 from streamstack.observability import metrics
 from streamstack.observability.status import collect_status
 from streamstack.settings import Settings
@@ -50,8 +51,10 @@ def record_traffic() -> None:
     """What the worker and edge would record: a completed job, two hits and a miss, a fresh heartbeat."""
     for state in ("running", "completed"):
         metrics.record_encoding_state(state)
+    served = ServedCounters(publish=False)  # the edge's counters, published here as its schedule does
     for result in ("hit", "hit", "miss"):
-        metrics.observe_edge(result, 1000)
+        served.add(result, 1000)
+    served.publish()
     metrics.heartbeat()
 
 

@@ -13,6 +13,7 @@ from starlette.responses import PlainTextResponse
 from starlette.routing import Mount, Route
 
 from streamstack import observability
+from streamstack.delivery.metering import ServedCounters
 from streamstack.observability import catalogue, exposition, metrics
 from streamstack.queue.base import QueueStats
 from streamstack.settings import Settings
@@ -80,8 +81,10 @@ def test_helpers_record_under_the_contract_names() -> None:
     metrics.record_encoding_state("completed")
     metrics.observe_encoding_job(42.0)
     metrics.observe_time_to_playable(50.0)
-    metrics.observe_edge("hit", 1000)
-    metrics.observe_edge("miss", 500)
+    served = ServedCounters(publish=False)  # the edge's counters, published here as its schedule does
+    served.add("hit", 1000)
+    served.add("miss", 500)
+    served.publish()
     metrics.observe_origin_fetch(0.2)
     metrics.record_webhook_attempt(0.3, ok=False)
     metrics.record_lambda_batch("source_uploaded", processed=3, failed=1)
@@ -92,7 +95,7 @@ def test_helpers_record_under_the_contract_names() -> None:
     assert sample("streamstack_time_to_playable_seconds_count") == 1
     assert sample("streamstack_edge_requests_total", cache_result="hit") == 1
     assert sample("streamstack_edge_bytes_total", cache_result="miss") == 500
-    assert 0.4 < sample("streamstack_edge_cache_hit_ratio") < 0.6
+    assert sample("streamstack_edge_cache_hit_ratio") == pytest.approx(0.5)
     assert sample("streamstack_edge_origin_fetch_seconds_count") == 1
     assert sample("streamstack_webhook_attempts_total") == 1
     assert sample("streamstack_webhook_failures_total") == 1
@@ -103,16 +106,27 @@ def test_helpers_record_under_the_contract_names() -> None:
 
 
 def test_label_values_outside_the_contract_are_refused() -> None:
-    with pytest.raises(ValueError, match="cache_result"):
-        metrics.observe_edge("stale", 1)
     with pytest.raises(ValueError, match="state"):
         metrics.record_encoding_state("done")
 
 
 def test_coalesced_requests_count_as_hits_in_the_ratio() -> None:
+    served = ServedCounters(publish=False)
     for _ in range(3):
-        metrics.observe_edge("coalesced", 10)
+        served.add("coalesced", 10)
+    served.publish()
     assert sample("streamstack_edge_cache_hit_ratio") == pytest.approx(1.0)
+
+
+def test_the_hit_ratio_covers_the_responses_since_its_last_update() -> None:
+    served = ServedCounters(publish=False)
+    served.add("miss", 10)
+    served.publish()
+    served.add("hit", 10)
+    served.add("coalesced", 10)
+    served.add("miss", 10)
+    served.publish()
+    assert sample("streamstack_edge_cache_hit_ratio") == pytest.approx(2 / 3)
 
 
 def test_observe_handler_times_every_run_and_counts_errors() -> None:
@@ -150,7 +164,7 @@ def test_refresh_queue_survives_an_unavailable_backend() -> None:
 def test_disabled_metrics_record_nothing() -> None:
     metrics.configure_metrics(service="api", enabled=False)
     metrics.record_encoding_state("queued")
-    metrics.observe_edge("hit", 1)
+    ServedCounters(publish=True).add("hit", 1)
     metrics.update_queue_gauges("encode", QueueStats(1, 0, 0, 1.0))
     metrics.heartbeat()
     with metrics.observe_handler("x"):

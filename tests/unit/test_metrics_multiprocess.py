@@ -52,8 +52,11 @@ EDGE = textwrap.dedent(
     """
     from streamstack.observability import exposition, metrics
     metrics.configure_metrics(service="edge", enabled=True)
-    metrics.observe_edge("hit", 100)
-    metrics.observe_edge("hit", 100)
+    from streamstack.delivery.metering import ServedCounters
+    served = ServedCounters(publish=False)
+    served.add("hit", 100)
+    served.add("hit", 100)
+    served.publish()
     """
 )
 

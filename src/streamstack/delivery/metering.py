@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from streamstack.observability import metrics
+from streamstack.observability.catalogue import CACHE_RESULTS
 
 
 class ServedCounters:
@@ -14,8 +15,8 @@ class ServedCounters:
     """
 
     def __init__(self, *, publish: bool, interval: float = 1.0):
-        self.requests = dict.fromkeys(metrics.CACHE_RESULTS, 0)
-        self.bytes = dict.fromkeys(metrics.CACHE_RESULTS, 0)
+        self.requests = dict.fromkeys(CACHE_RESULTS, 0)
+        self.bytes = dict.fromkeys(CACHE_RESULTS, 0)
         self._publish = publish
         self._published = (dict(self.requests), dict(self.bytes))
         self._schedule = metrics.FlushSchedule(self.publish, interval)
@@ -29,7 +30,7 @@ class ServedCounters:
     def publish(self) -> None:
         """Record the increase since the last call (also called at shutdown, so nothing is lost)."""
         requests, nbytes = self._published
-        for result in metrics.CACHE_RESULTS:
+        for result in CACHE_RESULTS:
             if delta := self.requests[result] - requests[result]:
                 metrics.record("streamstack_edge_requests_total", delta, cache_result=result)
             if delta_bytes := self.bytes[result] - nbytes[result]:

@@ -105,7 +105,11 @@ METRICS: dict[str, MetricDef] = {
         _counter("streamstack_edge_5xx_total", "Edge responses with a 5xx status.", "route", "method"),
         _counter("streamstack_edge_requests_total", "Edge requests by cache result.", "cache_result"),
         _counter("streamstack_edge_bytes_total", "Bytes served by the edge.", "cache_result", unit="Bytes"),
-        _gauge("streamstack_edge_cache_hit_ratio", "Hits (incl. coalesced) over the last ~1000 edge requests."),
+        _gauge(
+            "streamstack_edge_cache_hit_ratio",
+            "Share of edge responses served without an origin read (hits and coalesced) since its last update "
+            "(about once a second while serving).",
+        ),
         _histogram(
             "streamstack_edge_origin_fetch_seconds",
             "Latency of edge fetches from origin.",

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics
 
-from streamstack.observability.catalogue import CACHE_RESULTS, ENCODING_STATES, METRICS, SERVICES, MetricDef
+from streamstack.observability.catalogue import ENCODING_STATES, METRICS, SERVICES, MetricDef
 from streamstack.observability.emf import EmfSink
 
 if TYPE_CHECKING:
@@ -32,21 +32,6 @@ log = logging.getLogger(__name__)
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"  # set by `up` (exposition.prepare_multiprocess) for its children
 EMF_FLUSH_SECONDS = 10.0  # six flushes a CloudWatch minute: gauges' last values, and samples the heartbeat alarm counts
 disable_created_metrics()  # `_created` series double the exposition and no rule or panel reads them
-
-
-class _HitRatio:
-    """Exponentially weighted hit ratio over roughly the last 1000 edge requests of this process."""
-
-    decay = 0.999
-
-    def __init__(self) -> None:
-        self.hits = 0.0
-        self.total = 0.0
-
-    def add(self, hit: bool) -> float:
-        self.hits = self.hits * self.decay + hit
-        self.total = self.total * self.decay + 1.0
-        return self.hits / self.total
 
 
 class _Runtime:
@@ -60,7 +45,6 @@ class _Runtime:
         self.registry = CollectorRegistry(auto_describe=True)
         self.instruments: dict[str, Any] = {}
         self.writers: dict[tuple[str, ...], Callable[[float], None]] = {}
-        self.hit_ratio = _HitRatio()
         self.lock = threading.Lock()
         self.flusher: threading.Thread | None = None
 
@@ -103,7 +87,6 @@ def reset_instruments() -> None:
         _rt.registry = CollectorRegistry(auto_describe=True)
         _rt.instruments = {}
         _rt.writers = {}
-        _rt.hit_ratio = _HitRatio()
 
 
 def get_registry() -> CollectorRegistry:
@@ -344,16 +327,6 @@ def forget_live_stream(live_stream_id: str) -> None:
             else:
                 with suppress(KeyError):
                     instrument.remove(live_stream_id)
-
-
-def observe_edge(cache_result: str, nbytes: int) -> None:
-    """One edge response: count, bytes and hit ratio (coalesced requests did not reach origin: hits)."""
-    if not _rt.enabled:
-        return
-    _check(cache_result, CACHE_RESULTS, "cache_result")
-    record("streamstack_edge_requests_total", cache_result=cache_result)
-    record("streamstack_edge_bytes_total", float(nbytes), cache_result=cache_result)
-    record("streamstack_edge_cache_hit_ratio", _rt.hit_ratio.add(cache_result != "miss"))
 
 
 def observe_origin_fetch(seconds: float) -> None:
