@@ -10,8 +10,9 @@ server answering the same bytes from memory: what the ASGI server alone can do. 
 server CPU time are printed too: on a shared machine they move less than requests per second.
 The load generator is `wrk` (keep-alive, fixed connections, `--latency` for p99) on the same machine;
 on a 2-core box it takes one core, the server the other. The edge serves a public playback id (no
-signature work; nginx does none) from its warm in-memory cache. `--server uvicorn` runs the edge and
-the ceiling under uvicorn (uvloop + httptools) instead.
+signature work; nginx does none) from its warm in-memory cache, the playlist from the whole answer it
+keeps for a public playlist. `--server uvicorn` runs the edge and the ceiling under uvicorn (uvloop +
+httptools) instead.
 
 The edge's own request path is also timed in-process, in CPU microseconds per request beside a bare
 ASGI app (no server, no socket): the figure that says where the time goes when the machine is shared.
