@@ -7,6 +7,7 @@ locals {
   sources_objects  = "${local.media_bucket_arn}/sources/*"
   assets_objects   = "${local.media_bucket_arn}/assets/*"
   uploads_objects  = "${local.media_bucket_arn}/uploads/*" # staged tails (< one part) of tus uploads
+  live_objects     = "${local.media_bucket_arn}/live/*"    # unrecorded live sessions (storage/keys.py live_session_prefix)
   app_secret_arns  = [for s in aws_secretsmanager_secret.app : s.arn]
   queue_arns       = module.event_processor.queue_arns
   all_queue_arns   = concat(values(module.event_processor.queue_arns), values(module.event_processor.dlq_arns))
@@ -57,6 +58,15 @@ data "aws_iam_policy_document" "read_assets" {
     sid       = "ReadAssets"
     actions   = ["s3:GetObject"]
     resources = [local.assets_objects]
+  }
+}
+
+# A live session that is not recorded: its playlists, parts and segments, read by the edge (and the ingest).
+data "aws_iam_policy_document" "read_live_sessions" {
+  statement {
+    sid       = "ReadLiveSessions"
+    actions   = ["s3:GetObject"]
+    resources = [local.live_objects]
   }
 }
 
@@ -279,13 +289,14 @@ data "aws_iam_policy_document" "worker" {
 }
 
 ################################################################################
-# edge: read renditions on a cache miss; signing keys
+# edge: read renditions and live sessions on a cache miss; signing keys
 ################################################################################
 
 data "aws_iam_policy_document" "edge" {
   source_policy_documents = [
     data.aws_iam_policy_document.connect_database.json,
     data.aws_iam_policy_document.read_assets.json,
+    data.aws_iam_policy_document.read_live_sessions.json,
     data.aws_iam_policy_document.read_secrets.json,
   ]
 }
@@ -371,13 +382,15 @@ data "aws_iam_policy_document" "on_encoding_event" {
 }
 
 ################################################################################
-# ingest: the live packager writes parts, segments and playlists of recordings under assets/
+# ingest: the live packager writes parts, segments and playlists of recordings under assets/, of unrecorded
+# sessions under live/ (the whole session's prefix goes when it ends)
 ################################################################################
 
 data "aws_iam_policy_document" "ingest" {
   source_policy_documents = [
     data.aws_iam_policy_document.connect_database.json,
-    data.aws_iam_policy_document.read_assets.json, # head_object after each put
+    data.aws_iam_policy_document.read_assets.json,        # head_object after each put, a hand-over
+    data.aws_iam_policy_document.read_live_sessions.json, # the same for an unrecorded session
     data.aws_iam_policy_document.read_secrets.json,
   ]
 
@@ -385,6 +398,18 @@ data "aws_iam_policy_document" "ingest" {
     sid = "WriteLiveAssets"
     # delete: the packager drops parts once out of the live window, and a session's hand-over once taken over
     actions   = ["s3:PutObject", "s3:AbortMultipartUpload", "s3:DeleteObject"]
-    resources = [local.assets_objects]
+    resources = [local.assets_objects, local.live_objects]
+  }
+
+  # An unrecorded session's end deletes its prefix, live/{live_stream_id}/{started}/, found by listing it.
+  statement {
+    sid       = "ListLiveSessions"
+    actions   = ["s3:ListBucket"]
+    resources = [local.media_bucket_arn]
+    condition {
+      test     = "StringLike"
+      variable = "s3:prefix"
+      values   = ["live/*"]
+    }
   }
 }

@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from tests.infra.hcl import REPO, TF_ROOT, all_roots, load, one, resources
+from tests.infra.hcl import REPO, TF_ROOT, all_roots, one, resources
+from tests.infra.iam_policy import iam_documents, policy_statements
 
 DOC = REPO / "docs" / "aws-permissions.md"
 IAM_TF_ROOT = TF_ROOT  # iam.tf lives in the root composition
@@ -72,18 +73,11 @@ def _not_granted(row: list[str]) -> bool:
     return row[3].lower().startswith("not granted")
 
 
-def _statements(body: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    yield from body.get("statement", [])
-    for dynamic in body.get("dynamic", []):
-        if "statement" in dynamic:
-            yield one(dynamic["statement"]["content"])
-
-
 def _policy_documents() -> Iterator[tuple[Path, str, dict[str, Any]]]:
     for directory in all_roots():
         for rtype, rname, body in resources(directory, "data"):
             if rtype == "aws_iam_policy_document":
-                for statement in _statements(body):
+                for statement in policy_statements(body):
                     yield directory, rname, statement
 
 
@@ -151,16 +145,12 @@ def test_no_statement_grants_a_wildcard_action() -> None:
 
 
 BUCKET_ACTIONS = {"s3:ListBucket", "s3:ListBucketMultipartUploads"}
-OBJECT_PREFIXES = {"${local.sources_objects}", "${local.assets_objects}", "${local.uploads_objects}"}
-
-
-def _iam_tf_documents() -> list[str]:
-    """Names of the policy documents in iam.tf: the roles' own, and the shared ones they merge in."""
-    return [name for block in load(TF_ROOT / "iam.tf")["data"] for name in block.get("aws_iam_policy_document", {})]
+OBJECT_PREFIXES = {"${local.sources_objects}", "${local.assets_objects}", "${local.uploads_objects}",
+                   "${local.live_objects}"}
 
 
 def test_roles_merge_only_policy_documents_of_iam_tf() -> None:
-    documents = _iam_tf_documents()
+    documents = list(iam_documents())
     for rtype, name, body in resources(IAM_TF_ROOT, "data"):
         if rtype == "aws_iam_policy_document" and name in documents:
             for source in body.get("source_policy_documents", []):
@@ -168,7 +158,7 @@ def test_roles_merge_only_policy_documents_of_iam_tf() -> None:
                 assert match and match.group(1) in documents, f"{name} merges {source}"
 
 
-@pytest.mark.parametrize("document", _iam_tf_documents())
+@pytest.mark.parametrize("document", list(iam_documents()))
 def test_app_statements_are_scoped_to_prefixes_and_named_resources(document: str) -> None:
     statements = [s for d, n, s in _policy_documents() if d == IAM_TF_ROOT and n == document]
     for statement in statements:

@@ -195,6 +195,9 @@ def test_cloudfront_oac_behaviors_tls_logging_metrics() -> None:
     policy = resource(CDN, "aws_iam_policy_document", "media", kind="data")
     condition = one(policy["statement"][0]["condition"])
     assert condition["values"] == ["${aws_cloudfront_distribution.this.arn}"]
+    # Unrecorded live sessions (live/) are private: played through the edge by playback id, never from the bucket.
+    assert policy["statement"][0]["resources"] == ["${module.media_bucket.arn}/assets/*"]
+    assert not any(path.startswith("/live") for path in behaviors), "a path straight to live/ objects"
 
 
 def test_cache_policies_segments_long_playlists_short_signing_only_at_the_edge() -> None:

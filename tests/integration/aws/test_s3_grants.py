@@ -1,0 +1,91 @@
+"""Every S3 call a live session makes on AWS is one its role's policy in iam.tf allows.
+
+moto enforces no IAM resource or `s3:prefix` condition, so the deploy rehearsal could not see an ingest
+that may write only under assets/ while an unrecorded session writes under live/. Here the real session
+(encoder, packager, a hand-over between two ingests, the edge reading it, its end) runs on moto's S3; each
+request is recorded with the role that makes it and evaluated against that role's rendered statements.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from streamstack.delivery.app import create_edge_app
+from streamstack.live.session import HANDOVER_NAME, LiveSession
+from tests.infra.iam_policy import S3Recorder
+from tests.integration.aws.conftest import aws_settings, create_aws_resources
+from tests.live_recording import LIVE_SETTINGS, Recording, publisher_probe, start_recording
+
+
+@pytest.fixture
+def platform(tmp_path: Path, moto_endpoint: str) -> Iterator[Any]:
+    """The aws profile on moto with the live ladder of the recording helper (the API and edge share it)."""
+    from streamstack.platform import build_platform
+
+    settings = aws_settings(tmp_path / "data", moto_endpoint, **LIVE_SETTINGS)
+    create_aws_resources(settings)
+    platform = build_platform(settings)
+    yield platform
+    platform.close()
+
+
+def _handed_over(recording: Recording, platform: Any) -> None:
+    """The publisher left and reconnected to another ingest: the state goes through the store."""
+    recording.session.hand_over()
+    taker = LiveSession(asset_id=recording.asset_id, prefix=recording.session.prefix, store=platform.store,
+                        settings=platform.settings, low_latency=True, sessions=platform.sessions)  # fmt: skip
+    assert taker.take_over(publisher_probe()), "the hand-over was not found"
+    recording.session = taker
+
+
+def _watch(edge: TestClient, playback: str) -> None:
+    """A viewer: master, media playlist, init segment and a part."""
+    assert edge.get(f"/{playback}.m3u8").status_code == 200
+    media = edge.get(f"/{playback}/180p/ll.m3u8")
+    assert media.status_code == 200, media.text
+    init = re.search(r'#EXT-X-MAP:URI="([^"]+)"', media.text)
+    part = re.search(r'#EXT-X-PART:[^\n]*URI="([^"]+)"', media.text)
+    assert init and part, media.text
+    for name in (init.group(1), part.group(1)):
+        assert edge.get(f"/{playback}/180p/{name}").status_code == 200
+
+
+@pytest.mark.parametrize("recorded", [False, True], ids=["unrecorded", "recorded"])
+def test_every_s3_call_of_a_live_session_is_granted_to_the_role_that_makes_it(
+        client: TestClient, headers: dict[str, str], platform: Any, recorded: bool,
+        monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    calls = S3Recorder(role="api")
+    calls.attach(monkeypatch)
+    body: dict[str, Any] = {"playback_policy": ["public"]}
+    if recorded:
+        body["new_asset_settings"] = {"playback_policy": ["public"]}
+    stream = client.post("/v1/live-streams", json=body, headers=headers).json()
+
+    calls.role = "ingest"
+    recording = start_recording(platform, stream["stream_key"])
+    recording.publish(3)
+    _handed_over(recording, platform)
+    recording.publish(2)
+    prefix = recording.session.prefix
+    assert prefix.startswith("assets/" if recorded else "live/")
+    calls.role = "edge"
+    with TestClient(create_edge_app(platform)) as edge:
+        _watch(edge, stream["playback_ids"][0]["id"])
+    calls.role = "ingest"
+    recording.complete()
+
+    denied = calls.denied(platform.settings.s3_bucket)
+    made = {(c.role, c.operation) for c in calls.calls if (c.key or c.prefix or "").startswith(prefix)}
+    assert {("ingest", "PutObject"), ("ingest", "HeadObject"), ("ingest", "GetObject"), ("ingest", "DeleteObject"),
+            ("edge", "GetObject")} <= made, made  # fmt: skip
+    assert not list(platform.store.list(prefix + HANDOVER_NAME)), "the hand-over goes once taken over"
+    if not recorded:
+        assert ("ingest", "ListObjectsV2") in made
+        assert list(platform.store.list("live/")) == [], "the session's objects go when it ends"
+    assert not denied, f"AccessDenied on AWS: {sorted({(c.role, c.operation, c.key or c.prefix) for c in denied})[:5]}"
