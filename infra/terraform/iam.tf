@@ -8,6 +8,7 @@ locals {
   assets_objects   = "${local.media_bucket_arn}/assets/*"
   uploads_objects  = "${local.media_bucket_arn}/uploads/*" # staged tails (< one part) of tus uploads
   live_objects     = "${local.media_bucket_arn}/live/*"    # unrecorded live sessions (storage/keys.py live_session_prefix)
+  tracks_objects   = "${local.media_bucket_arn}/tracks/*"  # text tracks as accepted, published into assets/ (keys.py)
   app_secret_arns  = [for s in aws_secretsmanager_secret.app : s.arn]
   queue_arns       = module.event_processor.queue_arns
   all_queue_arns   = concat(values(module.event_processor.queue_arns), values(module.event_processor.dlq_arns))
@@ -108,7 +109,8 @@ data "aws_iam_policy_document" "idempotency" {
 }
 
 ################################################################################
-# api: uploads (tus backed by S3 multipart, presigned parts), asset reads and deletes, queue status
+# api: uploads (tus backed by S3 multipart, presigned parts), clips and text tracks, asset reads and deletes,
+# queue status
 ################################################################################
 
 data "aws_iam_policy_document" "api" {
@@ -134,6 +136,13 @@ data "aws_iam_policy_document" "api" {
     resources = [local.sources_objects]
   }
 
+  # head_object once an upload completes: the source's size for the catalog (uploads/s3_multipart.py).
+  statement {
+    sid       = "HeadUploadedSources"
+    actions   = ["s3:GetObject"]
+    resources = [local.sources_objects]
+  }
+
   statement {
     sid       = "FindMultipartUploads"
     actions   = ["s3:ListBucketMultipartUploads"]
@@ -144,6 +153,19 @@ data "aws_iam_policy_document" "api" {
     sid       = "TusTails"
     actions   = ["s3:PutObject", "s3:GetObject", "s3:DeleteObject"]
     resources = [local.uploads_objects]
+  }
+
+  statement {
+    sid       = "TextTracks"
+    actions   = ["s3:PutObject", "s3:GetObject", "s3:DeleteObject"]
+    resources = [local.tracks_objects]
+  }
+
+  # A clip's segments (copied from its source) and playlists; a ready asset's text tracks and its master.
+  statement {
+    sid       = "PublishClipsAndTracks"
+    actions   = ["s3:PutObject", "s3:AbortMultipartUpload"]
+    resources = [local.assets_objects]
   }
 
   statement {
@@ -159,7 +181,7 @@ data "aws_iam_policy_document" "api" {
     condition {
       test     = "StringLike"
       variable = "s3:prefix"
-      values   = ["sources/*", "assets/*"]
+      values   = ["sources/*", "assets/*", "tracks/*"]
     }
   }
 
@@ -355,6 +377,19 @@ data "aws_iam_policy_document" "on_encoding_event" {
     data.aws_iam_policy_document.idempotency.json,
     data.aws_iam_policy_document.read_secrets.json,
   ]
+
+  # Text tracks added while the asset encoded join its master when the job completes (assets/tracks.py).
+  statement {
+    sid       = "PublishTracks"
+    actions   = ["s3:PutObject", "s3:DeleteObject"]
+    resources = [local.assets_objects]
+  }
+
+  statement {
+    sid       = "ReadTracks"
+    actions   = ["s3:GetObject"]
+    resources = [local.tracks_objects]
+  }
 
   # Managed live: a stopped channel's session is harvested, and the channel restarted for the next one.
   dynamic "statement" {

@@ -123,16 +123,16 @@ def allows(statements: list[dict[str, Any]], action: str, resource: str, context
 @dataclass
 class S3Recorder:
     """Records every S3 request boto3 clients in this process make (the Lambda handlers' own included), under
-    the role acting at the time (named as its policy document in iam.tf)."""
+    the role acting at the time (named as its policy document in iam.tf; None: the test's own, not recorded)."""
 
-    role: str
+    role: str | None
     calls: list[S3Call] = field(default_factory=list)
 
     def attach(self, monkeypatch: Any) -> None:
         real = BaseClient._make_api_call
 
         def recorded(client: Any, operation: str, params: dict[str, Any]) -> Any:
-            if client.meta.service_model.service_name == "s3":
+            if client.meta.service_model.service_name == "s3" and self.role is not None:
                 self.calls.append(S3Call(self.role, operation, params.get("Key"), params.get("Prefix")))
             return real(client, operation, params)
 

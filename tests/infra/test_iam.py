@@ -146,7 +146,7 @@ def test_no_statement_grants_a_wildcard_action() -> None:
 
 BUCKET_ACTIONS = {"s3:ListBucket", "s3:ListBucketMultipartUploads"}
 OBJECT_PREFIXES = {"${local.sources_objects}", "${local.assets_objects}", "${local.uploads_objects}",
-                   "${local.live_objects}"}
+                   "${local.live_objects}", "${local.tracks_objects}"}
 
 
 def test_roles_merge_only_policy_documents_of_iam_tf() -> None:

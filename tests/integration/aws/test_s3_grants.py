@@ -89,3 +89,37 @@ def test_every_s3_call_of_a_live_session_is_granted_to_the_role_that_makes_it(
         assert ("ingest", "ListObjectsV2") in made
         assert list(platform.store.list("live/")) == [], "the session's objects go when it ends"
     assert not denied, f"AccessDenied on AWS: {sorted({(c.role, c.operation, c.key or c.prefix) for c in denied})[:5]}"
+
+
+def test_clips_text_tracks_and_deletions_the_api_makes_are_granted_to_it(
+        client: TestClient, headers: dict[str, str], platform: Any,
+        monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    """A clip of a finished recording, a text track added to it (published into its master, then removed), and
+    both assets deleted: what the api writes under assets/ and tracks/, and lists to delete."""
+    calls = S3Recorder(role="api")
+    calls.attach(monkeypatch)
+    stream = client.post("/v1/live-streams", json={"new_asset_settings": {"playback_policy": ["public"]}},
+                         headers=headers).json()  # fmt: skip
+    calls.role = "ingest"
+    recording = start_recording(platform, stream["stream_key"])
+    recording.publish(5)
+    recording.complete()
+
+    calls.role = "api"
+    source = str(recording.asset_id)
+    clip = client.post("/v1/assets", json={"input": f"streamstack://assets/{source}", "start_time": 0, "end_time": 4},
+                       headers=headers)  # fmt: skip
+    assert clip.status_code == 201, clip.text
+    track = client.post(f"/v1/assets/{source}/tracks", data={"language_code": "en"},
+                        files={"file": ("en.vtt", b"WEBVTT\n\n00:00.200 --> 00:01.800\nHello\n")}, headers=headers)
+    assert track.status_code == 201, track.text
+    assert client.delete(f"/v1/assets/{source}/tracks/{track.json()['id']}", headers=headers).status_code == 204
+    for asset_id in (clip.json()["id"], source):
+        assert client.delete(f"/v1/assets/{asset_id}", headers=headers).status_code == 204
+
+    denied = calls.denied(platform.settings.s3_bucket)
+    made = {(c.operation, (c.key or c.prefix or "").split("/")[0]) for c in calls.calls if c.role == "api"}
+    assert {("PutObject", "assets"), ("PutObject", "tracks"), ("GetObject", "tracks"), ("DeleteObject", "tracks"),
+            ("ListObjectsV2", "tracks"), ("DeleteObject", "assets")} <= made, made  # fmt: skip
+    assert list(platform.store.list("")) == [], "every object of both assets went"
+    assert not denied, f"AccessDenied on AWS: {sorted({(c.role, c.operation, c.key or c.prefix) for c in denied})[:5]}"

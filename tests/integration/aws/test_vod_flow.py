@@ -26,6 +26,7 @@ from streamstack.queue.base import Queue
 from streamstack.queue.sqs import SqsQueue
 from streamstack.settings import Settings
 from tests.conftest import LiveServer, new_api_key
+from tests.infra.iam_policy import S3Recorder
 from tests.integration.aws.conftest import FakeLambdaContext, read_asset, sqs_event, unique
 
 
@@ -64,29 +65,42 @@ def platform(lambda_env: Settings) -> Platform:  # type: ignore[misc]
 
 @pytest.mark.timeout(240)
 @pytest.mark.parametrize("lambda_env", ["sqlite", "postgresql"], indirect=True)
-def test_the_vod_flow_runs_on_s3_sqs_and_lambda_handlers(lambda_env: Settings, platform: Platform, clip: Path):
+def test_the_vod_flow_runs_on_s3_sqs_and_lambda_handlers(lambda_env: Settings, platform: Platform, clip: Path,
+                                                        monkeypatch: pytest.MonkeyPatch):  # fmt: skip
+    """Each step's S3 requests are recorded with the role that makes them on AWS, and must be ones its iam.tf
+    policy allows (tests/infra/iam_policy.py; moto enforces none)."""
     from streamstack.api import create_app
     from streamstack.delivery.app import create_edge_app
 
+    calls = S3Recorder(role=None)
+    calls.attach(monkeypatch)
     sources = notify_sources_queue(lambda_env)
     drain(sources, expect_at_least=0, timeout=2)  # S3 sends s3:TestEvent when the notification is configured
     key = new_api_key(platform, name="flow")
 
-    # 1. presigned multipart upload, by the CLI client
+    # 1. presigned multipart upload, by the CLI client; a text track added while it encodes
+    calls.role = "api"
     with LiveServer(create_app(platform), lambda_env.api_port) as api:
         result = CliRunner().invoke(cli, ["upload", str(clip), "--api-url", api.url, "--api-key", key])
-    assert result.exit_code == 0, result.output
-    asset_id = json.loads(result.stdout.strip().splitlines()[-1])["asset_id"]
+        assert result.exit_code == 0, result.output
+        asset_id = json.loads(result.stdout.strip().splitlines()[-1])["asset_id"]
+        track = httpx.post(f"{api.url}/v1/assets/{asset_id}/tracks", data={"language_code": "en"},
+                           files={"file": ("en.vtt", b"WEBVTT\n\n00:00.200 --> 00:01.800\nHello\n")},
+                           headers={"authorization": f"Bearer {key}"})  # fmt: skip
+        assert track.status_code == 201, track.text
+    calls.role = None
     assert platform.store.head(f"sources/{asset_id}").size == clip.stat().st_size
 
     # 2. the bucket notification reached SQS; 3. on_source_uploaded forwards it to the encode queue
     notifications = drain(sources, expect_at_least=1)
     assert any(f"sources%2F{asset_id}" in body or f"sources/{asset_id}" in body for body in notifications)
+    calls.role = "on_source_uploaded"
     started = on_source_uploaded(sqs_event(notifications, queue=sources.name), FakeLambdaContext())
     assert started == {"batchItemFailures": []}
     assert platform.encode_queue.stats().visible == 1  # moto notifies twice for one multipart upload: idempotent
 
     # 4. the ffmpeg worker encodes from S3 into S3 and emits the job state change
+    calls.role = "worker"
     worker = Worker(platform)
     encode_binding = worker.bindings()[1]
     assert worker.poll(encode_binding, wait_seconds=5) == 1
@@ -94,8 +108,10 @@ def test_the_vod_flow_runs_on_s3_sqs_and_lambda_handlers(lambda_env: Settings, p
     # 5. the EventBridge-shaped event is on SQS; 6. on_encoding_event runs the metadata processor
     events = drain(platform.events_queue, expect_at_least=1)
     assert [json.loads(body)["detail"]["status"] for body in events] == ["COMPLETE"]
+    calls.role = "on_encoding_event"  # it also publishes the text track into the master
     finished = on_encoding_event(sqs_event(events, queue=platform.events_queue.name), FakeLambdaContext())
     assert finished == {"batchItemFailures": []}
+    calls.role = None
 
     # 7. ready, with its renditions in S3
     asset = read_asset(lambda_env, asset_id)
@@ -107,16 +123,21 @@ def test_the_vod_flow_runs_on_s3_sqs_and_lambda_handlers(lambda_env: Settings, p
                for queue in (platform.encode_queue, platform.events_queue, sources))
 
     # 8. playback through the edge, reading from S3 (URIs resolved as a player resolves them)
+    calls.role = "edge"
     with LiveServer(create_edge_app(platform), lambda_env.edge_port) as edge, httpx.Client() as http:
         master_url = f"{edge.url}/{asset['playback_ids'][0]['id']}.m3u8"
         master = http.get(master_url)
         assert master.status_code == 200 and master.text.startswith("#EXTM3U")
+        assert "TYPE=SUBTITLES" in master.text, master.text
         media_url = urljoin(master_url, uris(master.text)[0])
         media = http.get(media_url)
         assert media.status_code == 200 and "#EXT-X-ENDLIST" in media.text
         for uri in uris(media.text)[:2]:  # the init section and the first segment
             got = http.get(urljoin(media_url, uri))
             assert got.status_code == 200 and got.content
+    assert {c.role for c in calls.calls} >= {"api", "worker", "on_encoding_event", "edge"}, "S3 calls not recorded"
+    denied = calls.denied(lambda_env.s3_bucket)
+    assert not denied, f"AccessDenied on AWS: {sorted({(c.role, c.operation, c.key or c.prefix) for c in denied})[:5]}"
 
 
 def uris(playlist: str) -> list[str]:
