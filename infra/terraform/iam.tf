@@ -275,6 +275,13 @@ data "aws_iam_policy_document" "worker" {
     resources = [local.assets_objects]
   }
 
+  # URL imports (on the encode queue): the worker fetches the source into sources/, whose event starts the encode.
+  statement {
+    sid       = "ImportSources"
+    actions   = ["s3:PutObject", "s3:AbortMultipartUpload"]
+    resources = [local.sources_objects]
+  }
+
   # Only encodes (STREAMSTACK_WORKER_QUEUES): job events belong to the on_encoding_event function.
   statement {
     sid = "ConsumeEncodes"

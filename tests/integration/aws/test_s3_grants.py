@@ -8,8 +8,11 @@ request is recorded with the role that makes it and evaluated against that role'
 
 from __future__ import annotations
 
+import functools
 import re
+import threading
 from collections.abc import Iterator
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +20,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from streamstack.delivery.app import create_edge_app
+from streamstack.events.worker import Worker
 from streamstack.live.session import HANDOVER_NAME, LiveSession
+from streamstack.storage.keys import source_key
 from tests.infra.iam_policy import S3Recorder
 from tests.integration.aws.conftest import aws_settings, create_aws_resources
 from tests.live_recording import LIVE_SETTINGS, Recording, publisher_probe, start_recording
@@ -122,4 +127,36 @@ def test_clips_text_tracks_and_deletions_the_api_makes_are_granted_to_it(
     assert {("PutObject", "assets"), ("PutObject", "tracks"), ("GetObject", "tracks"), ("DeleteObject", "tracks"),
             ("ListObjectsV2", "tracks"), ("DeleteObject", "assets")} <= made, made  # fmt: skip
     assert list(platform.store.list("")) == [], "every object of both assets went"
+    assert not denied, f"AccessDenied on AWS: {sorted({(c.role, c.operation, c.key or c.prefix) for c in denied})[:5]}"
+
+
+@pytest.fixture
+def served_clip(clip: Path) -> Iterator[str]:
+    """The test clip over loopback HTTP (allow-listed in the test settings), for a URL import."""
+    handler = functools.partial(SimpleHTTPRequestHandler, directory=str(clip.parent))
+    handler.log_message = lambda *args: None  # type: ignore[attr-defined]
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/{clip.name}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_a_url_import_the_worker_fetches_is_granted_to_it(
+        client: TestClient, headers: dict[str, str], platform: Any, served_clip: str, clip: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    calls = S3Recorder(role="api")
+    calls.attach(monkeypatch)
+    created = client.post("/v1/assets", json={"input": served_clip}, headers=headers)
+    assert created.status_code == 201, created.text
+    calls.role = "worker"
+    worker = Worker(platform)
+    (encode,) = [b for b in worker.bindings() if b.queue is platform.encode_queue]
+    assert worker.poll(encode, wait_seconds=5) == 1
+    calls.role = None
+
+    asset_id = created.json()["id"]
+    assert platform.store.head(source_key(asset_id)).size == clip.stat().st_size
+    assert ("worker", "PutObject", source_key(asset_id)) in {(c.role, c.operation, c.key) for c in calls.calls}
+    denied = calls.denied(platform.settings.s3_bucket)
     assert not denied, f"AccessDenied on AWS: {sorted({(c.role, c.operation, c.key or c.prefix) for c in denied})[:5]}"
