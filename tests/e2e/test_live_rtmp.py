@@ -27,6 +27,7 @@ from streamstack.live.ingest import (
     start_srt_front,
     wait_for_port,
 )
+from streamstack.live.rtmp_stat import stat_socket
 from streamstack.live.srt import free_udp_port
 from streamstack.media.live import REAL_TIME_INPUT
 from tests.conftest import LiveServer, bearer, free_port, make_settings, missing_part, new_api_key, wait_until
@@ -104,6 +105,7 @@ def stack(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[LiveStack]
     config = nginx_config(run_dir=run_dir, rtmp_host="127.0.0.1", rtmp_port=settings.rtmp_port,
                           callback_url=f"http://127.0.0.1:{callbacks.server_address[1]}")  # fmt: skip
     nginx = start_nginx(config, run_dir)
+    ingest.rtmp_stat = stat_socket(run_dir)
     front = start_srt_front(ingest, "127.0.0.1", settings.srt_port)
     supervisor = threading.Thread(target=ingest.supervise, daemon=True)
     supervisor.start()
@@ -333,9 +335,10 @@ def test_ingest_runs_from_a_relative_data_dir(tmp_path: Path, monkeypatch: pytes
         platform.close()
 
 
-def test_a_publisher_without_video_is_refused_and_leaves_no_trace(stack: LiveStack, fresh_metrics: Any) -> None:
-    """An audio-only RTMP publisher is dropped before it is admitted: no event, no asset, the stream stays idle;
-    a publisher with video right after goes live as usual."""
+def test_a_publisher_without_video_is_refused_with_its_reason(stack: LiveStack, fresh_metrics: Any) -> None:
+    """An audio-only RTMP publisher is dropped before it is admitted, as soon as nginx sees its tracks (its relay,
+    which waits for video, never gets a byte): no asset, the stream stays idle, and its last_refusal and a
+    publish_refused event say why; a publisher with video right after goes live as usual and clears it."""
     from sqlalchemy import select
 
     from streamstack.webhooks.models import OutboxEvent
@@ -352,17 +355,22 @@ def test_a_publisher_without_video_is_refused_and_leaves_no_trace(stack: LiveSta
     after = stack.stream(stream["id"])
     assert after["status"] == "idle" and not after["connected"], after
     assert after["active_asset_id"] is None and after["recent_asset_ids"] == []
+    # the reason nginx's view gives; the probe's 15 s deadline would say "no media in time" instead
+    assert after["last_refusal"]["reason"] == "no_video", after
+    assert after["last_refusal"]["message"] == "The stream carries audio and no video.", after
     assert httpx.get(f"{stack.api}/v1/assets", headers=stack.headers).json()["data"] == [], "no recording was made"
     with stack.ingest.platform.sessions() as db_session:
-        events = [e.type for e in db_session.scalars(select(OutboxEvent).where(OutboxEvent.object_id == stream["id"]))]
-    assert events == ["video.live_stream.created"], events
+        events = list(db_session.scalars(select(OutboxEvent).where(OutboxEvent.object_id == stream["id"])))
+    assert [e.type for e in events] == ["video.live_stream.created", "video.live_stream.publish_refused"], events
+    assert events[1].data["last_refusal"] == after["last_refusal"] and events[1].data["status"] == "idle"
     refusals = fresh_metrics.get_registry().get_sample_value
     assert refusals("streamstack_live_publish_refusals_total", {"protocol": "rtmp", "reason": "no_video"}) == 1
     publisher = publish(f"{stack.rtmp}/{stream['stream_key']}", 8)
     try:
         media = f"{stack.edge}/{stream['playback_ids'][0]['id']}/180p/ll.m3u8"
         check_playlist(wait_until(lambda: _playlist_with_parts(media), 20, "the next publisher's playlist"))
-        assert stack.stream(stream["id"])["status"] == "active"
+        live = stack.stream(stream["id"])
+        assert live["status"] == "active" and live["last_refusal"] is None, live
     finally:
         publisher.kill()
         publisher.wait()

@@ -103,6 +103,7 @@ def test_srt_refuses_a_publisher_without_video(srt_stack: LiveStack) -> None:
             audio_only.kill()
     after = srt_stack.stream(stream["id"])
     assert after["status"] == "idle" and not after["connected"] and after["active_asset_id"] is None
+    assert after["last_refusal"]["reason"] == "no_video", after
 
 
 def test_srt_garbage_and_a_second_publisher_do_not_disturb_the_live_one(srt_stack: LiveStack) -> None:

@@ -29,6 +29,9 @@ def _show(stream: dict[str, Any]) -> None:
         console.print(f"playback ({playback['policy']}): {playback['url']}")
     if stream["recent_asset_ids"]:
         console.print(f"recordings: {', '.join(stream['recent_asset_ids'])}")
+    if refusal := stream.get("last_refusal"):
+        console.print(f"last publisher refused at {refusal['at']}: {refusal['message']}", markup=False,
+                      highlight=False)
 
 
 @live_app.command("create")

@@ -48,6 +48,7 @@ from streamstack.db.base import utcnow
 from streamstack.live import service
 from streamstack.live.models import LiveStream
 from streamstack.live.restream import SimulcastRunner
+from streamstack.live.rtmp_stat import no_video_reason, stat_http_block, stat_socket
 from streamstack.live.session import (
     ENCODER_DRAIN_SECONDS,
     LiveSession,
@@ -94,7 +95,10 @@ def find_nginx() -> str | None:
 
 
 def nginx_config(*, run_dir: Path, rtmp_host: str, rtmp_port: int, callback_url: str) -> str:
-    """The whole nginx.conf: one RTMP application, publish authenticated by our callback, play loopback-only."""
+    """The whole nginx.conf: one RTMP application, publish authenticated by our callback, play loopback-only;
+    its stat page on a unix socket under run_dir (what a publisher's tracks are, live/rtmp_stat.py)."""
+    socket = stat_socket(run_dir)
+    stat = stat_http_block(socket, run_dir) if socket is not None else ""
     return f"""daemon off;
 master_process off;
 worker_processes 1;
@@ -105,6 +109,7 @@ events {{ worker_connections 1024; }}
 rtmp {{
     server {{
         listen {rtmp_host}:{rtmp_port};
+        access_log off;
         chunk_size 4096;
         ping 10s;
         ping_timeout 10s;
@@ -127,7 +132,7 @@ rtmp {{
         }}
     }}
 }}
-"""
+{stat}"""
 
 
 @dataclass
@@ -166,6 +171,7 @@ class LiveIngest:
     admitting: dict[str, Admitting] = field(default_factory=dict)  # live stream id -> publisher being probed
     clock: Callable[[], datetime] = utcnow  # sessions' limits and reconnect windows are read against it
     hand_over: bool = False  # one of several ingests: a departed publisher's session waits in the store, not here
+    rtmp_stat: Path | None = None  # nginx's stat socket: an RTMP publisher without video is refused at once
 
     def __post_init__(self) -> None:
         self.simulcast = SimulcastRunner(self.platform.sessions, self.platform.settings)
@@ -320,7 +326,8 @@ class LiveIngest:
         assert relay.stdout is not None
         timeline = {"relay_started": time.monotonic()}
         try:
-            probed = read_until_probed(relay.stdout, on_first_bytes=lambda: _mark(timeline, "relay_first_bytes"))
+            probed = read_until_probed(relay.stdout, on_first_bytes=lambda: _mark(timeline, "relay_first_bytes"),
+                                       no_video=self._no_video_check(protocol, {live_stream_id, stream_key}))
             _mark(timeline, "probed")
             with self.platform.sessions() as db_session:
                 grant = service.authorize_publish(db_session=db_session, stream_key=stream_key,
@@ -333,6 +340,8 @@ class LiveIngest:
                 log.warning("%s publish refused: %s", protocol.upper(), exc)
                 refusal = "no_video" if isinstance(exc, ProbeError) else "busy" if exc.busy else "key"
                 metrics.count_live_refusal(protocol, refusal)
+                if isinstance(exc, ProbeError):
+                    self._record_refusal(live_stream_id, exc.code, exc.message)
             kill_group(relay)
             for stream in (relay.stdout, relay.progress):  # no session will read them
                 if stream is not None:
@@ -343,6 +352,23 @@ class LiveIngest:
             self._start(grant, stream_key, relay, probed, timeline)
         finally:
             self._release(live_stream_id)  # after the session is in place: on_update never sees neither
+
+    def _record_refusal(self, live_stream_id: str, reason: str, message: str) -> None:
+        """The stream's last_refusal and its publish_refused event say why; a catalog error only goes to the log."""
+        try:
+            with self.platform.sessions() as db_session:
+                service.refuse_publish(db_session=db_session, live_stream_id=live_stream_id, reason=reason,
+                                       message=message, settings=self.platform.settings, now=self.clock())
+        except Exception:  # noqa: BLE001 - the publisher is refused either way
+            log.exception("could not record the refusal of live stream %s", live_stream_id)
+
+    def _no_video_check(self, protocol: str, names: set[str]) -> Callable[[], str | None]:
+        """What tells the probe early that a publisher has no video: nginx's stat for RTMP (its relay, held by
+        `wait_video`, gets nothing); an SRT relay sees the MPEG-TS program itself and ends at once."""
+        socket = self.rtmp_stat
+        if protocol != "rtmp" or socket is None:
+            return lambda: None
+        return lambda: no_video_reason(socket, names)
 
     # --- sessions ----------------------------------------------------------------------------------
     def _drain_previous(self, live_stream_id: str) -> None:
@@ -579,6 +605,8 @@ def start_nginx(config: str, run_dir: Path) -> subprocess.Popen[bytes]:
     if binary is None:
         raise FileNotFoundError("nginx with the RTMP module (Debian: nginx libnginx-mod-rtmp) is not installed")
     stop_leftover_nginx(run_dir)
+    if (socket := stat_socket(run_dir)) is not None:
+        socket.unlink(missing_ok=True)  # left by a killed nginx: binding it again would fail
     return subprocess.Popen([binary, "-p", str(run_dir), "-e", str(run_dir / "nginx-error.log"), "-c", str(conf)],
                             stdin=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
 
@@ -671,6 +699,7 @@ def run_ingest(platform: Platform, stop: threading.Event) -> None:
         config = nginx_config(run_dir=run_dir, rtmp_host=host, rtmp_port=settings.rtmp_port,
                               callback_url=f"http://127.0.0.1:{callbacks.server_address[1]}")  # fmt: skip
         nginx = start_nginx(config, run_dir)
+        ingest.rtmp_stat = stat_socket(run_dir)
         log.info("RTMP ingest on %s:%s", host, settings.rtmp_port)
     front = start_srt_front(ingest, host, settings.srt_port) if settings.srt_port else None
     supervisor = threading.Thread(target=ingest.supervise, name="live-supervise", daemon=True)

@@ -46,6 +46,8 @@ class LiveStream(Timestamped, Base):
     expected_viewers: Mapped[int | None] = mapped_column(Integer)
     # live_encoder=medialive: its MediaLive input and channel and the input's RTMP URL (media.managed_live)
     managed: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # why the last publisher with a valid key was refused ({reason, message, at}); cleared when one is admitted
+    last_refusal: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
 
 class SimulcastTarget(Timestamped, Base):
@@ -121,6 +123,14 @@ def _both_or_neither(body: Any) -> Any:
     return body
 
 
+class PublishRefusal(BaseModel):
+    """Why a publisher with a valid key was refused after it connected."""
+
+    reason: Literal["no_video"] = Field(..., description="no_video: it sent audio only, or no media in time.")
+    message: str
+    at: UtcDateTime
+
+
 class LiveStreamOut(BaseModel):
     id: str
     stream_key: str | None = Field(None, description="Shown to write-scoped API keys only.")
@@ -140,6 +150,8 @@ class LiveStreamOut(BaseModel):
     expected_viewers: int | None = None
     rtmp_url: str | None
     srt_url: str | None
+    last_refusal: PublishRefusal | None = Field(
+        None, description="Why the last publisher with a valid key was refused; null once one is admitted.")
     created_at: UtcDateTime
 
 

@@ -26,6 +26,7 @@ from streamstack.live.models import (
     LiveStreamCreate,
     LiveStreamOut,
     LiveStreamSchedule,
+    PublishRefusal,
 )
 from streamstack.media.medialive import ManagedLiveNames
 from streamstack.settings import Settings
@@ -152,6 +153,7 @@ def authorize_publish(*, db_session: Session, stream_key: str, settings: Setting
     stream.connected = True
     stream.disconnected_at = None
     stream.status = "active"
+    stream.last_refusal = None
     _record(db_session, stream, "connected", settings)
     if not continues and stream.active_asset_id is not None:
         _record(db_session, stream, "recording", settings)
@@ -166,6 +168,18 @@ def authorize_publish(*, db_session: Session, stream_key: str, settings: Setting
 def mp4_support(stream: LiveStream) -> str:
     """The static MP4 its recordings get once a session ends ("none": none)."""
     return str((stream.new_asset_settings or {}).get("mp4_support") or "none")
+
+
+def refuse_publish(*, db_session: Session, live_stream_id: str, reason: str, message: str, settings: Settings,
+                   now: datetime | None = None) -> None:
+    """A publisher with a valid key was dropped before admission (no video): the stream says why, and so does a
+    `video.live_stream.publish_refused` event; its status and sessions are untouched."""
+    stream = db_session.get(LiveStream, live_stream_id)
+    if stream is None:
+        return
+    stream.last_refusal = {"reason": reason, "message": message, "at": (now or utcnow()).isoformat()}
+    _record(db_session, stream, "publish_refused", settings)
+    db_session.commit()
 
 
 def session_prefix(stream: LiveStream) -> str | None:
@@ -358,6 +372,7 @@ def live_stream_to_out(db_session: Session, stream: LiveStream, settings: Settin
         scheduled_start=stream.scheduled_start, expected_viewers=stream.expected_viewers,
         rtmp_url=(stream.managed or {}).get("rtmp_url") if stream.managed else rtmp_url(settings),
         srt_url=srt_url(settings, stream) if show_key and not stream.managed else None,
+        last_refusal=PublishRefusal.model_validate(stream.last_refusal) if stream.last_refusal else None,
         created_at=stream.created_at or utcnow(),
     )  # fmt: skip
 

@@ -52,6 +52,7 @@ from streamstack.storage.keys import LIVE_MASTER_NAMES, MASTER_NAME, asset_objec
 
 log = logging.getLogger("streamstack.live")
 PROBE_TIMEOUT_SECONDS = 15.0
+PROBE_POLL_SECONDS = 0.25
 PROBE_FIRST_BYTES = 48 * 1024
 PROBE_MAX_BYTES = 16 * 1024 * 1024
 STATIC_MP4_TIMEOUT_SECONDS = 3600.0
@@ -91,14 +92,22 @@ def probe_head(head: bytes) -> Probe | None:
 
 
 def read_until_probed(stream: IO[bytes], limit: int = PROBE_MAX_BYTES,
-                      on_first_bytes: Callable[[], None] = lambda: None) -> tuple[bytes, Probe]:
-    """Buffer the relay's output until its FLV metadata, or else an ffmpeg probe of it, names the video."""
+                      on_first_bytes: Callable[[], None] = lambda: None,
+                      no_video: Callable[[], str | None] = lambda: None) -> tuple[bytes, Probe]:
+    """Buffer the relay's output until its FLV metadata, or else an ffmpeg probe of it, names the video.
+
+    While the relay is silent, `no_video` is asked every PROBE_POLL_SECONDS whether the ingest already knows
+    the stream has no video (nginx's view of an RTMP publisher): then it is refused at once with that reason."""
     head = b""
     next_probe = PROBE_FIRST_BYTES
     deadline = time.monotonic() + PROBE_TIMEOUT_SECONDS
     while len(head) < limit:
-        if not select.select([stream], [], [], max(0.0, deadline - time.monotonic()))[0]:
-            raise ProbeError("no_video", "The stream sent no media in time.")
+        if not select.select([stream], [], [], min(PROBE_POLL_SECONDS, max(0.0, deadline - time.monotonic())))[0]:
+            if not head and (reason := no_video()):
+                raise ProbeError("no_video", reason)
+            if time.monotonic() >= deadline:
+                raise ProbeError("no_video", "The stream sent no media in time.")
+            continue
         chunk = os.read(stream.fileno(), 65536)
         if not chunk:
             break

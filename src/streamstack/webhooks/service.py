@@ -24,6 +24,7 @@ EVENT_TYPES = (
     "video.live_stream.created", "video.live_stream.connected", "video.live_stream.recording",
     "video.live_stream.active", "video.live_stream.disconnected", "video.live_stream.idle",
     "video.live_stream.disabled", "video.live_stream.enabled", "video.live_stream.deleted",
+    "video.live_stream.publish_refused",
     *(f"video.live_stream.simulcast_target.{state}"
       for state in ("created", "idle", "starting", "broadcasting", "errored", "deleted")),
 )

@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 
+from streamstack.live.service import refuse_publish
 from tests.conftest import new_api_key, wait_until
 from tests.e2e.browser.conftest import Stack, create_stream, get_stream, sign_in
 
@@ -40,6 +41,13 @@ def test_the_live_page_creates_a_stream_and_keeps_its_key_hidden_until_revealed(
     page.click("#reveal-key")
     page.wait_for_function("([k]) => document.querySelector('#stream-key').value === k", arg=[new_key])
     page.wait_for_selector("#player-waiting")  # no publisher: no player, a message
+    assert page.is_hidden("#last-refusal"), "no publisher was refused yet"
+    with stack.platform.sessions() as db_session:  # as the ingest records an audio-only publisher
+        refuse_publish(db_session=db_session, live_stream_id=stream_id, reason="no_video",
+                       message="The stream carries audio and no video.", settings=stack.platform.settings)
+    page.reload()
+    page.wait_for_selector("#last-refusal:not([hidden])")
+    assert "The stream carries audio and no video." in page.inner_text("#last-refusal")
     assert not page.errors, page.errors
 
     page.click('.breadcrumb a[href="#/live"]')

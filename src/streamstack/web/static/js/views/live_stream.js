@@ -32,10 +32,11 @@ function ingestCard(state, onApiError) {
     regenerate);
   const readOnly = h("p.muted.small#key-read-only", { hidden: true },
     "The stream key is shown to write-scoped API keys only.");
+  const refused = h("p.small.text-bad#last-refusal", { hidden: true });
   const card = h("section.card#ingest", h("h2", "Ingest"),
     copyRow("RTMP server URL", rtmp,
       h("button.button.small#copy-rtmp", { type: "button", onclick: () => copyText(state.stream.rtmp_url) }, "Copy")),
-    keyRow, srtRow, readOnly,
+    keyRow, srtRow, readOnly, refused,
     h("p.muted.small", "In OBS: Settings → Stream → Service “Custom…”, Server = the RTMP URL, Stream Key = the key. "
       + "Or: ffmpeg -re -readrate_initial_burst 0.001 -i input.mp4 -c:v libx264 -g 60 -c:a aac -f flv "
       + "“RTMP URL/stream key” (ffmpeg 6.1 and later send the first 0.5 s at once without "
@@ -51,6 +52,9 @@ function ingestCard(state, onApiError) {
     keyRow.hidden = !stream.stream_key;
     srtRow.hidden = !stream.srt_url;
     readOnly.hidden = Boolean(stream.stream_key);
+    const refusal = stream.last_refusal;
+    refused.hidden = !refusal;
+    refused.textContent = refusal ? `Last publisher refused (${dateTime(refusal.at)}): ${refusal.message}` : "";
   };
   reveal.addEventListener("click", () => {
     state.revealed = !state.revealed;
