@@ -242,7 +242,9 @@ class LiveSession:
             stderr = diagnostics.read(1 << 20).decode(errors="replace")
         errors = [str(r) for r in results.values() if isinstance(r, BaseException)]
         fragments = sum(r for r in results.values() if isinstance(r, int))
-        error = "; ".join(errors) or (stderr_reason(stderr) if process.returncode not in (0, -9, 255) else None)
+        reason = stderr_reason(stderr) if process.returncode not in (0, -9, 255) else ""
+        # the packager's error says what was missing, ffmpeg's why (an encoder that wrote no init segment at all)
+        error = "; ".join([*errors, *([f"encoder exit {process.returncode}: {reason}"] if reason else [])]) or None
         self.media_seconds = self._duration()
         return ConnectionResult(fragments, time.monotonic() - started, error)
 
