@@ -66,7 +66,7 @@ from streamstack.live.ingest import (  # noqa: E402
 )
 from streamstack.live.models import LiveStreamCreate  # noqa: E402
 from streamstack.live.service import create_live_stream, playback_ids_of  # noqa: E402
-from streamstack.media.live import LIVE_LADDER, REAL_TIME_INPUT, build_live_command, plan_live  # noqa: E402
+from streamstack.media.live import LIVE_LADDER, build_live_command, plan_live  # noqa: E402
 from streamstack.media.live_packager import LivePackager  # noqa: E402
 from streamstack.media.probe import Probe  # noqa: E402
 from streamstack.platform import Platform, build_platform  # noqa: E402
@@ -74,6 +74,10 @@ from streamstack.settings import Settings  # noqa: E402
 from streamstack.storage.base import Changed, ConditionalStore, ObjectInfo, ObjectStore  # noqa: E402
 
 FFMPEG = imageio_ffmpeg.get_ffmpeg_exe()
+# Each input read at its capture rate from its first frame, as a camera and a live encoder deliver it: by default
+# ffmpeg >= 6.1 (`-readrate_initial_burst`, 0.5 s) sends the first half second at once and then runs that far ahead
+# of the clock. The burst cannot be set to 0 (0 means the default), so 1 ms: less than a frame.
+REAL_TIME = ["-re", "-readrate_initial_burst", "0.001"]
 POLL = 0.01
 VIEWERS = 3
 _HINT = re.compile(r'#EXT-X-PRELOAD-HINT:TYPE=PART,URI="(\d+)\.(\d+)\.m4s"')
@@ -110,9 +114,9 @@ def publisher(url: str, seconds: int, *, clock: bool = False) -> subprocess.Pope
     """720p30 + a tone in real time; `clock` burns each frame's wall clock into it (CLOCK_FILTER)."""
     video = ["-filter_complex", CLOCK_FILTER, "-map", "[video]", "-map", "1:a"] if clock else []
     return subprocess.Popen(
-        [FFMPEG, "-hide_banner", "-loglevel", "error", *REAL_TIME_INPUT,
+        [FFMPEG, "-hide_banner", "-loglevel", "error", *REAL_TIME,
          "-f", "lavfi", "-i", f"testsrc2=size=1280x720:rate=30:duration={seconds}",
-         *REAL_TIME_INPUT, "-f", "lavfi", "-i", f"sine=frequency=440:sample_rate=48000:duration={seconds}", *video,
+         *REAL_TIME, "-f", "lavfi", "-i", f"sine=frequency=440:sample_rate=48000:duration={seconds}", *video,
          "-c:v", "libx264", "-preset", "veryfast", "-tune", "zerolatency", "-g", "60", "-b:v", "3M",
          "-pix_fmt", "yuv420p", "-c:a", "aac", "-f", "flv", url],
         stdin=subprocess.DEVNULL,

@@ -2,10 +2,10 @@
 
     .venv/bin/python bench/srt_front.py [--seconds 20]
 
-One publisher (ffmpeg in real time from its first frame, 1280x720 at 30 fps testsrc2 + sine, 3 Mb/s,
-MPEG-TS over SRT with a passphrase) sends first through the front (handshake read, key admitted,
-datagrams copied to a loopback listener), then straight to such a listener (the anchor: what ffmpeg's
-SRT listener alone costs). The listener is the session's relay (remux to FLV on a pipe, drained here). Figures:
+One publisher (ffmpeg -re, 1280x720 at 30 fps testsrc2 + sine, 3 Mb/s, MPEG-TS over SRT with a passphrase)
+sends first through the front (handshake read, key admitted, datagrams copied to a loopback listener),
+then straight to such a listener (the anchor: what ffmpeg's SRT listener alone costs). The listener is
+the session's relay (remux to FLV on a pipe, drained here). Figures:
   - publisher start -> first relayed byte: SRT handshake (+ admission, + the listener's start) and the
     first media; the anchor's listener is already up;
   - relayed bytes: what reached the relay (the same stream, so about the same);
@@ -31,7 +31,7 @@ import imageio_ffmpeg  # noqa: E402
 from streamstack.live.ingest import SRT_LISTEN_SECONDS  # noqa: E402
 from streamstack.live.session import start_relay  # noqa: E402
 from streamstack.live.srt import SrtBackend, SrtFront, free_udp_port  # noqa: E402
-from streamstack.media.live import REAL_TIME_INPUT, srt_listener_url  # noqa: E402
+from streamstack.media.live import srt_listener_url  # noqa: E402
 
 FFMPEG = imageio_ffmpeg.get_ffmpeg_exe()
 PASSPHRASE = "bench-passphrase-0123456789"
@@ -40,9 +40,9 @@ KEY = "bench-key"
 
 def publisher(url: str, seconds: int) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
-        [FFMPEG, "-hide_banner", "-loglevel", "error",
-         *REAL_TIME_INPUT, "-f", "lavfi", "-i", f"testsrc2=size=1280x720:rate=30:duration={seconds}",
-         *REAL_TIME_INPUT, "-f", "lavfi", "-i", f"sine=frequency=440:sample_rate=48000:duration={seconds}",
+        [FFMPEG, "-hide_banner", "-loglevel", "error", "-re",
+         "-f", "lavfi", "-i", f"testsrc2=size=1280x720:rate=30:duration={seconds}",
+         "-f", "lavfi", "-i", f"sine=frequency=440:sample_rate=48000:duration={seconds}",
          "-c:v", "libx264", "-preset", "veryfast", "-tune", "zerolatency", "-g", "60", "-b:v", "3M",
          "-pix_fmt", "yuv420p", "-c:a", "aac", "-f", "mpegts", url],
         stdin=subprocess.DEVNULL,

@@ -29,7 +29,6 @@ from streamstack.live.ingest import (
 )
 from streamstack.live.rtmp_stat import stat_socket
 from streamstack.live.srt import free_udp_port
-from streamstack.media.live import REAL_TIME_INPUT
 from tests.conftest import LiveServer, bearer, free_port, make_settings, missing_part, new_api_key, wait_until
 from tests.unit.media.llhls_rules import check_playlist, parse
 
@@ -63,13 +62,13 @@ class LiveStack(LiveClient):
 
 
 def publish(url: str, seconds: float) -> subprocess.Popen[bytes]:
-    """ffmpeg as a publisher in real time (REAL_TIME_INPUT): 640x360 at 30 fps with a tone, a keyframe every second.
+    """ffmpeg as a publisher in real time (-re): 640x360 at 30 fps with a tone, a keyframe every second.
 
     FLV to an rtmp:// URL, MPEG-TS to an srt:// one."""
     return subprocess.Popen(
-        [imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-loglevel", "error",
-         *REAL_TIME_INPUT, "-f", "lavfi", "-i", f"testsrc2=size=640x360:rate=30:duration={seconds}",
-         *REAL_TIME_INPUT, "-f", "lavfi", "-i", f"sine=frequency=440:sample_rate=48000:duration={seconds}",
+        [imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-re",
+         "-f", "lavfi", "-i", f"testsrc2=size=640x360:rate=30:duration={seconds}",
+         "-f", "lavfi", "-i", f"sine=frequency=440:sample_rate=48000:duration={seconds}",
          "-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency", "-g", "30", "-pix_fmt", "yuv420p",
          "-c:a", "aac", "-f", "mpegts" if url.startswith("srt://") else "flv", url],
         stdin=subprocess.DEVNULL, stderr=subprocess.PIPE,
@@ -79,8 +78,8 @@ def publish(url: str, seconds: float) -> subprocess.Popen[bytes]:
 def publish_audio_only(url: str, seconds: float) -> subprocess.Popen[bytes]:
     """ffmpeg publishing a tone and no video in real time: FLV to an rtmp:// URL, MPEG-TS to an srt:// one."""
     return subprocess.Popen(
-        [imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-loglevel", "error",
-         *REAL_TIME_INPUT, "-f", "lavfi", "-i", f"sine=frequency=440:sample_rate=48000:duration={seconds}",
+        [imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-re",
+         "-f", "lavfi", "-i", f"sine=frequency=440:sample_rate=48000:duration={seconds}",
          "-c:a", "aac", "-f", "mpegts" if url.startswith("srt://") else "flv", url],
         stdin=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )  # fmt: skip
@@ -384,9 +383,9 @@ def test_complete_mid_segment_keeps_the_segment_in_progress_in_the_recording(sta
     stream = stack.create_stream(reconnect_window=60, new_asset_settings={"playback_policy": ["public"]})
     ffmpeg = imageio_ffmpeg.get_ffmpeg_exe()
     source = subprocess.Popen(
-        [ffmpeg, "-hide_banner", "-loglevel", "error",
-         *REAL_TIME_INPUT, "-f", "lavfi", "-i", f"testsrc2=size=640x360:rate=30:duration={published}",
-         *REAL_TIME_INPUT, "-f", "lavfi", "-i", f"sine=frequency=440:sample_rate=48000:duration={published}",
+        [ffmpeg, "-hide_banner", "-loglevel", "error", "-re",
+         "-f", "lavfi", "-i", f"testsrc2=size=640x360:rate=30:duration={published}",
+         "-f", "lavfi", "-i", f"sine=frequency=440:sample_rate=48000:duration={published}",
          "-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency", "-g", "30", "-pix_fmt", "yuv420p",
          "-c:a", "aac", "-flush_packets", "1", "-f", "flv", "pipe:1"],
         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,

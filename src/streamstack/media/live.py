@@ -35,11 +35,6 @@ INGEST_FORMATS = {"rtmp": "flv,live_flv", "srt": "mpegts"}
 # the encoder waited a GOP for the next one and a connection lost its last seconds.
 ANALYZE_MICROSECONDS = {"rtmp": "100000", "srt": "400000", "relayed": "100000"}
 
-# What a publisher in real time (tests, benches, the console's hint) puts before each of its inputs: `-re` alone
-# sends the first 0.5 s at once in ffmpeg >= 6.1 (`-readrate_initial_burst`, whose 0 means that default) and then
-# runs that far ahead of the clock; 1 ms, less than a frame, paces the input from its first frame.
-REAL_TIME_INPUT = ("-re", "-readrate_initial_burst", "0.001")
-
 
 @dataclass(frozen=True)
 class LiveEncodePlan:

@@ -38,9 +38,7 @@ function ingestCard(state, onApiError) {
       h("button.button.small#copy-rtmp", { type: "button", onclick: () => copyText(state.stream.rtmp_url) }, "Copy")),
     keyRow, srtRow, readOnly, refused,
     h("p.muted.small", "In OBS: Settings → Stream → Service “Custom…”, Server = the RTMP URL, Stream Key = the key. "
-      + "Or: ffmpeg -re -readrate_initial_burst 0.001 -i input.mp4 -c:v libx264 -g 60 -c:a aac -f flv "
-      + "“RTMP URL/stream key” (ffmpeg 6.1 and later send the first 0.5 s at once without "
-      + "-readrate_initial_burst; older ones do not know it: leave it out)."));
+      + "Or: ffmpeg -re -i input.mp4 -c:v libx264 -g 60 -c:a aac -f flv “RTMP URL/stream key”."));
 
   const show = () => {
     const { stream } = state;
