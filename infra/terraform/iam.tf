@@ -301,18 +301,28 @@ data "aws_iam_policy_document" "worker" {
     resources = [local.queue_arns["events"]]
   }
 
-  # Managed live: a session past its reconnect window or duration limit has its channel stopped (worker tick).
+  # Managed live: a session past its reconnect window or duration limit has its channel stopped, and a create
+  # that never committed its stream (the api died half-way) has what its record names deleted (worker ticks).
   dynamic "statement" {
     for_each = local.managed_live
     content {
-      sid       = "StopDueManagedSessions"
-      actions   = ["medialive:DescribeChannel", "medialive:StopChannel"]
-      resources = ["${local.medialive_arn}:channel:*"]
+      sid       = "StopOrUndoManagedLive"
+      actions   = ["medialive:DescribeChannel", "medialive:StopChannel", "medialive:DeleteChannel", "medialive:DeleteInput"]
+      resources = ["${local.medialive_arn}:channel:*", "${local.medialive_arn}:input:*"]
       condition {
         test     = "StringEquals"
         variable = "aws:ResourceTag/streamstack:channel_group"
         values   = [local.name]
       }
+    }
+  }
+
+  dynamic "statement" {
+    for_each = local.managed_live
+    content {
+      sid       = "UndoAbandonedMediaPackageChannels"
+      actions   = ["mediapackagev2:DeleteOriginEndpoint", "mediapackagev2:DeleteChannel"]
+      resources = ["${local.live_channel_group}/*"]
     }
   }
 }

@@ -141,6 +141,9 @@ class Settings(BaseSettings):
     mediapackage_channel_group: str | None = Field(
         None, description="MediaPackage v2 channel group of the live streams; also their names' prefix (medialive)."
     )
+    managed_live_abandon_seconds: int = Field(
+        1800, ge=600, description="A managed live create unfinished this long is undone by the worker (medialive)."
+    )
     rtmp_port: int = Field(1935, description="Port of the RTMP ingest (nginx with its RTMP module); 0 turns it off.")
     srt_port: int = Field(8890, description="UDP port of the SRT ingest (the key in the streamid); 0 turns it off.")
     public_ingest_host: str | None = Field(None, description="Host in rtmp_url and srt_url; default api_host.")

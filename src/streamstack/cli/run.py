@@ -78,12 +78,15 @@ def worker() -> None:
 
 
 def worker_ticks(platform):  # type: ignore[no-untyped-def]
-    """Periodic work between polls: webhook delivery, liveness heartbeat, queue gauges, managed live sessions."""
+    """Periodic work between polls: webhook delivery, liveness heartbeat, queue gauges, managed live sessions and
+    abandoned managed creates."""
     from streamstack.live.managed import end_due_sessions
+    from streamstack.live.provisioning import sweep_abandoned
     from streamstack.observability import metrics
     from streamstack.webhooks.dispatcher import dispatch_due
 
-    managed = [lambda: end_due_sessions(platform)] if platform.managed_live is not None else []
+    managed = [lambda: end_due_sessions(platform), lambda: sweep_abandoned(platform)] \
+        if platform.managed_live is not None else []  # fmt: skip
     return [lambda: dispatch_due(platform), metrics.heartbeat,
             *(lambda q=q: metrics.refresh_queue(q) for q in platform.queues.values()), *managed]
 

@@ -1,9 +1,9 @@
 """Managed live streams (live_encoder = "medialive"): the catalog side of media/managed_live.py.
 
-The API provisions a stream's channel when it is created and starts or stops it on enable, disable and
-complete; deleting the stream removes the channel. MediaLive's and MediaPackage v2's EventBridge events
-come back through the events queue and make the same transitions (and `video.live_stream.*` /
-`video.asset.*` webhooks) the ffmpeg ingest makes. A worker tick stops the channel of a session whose
+The API provisions a stream's channel when it is created (live/provisioning.py) and starts or stops it on
+enable, disable and complete; deleting the stream removes the channel. MediaLive's and MediaPackage v2's
+EventBridge events come back through the events queue and make the same transitions (and `video.live_stream.*`
+/ `video.asset.*` webhooks) the ffmpeg ingest makes. A worker tick stops the channel of a session whose
 publisher has been gone past the reconnect window, or that reached its duration limit:
 
 | event | transition |
@@ -23,6 +23,7 @@ changes nothing.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -33,7 +34,7 @@ from streamstack.assets import service as assets
 from streamstack.db.base import utcnow
 from streamstack.db.session import session_scope
 from streamstack.live import service, simulcast
-from streamstack.live.models import TEST_STREAM_SECONDS, LiveStream
+from streamstack.live.models import LiveStream, SimulcastTarget
 from streamstack.media.managed_live import ManagedChannel, ManagedLive
 from streamstack.media.medialive import (
     CHANNEL_ALERT,
@@ -54,17 +55,11 @@ def channel_of(stream: LiveStream) -> ManagedChannel | None:
 
 def simulcast_of(db_session: Session, stream: LiveStream) -> list[SimulcastDestination]:
     """The stream's simulcast targets as the RTMP destinations its channel pushes to."""
-    return [SimulcastDestination.of(t.id, t.url, t.stream_key) for t in simulcast.targets_of(db_session, stream.id)]
+    return destinations(simulcast.targets_of(db_session, stream.id))
 
 
-def provision(*, managed: ManagedLive, db_session: Session, stream: LiveStream) -> None:
-    """Create the stream's channel (its simulcast targets included) and start it, so a publisher can push."""
-    channel = managed.create(live_stream_id=stream.id, stream_key=stream.stream_key,
-                             low_latency=stream.latency_mode == "low",
-                             session_seconds=TEST_STREAM_SECONDS if stream.test else stream.max_continuous_duration,
-                             simulcast=simulcast_of(db_session, stream))
-    stream.managed = channel.to_json()
-    managed.start(channel)
+def destinations(targets: Sequence[SimulcastTarget]) -> list[SimulcastDestination]:
+    return [SimulcastDestination.of(t.id, t.url, t.stream_key) for t in targets]
 
 
 def set_running(*, managed: ManagedLive, stream: LiveStream, running: bool) -> None:
@@ -87,7 +82,9 @@ def retarget(*, managed: ManagedLive, db_session: Session, stream: LiveStream) -
 
 
 def deprovision(*, managed: ManagedLive, stream: LiveStream) -> None:
-    managed.delete(live_stream_id=stream.id, channel=channel_of(stream))
+    channel = channel_of(stream)
+    managed.delete(live_stream_id=stream.id, input_id=channel.input_id if channel else None,
+                   channel_id=channel.channel_id if channel else None)  # fmt: skip
 
 
 def end_due_sessions(platform: Platform, now: datetime | None = None) -> int:

@@ -50,6 +50,20 @@ class LiveStream(Timestamped, Base):
     last_refusal: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
 
+class ManagedProvisioning(Timestamped, Base):
+    """A managed stream's create under way (live_encoder=medialive): committed before AWS is called, each resource's
+    id as AWS answers, gone in the stream's own commit. One left behind (the API died, or its commit failed) is
+    what the worker's sweep deletes (live/provisioning.py)."""
+
+    __tablename__ = "managed_provisionings"
+
+    live_stream_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    input_id: Mapped[str | None] = mapped_column(String(64))
+    channel_id: Mapped[str | None] = mapped_column(String(64))
+    # set when the sweep takes the row over: the create's commit then fails instead of keeping a deleted channel
+    abandoned_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
 class SimulcastTarget(Timestamped, Base):
     """An RTMP(S) destination the live stream is restreamed to while it is live (Mux's simulcast target)."""
 

@@ -27,6 +27,7 @@ from streamstack.live.models import (
     LiveStreamOut,
     LiveStreamSchedule,
     PublishRefusal,
+    SimulcastTarget,
 )
 from streamstack.media.medialive import ManagedLiveNames
 from streamstack.settings import Settings
@@ -67,7 +68,9 @@ def new_srt_passphrase() -> str:
     return secrets.token_urlsafe(STREAM_KEY_BYTES)
 
 
-def create_live_stream(*, db_session: Session, body: LiveStreamCreate, settings: Settings) -> LiveStream:
+def new_live_stream(body: LiveStreamCreate) -> tuple[LiveStream, list[SimulcastTarget]]:
+    """The stream's row and its targets', not yet added: a managed stream's channel is made from their ids and
+    key first, while the catalog holds no write lock (its provisioning record commits on its own meanwhile)."""
     stream = LiveStream(
         id=new_id("ls_"), stream_key=new_stream_key(), srt_passphrase=new_srt_passphrase(), status="idle",
         latency_mode=body.latency_mode,
@@ -76,14 +79,21 @@ def create_live_stream(*, db_session: Session, body: LiveStreamCreate, settings:
         new_asset_settings=body.new_asset_settings.model_dump(mode="json") if body.new_asset_settings else None,
         scheduled_start=body.scheduled_start, expected_viewers=body.expected_viewers,
     )  # fmt: skip
+    return stream, [simulcast.new_target(stream.id, target) for target in body.simulcast_targets]
+
+
+def create_live_stream(*, db_session: Session, body: LiveStreamCreate, settings: Settings,
+                       new: tuple[LiveStream, list[SimulcastTarget]] | None = None) -> LiveStream:
+    """Adds `new` (new_live_stream's rows) or rows made now; the caller checked the targets' URLs."""
+    stream, targets = new or new_live_stream(body)
     db_session.add(stream)
     db_session.flush()
     for policy in dict.fromkeys(body.playback_policy):
         db_session.add(PlaybackId(id=new_id("pb_"), live_stream_id=stream.id, policy=policy))
     db_session.flush()
     _record(db_session, stream, "created", settings)
-    for target in body.simulcast_targets:  # the caller checked their URLs
-        simulcast.add_target(db_session=db_session, stream=stream, body=target)
+    for target in targets:
+        simulcast.insert_target(db_session, target)
     return stream
 
 

@@ -52,12 +52,21 @@ def add_target(*, db_session: Session, stream: LiveStream, body: SimulcastTarget
     if count >= MAX_SIMULCAST_TARGETS:
         raise TooManyTargets(f"live stream {stream.id!r} has {count} simulcast targets already (at most "
                              f"{MAX_SIMULCAST_TARGETS})")
-    target = SimulcastTarget(id=new_id("st_"), live_stream_id=stream.id, url=body.url.strip(),
-                             stream_key=body.stream_key, passthrough=body.passthrough, status="idle")  # fmt: skip
+    target = new_target(stream.id, body)
+    insert_target(db_session, target)
+    return target
+
+
+def new_target(live_stream_id: str, body: SimulcastTargetCreate) -> SimulcastTarget:
+    """The target's row, not yet added (a managed stream's channel is made with its id before the stream is)."""
+    return SimulcastTarget(id=new_id("st_"), live_stream_id=live_stream_id, url=body.url.strip(),
+                           stream_key=body.stream_key, passthrough=body.passthrough, status="idle")  # fmt: skip
+
+
+def insert_target(db_session: Session, target: SimulcastTarget) -> None:
     db_session.add(target)
     db_session.flush()
     _record(db_session, target, "created")
-    return target
 
 
 def targets_of(db_session: Session, live_stream_id: str) -> list[SimulcastTarget]:

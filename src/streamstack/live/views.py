@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from collections.abc import Callable
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from streamstack.aws import error_code
 from streamstack.db.pagination import MAX_PAGE
@@ -19,7 +18,7 @@ from streamstack.idempotency import run_idempotent
 from streamstack.keys.auth import require_scope
 from streamstack.keys.models import ApiKey
 from streamstack.keys.service import has_scope
-from streamstack.live import managed, service, simulcast
+from streamstack.live import managed, provisioning, service, simulcast
 from streamstack.live.models import (
     LiveStatus,
     LiveStream,
@@ -27,12 +26,13 @@ from streamstack.live.models import (
     LiveStreamList,
     LiveStreamOut,
     LiveStreamSchedule,
+    SimulcastTarget,
     SimulcastTargetCreate,
     SimulcastTargetList,
     SimulcastTargetOut,
 )
 from streamstack.live.prescale import reschedule
-from streamstack.media.managed_live import ManagedLive
+from streamstack.media.managed_live import ManagedChannel, ManagedLive
 from streamstack.outbound import UrlRefused
 from streamstack.platform import Platform
 from streamstack.settings import Settings
@@ -61,9 +61,14 @@ def create_live_stream(body: LiveStreamCreate, request: Request, db_session: Ses
         _check_target(target, platform.settings, ("simulcast_targets", index, "url"))
 
     def create() -> dict:
-        stream = service.create_live_stream(db_session=db_session, body=body, settings=platform.settings)
+        new = service.new_live_stream(body)
+        if platform.managed_live is not None:  # before the stream's rows: the catalog holds no write lock meanwhile
+            new[0].managed = _provision(platform.managed_live, platform.sessions, *new).to_json()
+        stream = service.create_live_stream(db_session=db_session, body=body, settings=platform.settings, new=new)
         if platform.managed_live is not None:
-            _provision(platform.managed_live, db_session, stream)
+            _finish_provisioning(db_session, stream.id)
+        # A failed commit leaves the channel to the worker's sweep, which first checks that no stream committed
+        # (a commit can fail after it took effect: undoing here could delete a live stream's channel).
         db_session.commit()
         if stream.scheduled_start is not None:
             reschedule(db_session, platform.prescaler, platform.settings)
@@ -159,16 +164,28 @@ def set_live_stream_enabled(live_stream_id: str, action: Literal["disable", "ena
     return _out(db_session, stream, platform, key)
 
 
-def _provision(managed_live: ManagedLive, db_session: Session, stream: LiveStream) -> None:
-    """The stream's MediaLive channel; if AWS refuses, what was made goes and the create fails (nothing stays)."""
+def _provision(managed_live: ManagedLive, sessions: sessionmaker[Session], stream: LiveStream,
+               targets: list[SimulcastTarget]) -> ManagedChannel:  # fmt: skip
+    """The stream's MediaLive channel; if AWS refuses, what was made goes and the create fails (nothing stays;
+    what a failed cleanup leaves, the worker's sweep deletes)."""
     try:
-        managed.provision(managed=managed_live, db_session=db_session, stream=stream)
+        return provisioning.provision(managed=managed_live, sessions=sessions, stream=stream, targets=targets)
     except Exception as exc:
         log.warning("managed live provisioning failed", extra={"live_stream_id": stream.id, "error": str(exc)})
-        with contextlib.suppress(Exception):
-            managed.deprovision(managed=managed_live, stream=stream)
+        try:
+            provisioning.undo(managed=managed_live, sessions=sessions, live_stream_id=stream.id)
+        except Exception as cleanup:
+            log.warning("managed live cleanup failed; the sweep retries it", extra={
+                "live_stream_id": stream.id, "error": str(cleanup)})  # fmt: skip
         raise Problem(502, "Bad Gateway", f"MediaLive could not create the stream's channel: {error_code(exc) or exc}"
                       ) from exc  # fmt: skip
+
+
+def _finish_provisioning(db_session: Session, live_stream_id: str) -> None:
+    try:
+        provisioning.finish(db_session, live_stream_id)
+    except provisioning.ProvisioningAbandoned as exc:
+        raise Problem(503, "Service Unavailable", f"{exc}; create the stream again") from exc
 
 
 def _refuse_while_live(platform: Platform, stream: LiveStream, what: str) -> None:

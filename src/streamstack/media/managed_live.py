@@ -5,8 +5,9 @@ input and channel and its MediaPackage v2 channel and origin endpoint, and submi
 finished recording; MediaLive's and MediaPackage's EventBridge events tell the catalog what happened
 (live/managed.py). Every create is idempotent: MediaPackage's names are unique in the group (a ConflictException
 means it is there) and its ClientToken, and MediaLive's RequestId, are derived from the stream, so a retried
-request makes nothing twice. The catalog keeps the ids MediaLive answers with, so nothing is ever looked up by
-listing (ListInputs and ListChannels cannot be limited to this deployment's resources, and are not granted).
+request makes nothing twice. The catalog keeps the ids MediaLive answers with, each recorded as soon as it is
+answered (live/provisioning.py), so nothing is ever looked up by listing (ListInputs and ListChannels cannot be
+limited to this deployment's resources, and are not granted).
 """
 
 from __future__ import annotations
@@ -64,7 +65,7 @@ class ManagedLive(Protocol):
     name: str
 
     def create(self, *, live_stream_id: str, stream_key: str, low_latency: bool, session_seconds: int,
-               simulcast: Sequence[SimulcastDestination] = ()) -> ManagedChannel: ...
+               record: Callable[..., None], simulcast: Sequence[SimulcastDestination] = ()) -> ManagedChannel: ...
 
     def start(self, channel: ManagedChannel) -> None: ...
 
@@ -75,7 +76,7 @@ class ManagedLive(Protocol):
     def retarget(self, *, live_stream_id: str, channel: ManagedChannel, low_latency: bool,
                  simulcast: Sequence[SimulcastDestination]) -> None: ...
 
-    def delete(self, *, live_stream_id: str, channel: ManagedChannel | None) -> None: ...
+    def delete(self, *, live_stream_id: str, input_id: str | None, channel_id: str | None) -> None: ...
 
     def harvest(self, *, live_stream_id: str, asset_id: str, start: datetime, end: datetime) -> None: ...
 
@@ -107,11 +108,13 @@ class MediaLiveManagedLive:
     # --- create ------------------------------------------------------------------------------------
 
     def create(self, *, live_stream_id: str, stream_key: str, low_latency: bool, session_seconds: int,
-               simulcast: Sequence[SimulcastDestination] = ()) -> ManagedChannel:
+               record: Callable[..., None], simulcast: Sequence[SimulcastDestination] = ()) -> ManagedChannel:
         """MediaPackage first (the channel pushes into it), then the input, then the channel.
 
         `session_seconds` (the stream's session limit) sizes what the endpoint keeps for the recording's harvest;
-        `simulcast` are the RTMP destinations the channel also pushes to."""
+        `simulcast` are the RTMP destinations the channel also pushes to. `record(input_id=...)` and
+        `record(channel_id=...)` are called as soon as MediaLive answers, before anything else is asked of it:
+        whoever cleans up a create that stopped half-way (a refusal, or a process that died) deletes by them."""
         names = self.names(live_stream_id)
         plan = plan_managed_live(self.settings, low_latency=low_latency)
         channel_request = build_create_mediapackage_channel(names=names)
@@ -124,24 +127,14 @@ class MediaLiveManagedLive:
         made_input = self.medialive_client.create_input(**build_create_input(
             names=names, stream_key=stream_key, security_group_id=str(self.settings.medialive_input_security_group),
         ))["Input"]  # fmt: skip
-        try:
-            channel = self.medialive_client.create_channel(**build_create_channel(
-                names=names, input_id=made_input["Id"], plan=plan, role_arn=str(self.settings.medialive_role_arn),
-                simulcast=simulcast,
-            ))["Channel"]  # fmt: skip
-        except Exception:
-            self._delete_orphan_input(made_input["Id"])
-            raise
+        record(input_id=made_input["Id"])
+        channel = self.medialive_client.create_channel(**build_create_channel(
+            names=names, input_id=made_input["Id"], plan=plan, role_arn=str(self.settings.medialive_role_arn),
+            simulcast=simulcast,
+        ))["Channel"]  # fmt: skip
+        record(channel_id=channel["Id"])
         destinations = made_input.get("Destinations") or [{}]
         return ManagedChannel(made_input["Id"], channel["Id"], channel["Arn"], rtmp_server_url(destinations[0]))
-
-    def _delete_orphan_input(self, input_id: str) -> None:
-        """The input of a channel MediaLive refused: nothing else knows its id, so it goes now or never."""
-        try:
-            self._ignore_gone(lambda: self.medialive_client.delete_input(InputId=input_id))
-        except Exception as exc:  # the channel's refusal is what the caller must see
-            log.warning("input of a refused channel left behind", extra={"input_id": input_id,
-                                                                          "code": error_code(exc)})  # fmt: skip
 
     @staticmethod
     def _create_or_find(create: Callable[[], Any]) -> None:
@@ -209,15 +202,16 @@ class MediaLiveManagedLive:
 
     # --- delete ------------------------------------------------------------------------------------
 
-    def delete(self, *, live_stream_id: str, channel: ManagedChannel | None) -> None:
+    def delete(self, *, live_stream_id: str, input_id: str | None, channel_id: str | None) -> None:
         """In the order AWS requires: stop the channel, delete it, delete its input, the endpoint, the MP channel.
 
-        Without the catalog's record (a create that failed), only the MediaPackage parts, found by name, are
-        there to delete: a failed create deletes the input it made itself."""
+        The MediaLive ids are the catalog's (the stream's, or a create's record of what it had made by the time it
+        stopped); the MediaPackage parts are found by name, and any not made yet answers not found."""
         names = self.names(live_stream_id)
-        if channel is not None:
-            self._ignore_gone(self._delete_channel, channel.channel_id)
-            self._ignore_gone(lambda: self.medialive_client.delete_input(InputId=channel.input_id))
+        if channel_id is not None:
+            self._ignore_gone(self._delete_channel, channel_id)
+        if input_id is not None:
+            self._ignore_gone(lambda: self.medialive_client.delete_input(InputId=input_id))
         group, name = names.channel_group, names.channel
         self._ignore_gone(lambda: self.mediapackagev2_client.delete_origin_endpoint(
             ChannelGroupName=group, ChannelName=name, OriginEndpointName=names.endpoint))  # fmt: skip

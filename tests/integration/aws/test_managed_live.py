@@ -156,7 +156,10 @@ def test_a_retried_create_then_start_stop_and_delete_in_aws_order(adapter_parts:
     endpoint = build_create_origin_endpoint(names=names, plan=plan_managed_live(settings), session_seconds=SESSION)
     mp.expect_conflict("create_origin_endpoint", endpoint)
     expect_endpoint_policy(mp, names)
-    first = managed.create(live_stream_id=stream_id, stream_key="sk_secret", low_latency=True, session_seconds=SESSION)
+    recorded: dict[str, str] = {}
+    first = managed.create(live_stream_id=stream_id, stream_key="sk_secret", low_latency=True, session_seconds=SESSION,
+                           record=recorded.update)  # fmt: skip
+    assert recorded == {"input_id": first.input_id, "channel_id": first.channel_id}, "each id, as MediaLive answers"
     assert set(sent) == {"CreateInput", "CreateChannel"}, "no listing: ListInputs/ListChannels are not granted"
     assert (sent["CreateInput"]["RequestId"], sent["CreateChannel"]["RequestId"]) == (names.token("input"),
                                                                                       names.token("channel"))
@@ -174,7 +177,7 @@ def test_a_retried_create_then_start_stop_and_delete_in_aws_order(adapter_parts:
 
     managed.start(first)
     expect_deletion(mp, names)
-    managed.delete(live_stream_id=stream_id, channel=first)
+    managed.delete(live_stream_id=stream_id, input_id=first.input_id, channel_id=first.channel_id)
     assert medialive.describe_channel(ChannelId=first.channel_id)["State"] == "DELETED"
     assert medialive.describe_input(InputId=first.input_id)["State"] in ("DELETING", "DELETED")
 
@@ -536,3 +539,166 @@ def test_simulcast_targets_are_the_channels_rtmp_outputs(managed_platform: tuple
     assert api.delete(f"{targets}/{first_id}", headers=headers).status_code == 204
     assert rtmp_outputs(medialive, channel_id) == [("rtmp://a.rtmp.example.invalid/live2", "k2")]
     assert medialive.describe_channel(ChannelId=channel_id)["State"] == "RUNNING"
+
+
+# --- a create that never finished ------------------------------------------------------------------------------
+
+
+class ProcessDied(BaseException):
+    """A killed API process: nothing after this point runs, the API's own cleanup included (it catches Exception)."""
+
+
+def expect_any_mediapackage_creation(mp: CheckedMediaPackage) -> None:
+    mp.stub.add_response("create_channel", channel_response(ManagedLiveNames(GROUP, GROUP, "x")), None)
+    mp.stub.add_response("create_origin_endpoint", endpoint_response(ManagedLiveNames(GROUP, GROUP, "x")), None)
+    mp.stub.add_response("put_origin_endpoint_policy", {}, None)
+
+
+def provisioning_row(platform: Any, live_stream_id: str) -> Any:
+    from streamstack.live.models import ManagedProvisioning
+
+    with platform.sessions() as db_session:
+        return db_session.get(ManagedProvisioning, live_stream_id)
+
+
+def past_the_grace(platform: Any) -> datetime:
+    return datetime.now(UTC) + timedelta(seconds=platform.settings.managed_live_abandon_seconds + 1)
+
+
+def assert_undone(medialive: Any, live_stream_id: str) -> None:
+    """Every MediaLive resource tagged with the stream is deleted (listed here by the test, never by the app)."""
+    for channel in ours(medialive, "list_channels", "Channels", live_stream_id):
+        assert medialive.describe_channel(ChannelId=channel["Id"])["State"] == "DELETED"
+    for made_input in ours(medialive, "list_inputs", "Inputs", live_stream_id):
+        assert medialive.describe_input(InputId=made_input["Id"])["State"] in ("DELETING", "DELETED")
+
+
+@pytest.mark.parametrize("dies_at", ["CreateChannel", "StartChannel"])
+def test_a_create_whose_process_died_half_way_is_undone_by_the_worker_sweep(managed_platform: tuple[Any, ...],
+                                                                            dies_at: str) -> None:  # fmt: skip
+    """The API process dies after the input was made (at CreateChannel) or after the channel too (at StartChannel):
+    the stream never committed, but its provisioning record did, with each id MediaLive answered. Within the grace
+    period the sweep leaves it (a create may still be running); past it, everything the record names is deleted
+    in AWS's order, then the record."""
+    from streamstack.live import provisioning, service
+    from streamstack.live.models import LiveStreamCreate
+
+    platform, api, headers, medialive, mp = managed_platform
+    expect_any_mediapackage_creation(mp)
+    stream, targets = service.new_live_stream(LiveStreamCreate(simulcast_targets=[{"url": "rtmp://a.example.invalid/x"}]))
+
+    def die(**_: Any) -> None:
+        raise ProcessDied(dies_at)
+
+    medialive.meta.events.register(f"before-call.medialive.{dies_at}", die)
+    with pytest.raises(ProcessDied):
+        provisioning.provision(managed=platform.managed_live, sessions=platform.sessions, stream=stream,
+                               targets=targets)  # fmt: skip
+    medialive.meta.events.unregister(f"before-call.medialive.{dies_at}", die)
+
+    row = provisioning_row(platform, stream.id)
+    (made_input,) = ours(medialive, "list_inputs", "Inputs", stream.id)
+    channels = ours(medialive, "list_channels", "Channels", stream.id)
+    assert row.input_id == made_input["Id"]
+    if dies_at == "StartChannel":
+        (channel,) = channels
+        assert row.channel_id == channel["Id"]
+    else:
+        assert channels == [] and row.channel_id is None
+    assert api.get("/v1/live-streams", headers=headers).json()["data"] == [], "the stream never committed"
+
+    assert provisioning.sweep_abandoned(platform) == 0, "within managed_live_abandon_seconds"
+    assert medialive.describe_input(InputId=made_input["Id"])["State"] not in ("DELETING", "DELETED")
+    expect_deletion(mp, platform.managed_live.names(stream.id))
+    later = past_the_grace(platform)
+    assert provisioning.sweep_abandoned(platform, now=later) == 1
+    assert_undone(medialive, stream.id)
+    assert provisioning_row(platform, stream.id) is None
+    assert provisioning.sweep_abandoned(platform, now=later) == 0, "undone once"
+
+
+def test_a_create_whose_commit_fails_leaves_its_channel_to_the_sweep(managed_platform: tuple[Any, ...]) -> None:
+    """The channel is made and running, then the stream's commit fails: the API answers 503 and keeps nothing,
+    the record of the channel stays, and the worker's tick (as `streamstack worker` runs its ticks) deletes it."""
+    from sqlalchemy import event
+    from sqlalchemy.exc import OperationalError
+
+    from streamstack.cli.run import worker_ticks
+    from streamstack.live.models import ManagedProvisioning
+
+    platform, api, headers, medialive, mp = managed_platform
+    expect_any_mediapackage_creation(mp)
+
+    def disk_full(session: Any) -> None:
+        if any(isinstance(row, LiveStream) for row in session.identity_map.values()):
+            raise OperationalError("COMMIT", {}, Exception("database or disk is full"))
+
+    event.listen(platform.sessions, "before_commit", disk_full)
+    try:
+        response = api.post("/v1/live-streams", json={}, headers=headers)
+    finally:
+        event.remove(platform.sessions, "before_commit", disk_full)
+    assert response.status_code == 503
+    assert api.get("/v1/live-streams", headers=headers).json()["data"] == []
+    with platform.sessions() as db_session:
+        (row,) = db_session.scalars(select(ManagedProvisioning)).all()
+        live_stream_id, channel_id = row.live_stream_id, row.channel_id
+        assert row.input_id and channel_id
+        row.created_at = datetime.now(UTC) - timedelta(seconds=platform.settings.managed_live_abandon_seconds + 1)
+        db_session.commit()
+    assert medialive.describe_channel(ChannelId=channel_id)["State"] == "RUNNING", "left behind, and billing"
+
+    expect_deletion(mp, platform.managed_live.names(live_stream_id))
+    for tick in worker_ticks(platform):
+        tick()
+    assert_undone(medialive, live_stream_id)
+    assert provisioning_row(platform, live_stream_id) is None
+
+
+def test_a_create_outlasting_the_grace_fails_rather_than_keep_a_swept_channel(
+        managed_platform: tuple[Any, ...]) -> None:  # fmt: skip
+    """The sweep takes over a create that is still running (it ran past the grace period): the create then fails
+    at its commit, so no stream is left pointing at the channel the sweep deleted."""
+    from streamstack.live import provisioning
+
+    platform, api, headers, medialive, mp = managed_platform
+    expect_any_mediapackage_creation(mp)
+    swept: list[int] = []
+
+    def sweep_meanwhile(**_: Any) -> None:
+        if not swept:
+            (row,) = _all_provisionings(platform)
+            expect_deletion(mp, platform.managed_live.names(row.live_stream_id))
+            swept.append(provisioning.sweep_abandoned(platform, now=past_the_grace(platform)))
+
+    medialive.meta.events.register("before-call.medialive.StartChannel", sweep_meanwhile)
+    response = api.post("/v1/live-streams", json={}, headers=headers)
+    assert swept == [1]
+    assert response.status_code == 503 and "create the stream again" in response.json()["detail"]
+    assert api.get("/v1/live-streams", headers=headers).json()["data"] == []
+    assert _all_provisionings(platform) == []
+
+
+def _all_provisionings(platform: Any) -> list[Any]:
+    from streamstack.live.models import ManagedProvisioning
+
+    with platform.sessions() as db_session:
+        return list(db_session.scalars(select(ManagedProvisioning)))
+
+
+def test_a_refused_create_is_undone_at_once_and_leaves_no_record(managed_platform: tuple[Any, ...]) -> None:
+    """AWS refuses the start: the API deletes what the record names itself, and the record with it."""
+    from botocore.awsrequest import AWSResponse
+
+    platform, api, headers, medialive, mp = managed_platform
+    expect_any_mediapackage_creation(mp)
+    mp.stub.add_response("delete_origin_endpoint", {}, None)
+    mp.stub.add_response("delete_channel", {}, None)
+
+    refusal = {"Error": {"Code": "UnprocessableEntityException", "Message": "channel cannot start"},
+               "ResponseMetadata": {"HTTPStatusCode": 422}}  # fmt: skip
+    medialive.meta.events.register("before-call.medialive.StartChannel",
+                                   lambda **_: (AWSResponse("https://medialive", 422, {}, None), refusal))
+    response = api.post("/v1/live-streams", json={}, headers=headers)
+    assert response.status_code == 502 and "UnprocessableEntityException" in response.json()["detail"]
+    assert _all_provisionings(platform) == []
