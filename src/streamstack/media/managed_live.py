@@ -39,6 +39,7 @@ log = logging.getLogger("streamstack.media.managed_live")
 GONE = frozenset({"NotFoundException", "ResourceNotFoundException"})
 EXISTS = frozenset({"ConflictException"})
 RUNNING_STATES = frozenset({"STARTING", "RUNNING", "RECOVERING"})
+SETTLING_TO_IDLE = frozenset({"CREATING", "STOPPING", "UPDATING"})  # transitions that end IDLE
 WAIT = {"Delay": 5, "MaxAttempts": 60}  # a channel stops or deletes within a minute or two
 
 
@@ -149,14 +150,8 @@ class MediaLiveManagedLive:
 
     def start(self, channel: ManagedChannel) -> None:
         """Publishers can push once the channel runs (MediaLive bills while it does)."""
-        state = self.medialive_client.describe_channel(ChannelId=channel.channel_id)["State"]
-        if state in RUNNING_STATES:
-            return
-        if state == "STOPPING":
-            self.medialive_client.get_waiter("channel_stopped").wait(ChannelId=channel.channel_id, WaiterConfig=WAIT)
-        elif state == "CREATING":
-            self.medialive_client.get_waiter("channel_created").wait(ChannelId=channel.channel_id, WaiterConfig=WAIT)
-        self.medialive_client.start_channel(ChannelId=channel.channel_id)
+        if self._settled_state(channel.channel_id) not in RUNNING_STATES:
+            self.medialive_client.start_channel(ChannelId=channel.channel_id)
 
     def stop(self, channel: ManagedChannel) -> None:
         """Stops the channel; its Channel State Change ends the session (live/managed.py)."""
@@ -186,7 +181,7 @@ class MediaLiveManagedLive:
     def _while_stopped(self, channel: ManagedChannel, change: Callable[[], None]) -> None:
         """MediaLive changes an input or a channel only while the channel is idle: a running channel is stopped,
         changed, and started again (seconds to a minute; the API refuses this while a publisher is live)."""
-        was_running = self.medialive_client.describe_channel(ChannelId=channel.channel_id)["State"] in RUNNING_STATES
+        was_running = self._settled_state(channel.channel_id) in RUNNING_STATES
         if was_running:
             self.medialive_client.stop_channel(ChannelId=channel.channel_id)
             self.medialive_client.get_waiter("channel_stopped").wait(ChannelId=channel.channel_id, WaiterConfig=WAIT)
@@ -195,6 +190,18 @@ class MediaLiveManagedLive:
         finally:  # a refused change leaves the channel as it was, running for the next publisher
             if was_running:
                 self.medialive_client.start_channel(ChannelId=channel.channel_id)
+
+    def _settled_state(self, channel_id: str) -> str:
+        """The channel's state once a transition towards IDLE has ended: MediaLive refuses StartChannel,
+        UpdateInput and UpdateChannel mid-way. A STOPPING channel (disable, complete, a session's end) is waited for
+        and stays stopped: its state change event starts it again where the stream is enabled."""
+        state = str(self.medialive_client.describe_channel(ChannelId=channel_id)["State"])
+        if state in SETTLING_TO_IDLE:
+            # channel_stopped has no acceptor for UPDATING: it polls on through it until IDLE
+            waiter = "channel_created" if state == "CREATING" else "channel_stopped"
+            self.medialive_client.get_waiter(waiter).wait(ChannelId=channel_id, WaiterConfig=WAIT)
+            return "IDLE"
+        return state
 
     def _stop(self, channel_id: str) -> None:
         if self.medialive_client.describe_channel(ChannelId=channel_id)["State"] in RUNNING_STATES:

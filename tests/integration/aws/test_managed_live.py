@@ -541,7 +541,7 @@ def test_simulcast_targets_are_the_channels_rtmp_outputs(managed_platform: tuple
     assert medialive.describe_channel(ChannelId=channel_id)["State"] == "RUNNING"
 
 
-# --- a create that never finished ------------------------------------------------------------------------------
+# --- a create that never finished, and changes to a channel that is still stopping ------------------------------
 
 
 class ProcessDied(BaseException):
@@ -702,3 +702,42 @@ def test_a_refused_create_is_undone_at_once_and_leaves_no_record(managed_platfor
     response = api.post("/v1/live-streams", json={}, headers=headers)
     assert response.status_code == 502 and "UnprocessableEntityException" in response.json()["detail"]
     assert _all_provisionings(platform) == []
+
+
+@pytest.mark.parametrize("change", ["rekey", "retarget"])
+def test_a_channel_still_stopping_is_changed_once_it_has_stopped(tmp_path: Path, wait_fast: None,
+                                                                 change: str) -> None:  # fmt: skip
+    """A disable, complete or session end leaves the channel STOPPING for a while, and MediaLive refuses
+    UpdateInput and UpdateChannel until it is IDLE: the change waits for the stop, and the channel stays stopped
+    (its state change event starts it again if the stream is enabled). moto settles every transition on the
+    first describe, so it never shows STOPPING: MediaLive is botocore's Stubber here, each request and answer
+    checked against the model, and a call out of MediaLive's order (UpdateInput while STOPPING) fails the test."""
+    from streamstack.media.managed_live import ManagedChannel
+    from streamstack.media.medialive import build_update_channel
+
+    settings = managed_settings(tmp_path / "data", "http://127.0.0.1:9")
+    medialive = boto3.client("medialive", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
+    problems: list[str] = []
+    medialive.meta.events.register("provide-client-params.medialive.*", lambda params, model, **_: problems.extend(
+        constraint_violations(params, model.input_shape, model.name)))  # fmt: skip
+    managed = MediaLiveManagedLive(settings, medialive_client=medialive,
+                                   mediapackage_client=CheckedMediaPackage().client)  # not called
+    channel = ManagedChannel("1234567", "7654321", "arn:aws:medialive:us-east-1:123456789012:channel:7654321", None)
+    described = {"ChannelId": channel.channel_id}
+    with Stubber(medialive) as stub:
+        for state in ("STOPPING", "STOPPING", "IDLE"):
+            stub.add_response("describe_channel", {"Id": channel.channel_id, "State": state}, described)
+        if change == "rekey":
+            stub.add_response("update_input", {"Input": {"Id": channel.input_id}}, {
+                "InputId": channel.input_id, "Destinations": [{"StreamName": "live/sk_new"}]})  # fmt: skip
+            managed.rekey(channel, "sk_new")
+        else:
+            request = build_update_channel(channel_id=channel.channel_id, names=managed.names("ls_1"),
+                                           input_id=channel.input_id, role_arn=ROLE,
+                                           plan=plan_managed_live(settings), simulcast=[])  # fmt: skip
+            stub.add_response("update_channel", {"Channel": {"Id": channel.channel_id, "State": "UPDATING"}}, request)
+            for state in ("UPDATING", "IDLE"):
+                stub.add_response("describe_channel", {"Id": channel.channel_id, "State": state}, described)
+            managed.retarget(live_stream_id="ls_1", channel=channel, low_latency=True, simulcast=[])
+        stub.assert_no_pending_responses()  # and nothing after: no StartChannel
+    assert problems == []
