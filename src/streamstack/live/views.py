@@ -8,6 +8,7 @@ from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from streamstack.aws import error_code
@@ -170,6 +171,8 @@ def _provision(managed_live: ManagedLive, sessions: sessionmaker[Session], strea
     what a failed cleanup leaves, the worker's sweep deletes)."""
     try:
         return provisioning.provision(managed=managed_live, sessions=sessions, stream=stream, targets=targets)
+    except OperationalError:  # the catalog failed, not AWS: a 503 (get_session); the sweep undoes what it recorded
+        raise
     except Exception as exc:
         log.warning("managed live provisioning failed", extra={"live_stream_id": stream.id, "error": str(exc)})
         try:

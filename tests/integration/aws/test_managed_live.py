@@ -655,6 +655,30 @@ def test_a_create_whose_commit_fails_leaves_its_channel_to_the_sweep(managed_pla
     assert provisioning_row(platform, live_stream_id) is None
 
 
+def test_a_catalog_that_cannot_record_the_intent_stops_the_create_before_aws(managed_platform: tuple[Any, ...]) -> None:
+    """No record, no AWS call: the create answers 503 (the catalog's failure, not MediaLive's) and makes nothing."""
+    from sqlalchemy import event
+    from sqlalchemy.exc import OperationalError
+
+    from streamstack.live.models import ManagedProvisioning
+
+    platform, api, headers, medialive, _mp = managed_platform
+
+    def disk_full(session: Any) -> None:
+        if any(isinstance(row, ManagedProvisioning) for row in session.new):
+            raise OperationalError("COMMIT", {}, Exception("database or disk is full"))
+
+    inputs_before = len(medialive.list_inputs()["Inputs"])
+    event.listen(platform.sessions, "before_commit", disk_full)
+    try:
+        response = api.post("/v1/live-streams", json={}, headers=headers)
+    finally:
+        event.remove(platform.sessions, "before_commit", disk_full)
+    assert response.status_code == 503 and "catalog" in response.json()["detail"]
+    assert len(medialive.list_inputs()["Inputs"]) == inputs_before, "MediaLive was not called"
+    assert api.get("/v1/live-streams", headers=headers).json()["data"] == []
+
+
 def test_a_create_outlasting_the_grace_fails_rather_than_keep_a_swept_channel(
         managed_platform: tuple[Any, ...]) -> None:  # fmt: skip
     """The sweep takes over a create that is still running (it ran past the grace period): the create then fails
