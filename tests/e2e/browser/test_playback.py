@@ -17,10 +17,23 @@ def player_state(page: Any) -> dict[str, Any]:
         const p = window.streamstackPlayer;
         if (!p) return {};
         return {events: p.events, levels: p.hls ? p.hls.levels.length : 0,
-                current: p.hls ? p.hls.currentLevel : null, ended: p.video.ended, time: p.video.currentTime,
+                current: p.hls ? p.hls.currentLevel : null, loading: p.hls ? p.hls.loadLevel : null,
+                ended: p.video.ended, paused: p.video.paused, time: p.video.currentTime,
+                ready: p.video.readyState, seeking: p.video.seeking,
                 buffered: [...Array(p.video.buffered.length).keys()].map(
                     (i) => [p.video.buffered.start(i), p.video.buffered.end(i)])};
     }""")
+
+
+def wait_for_player(page: Any, condition: str, what: str, timeout_s: int = 30) -> None:
+    """Waits for a condition on `player` (window.streamstackPlayer); a timeout fails with the player's state."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    try:
+        script = f"() => {{ const player = window.streamstackPlayer; return !!player && ({condition}); }}"
+        page.wait_for_function(script, timeout=timeout_s * 1000)
+    except PlaywrightTimeout:
+        pytest.fail(f"{what}: not within {timeout_s} s; the player: {player_state(page)}")
 
 
 def switched_levels(events: list[dict[str, Any]]) -> list[int]:
@@ -28,23 +41,24 @@ def switched_levels(events: list[dict[str, Any]]) -> list[int]:
 
 
 def play_to_the_end_with_a_switch(page: Any) -> dict[str, Any]:
-    """Starts playback, then picks another rendition in the quality menu, as a viewer would; waits for `ended`."""
-    page.wait_for_function("() => window.streamstackPlayer?.events.some((e) => e.type === 'manifest')",
-                           timeout=30_000)
+    """Picks another rendition in the quality menu once the first frame shows, as a viewer would; plays to `ended`.
+
+    The switch comes before play: switched mid-play on a slow machine, the 8 s clip could end first (nothing left
+    to load in the other rendition, so no switch to wait for).
+    """
+    wait_for_player(page, "player.events.some((e) => e.type === 'manifest')", "the manifest")
     assert player_state(page)["levels"] >= 2, "the ladder should have at least two renditions"
-    page.evaluate("() => window.streamstackPlayer.video.play()")
-    page.wait_for_function("() => window.streamstackPlayer.events.some((e) => e.type === 'LEVEL_SWITCHED')",
-                           timeout=30_000)
+    wait_for_player(page, "player.events.some((e) => e.type === 'LEVEL_SWITCHED')", "the first frame")
     first = switched_levels(player_state(page)["events"])[0]
     other = next(i for i in range(player_state(page)["levels"]) if i != first)
     page.select_option(".quality-menu", str(other))
-    page.wait_for_function(f"() => window.streamstackPlayer.events.some((e) => e.type === 'LEVEL_SWITCHED' "
-                           f"&& e.level === {other})", timeout=30_000)
+    wait_for_player(page, f"player.events.some((e) => e.type === 'LEVEL_SWITCHED' && e.level === {other})",
+                    f"the switch to rendition {other}")
+    page.evaluate("() => window.streamstackPlayer.video.play()")
     badge = page.inner_text(".level-badge")
     page.wait_for_timeout(300)
     screenshot(page, "console-player.png")
-    page.wait_for_function("() => window.streamstackPlayer.events.some((e) => e.type === 'ended')",
-                           timeout=60_000)
+    wait_for_player(page, "player.events.some((e) => e.type === 'ended')", "the end of the video", timeout_s=60)
     state = player_state(page)
     state.update(first=first, other=other, badge=badge)
     return state
@@ -83,8 +97,7 @@ def test_a_public_asset_plays_to_its_end_with_a_rendition_switch_and_embeds(page
     assert f'src="{stack.api.url}/embed/{playback_id}"' in page.input_value(f"#embed-{playback_id}")
 
     page.goto(f"{stack.api.url}/embed/{playback_id}?autoplay=1")
-    page.wait_for_function("() => window.streamstackPlayer?.events.some((e) => e.type === 'LEVEL_SWITCHED')",
-                           timeout=30_000)
+    wait_for_player(page, "player.events.some((e) => e.type === 'LEVEL_SWITCHED')", "the embed's first frame")
     assert player_errors(player_state(page)["events"]) == []
 
 
@@ -109,8 +122,7 @@ def test_a_signed_asset_plays_to_its_end_in_the_console_with_a_rendition_switch(
 
     embed_src = html.unescape(embed.split('src="', 1)[1].split('"', 1)[0])
     page.goto(embed_src + "&autoplay=1")
-    page.wait_for_function("() => window.streamstackPlayer?.events.some((e) => e.type === 'LEVEL_SWITCHED')",
-                           timeout=30_000)
+    wait_for_player(page, "player.events.some((e) => e.type === 'LEVEL_SWITCHED')", "the embed's first frame")
     page.wait_for_timeout(500)
     screenshot(page, "embed-signed.png")
     page.goto(f"{stack.api.url}/embed/{playback_id}")
