@@ -5,6 +5,15 @@ every `keyframe_seconds` on the shared timeline so segments line up across rendi
 rendition carries its own AAC track (muxed), so one LL-HLS playlist per variant is enough and a
 player switches rungs with a single blocking reload. ffmpeg cuts a fragment at every keyframe and
 every `part_seconds` (`frag_keyframe` + `frag_duration`); the packager turns fragments into parts.
+
+ffmpeg's mp4 muxer cuts a fragment when ANY track has lasted `frag_duration` in it, so where the audio
+started ahead of the video by more than a frame (a publisher's audio before its first keyframe, or an
+offset of a few tens of milliseconds on top of AAC's priming) the audio cut parts a frame or more short
+of the video's target, and their segment then ended on a part of a frame or two. Both tracks therefore
+start at media time 0 (fps `start_time=0` repeats the first picture back to 0; aresample `first_pts=0`
+pads the audio with silence or trims it), which fixes the two sample grids against each other: with
+AAC's 1024-sample priming as the only lead, the video's frame count reaches the target first at every
+standard rate, so every part but a segment's last is a whole part.
 """
 
 from __future__ import annotations
@@ -102,7 +111,8 @@ def build_live_command(
     args = ["-loglevel", "level+warning", *input_args]
     rate = plan.renditions[0].frame_rate
     branches = "".join(f"[s{i}]" for i in range(len(plan.renditions)))
-    chains = [f"[0:{probe.video_stream}]fps={rate.numerator}/{rate.denominator},split={len(plan.renditions)}{branches}"]
+    fps = f"fps={rate.numerator}/{rate.denominator}:start_time=0"  # starts with the audio (module docstring)
+    chains = [f"[0:{probe.video_stream}]{fps},split={len(plan.renditions)}{branches}"]
     chains += [
         f"[s{i}]scale={r.width}:{r.height}:flags=bicubic,setsar=1,format=yuv420p[v{i}]"
         for i, r in enumerate(plan.renditions)
@@ -126,4 +136,4 @@ def _video_args(plan: RenditionPlan, live: LiveEncodePlan) -> list[str]:
 
 
 def _audio_args(audio: AudioPlan) -> list[str]:
-    return aac_args(audio, ["aresample=async=1"])
+    return aac_args(audio, ["aresample=async=1:first_pts=0"])  # starts with the video (module docstring)

@@ -70,14 +70,15 @@ class RecordingSink:
 
 
 def encode_live(
-    tmp_path: Path, settings: SimpleNamespace, seconds: int = SECONDS
+    tmp_path: Path, settings: SimpleNamespace, seconds: int = SECONDS, *, audio_lead: float = 0.0
 ) -> tuple[RecordingSink, LivePackager]:
+    """The live encoder and packager on a lavfi publisher whose audio starts `audio_lead` s before its video."""
     probe = source_probe()
     plan = plan_live(probe, settings)
     source = [
         "-f", "lavfi", "-i",
         f"testsrc2=size=640x360:rate=30:duration={seconds}[out0];"
-        f"sine=frequency=440:sample_rate=48000:duration={seconds}[out1]",
+        f"sine=frequency=440:sample_rate=48000:duration={seconds},asetpts=PTS-{audio_lead}/TB[out1]",
     ]  # fmt: skip
     pipes = [os.pipe() for _ in plan.renditions]
     command = build_live_command(source, probe, plan, [w for _, w in pipes])
@@ -146,6 +147,25 @@ def test_parts_start_segments_on_keyframes_and_segments_last_the_gop(packaged) -
     mid = parse(sink.history["360p/ll.m3u8"][9])  # 10 parts in: segment 2 is growing
     assert all(p[0] <= 0.5 for s in mid.segments for p in s.parts)
     assert [p[2] for p in mid.segments[0].parts] == [True, False, False, False]
+
+
+@pytest.mark.parametrize("audio_lead", [0.04, 0.5], ids=["a frame and more", "half a second"])
+def test_audio_ahead_of_the_video_does_not_cut_parts_short(tmp_path: Path, audio_lead: float) -> None:
+    """A publisher's audio starting before its video (by a frame and more, or by the half second before its first
+    keyframe): ffmpeg's muxer cuts a fragment when any track reaches the part duration, so the audio cut the first
+    part 14 frames long and the segment ended on a one-frame part. Every part but a segment's last is whole."""
+    sink, _ = encode_live(tmp_path, live_settings(live_ladder=[LIVE_LADDER[-1].__class__("180p", 180, 200)]),
+                          seconds=5, audio_lead=audio_lead)  # fmt: skip
+    playlists = check_sequence(sink.history["180p/ll.m3u8"])  # no part over PART-TARGET, parts sum to EXTINF
+    part_target = float(playlists[0].tags["EXT-X-PART-INF"].removeprefix("PART-TARGET="))
+    parts = {segment.msn: segment.parts for playlist in playlists for segment in playlist.segments if segment.parts}
+    assert {0, 1} <= set(parts), parts  # the complete segments with their parts (the last one ends without)
+    frame = 1 / 30
+    for msn, segment_parts in parts.items():
+        assert segment_parts[0][2], f"segment {msn} starts on a keyframe"
+        short = [(uri, duration) for duration, uri, _ in segment_parts[:-1] if part_target - duration > frame / 2]
+        assert not short, f"segment {msn}: parts short of PART-TARGET {part_target}: {short}"
+    assert all(len(segment_parts) == 4 for segment_parts in parts.values()), "2 s segments of 0.5 s parts"
 
 
 def test_the_window_slides_and_delta_updates_skip_old_segments(packaged) -> None:  # type: ignore[no-untyped-def]
