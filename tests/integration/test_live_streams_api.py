@@ -109,6 +109,39 @@ def test_a_session_continues_within_the_reconnect_window_and_ends_after_it(platf
     assert "video.asset.live_stream_completed" in events(platform)
 
 
+def test_the_publisher_of_an_ingest_that_died_reconnects_once_its_lease_is_stale(platform) -> None:  # type: ignore[no-untyped-def]
+    """Ingests sharing the catalog keep their publishers' leases alive: a killed one cannot say its publisher left, so
+    the reconnect is refused as busy only while the lease is fresh, then continues the session; one that never
+    comes back ends its reconnect window after the last heartbeat. A publisher held without a lease never goes."""
+    from streamstack.assets.models import NewAssetSettings
+    from streamstack.live.models import LiveStreamCreate
+
+    settings, lease = platform.settings, timedelta(seconds=service.INGEST_LEASE_SECONDS)
+    with platform.sessions() as db_session:
+        body = LiveStreamCreate(reconnect_window=30, new_asset_settings=NewAssetSettings())
+        stream = service.create_live_stream(db_session=db_session, body=body, settings=settings)
+        unleased = service.create_live_stream(db_session=db_session, body=body, settings=settings)
+        db_session.commit()
+        started = utcnow()
+        first = service.authorize_publish(db_session=db_session, stream_key=stream.stream_key, settings=settings,
+                                          now=started, lease=True)  # fmt: skip
+        service.authorize_publish(db_session=db_session, stream_key=unleased.stream_key, settings=settings, now=started)
+        seen = started + timedelta(seconds=4)
+        service.keep_leases(db_session=db_session, live_stream_ids=[stream.id], now=seen)
+        with pytest.raises(service.PublishRefused, match="already has a publisher"):
+            service.check_publish(db_session=db_session, stream_key=stream.stream_key, now=seen + lease)
+        assert service.sessions_to_end(db_session=db_session, now=seen + lease) == []
+        again = service.authorize_publish(db_session=db_session, stream_key=stream.stream_key, settings=settings,
+                                          now=seen + lease + timedelta(seconds=1), lease=True)  # fmt: skip
+        assert again.continues_session and again.asset_id == first.asset_id
+        assert service.sessions_to_end(db_session=db_session, now=seen + lease + timedelta(seconds=30)) == []
+        ending = service.sessions_to_end(db_session=db_session, now=seen + lease + timedelta(seconds=32))
+        assert [s.id for s in ending] == [stream.id], "the reconnect window counts from the last heartbeat"
+        with pytest.raises(service.PublishRefused, match="already has a publisher"):
+            service.check_publish(db_session=db_session, stream_key=unleased.stream_key,
+                                  now=started + timedelta(hours=1))  # fmt: skip
+
+
 def test_check_publish_answers_as_authorize_would_and_changes_nothing(platform) -> None:  # type: ignore[no-untyped-def]
     """The ingest asks before it checks the video (and the SRT passphrase): a publisher that fails those leaves no
     trace."""

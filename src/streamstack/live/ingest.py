@@ -18,7 +18,9 @@ aws shape), a publisher's reconnect may land on any of them: when a publisher le
 over (the connection ends as at any drop, the packager's state goes to the store, and only then does the
 catalog say the publisher left), and the process its reconnect reaches takes the session over: the same
 stream and recording asset, a discontinuity, the same media sequence. One that never comes back is closed
-as a recording by whichever process's supervision sees its reconnect window pass.
+as a recording by whichever process's supervision sees its reconnect window pass. A process killed outright
+hands nothing over: its publishers' leases (a heartbeat in the catalog) go stale, their reconnects are let in
+elsewhere, and the session is taken over (or closed) from the playlists it published.
 
 On SIGTERM (an ECS deployment or scale-in, after the NLB stopped sending it new connections) the process
 drains: it admits no new session and lets its sessions end on their own until the drain deadline; then
@@ -42,6 +44,8 @@ from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs
+
+from sqlalchemy.orm import Session
 
 from streamstack.assets import service as assets
 from streamstack.db.base import utcnow
@@ -172,6 +176,7 @@ class LiveIngest:
     clock: Callable[[], datetime] = utcnow  # sessions' limits and reconnect windows are read against it
     hand_over: bool = False  # one of several ingests: a departed publisher's session waits in the store, not here
     rtmp_stat: Path | None = None  # nginx's stat socket: an RTMP publisher without video is refused at once
+    lease_kept_at: float = 0.0  # monotonic time of this ingest's last heartbeat for its publishers (hand_over)
 
     def __post_init__(self) -> None:
         self.simulcast = SimulcastRunner(self.platform.sessions, self.platform.settings)
@@ -331,7 +336,8 @@ class LiveIngest:
             _mark(timeline, "probed")
             with self.platform.sessions() as db_session:
                 grant = service.authorize_publish(db_session=db_session, stream_key=stream_key,
-                                                  settings=self.platform.settings, now=self.clock())  # fmt: skip
+                                                  settings=self.platform.settings, now=self.clock(),
+                                                  lease=self.hand_over)  # fmt: skip
             _mark(timeline, "authorized")
         except (ProbeError, service.PublishRefused) as exc:
             if isinstance(exc, ProbeError) and _killed(relay):  # the SRT front refused it (passphrase), or a stop
@@ -389,8 +395,8 @@ class LiveIngest:
                                       settings=self.platform.settings, low_latency=grant.latency_mode == "low",
                                       sessions=self.platform.sessions)  # fmt: skip
                 if self.hand_over and grant.continues_session and not session.take_over(probed[1]):
-                    log.warning("live stream %s continues a session no ingest handed over: its playlists start "
-                                "afresh", grant.live_stream_id)
+                    log.warning("live stream %s continues a session the store holds nothing of (no hand-over, no "
+                                "playlists): its playlists start afresh", grant.live_stream_id)
                 running = self.sessions[grant.live_stream_id] = RunningSession(grant.live_stream_id, session,
                                                                                mp4_support=grant.mp4_support)
             running.connected = True
@@ -457,6 +463,7 @@ class LiveIngest:
         self._record_figures(running)
         self.simulcast.reconcile({item.live_stream_id: item.session.fanout for item in running if item.connected})
         with self.platform.sessions() as db_session:
+            self._keep_leases(db_session, running)
             for item in running:
                 if item.connected and service.should_stop(db_session=db_session, live_stream_id=item.live_stream_id):
                     item.session.end_input()  # what the encoder holds is flushed and kept
@@ -467,9 +474,20 @@ class LiveIngest:
                 ready, ours = self._claim(stream)
                 if not ready:
                     continue  # being handed over: closed from the store once its state is there
+                if ours is None and self.hand_over and service.held_by_ingest(stream, self.clock()):
+                    continue  # live on another ingest, which closes it itself
                 duration = self._end_session(stream, ours)
                 service.complete_session(db_session=db_session, stream=stream, duration=duration,
                                          settings=self.platform.settings)
+
+    def _keep_leases(self, db_session: Session, running: list[RunningSession]) -> None:
+        """One of several ingests says it still holds its publishers; one that stops saying so (killed) lets their
+        reconnects in elsewhere once its lease is stale (service.INGEST_LEASE_SECONDS)."""
+        if not self.hand_over or time.monotonic() - self.lease_kept_at < service.LEASE_HEARTBEAT_SECONDS:
+            return
+        self.lease_kept_at = time.monotonic()
+        service.keep_leases(db_session=db_session, live_stream_ids=[i.live_stream_id for i in running if i.connected],
+                            now=self.clock())  # fmt: skip
 
     def _record_figures(self, running: list[RunningSession]) -> None:
         """Per-stream series while a publisher is connected; gone when it leaves or the session ends."""
@@ -517,7 +535,8 @@ class LiveIngest:
             item.thread.join(timeout=5)
 
     def _handed_over(self, stream: LiveStream, prefix: str) -> RunningSession | None:
-        """A session whose publisher went and never came back to any ingest, rebuilt from its hand-over."""
+        """A session whose publisher went and never came back to any ingest, rebuilt from its hand-over (or from
+        its playlists, when its ingest died)."""
         session = LiveSession(asset_id=stream.active_asset_id, prefix=prefix, store=self.platform.store,
                               settings=self.platform.settings, low_latency=stream.latency_mode == "low",
                               sessions=self.platform.sessions)  # fmt: skip

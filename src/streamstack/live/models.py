@@ -42,6 +42,9 @@ class LiveStream(Timestamped, Base):
     disconnected_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     session_started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     end_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    # the last heartbeat of the ingest holding the publisher (several ingests, hand-over): an ingest that died
+    # (SIGKILL, out of memory) could not say its publisher left, so a reconnect is let in once it is stale
+    ingest_seen_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     scheduled_start: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     expected_viewers: Mapped[int | None] = mapped_column(Integer)
     # live_encoder=medialive: its MediaLive input and channel and the input's RTMP URL (media.managed_live)

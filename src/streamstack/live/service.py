@@ -12,7 +12,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from streamstack.assets import service as assets
@@ -36,6 +36,8 @@ from streamstack.webhooks.outbox import record_event
 
 STREAM_KEY_BYTES = 24
 RTMP_APPLICATION = "live"
+LEASE_HEARTBEAT_SECONDS = 2.0  # how often an ingest of several says it still holds its publishers
+INGEST_LEASE_SECONDS = 10.0  # past this without a heartbeat, the ingest is taken for dead (killed)
 
 
 class PublishRefused(PermissionError):
@@ -148,11 +150,13 @@ def delete_live_stream(*, db_session: Session, stream: LiveStream, settings: Set
 
 
 def authorize_publish(*, db_session: Session, stream_key: str, settings: Settings,
-                      now: datetime | None = None) -> PublishGrant:
-    """Accept a publisher: a new session (recorded if asked), or the same one within the reconnect window."""
+                      now: datetime | None = None, lease: bool = False) -> PublishGrant:
+    """Accept a publisher: a new session (recorded if asked), or the same one within the reconnect window.
+
+    `lease`: the accepting ingest is one of several and keeps the publisher's lease alive (`keep_leases`)."""
     now = now or utcnow()
     stream = _publishable(db_session.scalar(
-        select(LiveStream).where(LiveStream.stream_key == stream_key).with_for_update()))  # fmt: skip
+        select(LiveStream).where(LiveStream.stream_key == stream_key).with_for_update()), now)  # fmt: skip
     continues = stream.session_started_at is not None and not _window_passed(stream, now)
     if continues and _limit_passed(stream, now):
         raise PublishRefused(f"live stream {stream.id}: the session reached its duration limit and is ending")
@@ -162,6 +166,7 @@ def authorize_publish(*, db_session: Session, stream_key: str, settings: Setting
         stream.session_started_at = now
     stream.connected = True
     stream.disconnected_at = None
+    stream.ingest_seen_at = now if lease else None
     stream.status = "active"
     stream.last_refusal = None
     _record(db_session, stream, "connected", settings)
@@ -215,7 +220,7 @@ def check_publish(*, db_session: Session, stream_key: str, now: datetime | None 
 
     The ingest asks first, then checks the video (and the SRT passphrase), then authorizes."""
     now = now or utcnow()
-    stream = _publishable(db_session.scalar(select(LiveStream).where(LiveStream.stream_key == stream_key)))
+    stream = _publishable(db_session.scalar(select(LiveStream).where(LiveStream.stream_key == stream_key)), now)
     if stream.session_started_at is not None and not _window_passed(stream, now):
         if _limit_passed(stream, now):
             raise PublishRefused(f"live stream {stream.id}: the session reached its duration limit and is ending")
@@ -224,14 +229,38 @@ def check_publish(*, db_session: Session, stream_key: str, now: datetime | None 
                         float(TEST_STREAM_SECONDS if stream.test else stream.max_continuous_duration))  # fmt: skip
 
 
-def _publishable(stream: LiveStream | None) -> LiveStream:
+def _publishable(stream: LiveStream | None, now: datetime) -> LiveStream:
     if stream is None:
         raise PublishRefused("unknown stream key")
     if stream.status == "disabled":
         raise PublishRefused(f"live stream {stream.id} is disabled")
-    if stream.connected:
+    if held_by_ingest(stream, now):
         raise PublishRefused(f"live stream {stream.id} already has a publisher", busy=True)
     return stream
+
+
+def held_by_ingest(stream: LiveStream, now: datetime) -> bool:
+    """A publisher is connected to an ingest that is alive: not one whose lease went stale (the ingest died)."""
+    return stream.connected and _publisher_gone_at(stream, now) is None
+
+
+def keep_leases(*, db_session: Session, live_stream_ids: list[str], now: datetime | None = None) -> None:
+    """The ingest holding these streams' publishers is alive (its heartbeat, every LEASE_HEARTBEAT_SECONDS)."""
+    if live_stream_ids:
+        db_session.execute(update(LiveStream).where(LiveStream.id.in_(live_stream_ids), LiveStream.connected)
+                           .values(ingest_seen_at=now or utcnow()))  # fmt: skip
+        db_session.commit()
+
+
+def _publisher_gone_at(stream: LiveStream, now: datetime) -> datetime | None:
+    """When the publisher left: as its ingest said, or at the last heartbeat of an ingest whose lease went stale
+    (killed: it could not say so); None while it is connected."""
+    if not stream.connected:
+        return _aware(stream.disconnected_at) if stream.disconnected_at is not None else None
+    seen = stream.ingest_seen_at
+    if seen is not None and now - _aware(seen) > timedelta(seconds=INGEST_LEASE_SECONDS):
+        return _aware(seen)
+    return None
 
 
 def _limit_passed(stream: LiveStream, now: datetime) -> bool:
@@ -398,9 +427,8 @@ def _new_recording(db_session: Session, stream: LiveStream, settings: Settings) 
 
 
 def _window_passed(stream: LiveStream, now: datetime) -> bool:
-    if stream.connected or stream.disconnected_at is None:
-        return False
-    return now - _aware(stream.disconnected_at) > timedelta(seconds=stream.reconnect_window)
+    gone_at = _publisher_gone_at(stream, now)
+    return gone_at is not None and now - gone_at > timedelta(seconds=stream.reconnect_window)
 
 
 def _aware(moment: datetime) -> datetime:
