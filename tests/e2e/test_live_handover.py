@@ -1,6 +1,8 @@
 """Two `streamstack ingest` processes sharing one catalog and one store, as the ECS tasks of the aws shape do:
 SIGTERM to the one holding a live session hands the session over, and the publisher's reconnect continues it
 on the other (the same stream, still `active`, the same recording asset, a discontinuity in its playlists).
+SIGKILL to the whole task (an out-of-memory kill) hands nothing over: the other takes the session over from the
+playlists the dead one published, once its lease in the catalog is stale.
 
 Real parts: nginx-rtmp and the wheel's ffmpeg in both processes, ffmpeg as a publisher that reconnects as OBS
 does, through a stand-in for the NLB that sends each new connection to a registered task.
@@ -26,7 +28,7 @@ from tests.e2e.chaos import process_env
 from tests.e2e.processes import command_of, descendants_of, kill_tree
 from tests.e2e.test_live_ingest_sigterm import STOP_MARGIN_SECONDS, start_ingest
 from tests.e2e.test_live_rtmp import LADDER, LiveClient, LiveStack, publish, stack  # noqa: F401 - the fixture
-from tests.unit.media.llhls_rules import check_playlist
+from tests.unit.media.llhls_rules import check_playlist, parse
 
 __all__ = ["stack"]
 pytestmark = pytest.mark.e2e
@@ -195,6 +197,94 @@ def test_a_handed_over_session_whose_publisher_never_returns_is_closed_from_the_
     assert not [o.key for o in store.list(f"assets/{media['active_asset_id']}/") if o.key.endswith("handover.json")]
 
 
+def test_a_session_whose_ingest_was_killed_is_taken_over_from_the_playlists_it_published(pair: Pair) -> None:
+    """SIGKILL to A's whole task mid-stream: no hand-over is written and the catalog still says A holds the publisher.
+    Once A's lease is stale, the publisher's reconnect lands on B, which rebuilds the session from A's playlists: the
+    same asset, A's media sequence going on after a discontinuity, and a VOD recording with both connections' media."""
+    live = pair.create_stream(reconnect_window=60, new_asset_settings={"playback_policy": ["public"]})
+    publisher = ReconnectingPublisher(live["stream_key"], [pair.a.rtmp, pair.b.rtmp])
+    try:
+        media = wait_until(lambda: (s := pair.stream(live["id"]))["active_asset_id"] and s, 30, "the session on A")
+        playlist = f"{pair.edge}/{media['playback_ids'][0]['id']}/180p/ll.m3u8"
+        wait_until(lambda: _get(playlist).count("#EXTINF:") >= 2, 30, "segments from A")
+        publisher.targets[:] = [pair.b.rtmp]  # the NLB's health check takes the dead task out
+        kill_tree(pair.a.process.pid)
+        assert pair.a.process.wait(timeout=10) == -signal.SIGKILL
+        at_kill = parse(_get(playlist))
+        assert at_kill.segments and not _after_discontinuity(_get(playlist)), "A's connection only, no hand-over"
+        continued = wait_until(lambda: "#EXTINF:" in _after_discontinuity(_get(playlist)) and _get(playlist), 90,
+                               "a whole segment from B after the discontinuity")  # fmt: skip
+        check_playlist(continued)
+        live_now = parse(continued)
+        msns = [s.msn for s in live_now.segments]
+        assert msns == list(range(msns[0], msns[0] + len(msns))), "the media sequence goes on without a gap"
+        first_of_b = next(s for s in live_now.segments if s.discontinuity)
+        assert first_of_b.msn > at_kill.segments[-1].msn, "B numbers on from A's segments"
+        assert "had no hand-over (its ingest died): taken over from its playlists" in pair.b.log.read_text(), \
+            pair.b.log_tail()  # fmt: skip
+        publisher.stop()  # B hands the session over, and `complete` closes it from the store
+        completed = httpx.put(f"{pair.api}/v1/live-streams/{live['id']}/complete", headers=pair.headers)
+        assert completed.status_code == 200, completed.text
+        done = wait_until(lambda: (s := pair.stream(live["id"]))["status"] == "idle" and s, 60, "the session closed")
+    finally:
+        publisher.stop()
+    assert done["recent_asset_ids"] == [media["active_asset_id"]], "one recording for the whole session"
+    asset = httpx.get(f"{pair.api}/v1/assets/{media['active_asset_id']}", headers=pair.headers).json()
+    assert asset["status"] == "ready", asset
+    recording = f"{pair.edge}/{asset['playback_ids'][0]['id']}/180p/recording.m3u8"
+    text = _get(recording)
+    vod = check_playlist(text, low_latency=False)
+    assert vod.ended and text.count("#EXT-X-DISCONTINUITY\n") == 1, text
+    assert [s.uri for s in vod.segments] == [f"{n}.m4s" for n in range(len(vod.segments))], "one media sequence"
+    assert {s.uri for s in at_kill.segments} <= {s.uri for s in vod.segments}, "A's segments are in the recording"
+    base = recording.rsplit("/", 1)[0]
+    listed = [s.uri for s in vod.segments] + [line.split('"')[1] for line in text.splitlines()
+                                              if line.startswith("#EXT-X-MAP:")]  # fmt: skip
+    missing = [uri for uri in listed if httpx.get(f"{base}/{uri}", timeout=10).status_code != 200]
+    assert missing == [], "every object the recording lists is in the store"
+    a_seconds = sum(s.duration for s in vod.segments if s.msn < first_of_b.msn)
+    b_seconds = sum(s.duration for s in vod.segments if s.msn >= first_of_b.msn)
+    assert a_seconds >= sum(s.duration for s in at_kill.segments) and b_seconds >= 1.0, (a_seconds, b_seconds)
+    assert _decoded_seconds(recording) >= a_seconds + b_seconds - 0.5, "the recording decodes, A's and B's media"
+
+
+def test_a_session_whose_ingest_was_killed_and_whose_publisher_never_returns_is_closed_from_its_playlists(
+        pair: Pair) -> None:  # fmt: skip
+    """Killed with its task, A neither hands over nor says the publisher left: once its lease is stale and the
+    reconnect window has passed, B's supervision closes the recording from A's playlists (ENDLIST, ready)."""
+    live = pair.create_stream(reconnect_window=2, new_asset_settings={"playback_policy": ["public"]})
+    publisher = publish(f"{pair.a.rtmp}/{live['stream_key']}", 300)
+    try:
+        media = wait_until(lambda: (s := pair.stream(live["id"]))["active_asset_id"] and s, 30, "the session on A")
+        playlist = f"{pair.edge}/{media['playback_ids'][0]['id']}/180p/ll.m3u8"
+        wait_until(lambda: _get(playlist).count("#EXTINF:") >= 2, 30, "segments from A")
+        kill_tree(pair.a.process.pid)
+        pair.a.process.wait(timeout=10)
+        at_kill = parse(_get(playlist))
+        done = wait_until(lambda: (s := pair.stream(live["id"]))["status"] == "idle" and s, 60, "the session closed")
+    finally:
+        publisher.kill()
+        publisher.wait()
+    assert done["recent_asset_ids"] == [media["active_asset_id"]]
+    asset = httpx.get(f"{pair.api}/v1/assets/{media['active_asset_id']}", headers=pair.headers).json()
+    assert asset["status"] == "ready" and asset["duration"] >= sum(s.duration for s in at_kill.segments), asset
+    recording = f"{pair.edge}/{asset['playback_ids'][0]['id']}/180p/recording.m3u8"
+    vod = check_playlist(_get(recording), low_latency=False)
+    assert vod.ended and {s.uri for s in at_kill.segments} <= {s.uri for s in vod.segments}, vod
+    assert _decoded_seconds(recording) >= sum(s.duration for s in vod.segments) - 0.5
+    assert "had no hand-over (its ingest died)" in pair.b.log.read_text(), pair.b.log_tail()
+
+
+def _decoded_seconds(url: str) -> float:
+    """Decode a playlist end to end with ffmpeg: the seconds of video it holds (frames at the publisher's 30 fps)."""
+    run = subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-v", "error", "-nostats", "-i", url,
+                          "-map", "0:v:0", "-f", "null", "-", "-progress", "pipe:1"],
+                         capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert run.returncode == 0 and not run.stderr.strip(), run.stderr
+    frames = [int(line.split("=", 1)[1]) for line in run.stdout.splitlines() if line.startswith("frame=")]
+    return frames[-1] / 30
+
+
 def _get(url: str) -> str:
     response = httpx.get(url, timeout=10)
     return response.text if response.status_code == 200 else ""
@@ -202,5 +292,5 @@ def _get(url: str) -> str:
 
 def _after_discontinuity(playlist: str) -> str:
     """What a playlist lists after its first discontinuity ("" without one)."""
-    _, found, rest = playlist.partition("#EXT-X-DISCONTINUITY")
+    _, found, rest = playlist.partition("#EXT-X-DISCONTINUITY\n")  # the tag, not DISCONTINUITY-SEQUENCE
     return rest if found else ""

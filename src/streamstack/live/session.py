@@ -3,7 +3,8 @@
 A reconnect within the window runs a new encoder into the same packager (a discontinuity, the same
 media sequence, the same asset); the ladder of the first connection is kept so playlists stay stable.
 Where ingest tasks share a load balancer the reconnect may land on another process: the session then
-hands its packager's state over through the store (`hand_over`) and that process takes it over (`take_over`).
+hands its packager's state over through the store (`hand_over`) and that process takes it over (`take_over`);
+from an ingest that died without a hand-over, it takes the state from the playlists that ingest published.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
+import m3u8
 from sqlalchemy.orm import Session, sessionmaker
 
 from streamstack.assets.models import Asset, Rendition
@@ -41,6 +43,7 @@ from streamstack.media.live_packager import (
     STANDARD_PLAYLIST,
     LivePackager,
     PackagingPlan,
+    state_from_playlists,
 )
 from streamstack.media.mp4 import build_recording_mp4_command, concat_listing, pick_static_rendition, static_mp4_name
 from streamstack.media.probe import Probe, parse_probe_output
@@ -72,6 +75,15 @@ class StoreSink:
 
     def delete(self, name: str) -> None:
         self.store.delete(self.prefix + name)
+
+    def get(self, name: str) -> bytes | None:
+        try:
+            return b"".join(self.store.get(self.prefix + name))
+        except ObjectNotFound:
+            return None
+        except StorageUnavailable as exc:  # S3 without ListBucket answers a missing key with AccessDenied
+            log.warning("%s%s could not be read: %s", self.prefix, name, exc)
+            return None
 
 
 def probe_head(head: bytes) -> Probe | None:
@@ -268,23 +280,44 @@ class LiveSession:
         self.store.put(self.prefix + HANDOVER_NAME, [state], content_type="application/json")
 
     def take_over(self, probe: Probe | None) -> bool:
-        """Continue a session an ingest handed over (a reconnect: `probe` plans its encoder, whose masters are
-        published already; None: only to `finish` it). False when no hand-over is in the store."""
-        try:
-            state = json.loads(b"".join(self.store.get(self.prefix + HANDOVER_NAME)))
-        except ObjectNotFound:
-            return False
-        except StorageUnavailable as exc:  # S3 without ListBucket answers a missing key with AccessDenied
-            log.warning("the hand-over of %s could not be read: %s", self.prefix, exc)
+        """Continue a session an ingest handed over, or one whose ingest died (its state read back from the playlists
+        it published): a reconnect (`probe` plans its encoder, whose masters are published already), or None: only
+        to `finish` it. False when the store holds neither."""
+        handed = self.sink.get(HANDOVER_NAME)
+        state = json.loads(handed) if handed is not None else self._published_state()
+        if state is None:
             return False
         if probe is not None:
             self.plan = self.encoder.plan(probe, low_latency=self.low_latency)
         names = [r.name for r in self.plan.renditions] if self.plan is not None else list(state["renditions"])
         self.packager = self._new_packager(names, PackagingPlan(**state["plan"]))
         self.packager.resume(state)
-        self.store.delete(self.prefix + HANDOVER_NAME)  # this process holds the session now
+        if handed is not None:
+            self.store.delete(self.prefix + HANDOVER_NAME)  # this process holds the session now
         self.media_seconds = self._duration()
         return True
+
+    def _published_state(self) -> dict[str, Any] | None:
+        """The packager's state as a dead ingest (killed, out of memory: no hand-over) left it in its playlists; None
+        when it published no segment. Its segment in progress is closed from its parts (`resume`)."""
+        master = self.sink.get(LIVE_MASTER_NAMES["low"])
+        if master is None:
+            return None
+        listing = RECORDING_PLAYLIST if self.recording else STANDARD_PLAYLIST
+        playlists = {}
+        for variant in m3u8.loads(master.decode()).playlists:
+            name = variant.uri.split("/", 1)[0]
+            edge, listed = self.sink.get(f"{name}/{LOW_LATENCY_PLAYLIST}"), self.sink.get(f"{name}/{listing}")
+            if edge is not None and listed is not None:
+                playlists[name] = (edge.decode(), listed.decode())
+        state = state_from_playlists(playlists, segment_target=self.settings.keyframe_seconds,
+                                     window_seconds=float(self.settings.live_dvr_window))  # fmt: skip
+        segments = sum(len(rendition["segments"]) for rendition in state["renditions"].values())
+        if not segments:
+            return None
+        log.warning("live session %s had no hand-over (its ingest died): taken over from its playlists, %d segments "
+                    "in %d renditions", self.prefix, segments, len(state["renditions"]))
+        return state
 
     def _media_origin(self) -> datetime | None:
         """When the connection's media time 0 reached the ingest: what its PROGRAM-DATE-TIMEs count from."""

@@ -10,18 +10,22 @@ same media, stay for the DVR window and the recording. A segment's PROGRAM-DATE-
 time on the wall clock of when the ingest received media time 0 (`media_origin`), so it is the
 capture time of its first frame, less only the publisher's own encoder and network.
 A session that moves to another ingest process hands its playlists' state over (`hand_over`, `resume`):
-the media sequence goes on there, its next connection a discontinuity, as a reconnect here.
+the media sequence goes on there, its next connection a discontinuity, as a reconnect here. An ingest that
+died wrote no hand-over: the same state is read back from the playlists it published (`state_from_playlists`).
 """
 
 from __future__ import annotations
 
 import math
+import re
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, BinaryIO, Protocol
+
+import m3u8
 
 from streamstack.media.fmp4 import Fragment, FragmentReader
 from streamstack.media.llhls import (
@@ -51,6 +55,10 @@ class ObjectSink(Protocol):
     def put(self, name: str, data: bytes, content_type: str) -> None: ...
 
     def delete(self, name: str) -> None: ...
+
+    def get(self, name: str) -> bytes | None:
+        """What the session's root holds under `name`; None when nothing."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -161,6 +169,17 @@ class RenditionPackager:
             self._connection = int(state["connection"])
             self.playlist.discontinuity_sequence_base = int(state["discontinuity_sequence_base"])
             self.playlist.segments = [_segment_from_state(s) for s in state["segments"]]
+            if self.playlist.segments and not self.playlist.segments[-1].complete:
+                self._resume_segment(self.playlist.segments[-1])
+
+    def _resume_segment(self, segment: LiveSegment) -> None:
+        """The segment a dead ingest had in progress (read back from its playlists) is this one's to close, from its
+        parts in the store, as the next connection or `finish` would close its own; dropped without all of them."""
+        data = [self.sink.get(f"{self.name}/{part.uri}") for part in segment.parts]
+        if not data or None in data:
+            self.playlist.segments.remove(segment)
+            return
+        self._current, self._current_data = segment, [chunk for chunk in data if chunk is not None]
 
     def live_edge(self) -> RenditionReport | None:
         """This rendition's newest part, as other renditions report it."""
@@ -330,6 +349,47 @@ class LivePackager:
         for name, rendition in state["renditions"].items():
             if name in self.renditions:
                 self.renditions[name].resume(rendition)
+
+
+def state_from_playlists(playlists: Mapping[str, tuple[str, str]], *, segment_target: float,
+                         window_seconds: float) -> dict[str, Any]:
+    """What `LivePackager.hand_over` would have said, read back from the playlists an ingest that died published:
+    per rendition, its LL playlist and the one listing its segments (the recording; an unrecorded session's
+    standard playlist, its DVR window). The part target is the LL playlist's; the rest is the ingest's settings."""
+    parsed = {name: (m3u8.loads(edge), m3u8.loads(listed)) for name, (edge, listed) in playlists.items()}
+    part_target = next((e.part_inf.part_target for e, _ in parsed.values() if e.part_inf), segment_target)
+    plan = PackagingPlan(float(part_target), segment_target, window_seconds)
+    return {"plan": asdict(plan), "renditions": {name: _rendition_from_playlists(edge, listed)
+                                                 for name, (edge, listed) in parsed.items()}}  # fmt: skip
+
+
+def _rendition_from_playlists(edge: m3u8.M3U8, listed: m3u8.M3U8) -> dict[str, Any]:
+    """One rendition's state: every segment `listed` names (written before any playlist named it, so in the store),
+    with its parts where the LL playlist still lists them all (else one part of its length, named as its first), then
+    the segment in progress, as `_segment_from_state` reads it (no URI: `resume` closes it from its parts)."""
+    base = int(listed.discontinuity_sequence or 0)  # the first segment's own discontinuity included (no tag there)
+    parts = {s.uri: _parts(s.parts) for s in edge.segments if s.uri}
+    segments: list[LiveSegment] = []
+    for msn, item in enumerate(listed.segments, start=int(listed.media_sequence or 0)):
+        known = parts.get(item.uri, [])
+        if not known or abs(sum(p.duration for p in known) - item.duration) > 1e-4:
+            known = [Part(f"{msn}.0.m4s", float(item.duration), True)]  # its parts are gone: only its length counts
+        segments.append(LiveSegment(msn, item.init_section.uri, item.program_date_time,
+                                    discontinuity=bool(item.discontinuity), parts=known, uri=item.uri))  # fmt: skip
+    tail = edge.segments[-1] if edge.segments else None
+    tail_msn = int(edge.media_sequence or 0) + len(edge.segments) - 1
+    if tail is not None and tail.uri is None and tail.parts and edge.segment_map and \
+            tail_msn == (segments[-1].msn + 1 if segments else 0):  # fmt: skip
+        init = edge.segment_map[-1].uri  # a new connection's first segment opens with a new init (a discontinuity)
+        segments.append(LiveSegment(tail_msn, init, tail.parts[0].program_date_time, parts=_parts(tail.parts),
+                                    discontinuity=bool(segments) and segments[-1].init_uri != init))  # fmt: skip
+    connections = [int(m.group(1)) for s in segments if (m := re.fullmatch(r"init(\d+)\.mp4", s.init_uri))]
+    return {"connection": max(connections, default=-1), "discontinuity_sequence_base": base,
+            "segments": [_segment_state(s) for s in segments]}  # fmt: skip
+
+
+def _parts(parts: m3u8.PartialSegmentList) -> list[Part]:
+    return [Part(str(p.uri), float(p.duration), p.independent == "YES") for p in parts]
 
 
 def _segment_state(segment: LiveSegment) -> dict[str, Any]:

@@ -16,7 +16,13 @@ import pytest
 
 from streamstack.media.fmp4 import Fragment, FragmentError, FragmentReader
 from streamstack.media.live import LIVE_LADDER, build_live_command, plan_live
-from streamstack.media.live_packager import PART_GRACE_SEGMENTS, LivePackager, PackagingPlan, part_target_for
+from streamstack.media.live_packager import (
+    PART_GRACE_SEGMENTS,
+    LivePackager,
+    PackagingPlan,
+    part_target_for,
+    state_from_playlists,
+)
 from streamstack.media.llhls import PARTS_KEPT_SEGMENTS
 from streamstack.media.probe import Probe
 from tests.unit.media.llhls_rules import check_playlist, check_sequence, parse
@@ -61,6 +67,10 @@ class RecordingSink:
         with self.lock:
             self.objects.pop(name, None)
             self.deleted.append(name)
+
+    def get(self, name: str) -> bytes | None:
+        with self.lock:
+            return self.objects.get(name)
 
     @staticmethod
     def _uris(text: str) -> list[str]:
@@ -253,6 +263,85 @@ def test_parts_of_a_handed_over_session_are_deleted_by_the_packager_that_took_it
     assert all(f"360p/{msn}.m4s" in sink.objects for msn in range(10))
     assert not [name for name in sink.objects if name.count(".") == 2], "no part is left, A's included"
     assert len(sink.deleted) == len(set(sink.deleted)) == 40, "each part deleted once"
+
+
+CRASH_PLAN = PackagingPlan(part_target=0.5, segment_target=2.0, window_seconds=30.0)
+CRASH_ORIGIN = datetime(2026, 12, 1, 4, 0, 0, tzinfo=UTC)
+
+
+def _connection(packager: LivePackager, first: int, fragments: int, label: bytes) -> None:
+    """One encoder run on both renditions: a new init, then parts of 0.5 s, a keyframe every 2 s."""
+    for name, rendition in packager.renditions.items():
+        rendition.start_connection(b"init " + label + name.encode())
+        for index in range(first, first + fragments):
+            rendition.add(Fragment(label + f" {name} {index}".encode(), index * 0.5, 0.5,
+                                  independent=(index - first) % 4 == 0))
+
+
+def _crashed(sink: RecordingSink, plan: PackagingPlan, *, recording: bool) -> LivePackager:
+    """An ingest's packager that dies mid-segment: 3 segments, a reconnect, 2 segments and 2 parts of the next."""
+    packager = LivePackager(["360p", "180p"], sink, plan, media_origin=lambda: CRASH_ORIGIN, recording=recording)
+    _connection(packager, 0, 12, b"A0")
+    _connection(packager, 12, 10, b"A1")
+    return packager
+
+
+def _published(sink: RecordingSink, recording: bool) -> dict[str, tuple[str, str]]:
+    listing = "recording.m3u8" if recording else "standard.m3u8"
+    return {name: (sink.objects[f"{name}/ll.m3u8"].decode(), sink.objects[f"{name}/{listing}"].decode())
+            for name in ("360p", "180p")}  # fmt: skip
+
+
+@pytest.mark.parametrize("recording", [True, False], ids=["recorded", "unrecorded"])
+def test_a_session_whose_ingest_died_is_taken_over_from_its_playlists_as_from_a_hand_over(recording: bool) -> None:
+    """No hand-over from a killed ingest: the state read back from its playlists (the recording, or an unrecorded
+    session's standard window, and the LL playlist) continues the session as the hand-over would have: the same
+    media sequence, a discontinuity, the segment in progress closed from its parts, the same playlists to the end."""
+    plan = CRASH_PLAN if recording else PackagingPlan(0.5, 2.0, 5.0)  # unrecorded: a window that slid
+    handed, crashed = RecordingSink(), RecordingSink()
+    state = _crashed(handed, plan, recording=recording).hand_over()
+    _crashed(crashed, plan, recording=recording)  # killed: no hand_over
+    assert "360p/5.m4s" not in crashed.objects and "360p/5.1.m4s" in crashed.objects, "a segment was in progress"
+    rebuilt = state_from_playlists(_published(crashed, recording), segment_target=2.0,
+                                   window_seconds=plan.window_seconds)  # fmt: skip
+    assert rebuilt["plan"] == state["plan"]
+    for rendition in ("360p", "180p"):
+        ours, theirs = rebuilt["renditions"][rendition], state["renditions"][rendition]
+        assert ours["connection"] == theirs["connection"] == 1
+        assert [s["msn"] for s in ours["segments"]][-3:] == [3, 4, 5] and ours["segments"][-1]["uri"] is None
+    for sink, resumed in ((handed, state), (crashed, json.loads(json.dumps(rebuilt)))):
+        taking = LivePackager(["360p", "180p"], sink, PackagingPlan(**resumed["plan"]), recording=recording,
+                              media_origin=lambda: CRASH_ORIGIN)  # fmt: skip
+        taking.resume(resumed)
+        _connection(taking, 22, 9, b"B")
+        taking.finish()
+    assert crashed.objects["360p/5.m4s"] == handed.objects["360p/5.m4s"] == b"A1 360p 20A1 360p 21", "joined parts"
+    names = ["ll.m3u8", "standard.m3u8", *(["recording.m3u8"] if recording else [])]
+    for name in (f"{rendition}/{playlist}" for rendition in ("360p", "180p") for playlist in names):
+        assert crashed.history[name][-1] == handed.history[name][-1], name
+        rendition = name.split("/")[0]
+        assert all(f"{rendition}/{uri}" in crashed.objects for uri in RecordingSink._uris(crashed.history[name][-1]))
+    final = check_playlist(crashed.history["360p/ll.m3u8"][-1])
+    assert [s.msn for s in final.segments][-3:] == [6, 7, 8] and final.ended
+    if recording:
+        text = crashed.history["360p/recording.m3u8"][-1]
+        assert text.count("#EXT-X-DISCONTINUITY\n") == 2 and "#EXT-X-ENDLIST" in text
+        assert [line for line in text.splitlines() if line.endswith(".m4s")] == [f"{n}.m4s" for n in range(9)]
+
+
+def test_a_segment_in_progress_missing_a_part_is_dropped_and_its_number_goes_to_the_next() -> None:
+    sink = RecordingSink()
+    _crashed(sink, CRASH_PLAN, recording=True)
+    sink.delete("360p/5.1.m4s")  # never written whole (it is in the playlist, but say the store lost it)
+    rebuilt = state_from_playlists(_published(sink, True), segment_target=2.0, window_seconds=30.0)
+    taking = LivePackager(["360p", "180p"], sink, PackagingPlan(**rebuilt["plan"]), media_origin=lambda: CRASH_ORIGIN)
+    taking.resume(rebuilt)
+    _connection(taking, 22, 4, b"B")
+    taking.finish()
+    listed = {rendition: [line for line in sink.history[f"{rendition}/recording.m3u8"][-1].splitlines()
+                          if line.endswith(".m4s")] for rendition in ("360p", "180p")}  # fmt: skip
+    assert listed["360p"] == [f"{n}.m4s" for n in range(6)] and sink.objects["360p/5.m4s"].startswith(b"B 360p 22")
+    assert listed["180p"] == [f"{n}.m4s" for n in range(7)], "the other rendition closed its own from its parts"
 
 
 def test_parts_that_left_the_part_window_are_deleted_and_segments_stay() -> None:
