@@ -567,6 +567,9 @@ def transcoder_speed(tmp: Path, seconds: int) -> float:
         def delete(self, name: str) -> None:
             pass
 
+        def get(self, name: str) -> bytes | None:
+            return None
+
     started = time.monotonic()
     proc = subprocess.Popen([FFMPEG, "-hide_banner", "-nostdin", *command], pass_fds=[w for _, w in pipes])
     for _, write_end in pipes:

@@ -35,6 +35,9 @@ class StoreLikeSink:
         self.deleted.append(name)
         self.objects.pop(name, None)
 
+    def get(self, name: str) -> bytes | None:
+        return self.objects.get(name)
+
     @staticmethod
     def hint(text: str) -> str | None:
         match = re.search(r'#EXT-X-PRELOAD-HINT:TYPE=PART,URI="([^"]+)"', text)
