@@ -183,24 +183,18 @@ async def app(scope, receive, send):
 EDGE_ENTRY = "from streamstack.delivery.app import edge_app_from_settings\n\napp = edge_app_from_settings()\n"
 
 
+GRANIAN_ENTRY = (
+    "from streamstack.delivery.server import serve_edge\n"
+    "serve_edge({target!r}, address='127.0.0.1', port={port}, workers={workers}, log_level='warning')\n"
+)
+
+
 def asgi_command(server: str, module: str, port: int, workers: int, root: Path) -> list[str]:
-    """uvicorn (uvloop + httptools), or granian when asked and importable; `module:app` lives in root."""
-    common = ["--host", "127.0.0.1", "--port", str(port), "--workers", str(workers), "--backlog", "4096"]
+    """granian as `streamstack edge` runs it (delivery/server.py, runtime options included), or uvicorn (uvloop +
+    httptools); `module:app` lives in root."""
     if server == "granian":
-        return [
-            sys.executable,
-            "-m",
-            "granian",
-            "--interface",
-            "asgi",
-            "--loop",
-            "uvloop",
-            "--no-ws",
-            "--log-level",
-            "warning",
-            *common,
-            f"{module}:app",
-        ]
+        return [sys.executable, "-c", GRANIAN_ENTRY.format(target=f"{module}:app", port=port, workers=workers)]
+    common = ["--host", "127.0.0.1", "--port", str(port), "--workers", str(workers), "--backlog", "4096"]
     return [
         sys.executable,
         "-m",

@@ -93,15 +93,11 @@ def worker_ticks(platform):  # type: ignore[no-untyped-def]
 
 def edge() -> None:
     """Run the edge: HLS delivery with signed playback, caching and request coalescing."""
-    from granian import Granian
-    from granian.constants import Interfaces, Loops
+    from streamstack.delivery.server import serve_edge
 
     settings = get_settings()
-    # granian (Rust HTTP, ASGI): bench/edge.py measures ~3x uvicorn's playlist throughput. It never rewrites
-    # the client address from forwarded headers, so a header cannot satisfy a signed policy's IpAddress condition.
-    Granian("streamstack.delivery.app:edge_app_from_settings", factory=True, address=settings.api_host,
-            port=settings.edge_port, interface=Interfaces.ASGI, loop=Loops.uvloop, websockets=False,
-            workers=settings.edge_workers, backlog=4096, log_access=False).serve()
+    serve_edge("streamstack.delivery.app:edge_app_from_settings", factory=True, address=settings.api_host,
+               port=settings.edge_port, workers=settings.edge_workers)
 
 
 def ingest() -> None:
