@@ -21,6 +21,13 @@ def answers(url: str) -> httpx.Response | None:
         return None
 
 
+def counted_gets(url: str) -> httpx.Response | None:
+    """The admin listener's scrape, once it counts GET requests."""
+    scrape = answers(url)
+    counted = scrape is not None and 'streamstack_edge_request_duration_seconds_count{method="GET"' in scrape.text
+    return scrape if counted else None
+
+
 def test_operator_endpoints_are_on_the_loopback_listener_not_the_public_port(tmp_path: Path) -> None:
     public, admin = free_port(), free_port()
     upgrade(make_settings(tmp_path / "data").resolved_database_url)  # as `up` does, before its children start
@@ -39,9 +46,9 @@ def test_operator_endpoints_are_on_the_loopback_listener_not_the_public_port(tmp
             response = wait_until(lambda p=path: answers(f"http://127.0.0.1:{public}{p}"), 60, "the public port")
             assert response.status_code == 404, path
             assert "streamstack_" not in response.text and "hits" not in response.text
-        scrape = httpx.get(f"http://127.0.0.1:{admin}/metrics", timeout=5)
+        # The 404s above, once their worker has recorded them (after their response went out).
+        scrape = wait_until(lambda: counted_gets(f"http://127.0.0.1:{admin}/metrics"), 60, "the 404s in /metrics")
         assert scrape.status_code == 200
-        assert 'streamstack_edge_request_duration_seconds_count{method="GET"' in scrape.text  # the 404s above
     finally:
         edge.send_signal(signal.SIGTERM)
         try:
