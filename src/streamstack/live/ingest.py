@@ -19,8 +19,9 @@ over (the connection ends as at any drop, the packager's state goes to the store
 catalog say the publisher left), and the process its reconnect reaches takes the session over: the same
 stream and recording asset, a discontinuity, the same media sequence. One that never comes back is closed
 as a recording by whichever process's supervision sees its reconnect window pass. A process killed outright
-hands nothing over: its publishers' leases (a heartbeat in the catalog) go stale, their reconnects are let in
-elsewhere, and the session is taken over (or closed) from the playlists it published.
+hands nothing over: its publishers' leases (a heartbeat in the catalog) go stale, the first other process to
+see that says they left (as of the last heartbeat), their reconnects are let in elsewhere, and the session is
+taken over (or closed) from the playlists it published.
 
 On SIGTERM (an ECS deployment or scale-in, after the NLB stopped sending it new connections) the process
 drains: it admits no new session and lets its sessions end on their own until the drain deadline; then
@@ -40,7 +41,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs
@@ -177,6 +178,7 @@ class LiveIngest:
     hand_over: bool = False  # one of several ingests: a departed publisher's session waits in the store, not here
     rtmp_stat: Path | None = None  # nginx's stat socket: an RTMP publisher without video is refused at once
     lease_kept_at: float = 0.0  # monotonic time of this ingest's last heartbeat for its publishers (hand_over)
+    catalog_since: datetime | None = None  # since when its supervision has reached the catalog without a failure
 
     def __post_init__(self) -> None:
         self.simulcast = SimulcastRunner(self.platform.sessions, self.platform.settings)
@@ -478,16 +480,29 @@ class LiveIngest:
                     continue  # live on another ingest, which closes it itself
                 duration = self._end_session(stream, ours)
                 service.complete_session(db_session=db_session, stream=stream, duration=duration,
-                                         settings=self.platform.settings)
+                                         settings=self.platform.settings, now=self.clock())  # fmt: skip
 
     def _keep_leases(self, db_session: Session, running: list[RunningSession]) -> None:
         """One of several ingests says it still holds its publishers; one that stops saying so (killed) lets their
-        reconnects in elsewhere once its lease is stale (service.INGEST_LEASE_SECONDS)."""
+        reconnects in elsewhere once its lease is stale (service.INGEST_LEASE_SECONDS), and the first live ingest
+        to see that says its publishers left, as the dead one would have. One that was only stalled finds its
+        lease lost and hands those sessions over (their publishers reconnect), as the catalog now says."""
         if not self.hand_over or time.monotonic() - self.lease_kept_at < service.LEASE_HEARTBEAT_SECONDS:
             return
-        self.lease_kept_at = time.monotonic()
-        service.keep_leases(db_session=db_session, live_stream_ids=[i.live_stream_id for i in running if i.connected],
-                            now=self.clock())  # fmt: skip
+        self.lease_kept_at, now = time.monotonic(), self.clock()
+        self.catalog_since = self.catalog_since or now
+        held = {item.live_stream_id: item for item in running if item.connected}
+        for live_stream_id in service.keep_leases(db_session=db_session, live_stream_ids=list(held), now=now):
+            if self._start_hand_over(held[live_stream_id]):  # not one already leaving (its publisher went)
+                log.warning("live stream %s: this ingest lost its lease (no heartbeat for %.0f s) and another said its "
+                            "publisher left: the publisher is dropped, and its reconnect continues the session",
+                            live_stream_id, service.INGEST_LEASE_SECONDS)  # fmt: skip
+        if now - self.catalog_since < timedelta(seconds=service.INGEST_LEASE_SECONDS):
+            return  # just started, or the catalog was down: the others get a whole lease to renew theirs first
+        for live_stream_id in service.end_stale_leases(db_session=db_session, settings=self.platform.settings,
+                                                       now=now):  # fmt: skip
+            log.warning("live stream %s: the ingest holding its publisher stopped its heartbeat (killed?): "
+                        "disconnected as of that heartbeat", live_stream_id)
 
     def _record_figures(self, running: list[RunningSession]) -> None:
         """Per-stream series while a publisher is connected; gone when it leaves or the session ends."""
@@ -561,6 +576,7 @@ class LiveIngest:
             try:
                 self.supervise_once()
             except Exception:  # noqa: BLE001 - a catalog blip must not end the supervision loop
+                self.catalog_since = None  # other ingests could not renew their leases either
                 log.warning("live supervision failed; retrying", exc_info=True)
 
     def drain(self, timeout: float) -> list[str]:

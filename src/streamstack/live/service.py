@@ -12,8 +12,8 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, select, update
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from streamstack.assets import service as assets
 from streamstack.assets.models import Asset, NewAssetSettings, PlaybackId, PlaybackIdOut
@@ -157,6 +157,8 @@ def authorize_publish(*, db_session: Session, stream_key: str, settings: Setting
     now = now or utcnow()
     stream = _publishable(db_session.scalar(
         select(LiveStream).where(LiveStream.stream_key == stream_key).with_for_update()), now)  # fmt: skip
+    if stream.connected:  # its ingest died, and no other noticed yet: that connection ends first, as it would have
+        _connection_ended(db_session, stream.id, _lease_stale(now), at=LiveStream.ingest_seen_at, settings=settings)
     continues = stream.session_started_at is not None and not _window_passed(stream, now)
     if continues and _limit_passed(stream, now):
         raise PublishRefused(f"live stream {stream.id}: the session reached its duration limit and is ending")
@@ -244,12 +246,17 @@ def held_by_ingest(stream: LiveStream, now: datetime) -> bool:
     return stream.connected and _publisher_gone_at(stream, now) is None
 
 
-def keep_leases(*, db_session: Session, live_stream_ids: list[str], now: datetime | None = None) -> None:
-    """The ingest holding these streams' publishers is alive (its heartbeat, every LEASE_HEARTBEAT_SECONDS)."""
-    if live_stream_ids:
-        db_session.execute(update(LiveStream).where(LiveStream.id.in_(live_stream_ids), LiveStream.connected)
-                           .values(ingest_seen_at=now or utcnow()))  # fmt: skip
-        db_session.commit()
+def keep_leases(*, db_session: Session, live_stream_ids: list[str], now: datetime | None = None) -> list[str]:
+    """The ingest holding these streams' publishers is alive (its heartbeat, every LEASE_HEARTBEAT_SECONDS). The
+    ids whose lease it lost: it went stale (the ingest stalled) and another ingest ended the connection."""
+    if not live_stream_ids:
+        return []
+    db_session.execute(update(LiveStream).where(LiveStream.id.in_(live_stream_ids), LiveStream.connected)
+                       .values(ingest_seen_at=now or utcnow()))  # fmt: skip
+    lost = db_session.scalars(select(LiveStream.id).where(LiveStream.id.in_(live_stream_ids), ~LiveStream.connected))
+    ids = list(lost)
+    db_session.commit()
+    return ids
 
 
 def _publisher_gone_at(stream: LiveStream, now: datetime) -> datetime | None:
@@ -278,13 +285,42 @@ def _seconds_left(stream: LiveStream, now: datetime) -> float:
 def publish_ended(*, db_session: Session, live_stream_id: str, settings: Settings,
                   now: datetime | None = None) -> None:
     """The publisher left: the reconnect window starts."""
-    stream = db_session.get(LiveStream, live_stream_id)
-    if stream is None or not stream.connected:
-        return
-    stream.connected = False
-    stream.disconnected_at = now or utcnow()
-    _record(db_session, stream, "disconnected", settings)
+    _connection_ended(db_session, live_stream_id, at=now or utcnow(), settings=settings)
     db_session.commit()
+
+
+def end_stale_leases(*, db_session: Session, settings: Settings, now: datetime | None = None) -> list[str]:
+    """Publishers of an ingest that died (its lease stale) left at its last heartbeat, as that ingest would have
+    said: the stream shows it, `video.live_stream.disconnected` goes out and the reconnect window runs from then.
+    The ids this call ended (another ingest may have ended the rest first)."""
+    stale = _lease_stale(now or utcnow())
+    ended = []
+    for live_stream_id in db_session.scalars(select(LiveStream.id).where(LiveStream.connected, stale)).all():
+        if _connection_ended(db_session, live_stream_id, stale, at=LiveStream.ingest_seen_at, settings=settings):
+            ended.append(live_stream_id)
+        db_session.commit()
+    return ended
+
+
+def _lease_stale(now: datetime) -> ColumnElement[bool]:
+    """The row's lease went stale: its ingest has said nothing for INGEST_LEASE_SECONDS (as `_publisher_gone_at`)."""
+    return LiveStream.ingest_seen_at < now - timedelta(seconds=INGEST_LEASE_SECONDS)
+
+
+def _connection_ended(db_session: Session, live_stream_id: str, *conditions: ColumnElement[bool],
+                      at: datetime | InstrumentedAttribute[datetime | None], settings: Settings) -> bool:
+    """The publisher is gone since `at`, with its one `video.live_stream.disconnected` (the caller commits). A
+    conditional update, so of several at once (two ingests seeing one stale lease, the dead one's reconnect)
+    only the first ends the connection; False for the others, or if it was not connected."""
+    ended = db_session.execute(
+        update(LiveStream).where(LiveStream.id == live_stream_id, LiveStream.connected, *conditions)
+        .values(connected=False, disconnected_at=at).execution_options(synchronize_session=False))  # fmt: skip
+    if ended.rowcount != 1:  # type: ignore[attr-defined]
+        return False
+    stream = db_session.get(LiveStream, live_stream_id, populate_existing=True)
+    assert stream is not None
+    _record(db_session, stream, "disconnected", settings)
+    return True
 
 
 def request_completion(*, db_session: Session, stream: LiveStream) -> None:
@@ -319,10 +355,13 @@ def should_stop(*, db_session: Session, live_stream_id: str) -> bool:
 
 
 def complete_session(*, db_session: Session, stream: LiveStream, duration: float | None, settings: Settings,
-                     recording_ready: bool = True) -> None:
+                     recording_ready: bool = True, now: datetime | None = None) -> None:
     """End the session: the stream goes idle, its recording asset is ready (live-to-VOD, no re-encode).
 
     A managed session's recording is ready later, when its harvest job completes (`recording_ready=False`)."""
+    if stream.connected:  # a connection of an ingest that died, not yet ended by another: it ends first
+        _connection_ended(db_session, stream.id, _lease_stale(now or utcnow()), at=LiveStream.ingest_seen_at,
+                          settings=settings)  # fmt: skip
     asset_id = stream.active_asset_id
     stream.connected = False
     stream.end_requested = False
