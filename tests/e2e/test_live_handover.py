@@ -1,8 +1,9 @@
 """Two `streamstack ingest` processes sharing one catalog and one store, as the ECS tasks of the aws shape do:
 SIGTERM to the one holding a live session hands the session over, and the publisher's reconnect continues it
 on the other (the same stream, still `active`, the same recording asset, a discontinuity in its playlists).
-SIGKILL to the whole task (an out-of-memory kill) hands nothing over: the other takes the session over from the
-playlists the dead one published, once its lease in the catalog is stale.
+SIGKILL to the whole task (an out-of-memory kill) hands nothing over: once its lease in the catalog is stale, the
+other says its publisher left (`connected: false`, `video.live_stream.disconnected`) and takes the session over
+from the playlists the dead one published.
 
 Real parts: nginx-rtmp and the wheel's ffmpeg in both processes, ffmpeg as a publisher that reconnects as OBS
 does, through a stand-in for the NLB that sends each new connection to a registered task.
@@ -17,12 +18,15 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 import imageio_ffmpeg
 import pytest
+from sqlalchemy import select
 
 from streamstack.live.ingest import find_nginx, wait_for_port
+from streamstack.webhooks.models import OutboxEvent
 from tests.conftest import LiveServer, bearer, free_port, make_settings, missing_part, new_api_key, wait_until
 from tests.e2e.chaos import process_env
 from tests.e2e.processes import command_of, descendants_of, kill_tree
@@ -53,6 +57,13 @@ class Pair(LiveClient):
 
     a: Ingest = field(kw_only=True)
     b: Ingest = field(kw_only=True)
+    platform: Any = field(kw_only=True)  # the catalog: the webhook events the ingests recorded (its outbox)
+
+    def events(self, live_stream_id: str) -> list[tuple[str, dict[str, Any]]]:
+        """The stream's `video.live_stream.*` webhook events so far, oldest first: (type, data)."""
+        with self.platform.sessions() as db_session:
+            query = select(OutboxEvent).where(OutboxEvent.object_id == live_stream_id)
+            return [(e.type, e.data) for e in db_session.scalars(query.order_by(OutboxEvent.created_at))]
 
 
 @pytest.fixture
@@ -83,7 +94,7 @@ def pair(tmp_path: Path) -> Iterator[Pair]:
         with LiveServer(create_app(platform), settings.api_port) as api, \
                 LiveServer(create_edge_app(platform), settings.edge_port) as edge:  # fmt: skip
             yield Pair(api.url, edge.url, ingests[0].rtmp, bearer(new_api_key(platform, name="handover")),
-                       a=ingests[0], b=ingests[1])  # fmt: skip
+                       a=ingests[0], b=ingests[1], platform=platform)  # fmt: skip
     finally:
         for ingest in ingests:
             if ingest.process.poll() is None:
@@ -94,7 +105,7 @@ def pair(tmp_path: Path) -> Iterator[Pair]:
 
 class ReconnectingPublisher:
     """ffmpeg publishing as OBS does: when its connection drops it connects again a second later, through a load
-    balancer that sends each new connection to the first task still registered (`targets`)."""
+    balancer that sends each new connection to the first task still registered (`targets`; none: it keeps trying)."""
 
     def __init__(self, stream_key: str, targets: list[str]) -> None:
         self.stream_key, self.targets = stream_key, targets
@@ -106,6 +117,9 @@ class ReconnectingPublisher:
 
     def _run(self) -> None:
         while not self.stopping.is_set():
+            if not self.targets:
+                self.stopping.wait(0.2)
+                continue
             target = self.targets[0]
             self.connections.append(target)
             self.current = publish(f"{target}/{self.stream_key}", 300)
@@ -199,19 +213,30 @@ def test_a_handed_over_session_whose_publisher_never_returns_is_closed_from_the_
 
 def test_a_session_whose_ingest_was_killed_is_taken_over_from_the_playlists_it_published(pair: Pair) -> None:
     """SIGKILL to A's whole task mid-stream: no hand-over is written and the catalog still says A holds the publisher.
-    Once A's lease is stale, the publisher's reconnect lands on B, which rebuilds the session from A's playlists: the
-    same asset, A's media sequence going on after a discontinuity, and a VOD recording with both connections' media."""
-    live = pair.create_stream(reconnect_window=60, new_asset_settings={"playback_policy": ["public"]})
+    Once A's lease is stale, B says the publisher left, as A would have (`connected: false`, still `active`, one
+    `video.live_stream.disconnected`), while no task takes the publisher. Its reconnect then lands on B, which
+    rebuilds the session from A's playlists: the same asset, A's media sequence going on after a discontinuity,
+    and a VOD recording with both connections' media."""
+    live = pair.create_stream(reconnect_window=120, new_asset_settings={"playback_policy": ["public"]})
     publisher = ReconnectingPublisher(live["stream_key"], [pair.a.rtmp, pair.b.rtmp])
     try:
         media = wait_until(lambda: (s := pair.stream(live["id"]))["active_asset_id"] and s, 30, "the session on A")
         playlist = f"{pair.edge}/{media['playback_ids'][0]['id']}/180p/ll.m3u8"
         wait_until(lambda: _get(playlist).count("#EXTINF:") >= 2, 30, "segments from A")
-        publisher.targets[:] = [pair.b.rtmp]  # the NLB's health check takes the dead task out
+        publisher.targets[:] = []  # the NLB's health check takes the dead task out; B is registered later
         kill_tree(pair.a.process.pid)
         assert pair.a.process.wait(timeout=10) == -signal.SIGKILL
         at_kill = parse(_get(playlist))
         assert at_kill.segments and not _after_discontinuity(_get(playlist)), "A's connection only, no hand-over"
+        gone = wait_until(lambda: not (s := pair.stream(live["id"]))["connected"] and s, 60,
+                          "B to say A's publisher left, once A's lease is stale")  # fmt: skip
+        assert gone["status"] == "active" and gone["active_asset_id"] == media["active_asset_id"], gone
+        connections = [(t, d) for t, d in pair.events(live["id"]) if t.endswith("connected")]  # and disconnected
+        types, each = [t for t, _ in connections], ["video.live_stream.connected", "video.live_stream.disconnected"]
+        assert types and types == each * (len(types) // 2), f"each of A's connections ended, with one event: {types}"
+        assert connections[-1][1]["connected"] is False and connections[-1][1]["status"] == "active", connections
+        assert set(publisher.connections) == {pair.a.rtmp} and not pair.stream(live["id"])["connected"]
+        publisher.targets[:] = [pair.b.rtmp]
         continued = wait_until(lambda: "#EXTINF:" in _after_discontinuity(_get(playlist)) and _get(playlist), 90,
                                "a whole segment from B after the discontinuity")  # fmt: skip
         check_playlist(continued)
@@ -273,6 +298,8 @@ def test_a_session_whose_ingest_was_killed_and_whose_publisher_never_returns_is_
     assert vod.ended and {s.uri for s in at_kill.segments} <= {s.uri for s in vod.segments}, vod
     assert _decoded_seconds(recording) >= sum(s.duration for s in vod.segments) - 0.5
     assert "had no hand-over (its ingest died)" in pair.b.log.read_text(), pair.b.log_tail()
+    ends = [t for t, _ in pair.events(live["id"]) if t.endswith(("connected", ".idle"))]  # and disconnected
+    assert ends == ["video.live_stream.connected", "video.live_stream.disconnected", "video.live_stream.idle"], ends
 
 
 def _decoded_seconds(url: str) -> float:
